@@ -1,0 +1,306 @@
+//! Collection handlers (`/api/v3/<collection>[/<key>[/params[/<name>]]]`), shared by every
+//! collection in `model::COLLECTIONS`. Writes become `Op`s committed through the leader;
+//! reads are linearizable unless the client opts into a stale read.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::request::{build, parse_json, wants_stale_read};
+use crate::command::Op;
+use crate::model::{self, Collection};
+use crate::node::Node;
+
+fn collection(name: &str) -> Result<&'static Collection, ApiError> {
+    model::collection(name)
+        .ok_or_else(|| ApiError::not_found(format!("no collection named {name:?}")))
+}
+
+fn store_error(e: crate::store::StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    if wants_stale_read(headers) {
+        Ok(())
+    } else {
+        node.read_barrier().await
+    }
+}
+
+async fn commit(
+    node: &Node,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    op: Op,
+) -> Result<Response, ApiError> {
+    let request = build(method, uri.path(), headers, body, op)?;
+    let outcome = node.write(request).await?;
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok((status, Json(outcome.body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    let page = node
+        .store
+        .list(c.name, q.offset.unwrap_or(0), q.limit)
+        .map_err(store_error)?;
+    let mut resp = Json(page.items).into_response();
+    resp.headers_mut()
+        .insert("x-drp-list-total-count", HeaderValue::from(page.total));
+    Ok(resp)
+}
+
+pub async fn count(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    let total = node.store.count(c.name).map_err(store_error)?;
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut()
+        .insert("x-drp-list-filter-count", HeaderValue::from(total));
+    resp.headers_mut()
+        .insert("x-drp-list-total-count", HeaderValue::from(total));
+    Ok(resp)
+}
+
+pub async fn create(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let mut object = parse_json(&body)?;
+    if c.generated_key {
+        if let Some(map) = object.as_object_mut() {
+            map.entry(c.key_field)
+                .or_insert_with(|| Value::String(uuid::Uuid::new_v4().to_string()));
+        }
+    }
+    let problems = model::validate(c, &object);
+    let key = object
+        .get(c.key_field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if !problems.is_empty() {
+        return Err(ApiError::with_messages(422, problems).on(c.model, &key));
+    }
+    commit(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        Op::Create {
+            collection: c.name.into(),
+            key,
+            object,
+        },
+    )
+    .await
+}
+
+pub async fn get_one(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    match node.store.get(c.name, &key).map_err(store_error)? {
+        Some(object) => Ok(Json(object).into_response()),
+        None => Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)),
+    }
+}
+
+pub async fn exists(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    let found = node.store.get(c.name, &key).map_err(store_error)?.is_some();
+    Ok(if found {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+    .into_response())
+}
+
+pub async fn replace(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let mut object = parse_json(&body)?;
+    if let Some(map) = object.as_object_mut() {
+        match map.get(c.key_field) {
+            Some(Value::String(k)) if *k != key => {
+                return Err(ApiError::bad_request(format!(
+                    "{} {k:?} in the body does not match {key:?} in the path",
+                    c.key_field
+                ))
+                .on(c.model, &key))
+            }
+            _ => {
+                map.insert(c.key_field.to_string(), Value::String(key.clone()));
+            }
+        }
+    }
+    let problems = model::validate(c, &object);
+    if !problems.is_empty() {
+        return Err(ApiError::with_messages(422, problems).on(c.model, &key));
+    }
+    commit(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        Op::Replace {
+            collection: c.name.into(),
+            key,
+            object,
+        },
+    )
+    .await
+}
+
+pub async fn remove(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    commit(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &[],
+        Op::Delete {
+            collection: c.name.into(),
+            key,
+        },
+    )
+    .await
+}
+
+pub async fn params(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    match node.store.get(c.name, &key).map_err(store_error)? {
+        Some(object) => Ok(Json(
+            object
+                .get("Params")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({})),
+        )
+        .into_response()),
+        None => Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)),
+    }
+}
+
+pub async fn get_param(
+    State(node): State<Node>,
+    Path((name, key, param)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    let object = node
+        .store
+        .get(c.name, &key)
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
+        })?;
+    match object.get("Params").and_then(|p| p.get(&param)) {
+        Some(value) => Ok(Json(value.clone()).into_response()),
+        None => Err(
+            ApiError::not_found(format!("param {param} is not set on {}/{key}", c.name))
+                .on(c.model, &key),
+        ),
+    }
+}
+
+pub async fn set_param(
+    State(node): State<Node>,
+    Path((name, key, param)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let value = parse_json(&body)?;
+    let op = Op::SetParam {
+        collection: c.name.into(),
+        key,
+        param,
+        value,
+    };
+    commit(&node, &method, &uri, &headers, &body, op).await
+}
+
+pub async fn delete_param(
+    State(node): State<Node>,
+    Path((name, key, param)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    commit(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &[],
+        Op::DeleteParam {
+            collection: c.name.into(),
+            key,
+            param,
+        },
+    )
+    .await
+}

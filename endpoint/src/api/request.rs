@@ -1,0 +1,84 @@
+//! What every write handler needs from the HTTP request: an idempotency key, a body parsed
+//! with an error naming the problem, and the read mode.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, Method};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::command::{Idempotency, Op, Request};
+
+/// Client-supplied keys are remembered for a day (across failovers, in the replicated state).
+const CLIENT_KEY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// Keys the entry member assigns itself only protect its own retries.
+const AUTO_KEY_TTL_MS: u64 = 10 * 60 * 1000;
+const MAX_KEY_LEN: usize = 256;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Wraps an operation into a replicated request. Every request gets a key: the client's
+/// `Idempotency-Key`, or one assigned here so this member can retry safely on its own.
+pub fn build(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    op: Op,
+) -> Result<Request, ApiError> {
+    let idempotency = match headers.get("idempotency-key") {
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+            if key.is_empty() || key.len() > MAX_KEY_LEN {
+                return Err(ApiError::bad_request(format!(
+                    "Idempotency-Key must be 1 to {MAX_KEY_LEN} characters"
+                )));
+            }
+            let mut digest = Sha256::new();
+            digest.update(method.as_str().as_bytes());
+            digest.update([0]);
+            digest.update(path.as_bytes());
+            digest.update([0]);
+            digest.update(body);
+            Idempotency {
+                key: format!("client:{key}"),
+                fingerprint: hex::encode(digest.finalize()),
+                ttl_ms: CLIENT_KEY_TTL_MS,
+            }
+        }
+        None => Idempotency {
+            key: format!("auto:{}", uuid::Uuid::new_v4()),
+            fingerprint: String::new(),
+            ttl_ms: AUTO_KEY_TTL_MS,
+        },
+    };
+    Ok(Request {
+        idempotency: Some(idempotency),
+        at_ms: now_ms(),
+        op,
+    })
+}
+
+/// `X-DRP-Stale-Read: true` opts into a local read that may lag the leader.
+pub fn wants_stale_read(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-drp-stale-read")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request body is empty; a JSON document is required",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,160 @@
+//! `ClusterState` as DESIGN.md gives it, from this node's metrics plus the leader's view of
+//! replication progress (match index and liveness), fetched when this node is a follower.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::messages::{LeaderView, MemberProgress};
+use crate::node::Node;
+use crate::raft::network::{decode, encode};
+use crate::raft::{self, Metrics};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeState {
+    #[serde(rename = "ConsensusID")]
+    pub consensus_id: String,
+    pub consensus_addr: String,
+    pub api_url: String,
+    pub role: &'static str,
+    pub voter: bool,
+    pub observer: bool,
+    pub match_index: Option<u64>,
+    pub online: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterState {
+    #[serde(rename = "HaID")]
+    pub ha_id: String,
+    #[serde(rename = "LeaderID")]
+    pub leader_id: String,
+    #[serde(rename = "ActiveUri")]
+    pub active_uri: String,
+    #[serde(rename = "Term")]
+    pub term: u64,
+    #[serde(rename = "CommitIndex")]
+    pub commit_index: u64,
+    #[serde(rename = "AppliedIndex")]
+    pub applied_index: u64,
+    #[serde(rename = "Nodes")]
+    pub nodes: Vec<NodeState>,
+}
+
+const VIEW_TIMEOUT: Duration = Duration::from_millis(700);
+
+/// The leader's replication view, computed locally (this node leads) or fetched.
+pub async fn leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
+    let leader = m.current_leader?;
+    if leader == node.node_id {
+        return local_leader_view(node, m);
+    }
+    let info = node.member_info(m, leader)?;
+    let mut client = node.cluster_client(&info.consensus_addr).ok()?;
+    let payload = encode(&()).ok()?;
+    let resp = tokio::time::timeout(VIEW_TIMEOUT, client.leader_view(payload))
+        .await
+        .ok()?
+        .ok()?;
+    decode::<Option<LeaderView>>(resp.get_ref()).ok().flatten()
+}
+
+/// Only meaningful on the leader: openraft publishes replication metrics there.
+pub fn local_leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
+    if m.current_leader != Some(node.node_id) {
+        return None;
+    }
+    let online_within = node.settings.election_max * 3;
+    let replication = m.replication.as_ref();
+    let members = m
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, _)| {
+            if *id == node.node_id {
+                return MemberProgress {
+                    node_id: *id,
+                    match_index: m.last_log_index,
+                    online: true,
+                };
+            }
+            let match_index = replication
+                .and_then(|r| r.get(id))
+                .and_then(|l| l.as_ref())
+                .map(|l| l.index);
+            let online = raft::acked_within(m, *id, online_within);
+            MemberProgress {
+                node_id: *id,
+                match_index,
+                online,
+            }
+        })
+        .collect();
+    Some(LeaderView {
+        leader: node.node_id,
+        last_log_index: m.last_log_index,
+        members,
+    })
+}
+
+pub async fn cluster_state(node: &Node) -> ClusterState {
+    let m = node.metrics();
+    let view = leader_view(node, &m).await;
+    let membership = m.membership_config.membership();
+    let voters: Vec<_> = membership.voter_ids().collect();
+    let nodes = membership
+        .nodes()
+        .map(|(id, info)| {
+            let progress = view
+                .as_ref()
+                .and_then(|v| v.members.iter().find(|p| p.node_id == *id));
+            let voter = voters.contains(id);
+            let role = if m.current_leader == Some(*id) {
+                "leader"
+            } else if voter {
+                "follower"
+            } else {
+                "learner"
+            };
+            NodeState {
+                consensus_id: info.consensus_id.clone(),
+                consensus_addr: info.consensus_addr.clone(),
+                api_url: info.api_url.clone(),
+                role,
+                voter,
+                observer: info.observer,
+                match_index: progress.and_then(|p| p.match_index),
+                online: progress.map_or(*id == node.node_id, |p| p.online),
+            }
+        })
+        .collect();
+    let leader = m.current_leader.and_then(|id| node.member_info(&m, id));
+    ClusterState {
+        ha_id: node.settings.ha_id.clone(),
+        leader_id: leader
+            .as_ref()
+            .map(|l| l.consensus_id.clone())
+            .unwrap_or_default(),
+        active_uri: leader.map(|l| l.api_url).unwrap_or_default(),
+        term: m.current_term,
+        commit_index: m.local_committed.as_ref().map_or(0, |l| l.index),
+        applied_index: m.last_applied.as_ref().map_or(0, |l| l.index),
+        nodes,
+    }
+}
+
+/// At least one voter other than the leader is online and fully caught up.
+pub async fn fail_over_safe(node: &Node) -> bool {
+    let m = node.metrics();
+    let Some(view) = leader_view(node, &m).await else {
+        return false;
+    };
+    let voters: Vec<_> = m.membership_config.membership().voter_ids().collect();
+    view.members.iter().any(|p| {
+        p.node_id != view.leader
+            && voters.contains(&p.node_id)
+            && p.online
+            && p.match_index == view.last_log_index
+    })
+}

@@ -1,0 +1,11 @@
+//! `drp-endpoint`: one member of a Raft-replicated Digital Rebar Provision endpoint cluster.
+
+pub mod api;
+pub mod cluster;
+pub mod command;
+pub mod identity;
+pub mod model;
+pub mod node;
+pub mod raft;
+pub mod serve;
+pub mod store;

@@ -1,0 +1,111 @@
+//! The DRP collections this endpoint serves and what makes an object of each valid.
+//! Syntactic checks run where the request enters; state-dependent checks run in `apply`.
+
+use serde_json::{Map, Value};
+
+/// A collection served under `/api/v3/<name>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Collection {
+    pub name: &'static str,
+    /// The field holding the object's key.
+    pub key_field: &'static str,
+    /// DRP's model name, used in error bodies.
+    pub model: &'static str,
+    /// Whether the key is generated (a UUID) when a created object has none.
+    pub generated_key: bool,
+}
+
+pub const COLLECTIONS: &[Collection] = &[
+    Collection {
+        name: "profiles",
+        key_field: "Name",
+        model: "profiles",
+        generated_key: false,
+    },
+    Collection {
+        name: "machines",
+        key_field: "Uuid",
+        model: "machines",
+        generated_key: true,
+    },
+];
+
+pub fn collection(name: &str) -> Option<&'static Collection> {
+    COLLECTIONS.iter().find(|c| c.name == name)
+}
+
+/// Problems with an object a client sent, each a sentence naming the field.
+pub fn validate(collection: &Collection, object: &Value) -> Vec<String> {
+    let Some(map) = object.as_object() else {
+        return vec![format!(
+            "a {} object must be a JSON object",
+            collection.model
+        )];
+    };
+    let mut problems = Vec::new();
+    match map.get(collection.key_field) {
+        Some(Value::String(s)) if !s.is_empty() => {
+            if let Some(p) = key_problem(s) {
+                problems.push(format!("{}: {p}", collection.key_field));
+            }
+        }
+        Some(Value::String(_)) | None => {
+            problems.push(format!("{} is required", collection.key_field))
+        }
+        Some(_) => problems.push(format!("{} must be a string", collection.key_field)),
+    }
+    if collection.name == "machines" {
+        if let Some(Value::String(u)) = map.get("Uuid") {
+            if uuid::Uuid::parse_str(u).is_err() {
+                problems.push(format!("Uuid: {u:?} is not a UUID"));
+            }
+        }
+        match map.get("Name") {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => problems.push("Name is required".to_string()),
+        }
+    }
+    if let Some(params) = map.get("Params") {
+        if !params.is_object() && !params.is_null() {
+            problems.push("Params must be an object of param name to value".to_string());
+        }
+    }
+    if let Some(profiles) = map.get("Profiles") {
+        let ok = profiles
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string));
+        if !ok && !profiles.is_null() {
+            problems.push("Profiles must be a list of profile names".to_string());
+        }
+    }
+    problems
+}
+
+/// Why a string cannot be an object key in a URL path, if it cannot.
+pub fn key_problem(key: &str) -> Option<&'static str> {
+    if key.len() > 1024 {
+        Some("longer than 1024 bytes")
+    } else if key.contains('/') || key.contains('\0') {
+        Some("must not contain '/' or NUL")
+    } else {
+        None
+    }
+}
+
+/// Fills the fields every stored DRP object carries. Deterministic: runs in `apply`.
+pub fn stamp_new(collection: &str, object: Value) -> Value {
+    let Value::Object(mut map) = object else {
+        return object;
+    };
+    map.entry("Params")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if collection == "machines" {
+        map.entry("Profiles")
+            .or_insert_with(|| Value::Array(Vec::new()));
+    }
+    map.entry("ReadOnly").or_insert(Value::Bool(false));
+    map.insert("Validated".into(), Value::Bool(true));
+    map.insert("Available".into(), Value::Bool(true));
+    map.insert("Errors".into(), Value::Array(Vec::new()));
+    Value::Object(map)
+}

@@ -1,0 +1,125 @@
+//! Everything openraft: the type config, storage adapters, the gRPC network and its server.
+//! No other module names an openraft type directly, so an openraft upgrade touches only here.
+
+pub mod log_store;
+pub mod network;
+pub mod server;
+pub mod state_machine;
+
+use std::io;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Request, Response};
+
+/// How members address each other; stored in the Raft membership config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub consensus_id: String,
+    pub consensus_addr: String,
+    pub api_url: String,
+    pub observer: bool,
+}
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = MemberInfo,
+);
+
+pub type NodeId = u64;
+pub type Raft = openraft::Raft<TypeConfig, state_machine::StateMachineStore>;
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
+pub type Metrics = openraft::RaftMetrics<TypeConfig>;
+pub type ReadLogId = openraft::raft::linearizable_read::ReadLogId<TypeConfig>;
+pub type ClientWriteError = openraft::errors::ClientWriteError<TypeConfig>;
+pub type RaftError<E = std::convert::Infallible> = openraft::errors::RaftError<TypeConfig, E>;
+pub use openraft::ChangeMembers;
+pub use openraft::ReadPolicy;
+pub use openraft::ServerState;
+
+/// The openraft NodeId for a ConsensusID (a UUID): its first 64 bits. Stable and invertible
+/// through the membership config, which stores the full ConsensusID.
+pub fn node_id_of(consensus_id: &str) -> Option<NodeId> {
+    let uuid = uuid::Uuid::parse_str(consensus_id).ok()?;
+    let bytes = uuid.as_bytes();
+    let mut high = [0u8; 8];
+    high.copy_from_slice(&bytes[..8]);
+    Some(u64::from_be_bytes(high))
+}
+
+/// Timing knobs a node runs with.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    pub election_min: Duration,
+    pub election_max: Duration,
+    pub snapshot_every: u64,
+}
+
+pub fn raft_config(
+    ha_id: &str,
+    timing: &Timing,
+) -> Result<std::sync::Arc<openraft::Config>, String> {
+    let keep = timing.snapshot_every.min(1000);
+    let config = openraft::Config {
+        cluster_name: ha_id.to_string(),
+        heartbeat_interval: timing.heartbeat.as_millis() as u64,
+        election_timeout_min: timing.election_min.as_millis() as u64,
+        election_timeout_max: timing.election_max.as_millis() as u64,
+        enable_pre_vote: Some(true),
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
+        max_in_snapshot_log_to_keep: keep,
+        purge_batch_size: 256,
+        ..Default::default()
+    };
+    config
+        .validate()
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// A follower-side read fence from the leader's read log id.
+pub fn linearizer(
+    node: NodeId,
+    read_log_id: ReadLogId,
+    applied: Option<LogId>,
+) -> openraft::raft::linearizable_read::Linearizer<TypeConfig> {
+    openraft::raft::linearizable_read::Linearizer::new(node, read_log_id, applied)
+}
+
+/// The latest metrics snapshot.
+pub fn metrics_now(raft: &Raft) -> Metrics {
+    use openraft::async_runtime::WatchReceiver;
+    raft.metrics().borrow_watched().clone()
+}
+
+/// Returns on the next metrics change (e.g. a new leader) or after `wait`.
+pub async fn metrics_changed(raft: &Raft, wait: Duration) {
+    use openraft::async_runtime::WatchReceiver;
+    let mut rx = raft.metrics();
+    let _ = tokio::time::timeout(wait, rx.changed()).await;
+}
+
+/// Whether the leader heard from `id` within `within` (leader-side metrics only).
+pub fn acked_within(m: &Metrics, id: NodeId, within: Duration) -> bool {
+    use openraft::Instant;
+    m.heartbeat
+        .as_ref()
+        .and_then(|h| h.get(&id))
+        .and_then(|t| t.as_ref())
+        .is_some_and(|t| t.elapsed() < within)
+}

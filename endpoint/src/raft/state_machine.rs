@@ -1,0 +1,211 @@
+//! The state machine adapter: applies committed entries to the object store, one redb
+//! transaction per batch (data, last-applied log id and membership together), and builds,
+//! persists and installs snapshots. Blocking store work runs on the blocking pool.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+
+use super::{io_err, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::command::Response;
+use crate::store::{self, ObjectStore};
+
+const LAST_APPLIED: &str = "last_applied";
+const MEMBERSHIP: &str = "membership";
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+
+#[derive(Clone)]
+pub struct StateMachineStore {
+    store: ObjectStore,
+    dir: PathBuf,
+}
+
+impl StateMachineStore {
+    pub fn new(store: ObjectStore, dir: &Path) -> Self {
+        StateMachineStore {
+            store,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(&self, name: &str) -> io::Result<Option<T>> {
+        match self.store.read_meta(name).map_err(io_err)? {
+            Some(raw) => Ok(Some(serde_json::from_slice(&raw).map_err(io_err)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Writes the snapshot file atomically: temp file, fsync, rename, fsync the directory.
+fn persist_snapshot(dir: &Path, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let header = serde_json::to_vec(meta).map_err(io_err)?;
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&(header.len() as u64).to_be_bytes())?;
+    file.write_all(&header)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn load_snapshot(dir: &Path) -> io::Result<Option<Snapshot>> {
+    let raw = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (len, rest) = raw
+        .split_first_chunk::<8>()
+        .ok_or_else(|| io_err("snapshot file truncated"))?;
+    let len = u64::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(io_err("snapshot file truncated"));
+    }
+    let meta: SnapshotMeta = serde_json::from_slice(&rest[..len]).map_err(io_err)?;
+    Ok(Some(Snapshot {
+        meta,
+        snapshot: rest[len..].to_vec(),
+    }))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io_err)?
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let store = self.store.clone();
+        let dir = self.dir.clone();
+        blocking(move || {
+            let body = store.dump().map_err(io_err)?;
+            let mut last_log_id: Option<LogId> = None;
+            let mut last_membership = StoredMembership::default();
+            for (name, raw) in &body.meta {
+                match name.as_str() {
+                    LAST_APPLIED => last_log_id = serde_json::from_slice(raw).map_err(io_err)?,
+                    MEMBERSHIP => last_membership = serde_json::from_slice(raw).map_err(io_err)?,
+                    _ => {}
+                }
+            }
+            let meta = SnapshotMeta {
+                last_log_id,
+                last_membership,
+            };
+            persist_snapshot(&dir, &meta, &body.bytes)?;
+            tracing::info!(last = ?meta.last_log_id, bytes = body.bytes.len(), "snapshot built");
+            Ok(Snapshot {
+                meta,
+                snapshot: body.bytes,
+            })
+        })
+        .await
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let applied = self.read_meta(LAST_APPLIED)?.flatten();
+        let membership = self.read_meta(MEMBERSHIP)?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>>
+            + Unpin
+            + OptionalSend,
+    {
+        let mut batch = Vec::new();
+        while let Some(item) = entries.next().await {
+            batch.push(item?);
+        }
+        let store = self.store.clone();
+        let (batch, responses) = blocking(move || {
+            let tx = store.db().begin_write().map_err(io_err)?;
+            let mut responses = Vec::with_capacity(batch.len());
+            {
+                let mut last = None;
+                let mut membership = None;
+                for (entry, _) in &batch {
+                    let response = match &entry.payload {
+                        EntryPayload::Normal(req) => store::apply(&tx, req).map_err(io_err)?,
+                        EntryPayload::Membership(m) => {
+                            membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                            Response::default()
+                        }
+                        EntryPayload::Blank => Response::default(),
+                    };
+                    responses.push(response);
+                    last = Some(entry.log_id);
+                }
+                let mut meta = tx.open_table(store::META_TABLE).map_err(io_err)?;
+                let raw = serde_json::to_vec(&last).map_err(io_err)?;
+                meta.insert(LAST_APPLIED, raw.as_slice()).map_err(io_err)?;
+                if let Some(m) = membership {
+                    let raw = serde_json::to_vec(&m).map_err(io_err)?;
+                    meta.insert(MEMBERSHIP, raw.as_slice()).map_err(io_err)?;
+                }
+            }
+            tx.commit().map_err(io_err)?;
+            Ok((batch, responses))
+        })
+        .await?;
+        for ((_, responder), response) in batch.into_iter().zip(responses) {
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Vec<u8>,
+    ) -> Result<(), io::Error> {
+        let store = self.store.clone();
+        let dir = self.dir.clone();
+        let meta = meta.clone();
+        blocking(move || {
+            let tx = store.db().begin_write().map_err(io_err)?;
+            store::restore(&tx, &snapshot).map_err(io_err)?;
+            {
+                let mut table = tx.open_table(store::META_TABLE).map_err(io_err)?;
+                let applied = serde_json::to_vec(&meta.last_log_id).map_err(io_err)?;
+                table
+                    .insert(LAST_APPLIED, applied.as_slice())
+                    .map_err(io_err)?;
+                let membership = serde_json::to_vec(&meta.last_membership).map_err(io_err)?;
+                table
+                    .insert(MEMBERSHIP, membership.as_slice())
+                    .map_err(io_err)?;
+            }
+            tx.commit().map_err(io_err)?;
+            persist_snapshot(&dir, &meta, &snapshot)?;
+            tracing::info!(last = ?meta.last_log_id, bytes = snapshot.len(), "snapshot installed");
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let dir = self.dir.clone();
+        blocking(move || load_snapshot(&dir)).await
+    }
+}

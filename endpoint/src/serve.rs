@@ -1,0 +1,258 @@
+//! `drp-endpoint serve`: opens the stores, starts Raft, the consensus gRPC listener and the
+//! API listener, bootstraps or joins when the data dir is new, and shuts all of it down on
+//! SIGINT/SIGTERM.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use proto::raft::cluster_service_server::ClusterServiceServer;
+use proto::raft::raft_service_server::RaftServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Mutex};
+
+use crate::cluster::join::join_until_member;
+use crate::cluster::service::ClusterGrpc;
+use crate::node::{Node, NodeInner, NodeSettings};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{Channels, NetworkFactory};
+use crate::raft::server::RaftGrpc;
+use crate::raft::state_machine::StateMachineStore;
+use crate::raft::{self, node_id_of, MemberInfo, Timing};
+use crate::store::ObjectStore;
+use crate::{api, identity};
+
+/// Largest gRPC message between members (a batch of log entries).
+const MAX_PEER_MESSAGE: usize = 64 << 20;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Where this node keeps its identity, Raft log, objects and snapshots.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// DRP REST API listener.
+    #[arg(long, default_value = "0.0.0.0:8092")]
+    pub api_listen: SocketAddr,
+    /// Raft consensus listener (members only).
+    #[arg(long, default_value = "0.0.0.0:8093")]
+    pub consensus_listen: SocketAddr,
+    /// The HA cluster's id; stored at first start and checked on every later start.
+    #[arg(long)]
+    pub ha_id: Option<String>,
+    /// On an empty data dir, create a one-node cluster.
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// On an empty data dir, ask any of these members (API URLs) to enrol this node.
+    #[arg(long, value_delimiter = ',')]
+    pub join: Vec<String>,
+    /// The URL other members and clients use to reach this node's API.
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// The host:port other members use to reach this node's consensus listener.
+    #[arg(long)]
+    pub consensus_addr: Option<String>,
+    /// Log entries between snapshots (the log is purged behind each snapshot).
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
+    /// How long a write waits for a quorum before the client gets 503.
+    #[arg(long, default_value_t = 5_000)]
+    pub write_timeout_ms: u64,
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat_ms: u64,
+    /// Election timeout range lower bound; the upper bound is twice this.
+    #[arg(long, default_value_t = 250)]
+    pub election_timeout_ms: u64,
+}
+
+fn advertised(listen: &SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        format!("127.0.0.1:{}", listen.port())
+    } else {
+        listen.to_string()
+    }
+}
+
+/// The HA id stored in the data dir wins; a different `--ha-id` is a configuration error.
+fn settle_ha_id(data_dir: &std::path::Path, flag: Option<&str>) -> anyhow::Result<String> {
+    let path = data_dir.join("ha-id");
+    match std::fs::read_to_string(&path) {
+        Ok(stored) => {
+            let stored = stored.trim().to_string();
+            if let Some(flag) = flag {
+                if flag != stored {
+                    bail!(
+                        "--ha-id {flag:?} differs from {stored:?} stored in {}",
+                        path.display()
+                    );
+                }
+            }
+            Ok(stored)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = flag
+                .map(str::to_string)
+                .unwrap_or_else(|| "drp-cluster".to_string());
+            std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let (consensus_id, fresh) =
+        identity::load_or_create(&args.data_dir).context("loading the node identity")?;
+    let ha_id = settle_ha_id(&args.data_dir, args.ha_id.as_deref())?;
+    let node_id = node_id_of(&consensus_id).context("malformed ConsensusID")?;
+
+    let api_listener = TcpListener::bind(args.api_listen)
+        .await
+        .with_context(|| format!("binding {}", args.api_listen))?;
+    let consensus_listener = TcpListener::bind(args.consensus_listen)
+        .await
+        .with_context(|| format!("binding {}", args.consensus_listen))?;
+    let api_port = api_listener.local_addr()?.port();
+    let api_local = api_listener.local_addr()?;
+    let api_url = args
+        .api_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", advertised(&api_local)));
+    let consensus_addr = args
+        .consensus_addr
+        .clone()
+        .unwrap_or_else(|| advertised(&args.consensus_listen));
+
+    let timing = Timing {
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+        election_min: Duration::from_millis(args.election_timeout_ms),
+        election_max: Duration::from_millis(args.election_timeout_ms * 2),
+        snapshot_every: args.snapshot_every.max(10),
+    };
+    let config = raft::raft_config(&ha_id, &timing).map_err(anyhow::Error::msg)?;
+    let log_store =
+        LogStore::open(&args.data_dir.join("raft-log.redb")).context("opening the raft log")?;
+    let store =
+        ObjectStore::open(&args.data_dir.join("state.redb")).context("opening the object store")?;
+    let state_machine = StateMachineStore::new(store.clone(), &args.data_dir);
+    let channels = Channels::default();
+    let network = NetworkFactory {
+        channels: channels.clone(),
+    };
+    let raft = raft::Raft::new(node_id, config, network, log_store, state_machine)
+        .await
+        .context("starting raft")?;
+
+    let settings = NodeSettings {
+        ha_id: ha_id.clone(),
+        consensus_id: consensus_id.clone(),
+        api_url: api_url.clone(),
+        consensus_addr: consensus_addr.clone(),
+        api_port,
+        write_timeout: Duration::from_millis(args.write_timeout_ms),
+        read_timeout: Duration::from_millis(args.write_timeout_ms),
+        election_max: timing.election_max,
+    };
+    let node = Node(Arc::new(NodeInner {
+        settings,
+        node_id,
+        raft: raft.clone(),
+        store,
+        channels,
+        membership_lock: Mutex::new(()),
+    }));
+    tracing::info!(%consensus_id, %ha_id, %api_url, %consensus_addr, fresh, "node starting");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let grpc = {
+        let raft_svc = RaftServiceServer::new(RaftGrpc::new(raft.clone()))
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE);
+        let cluster_svc = ClusterServiceServer::new(ClusterGrpc::new(node.clone()))
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(consensus_listener);
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(raft_svc)
+                .add_service(cluster_svc)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.changed().await;
+                }),
+        )
+    };
+    let http = {
+        let app = api::router(node.clone());
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            axum::serve(api_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await
+        })
+    };
+
+    let initialized = raft.is_initialized().await.context("reading raft state")?;
+    if !initialized && args.bootstrap {
+        let me = MemberInfo {
+            consensus_id: consensus_id.clone(),
+            consensus_addr,
+            api_url,
+            observer: false,
+        };
+        raft.initialize(BTreeMap::from([(node_id, me)]))
+            .await
+            .context("bootstrapping a one-node cluster")?;
+        tracing::info!("bootstrapped a new cluster");
+    } else if initialized && (args.bootstrap || !args.join.is_empty()) {
+        tracing::info!("data dir holds cluster state; --bootstrap/--join ignored");
+    }
+    let joiner = (!initialized && !args.join.is_empty()).then(|| {
+        tokio::spawn(join_until_member(
+            node.clone(),
+            args.join.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    if let Some(j) = joiner {
+        let _ = j.await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft shutdown");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

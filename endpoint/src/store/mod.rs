@@ -1,0 +1,133 @@
+//! The replicated DRP object store: one redb database holding every object, the
+//! idempotency records and the state machine's own metadata (last applied log id and
+//! membership), all changed in one transaction per applied batch.
+
+mod apply;
+mod snapshot;
+
+pub use apply::apply;
+pub use snapshot::{restore, SnapshotBody, SNAPSHOT_FORMAT};
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use serde_json::Value;
+
+/// (collection, key) → object JSON.
+pub(crate) const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+/// idempotency key → `IdemRecord` JSON.
+pub(crate) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// (expires_at_ms, key) → (); expires keys in order without scanning them all.
+pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("idempotency_expiry");
+/// state-machine metadata, e.g. "last_applied", "membership".
+pub(crate) const META_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Db(String),
+    #[error("store: corrupt record: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// A page of a collection, in key order.
+pub struct ListPage {
+    pub total: u64,
+    pub items: Vec<Value>,
+}
+
+/// Shared read handle onto the object store. Reads never block writers (MVCC).
+#[derive(Clone)]
+pub struct ObjectStore {
+    db: Arc<Database>,
+}
+
+impl ObjectStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(OBJECTS)?;
+            tx.open_table(IDEMPOTENCY)?;
+            tx.open_table(IDEMPOTENCY_EXPIRY)?;
+            tx.open_table(META_TABLE)?;
+        }
+        tx.commit()?;
+        Ok(ObjectStore { db: Arc::new(db) })
+    }
+
+    pub fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    pub fn get(&self, collection: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(OBJECTS)?;
+        match table.get((collection, key))? {
+            Some(raw) => Ok(Some(decode(raw.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list(
+        &self,
+        collection: &str,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<ListPage, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(OBJECTS)?;
+        let mut total = 0u64;
+        let mut items = Vec::new();
+        for row in table.range((collection, "")..)? {
+            let (k, v) = row?;
+            if k.value().0 != collection {
+                break;
+            }
+            let position = total as usize;
+            total += 1;
+            if position >= offset && limit.is_none_or(|l| items.len() < l) {
+                items.push(decode(v.value())?);
+            }
+        }
+        Ok(ListPage { total, items })
+    }
+
+    pub fn count(&self, collection: &str) -> Result<u64, StoreError> {
+        Ok(self.list(collection, usize::MAX, Some(0))?.total)
+    }
+
+    /// Number of objects of every collection; used by tests and `info`.
+    pub fn object_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(OBJECTS)?.len()?)
+    }
+
+    pub(crate) fn read_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(META_TABLE)?;
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    }
+}
+
+pub(crate) fn decode(raw: &[u8]) -> Result<Value, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,1 @@
+//! Cluster harness and fault suites over real `drp-endpoint` processes (being written).
