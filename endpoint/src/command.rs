@@ -4,6 +4,8 @@
 //! leader, and applied by every member with `store::apply` — a pure function of
 //! (state, command), with no clock, randomness or I/O besides the store.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -54,6 +56,62 @@ pub enum Op {
         key: String,
         param: String,
     },
+    /// Merges these prefs into the endpoint's prefs.
+    SetPrefs {
+        prefs: BTreeMap<String, String>,
+    },
+    /// A whole VersionSet, applied all-or-nothing as one log entry.
+    ApplyVersionSet(Box<VersionSetApply>),
+}
+
+/// A validated VersionSet with everything it needs inline (content packs and file bytes),
+/// so that applying it reads nothing from outside the log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionSetApply {
+    /// The merged, resolved VersionSet as the manager sent it.
+    pub version_set: Value,
+    /// `versionsets::state_hash` of it: what the apply reply and `GET .../versionset` report.
+    pub hash: String,
+    /// The client's Idempotency-Key.
+    pub key: String,
+    pub content_packs: Vec<ContentPack>,
+    pub plugin_providers: Vec<(String, String)>,
+    pub plugins: Vec<Value>,
+    pub prefs: BTreeMap<String, String>,
+    pub global: serde_json::Map<String, Value>,
+    pub files: Vec<FileBlob>,
+}
+
+/// A content pack: DRP's single-document form `{meta, sections}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentPack {
+    pub meta: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub sections: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+impl ContentPack {
+    pub fn name(&self) -> &str {
+        self.meta
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn version(&self) -> &str {
+        self.meta
+            .get("Version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileBlob {
+    pub path: String,
+    pub sha256: String,
+    /// Base64 of the file's bytes.
+    pub data: String,
 }
 
 impl Op {
@@ -64,6 +122,8 @@ impl Op {
             | Op::Delete { collection, .. }
             | Op::SetParam { collection, .. }
             | Op::DeleteParam { collection, .. } => collection,
+            Op::SetPrefs { .. } => "prefs",
+            Op::ApplyVersionSet(_) => "version_sets",
         }
     }
 }
@@ -134,6 +194,8 @@ impl std::fmt::Display for Request {
                 key,
                 param,
             } => write!(f, "unset {collection}/{key} param {param}"),
+            Op::SetPrefs { prefs } => write!(f, "set {} prefs", prefs.len()),
+            Op::ApplyVersionSet(vs) => write!(f, "apply versionset {}", vs.hash),
         }
     }
 }

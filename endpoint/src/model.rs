@@ -15,20 +15,53 @@ pub struct Collection {
     pub generated_key: bool,
 }
 
+const fn keyed(name: &'static str, key_field: &'static str, generated_key: bool) -> Collection {
+    Collection {
+        name,
+        key_field,
+        model: name,
+        generated_key,
+    }
+}
+
+/// DRP's collections and their key fields.
 pub const COLLECTIONS: &[Collection] = &[
-    Collection {
-        name: "profiles",
-        key_field: "Name",
-        model: "profiles",
-        generated_key: false,
-    },
-    Collection {
-        name: "machines",
-        key_field: "Uuid",
-        model: "machines",
-        generated_key: true,
-    },
+    keyed("machines", "Uuid", true),
+    keyed("profiles", "Name", false),
+    keyed("params", "Name", false),
+    keyed("stages", "Name", false),
+    keyed("tasks", "Name", false),
+    keyed("workflows", "Name", false),
+    keyed("bootenvs", "Name", false),
+    keyed("templates", "ID", false),
+    keyed("subnets", "Name", false),
+    keyed("reservations", "Addr", false),
+    keyed("leases", "Addr", false),
+    keyed("users", "Name", false),
+    keyed("roles", "Name", false),
+    keyed("tenants", "Name", false),
+    keyed("pools", "Id", false),
+    keyed("contexts", "Name", false),
+    keyed("jobs", "Uuid", true),
+    keyed("plugin_providers", "Name", false),
+    keyed("plugins", "Name", false),
+    keyed("catalog_items", "Id", false),
+    keyed("version_sets", "Id", false),
 ];
+
+/// Objects every endpoint has from its first start (DRP's built-in store).
+pub fn builtins() -> Vec<(&'static str, &'static str, Value)> {
+    let global = serde_json::json!({
+        "Name": "global",
+        "Description": "Global profile: params every machine inherits",
+        "Params": {},
+    });
+    vec![("profiles", "global", stamp_new("profiles", global))]
+}
+
+pub fn is_builtin(collection: &str, key: &str) -> bool {
+    collection == "profiles" && key == "global"
+}
 
 pub fn collection(name: &str) -> Option<&'static Collection> {
     COLLECTIONS.iter().find(|c| c.name == name)
@@ -54,12 +87,14 @@ pub fn validate(collection: &Collection, object: &Value) -> Vec<String> {
         }
         Some(_) => problems.push(format!("{} must be a string", collection.key_field)),
     }
-    if collection.name == "machines" {
+    if matches!(collection.name, "machines" | "jobs") {
         if let Some(Value::String(u)) = map.get("Uuid") {
             if uuid::Uuid::parse_str(u).is_err() {
                 problems.push(format!("Uuid: {u:?} is not a UUID"));
             }
         }
+    }
+    if collection.name == "machines" {
         match map.get("Name") {
             Some(Value::String(s)) if !s.is_empty() => {}
             _ => problems.push("Name is required".to_string()),
@@ -104,6 +139,8 @@ pub fn stamp_new(collection: &str, object: Value) -> Value {
             .or_insert_with(|| Value::Array(Vec::new()));
     }
     map.entry("ReadOnly").or_insert(Value::Bool(false));
+    map.entry("Meta")
+        .or_insert_with(|| Value::Object(Map::new()));
     map.insert("Validated".into(), Value::Bool(true));
     map.insert("Available".into(), Value::Bool(true));
     map.insert("Errors".into(), Value::Array(Vec::new()));

@@ -141,6 +141,13 @@ impl Node {
 
     /// Proposes on this node, which must be the leader. Never forwards.
     pub async fn write_as_leader(&self, req: Request, deadline: Instant) -> ForwardOutcome {
+        // A retry of a write that already committed is answered from the replicated record
+        // (a key not yet applied here is still deduplicated when its entry applies).
+        match self.store.recorded_outcome(&req) {
+            Ok(Some(resp)) => return ForwardOutcome::Applied(resp),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading idempotency records"),
+        }
         let budget = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(budget, self.raft.client_write(req)).await {
             Err(_) => ForwardOutcome::Unknown(format!(
@@ -192,19 +199,21 @@ impl Node {
         while Instant::now() < deadline {
             let budget = deadline.saturating_duration_since(Instant::now());
             match self.leader_hint() {
-                LeaderHint::Me => match tokio::time::timeout(
-                    budget,
-                    self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
-                )
-                .await
-                {
-                    Ok(Ok(_)) => return Ok(()),
-                    Ok(Err(e)) => {
-                        last_problem = e.to_string();
-                        self.await_change(deadline).await;
+                LeaderHint::Me => {
+                    match tokio::time::timeout(
+                        budget,
+                        self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+                    )
+                    .await
+                    {
+                        Ok(Ok(_)) => return Ok(()),
+                        Ok(Err(e)) => {
+                            last_problem = e.to_string();
+                            self.await_change(deadline).await;
+                        }
+                        Err(_) => last_problem = "no quorum confirmed leadership in time".into(),
                     }
-                    Err(_) => last_problem = "no quorum confirmed leadership in time".into(),
-                },
+                }
                 LeaderHint::Other(_, info) => match self.remote_read_index(&info, deadline).await {
                     Ok(ReadIndexOutcome::Ready {
                         read_log_id,

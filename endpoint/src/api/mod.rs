@@ -5,8 +5,10 @@ pub mod error;
 pub mod info;
 pub mod objects;
 mod request;
+mod system;
+mod versionset;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -31,6 +33,20 @@ pub fn router(node: Node) -> Router {
             "/api/v3/system/consensus/failOverSafe",
             post(consensus::fail_over_safe).get(consensus::fail_over_safe),
         )
+        .route(
+            "/api/v3/system/versionset/apply",
+            post(versionset::apply).layer(DefaultBodyLimit::max(
+                versionset::MAX_APPLY_BYTES + (1 << 20),
+            )),
+        )
+        .route("/api/v3/system/versionset", get(versionset::applied))
+        .route(
+            "/api/v3/prefs",
+            get(system::get_prefs).post(system::set_prefs),
+        )
+        .route("/api/v3/contents", get(system::list_contents))
+        .route("/api/v3/contents/{name}", get(system::get_content))
+        .route("/api/v3/files/{*path}", get(system::get_file))
         .route(
             "/api/v3/{collection}",
             get(objects::list)

@@ -140,7 +140,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let mut membership = None;
                 for (entry, _) in &batch {
                     let response = match &entry.payload {
-                        EntryPayload::Normal(req) => store::apply(&tx, req).map_err(io_err)?,
+                        EntryPayload::Normal(req) => {
+                            store::apply(&tx, req, entry.log_id.index).map_err(io_err)?
+                        }
                         EntryPayload::Membership(m) => {
                             membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
                             Response::default()

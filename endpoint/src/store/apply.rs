@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{decode, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
-use crate::command::{Op, Request, Response};
+use crate::command::{Idempotency, Op, Request, Response};
 use crate::model;
 
 /// What a replayed idempotency key returns.
@@ -16,9 +16,41 @@ struct IdemRecord {
     response: Response,
 }
 
+/// The outcome already recorded for this idempotency key, if any: a replay, or a 422 when
+/// the key was first used with a different request.
+fn replay(record: &IdemRecord, key: &Idempotency, collection: &str) -> Response {
+    if record.fingerprint != key.fingerprint {
+        return Response::error(
+            422,
+            collection,
+            key.key.strip_prefix("client:").unwrap_or(&key.key),
+            "Idempotency-Key was already used with a different request",
+        );
+    }
+    record.response.clone()
+}
+
+impl super::ObjectStore {
+    /// What `apply` would answer for an already-used key, read without proposing anything:
+    /// lets the leader answer a retry without adding a log entry.
+    pub fn recorded_outcome(&self, req: &Request) -> Result<Option<Response>, StoreError> {
+        let Some(key) = &req.idempotency else {
+            return Ok(None);
+        };
+        let tx = redb::ReadableDatabase::begin_read(self.db().as_ref())?;
+        let table = tx.open_table(IDEMPOTENCY)?;
+        let Some(raw) = table.get(key.key.as_str())? else {
+            return Ok(None);
+        };
+        let record: IdemRecord =
+            serde_json::from_slice(raw.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(replay(&record, key, req.op.collection())))
+    }
+}
+
 /// Applies one command inside the batch's write transaction and returns its outcome.
 /// Errors are store failures only; a rejected command is an `Ok` 4xx response.
-pub fn apply(tx: &WriteTransaction, req: &Request) -> Result<Response, StoreError> {
+pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Response, StoreError> {
     let mut idem = tx.open_table(IDEMPOTENCY)?;
     let mut expiry = tx.open_table(IDEMPOTENCY_EXPIRY)?;
     expire_keys(&mut idem, &mut expiry, req.at_ms)?;
@@ -27,20 +59,14 @@ pub fn apply(tx: &WriteTransaction, req: &Request) -> Result<Response, StoreErro
         if let Some(raw) = idem.get(key.key.as_str())? {
             let record: IdemRecord = serde_json::from_slice(raw.value())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if record.fingerprint != key.fingerprint {
-                return Ok(Response::error(
-                    422,
-                    req.op.collection(),
-                    key.key.strip_prefix("client:").unwrap_or(&key.key),
-                    "Idempotency-Key was already used with a different request",
-                ));
-            }
-            return Ok(record.response);
+            return Ok(replay(&record, key, req.op.collection()));
         }
     }
 
-    let mut objects = tx.open_table(OBJECTS)?;
-    let response = apply_op(&mut objects, &req.op)?;
+    let response = match &req.op {
+        Op::ApplyVersionSet(vs) => super::versionset::apply_version_set(tx, vs, index, req.at_ms)?,
+        op => apply_op(&mut tx.open_table(OBJECTS)?, op)?,
+    };
 
     if let Some(key) = &req.idempotency {
         let expires_at_ms = req.at_ms.saturating_add(key.ttl_ms);
@@ -76,8 +102,56 @@ fn expire_keys(
     Ok(())
 }
 
+/// Objects from a content pack change only with their pack.
+fn read_only(
+    objects: &Table<(&str, &str), &[u8]>,
+    op: &Op,
+) -> Result<Option<Response>, StoreError> {
+    let (collection, key) = match op {
+        Op::Replace {
+            collection, key, ..
+        }
+        | Op::Delete { collection, key }
+        | Op::SetParam {
+            collection, key, ..
+        }
+        | Op::DeleteParam {
+            collection, key, ..
+        } => (collection, key),
+        _ => return Ok(None),
+    };
+    let Some(existing) = load(objects, collection, key)? else {
+        return Ok(None);
+    };
+    if existing.get("ReadOnly").and_then(Value::as_bool) != Some(true) {
+        return Ok(None);
+    }
+    let bundle = existing
+        .get("Bundle")
+        .and_then(Value::as_str)
+        .unwrap_or("a content pack");
+    Ok(Some(Response::error(
+        403,
+        collection,
+        key,
+        format!("{collection}/{key} is read-only: it belongs to {bundle}; change the pack instead"),
+    )))
+}
+
 fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Response, StoreError> {
+    if let Some(refused) = read_only(objects, op)? {
+        return Ok(refused);
+    }
     Ok(match op {
+        Op::SetPrefs { prefs } => {
+            for (name, value) in prefs {
+                put(objects, "prefs", name, &Value::String(value.clone()))?;
+            }
+            Response::ok(200, super::prefs(objects)?)
+        }
+        Op::ApplyVersionSet(_) => {
+            Response::error(500, "version_sets", "", "versionset apply routed wrongly")
+        }
         Op::Create {
             collection,
             key,
@@ -107,6 +181,12 @@ fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Respons
             put(objects, collection, key, &object)?;
             Response::ok(200, object)
         }
+        Op::Delete { collection, key } if model::is_builtin(collection, key) => Response::error(
+            409,
+            collection,
+            key,
+            format!("{collection}/{key} is built in and cannot be deleted"),
+        ),
         Op::Delete { collection, key } => {
             match objects.remove((collection.as_str(), key.as_str()))? {
                 Some(old) => Response::ok(200, decode(old.value())?),
@@ -156,7 +236,7 @@ fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Respons
     })
 }
 
-fn not_found(collection: &str, key: &str) -> Response {
+pub(super) fn not_found(collection: &str, key: &str) -> Response {
     Response::error(
         404,
         collection,
@@ -165,7 +245,7 @@ fn not_found(collection: &str, key: &str) -> Response {
     )
 }
 
-fn load(
+pub(super) fn load(
     objects: &Table<(&str, &str), &[u8]>,
     collection: &str,
     key: &str,
@@ -176,7 +256,7 @@ fn load(
     }
 }
 
-fn put(
+pub(super) fn put(
     objects: &mut Table<(&str, &str), &[u8]>,
     collection: &str,
     key: &str,
@@ -189,7 +269,7 @@ fn put(
 
 /// The object's `Params` map, created when absent. `None` when the object or its `Params`
 /// is not a JSON object (the API only stores objects, so this is a corrupt record).
-fn params_mut(object: &mut Value) -> Option<&mut Map<String, Value>> {
+pub(super) fn params_mut(object: &mut Value) -> Option<&mut Map<String, Value>> {
     let map = object.as_object_mut()?;
     let params = map
         .entry("Params")

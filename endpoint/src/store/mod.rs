@@ -3,15 +3,18 @@
 //! membership), all changed in one transaction per applied batch.
 
 mod apply;
+mod contents;
 mod snapshot;
+pub mod versionset;
 
 pub use apply::apply;
+pub use contents::CONTENTS;
 pub use snapshot::{restore, SnapshotBody, SNAPSHOT_FORMAT};
 
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::Value;
 
 /// (collection, key) → object JSON.
@@ -21,6 +24,8 @@ pub(crate) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::ne
 /// (expires_at_ms, key) → (); expires keys in order without scanning them all.
 pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("idempotency_expiry");
+/// file path → bytes (the metadata lives in OBJECTS under ("files", path)).
+pub(crate) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// state-machine metadata, e.g. "last_applied", "membership".
 pub(crate) const META_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -68,7 +73,16 @@ impl ObjectStore {
             tx.open_table(OBJECTS)?;
             tx.open_table(IDEMPOTENCY)?;
             tx.open_table(IDEMPOTENCY_EXPIRY)?;
-            tx.open_table(META_TABLE)?;
+            tx.open_table(FILES)?;
+            let fresh = tx.open_table(META_TABLE)?.is_empty()?;
+            if fresh {
+                let mut objects = tx.open_table(OBJECTS)?;
+                for (collection, key, object) in crate::model::builtins() {
+                    let raw = serde_json::to_vec(&object)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    objects.insert((collection, key), raw.as_slice())?;
+                }
+            }
         }
         tx.commit()?;
         Ok(ObjectStore { db: Arc::new(db) })
@@ -126,8 +140,40 @@ impl ObjectStore {
         let table = tx.open_table(META_TABLE)?;
         Ok(table.get(name)?.map(|v| v.value().to_vec()))
     }
+
+    /// The bytes of a stored file.
+    pub fn file(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(FILES)?;
+        Ok(table.get(path)?.map(|v| v.value().to_vec()))
+    }
+
+    /// All prefs as a flat string map.
+    pub fn prefs(&self) -> Result<Value, StoreError> {
+        let tx = self.db.begin_read()?;
+        prefs(&tx.open_table(OBJECTS)?)
+    }
+}
+
+/// Prefs are stored one object per pref under collection "prefs".
+pub(crate) fn prefs(
+    objects: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+) -> Result<Value, StoreError> {
+    let mut map = serde_json::Map::new();
+    for row in objects.range(("prefs", "")..)? {
+        let (k, v) = row?;
+        let (collection, name) = k.value();
+        if collection != "prefs" {
+            break;
+        }
+        map.insert(name.to_string(), decode(v.value())?);
+    }
+    Ok(Value::Object(map))
 }
 
 pub(crate) fn decode(raw: &[u8]) -> Result<Value, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests;

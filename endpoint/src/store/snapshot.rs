@@ -3,11 +3,11 @@
 //!
 //! Format: the magic `DRPSNAP1`, then records `tag:u8, len:u32 BE, bytes...` with tags
 //! 1 = object (collection, key, json), 2 = idempotency record (key, json),
-//! 3 = expiry entry (at_ms as 8 bytes, key), 4 = meta (name, bytes).
+//! 3 = expiry entry (at_ms as 8 bytes, key), 4 = meta (name, bytes), 5 = file (path, bytes).
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{ObjectStore, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, META_TABLE, OBJECTS};
+use super::{ObjectStore, StoreError, FILES, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, META_TABLE, OBJECTS};
 
 pub const SNAPSHOT_FORMAT: &[u8; 8] = b"DRPSNAP1";
 
@@ -41,6 +41,10 @@ impl ObjectStore {
             let (at, key) = k.value();
             record(&mut out, 3, &[&at.to_be_bytes(), key.as_bytes()]);
         }
+        for row in tx.open_table(FILES)?.iter()? {
+            let (k, v) = row?;
+            record(&mut out, 5, &[k.value().as_bytes(), v.value()]);
+        }
         let mut meta = Vec::new();
         for row in tx.open_table(META_TABLE)?.iter()? {
             let (k, v) = row?;
@@ -60,10 +64,12 @@ pub fn restore(tx: &WriteTransaction, bytes: &[u8]) -> Result<(), StoreError> {
     tx.delete_table(IDEMPOTENCY)?;
     tx.delete_table(IDEMPOTENCY_EXPIRY)?;
     tx.delete_table(META_TABLE)?;
+    tx.delete_table(FILES)?;
     let mut objects = tx.open_table(OBJECTS)?;
     let mut idem = tx.open_table(IDEMPOTENCY)?;
     let mut expiry = tx.open_table(IDEMPOTENCY_EXPIRY)?;
     let mut meta = tx.open_table(META_TABLE)?;
+    let mut files = tx.open_table(FILES)?;
     let mut reader = Reader { rest: body };
     while let Some(tag) = reader.tag() {
         match tag {
@@ -85,6 +91,10 @@ pub fn restore(tx: &WriteTransaction, bytes: &[u8]) -> Result<(), StoreError> {
             4 => {
                 let (k, v) = (reader.str()?, reader.bytes()?);
                 meta.insert(k, v)?;
+            }
+            5 => {
+                let (k, v) = (reader.str()?, reader.bytes()?);
+                files.insert(k, v)?;
             }
             other => {
                 return Err(StoreError::Corrupt(format!(

@@ -1,0 +1,125 @@
+//! Endpoint-wide state outside the object collections: prefs, installed content packs and
+//! stored files.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::request::{build, parse_json, wants_stale_read};
+use crate::command::Op;
+use crate::node::Node;
+
+fn internal(e: crate::store::StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    if wants_stale_read(headers) {
+        Ok(())
+    } else {
+        node.read_barrier().await
+    }
+}
+
+pub async fn get_prefs(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    Ok(Json(node.store.prefs().map_err(internal)?).into_response())
+}
+
+pub async fn set_prefs(
+    State(node): State<Node>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Value::Object(map) = parse_json(&body)? else {
+        return Err(
+            ApiError::new(422, "prefs must be a JSON object of name to string value")
+                .on("prefs", ""),
+        );
+    };
+    let mut prefs = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, value) in map {
+        match value {
+            Value::String(s) => {
+                prefs.insert(name, s);
+            }
+            other => problems.push(format!("pref {name}: value must be a string, got {other}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::with_messages(422, problems).on("prefs", ""));
+    }
+    let outcome = node
+        .write(build(
+            &method,
+            uri.path(),
+            &headers,
+            &body,
+            Op::SetPrefs { prefs },
+        )?)
+        .await?;
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok((status, Json(outcome.body)).into_response())
+}
+
+pub async fn list_contents(
+    State(node): State<Node>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    let page = node
+        .store
+        .list(crate::store::CONTENTS, 0, None)
+        .map_err(internal)?;
+    Ok(Json(page.items).into_response())
+}
+
+pub async fn get_content(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    match node
+        .store
+        .get(crate::store::CONTENTS, &name)
+        .map_err(internal)?
+    {
+        Some(c) => Ok(Json(c).into_response()),
+        None => Err(
+            ApiError::not_found(format!("content pack {name} is not installed"))
+                .on("contents", &name),
+        ),
+    }
+}
+
+pub async fn get_file(
+    State(node): State<Node>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    let meta = node.store.get("files", &path).map_err(internal)?;
+    let bytes = node.store.file(&path).map_err(internal)?;
+    match (meta, bytes) {
+        (Some(meta), Some(bytes)) => {
+            let mut resp = bytes.into_response();
+            if let Some(sum) = meta
+                .get("Sha256Sum")
+                .and_then(Value::as_str)
+                .and_then(|s| HeaderValue::from_str(s).ok())
+            {
+                resp.headers_mut().insert("x-drp-sha256sum", sum);
+            }
+            Ok(resp)
+        }
+        _ => Err(ApiError::not_found(format!("no file at {path}")).on("files", &path)),
+    }
+}

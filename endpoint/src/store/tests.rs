@@ -1,0 +1,200 @@
+//! The apply function and snapshots, on a real redb file.
+
+use serde_json::json;
+
+use super::{apply, restore, ObjectStore};
+use crate::command::{ContentPack, Idempotency, Op, Request, Response, VersionSetApply};
+
+fn store() -> (tempfile::TempDir, ObjectStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ObjectStore::open(&dir.path().join("state.redb")).expect("open");
+    (dir, store)
+}
+
+fn run(store: &ObjectStore, req: &Request, index: u64) -> Response {
+    let tx = store.db().begin_write().expect("write");
+    let resp = apply(&tx, req, index).expect("apply");
+    tx.commit().expect("commit");
+    resp
+}
+
+fn req(op: Op, key: Option<&str>, fingerprint: &str) -> Request {
+    let idempotency = key.map(|k| Idempotency {
+        key: k.into(),
+        fingerprint: fingerprint.into(),
+        ttl_ms: 60_000,
+    });
+    Request {
+        idempotency,
+        at_ms: 1_000,
+        op,
+    }
+}
+
+fn create(name: &str) -> Op {
+    Op::Create {
+        collection: "profiles".into(),
+        key: name.into(),
+        object: json!({ "Name": name }),
+    }
+}
+
+fn pack(name: &str, version: &str, profiles: &[&str]) -> ContentPack {
+    let section = profiles
+        .iter()
+        .map(|p| (p.to_string(), json!({ "Name": p })))
+        .collect();
+    serde_json::from_value(json!({ "meta": { "Name": name, "Version": version } }))
+        .map(|mut p: ContentPack| {
+            p.sections.insert("profiles".into(), section);
+            p
+        })
+        .expect("pack")
+}
+
+fn apply_packs(packs: Vec<ContentPack>, key: &str) -> Op {
+    Op::ApplyVersionSet(Box::new(VersionSetApply {
+        version_set: json!({ "Id": "vs" }),
+        hash: "h".into(),
+        key: key.into(),
+        content_packs: packs,
+        plugin_providers: vec![],
+        plugins: vec![],
+        prefs: [("p".to_string(), "v".to_string())].into(),
+        global: serde_json::Map::new(),
+        files: vec![],
+    }))
+}
+
+#[test]
+fn a_retried_key_replays_the_first_outcome_and_changes_nothing() {
+    let (_d, s) = store();
+    assert_eq!(run(&s, &req(create("a"), Some("k"), "f1"), 1).status, 201);
+    let again = run(&s, &req(create("a"), Some("k"), "f1"), 2);
+    assert_eq!(again.status, 201, "replay, not 409: {again:?}");
+    assert_eq!(s.count("profiles").expect("count"), 2, "global + a");
+    let reused = run(&s, &req(create("b"), Some("k"), "f2"), 3);
+    assert_eq!(reused.status, 422);
+    assert!(
+        s.get("profiles", "b").expect("get").is_none(),
+        "a reused key must change nothing"
+    );
+}
+
+#[test]
+fn a_conflicting_pack_is_refused_whole() {
+    let (_d, s) = store();
+    run(&s, &req(create("mine"), None, ""), 1);
+    let resp = run(
+        &s,
+        &req(
+            apply_packs(vec![pack("p1", "v1.0.0", &["x", "mine"])], "k1"),
+            None,
+            "",
+        ),
+        2,
+    );
+    assert_eq!(resp.status, 409, "{resp:?}");
+    let text = resp.body.to_string();
+    assert!(text.contains("writable object profiles/mine"), "{text}");
+    assert!(
+        s.get("profiles", "x").expect("get").is_none(),
+        "nothing of the pack may land"
+    );
+    assert_eq!(
+        s.prefs().expect("prefs"),
+        json!({}),
+        "nothing of the set may land"
+    );
+}
+
+#[test]
+fn packs_are_layers_replaced_whole_and_read_only() {
+    let (_d, s) = store();
+    assert_eq!(
+        run(
+            &s,
+            &req(
+                apply_packs(vec![pack("p1", "v1.0.0", &["x", "y"])], "k1"),
+                None,
+                ""
+            ),
+            1
+        )
+        .status,
+        200
+    );
+    let y = s.get("profiles", "y").expect("get").expect("y installed");
+    assert_eq!(y["ReadOnly"], json!(true));
+    assert_eq!(y["Bundle"], json!("p1"));
+    let edit = Op::SetParam {
+        collection: "profiles".into(),
+        key: "y".into(),
+        param: "a".into(),
+        value: json!(1),
+    };
+    assert_eq!(run(&s, &req(edit, None, ""), 2).status, 403);
+    // v2 drops y: replacing the layer removes it.
+    assert_eq!(
+        run(
+            &s,
+            &req(
+                apply_packs(vec![pack("p1", "v2.0.0", &["x"])], "k2"),
+                None,
+                ""
+            ),
+            3
+        )
+        .status,
+        200
+    );
+    assert!(s.get("profiles", "y").expect("get").is_none());
+    assert_eq!(
+        s.get("contents", "p1").expect("get").expect("record")["meta"]["Version"],
+        json!("v2.0.0")
+    );
+}
+
+#[test]
+fn snapshot_round_trip_restores_everything() {
+    let (_d, a) = store();
+    run(&a, &req(create("a"), Some("k"), "f"), 1);
+    run(
+        &a,
+        &req(
+            apply_packs(vec![pack("p1", "v1.0.0", &["x"])], "k1"),
+            None,
+            "",
+        ),
+        2,
+    );
+    let dump = a.dump().expect("dump");
+
+    let (_d2, b) = store();
+    run(&b, &req(create("stale"), None, ""), 1);
+    let tx = b.db().begin_write().expect("write");
+    restore(&tx, &dump.bytes).expect("restore");
+    tx.commit().expect("commit");
+    assert!(
+        b.get("profiles", "stale").expect("get").is_none(),
+        "restore replaces, not merges"
+    );
+    assert_eq!(
+        b.get("profiles", "x").expect("get"),
+        a.get("profiles", "x").expect("get")
+    );
+    assert_eq!(b.prefs().expect("prefs"), json!({ "p": "v" }));
+    // The idempotency record travels with the snapshot: a retry on the new member replays.
+    assert_eq!(run(&b, &req(create("a"), Some("k"), "f"), 3).status, 201);
+    assert_eq!(b.dump().expect("dump").bytes, dump.bytes);
+}
+
+#[test]
+fn a_corrupt_snapshot_is_refused() {
+    let (_d, s) = store();
+    let tx = s.db().begin_write().expect("write");
+    assert!(restore(&tx, b"not a snapshot").is_err());
+    let mut truncated = s.dump().expect("dump").bytes;
+    truncated.truncate(truncated.len() - 3);
+    assert!(restore(&tx, &truncated).is_err());
+}
