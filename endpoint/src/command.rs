@@ -56,6 +56,15 @@ pub enum Op {
         key: String,
         param: String,
     },
+    /// Installs or replaces a content pack layer (`POST /contents`, `PUT /contents/<name>`).
+    InstallContent {
+        pack: Box<ContentPack>,
+        replace_writable: bool,
+    },
+    /// Removes a content pack and every object it owns.
+    RemoveContent {
+        name: String,
+    },
     /// Merges these prefs into the endpoint's prefs.
     SetPrefs {
         prefs: BTreeMap<String, String>,
@@ -123,6 +132,7 @@ impl Op {
             | Op::SetParam { collection, .. }
             | Op::DeleteParam { collection, .. } => collection,
             Op::SetPrefs { .. } => "prefs",
+            Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
             Op::ApplyVersionSet(_) => "version_sets",
         }
     }
@@ -195,6 +205,10 @@ impl std::fmt::Display for Request {
                 param,
             } => write!(f, "unset {collection}/{key} param {param}"),
             Op::SetPrefs { prefs } => write!(f, "set {} prefs", prefs.len()),
+            Op::InstallContent { pack, .. } => {
+                write!(f, "install content {}:{}", pack.name(), pack.version())
+            }
+            Op::RemoveContent { name } => write!(f, "remove content {name}"),
             Op::ApplyVersionSet(vs) => write!(f, "apply versionset {}", vs.hash),
         }
     }

@@ -152,6 +152,11 @@ fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Respons
         Op::ApplyVersionSet(_) => {
             Response::error(500, "version_sets", "", "versionset apply routed wrongly")
         }
+        Op::InstallContent {
+            pack,
+            replace_writable,
+        } => super::contents::install_content(objects, pack, *replace_writable)?,
+        Op::RemoveContent { name } => super::contents::remove_content(objects, name)?,
         Op::Create {
             collection,
             key,

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::apply::{load, put};
 use super::{decode, StoreError};
-use crate::command::ContentPack;
+use crate::command::{error_body, ContentPack, Response};
 use crate::model;
 
 type Objects<'t> = Table<'t, (&'static str, &'static str), &'static [u8]>;
@@ -15,6 +15,43 @@ type Objects<'t> = Table<'t, (&'static str, &'static str), &'static [u8]>;
 /// Which objects each installed pack owns, so replacing or removing it is exact.
 const INDEX: &str = "_content_index";
 pub const CONTENTS: &str = "contents";
+
+/// `POST/PUT /contents`: install or replace one pack, refused whole (409) on any conflict.
+/// With `replace_writable`, writable objects the pack also defines become pack objects.
+pub(super) fn install_content(
+    objects: &mut Objects,
+    pack: &ContentPack,
+    replace_writable: bool,
+) -> Result<Response, StoreError> {
+    let problems: Vec<String> = check_pack(objects, pack)?
+        .into_iter()
+        .filter(|p| !(replace_writable && p.contains("would overwrite the writable object")))
+        .collect();
+    if !problems.is_empty() {
+        return Ok(Response::ok(
+            409,
+            error_body(409, CONTENTS, pack.name(), problems),
+        ));
+    }
+    install_pack(objects, pack)?;
+    let summary = load(objects, CONTENTS, pack.name())?.unwrap_or(Value::Null);
+    Ok(Response::ok(201, summary))
+}
+
+/// `DELETE /contents/<name>`.
+pub(super) fn remove_content(objects: &mut Objects, name: &str) -> Result<Response, StoreError> {
+    let summary = load(objects, CONTENTS, name)?;
+    if remove_pack(objects, name)? {
+        Ok(Response::ok(200, summary.unwrap_or(Value::Null)))
+    } else {
+        Ok(Response::error(
+            404,
+            CONTENTS,
+            name,
+            format!("content pack {name} is not installed"),
+        ))
+    }
+}
 
 /// Everything that stops `pack` from installing, each naming the object or field.
 pub(super) fn check_pack(objects: &Objects, pack: &ContentPack) -> Result<Vec<String>, StoreError> {
