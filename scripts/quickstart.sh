@@ -15,6 +15,9 @@ exit_when_ready=false
 cargo build -q -p endpoint --bin drp-endpoint
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/drp-endpoint"
 work="$(mktemp -d -t drp-quickstart-XXXXXX)"
+# The admin password of the new cluster (user rocketskates); every API call authenticates.
+export RS_ADMIN_PASSWORD="${RS_ADMIN_PASSWORD:-quickstart-$(python3 -c 'import secrets; print(secrets.token_hex(6))')}"
+auth=(-u "rocketskates:$RS_ADMIN_PASSWORD")
 pids=()
 
 cleanup() {
@@ -39,33 +42,33 @@ for i in 1 2 3; do
   fi
 done
 
-voters() { curl -sf -m 2 "$1/api/v3/system/consensus/state" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(1 for n in s["Nodes"] if n["Voter"]) if s["LeaderID"] else 0)' 2>/dev/null || echo 0; }
+voters() { curl -sf -m 2 "${auth[@]}" "$1/api/v3/system/consensus/state" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(1 for n in s["Nodes"] if n["Voter"]) if s["LeaderID"] else 0)' 2>/dev/null || echo 0; }
 for _ in $(seq 300); do [[ "$(voters "${url[2]}")" == 3 ]] && break; sleep 0.1; done
 if [[ "$(voters "${url[2]}")" != 3 ]]; then
   echo "cluster did not form; logs in $work" >&2; tail -5 "$work"/node*.log >&2; exit 1
 fi
 
-leader=$(curl -sf "${url[0]}/api/v3/system/consensus/leader" | tr -d '"')
+leader=$(curl -sf "${auth[@]}" "${url[0]}/api/v3/system/consensus/leader" | tr -d '"')
 follower=""
 for u in "${url[@]}"; do
-  [[ "$(curl -sf "$u/api/v3/system/consensus/id" | tr -d '"')" != "$leader" ]] && { follower=$u; break; }
+  [[ "$(curl -sf "${auth[@]}" "$u/api/v3/system/consensus/id" | tr -d '"')" != "$leader" ]] && { follower=$u; break; }
 done
-curl -sf -X POST "$follower/api/v3/profiles" -H 'Content-Type: application/json' \
+curl -sf "${auth[@]}" -X POST "$follower/api/v3/profiles" -H 'Content-Type: application/json' \
   -d '{"Name":"quickstart","Description":"written through a follower","Params":{"demo/answer":42}}' >/dev/null
 for u in "${url[@]}"; do
-  got=$(curl -sf "$u/api/v3/profiles/quickstart/params/demo/answer")
+  got=$(curl -sf "${auth[@]}" "$u/api/v3/profiles/quickstart/params/demo/answer")
   [[ "$got" == 42 ]] || { echo "member $u read $got, want 42" >&2; exit 1; }
 done
 
 echo "3-node cluster 'quickstart' is up (leader $leader)."
-curl -sf "${url[0]}/api/v3/system/consensus/state" | python3 -m json.tool
+curl -sf "${auth[@]}" "${url[0]}/api/v3/system/consensus/state" | python3 -m json.tool
 cat <<MSG
 
 A profile written through the follower $follower is readable on every member.
-Try:
-  curl ${url[0]}/api/v3/system/consensus/state
-  curl -X POST ${url[1]}/api/v3/profiles -d '{"Name":"mine"}'
-  curl ${url[2]}/api/v3/profiles
+Try (admin password: $RS_ADMIN_PASSWORD):
+  curl -u rocketskates:$RS_ADMIN_PASSWORD ${url[0]}/api/v3/system/consensus/state
+  curl -u rocketskates:$RS_ADMIN_PASSWORD -X POST ${url[1]}/api/v3/profiles -d '{"Name":"mine"}'
+  curl -u rocketskates:$RS_ADMIN_PASSWORD ${url[2]}/api/v3/profiles
 Logs and data: $work
 MSG
 

@@ -65,6 +65,10 @@ pub enum Op {
     RemoveContent {
         name: String,
     },
+    /// Creates each object that does not exist yet (bootstrap: admin user, token secret).
+    Seed {
+        objects: Vec<(String, String, Value)>,
+    },
     /// Merges these prefs into the endpoint's prefs.
     SetPrefs {
         prefs: BTreeMap<String, String>,
@@ -132,6 +136,7 @@ impl Op {
             | Op::SetParam { collection, .. }
             | Op::DeleteParam { collection, .. } => collection,
             Op::SetPrefs { .. } => "prefs",
+            Op::Seed { .. } => "_system",
             Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
             Op::ApplyVersionSet(_) => "version_sets",
         }
@@ -205,6 +210,7 @@ impl std::fmt::Display for Request {
                 param,
             } => write!(f, "unset {collection}/{key} param {param}"),
             Op::SetPrefs { prefs } => write!(f, "set {} prefs", prefs.len()),
+            Op::Seed { objects } => write!(f, "seed {} objects", objects.len()),
             Op::InstallContent { pack, .. } => {
                 write!(f, "install content {}:{}", pack.name(), pack.version())
             }

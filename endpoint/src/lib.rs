@@ -1,11 +1,13 @@
 //! `drp-endpoint`: one member of a Raft-replicated Digital Rebar Provision endpoint cluster.
 
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod command;
 pub mod identity;
 pub mod model;
 pub mod node;
+pub mod packs;
 pub mod raft;
 pub mod serve;
 pub mod store;

@@ -15,6 +15,11 @@ struct Cli {
 enum Command {
     /// Run this node: the DRP API and its Raft membership.
     Serve(endpoint::serve::ServeArgs),
+    /// Content pack tools (`contents bundle DIR`).
+    Contents {
+        #[command(subcommand)]
+        command: endpoint::packs::bundle::ContentsCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(endpoint::serve::serve(args)),
+        Command::Contents { command } => command.run(),
     }
 }

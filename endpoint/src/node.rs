@@ -39,6 +39,7 @@ pub struct NodeInner {
     pub channels: Channels,
     /// One membership change at a time; a second concurrent one is refused with 409.
     pub membership_lock: Mutex<()>,
+    pub credentials: crate::auth::CredentialCache,
 }
 
 #[derive(Clone)]

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     pub write_timeout_ms: u64,
     #[arg(long, default_value_t = 50)]
     pub heartbeat_ms: u64,
+    /// Password of the admin user `rocketskates`, set when this node bootstraps a cluster
+    /// (and sent when it joins one). Without it a random one is written to the data dir.
+    #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
     /// Election timeout range lower bound; the upper bound is twice this.
     #[arg(long, default_value_t = 250)]
     pub election_timeout_ms: u64,
@@ -164,6 +168,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store,
         channels,
         membership_lock: Mutex::new(()),
+        credentials: crate::auth::CredentialCache::default(),
     }));
     tracing::info!(%consensus_id, %ha_id, %api_url, %consensus_addr, fresh, "node starting");
 
@@ -210,6 +215,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         raft.initialize(BTreeMap::from([(node_id, me)]))
             .await
             .context("bootstrapping a one-node cluster")?;
+        seed_cluster(&node, &args).await?;
         tracing::info!("bootstrapped a new cluster");
     } else if initialized && (args.bootstrap || !args.join.is_empty()) {
         tracing::info!("data dir holds cluster state; --bootstrap/--join ignored");
@@ -218,6 +224,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(join_until_member(
             node.clone(),
             args.join.clone(),
+            args.admin_password.clone(),
             shutdown_rx.clone(),
         ))
     });
@@ -234,6 +241,60 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "raft shutdown");
     }
     Ok(())
+}
+
+/// The objects a new cluster starts with: the admin user and the token-signing secret,
+/// written as one entry by the bootstrapping node.
+async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
+    use crate::auth::{password, token, ADMIN_USER};
+    let admin_password = match &args.admin_password {
+        Some(p) if !p.is_empty() => p.clone(),
+        _ => {
+            let generated = password::random_password();
+            let path = args.data_dir.join("admin-password");
+            write_private(&path, &generated)
+                .with_context(|| format!("writing {}", path.display()))?;
+            // The password itself never goes to the log: only where to find it.
+            tracing::warn!(file = %path.display(), "no admin password given; a random one was written to this file");
+            generated
+        }
+    };
+    let hash = tokio::task::spawn_blocking(move || password::hash(&admin_password))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let secret: [u8; 32] = rand::Rng::random(&mut rand::rng());
+    let seeds = vec![
+        (
+            "users".to_string(),
+            ADMIN_USER.to_string(),
+            serde_json::json!({ "Name": ADMIN_USER, "PasswordHash": hash }),
+        ),
+        (
+            token::SECRET_COLLECTION.to_string(),
+            token::SECRET_KEY.to_string(),
+            serde_json::json!({ "Secret": hex::encode(secret) }),
+        ),
+    ];
+    let request = crate::command::Request {
+        idempotency: None,
+        at_ms: crate::api::now_ms(),
+        op: crate::command::Op::Seed { objects: seeds },
+    };
+    node.write(request)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 async fn wait_for_signal() {

@@ -1,11 +1,14 @@
 //! The DRP REST API (`/api/v3/...`), served by every member.
 
 pub mod consensus;
+pub mod contents;
 pub mod error;
 pub mod info;
 pub mod objects;
 mod request;
+pub use request::now_ms;
 mod system;
+mod users;
 mod versionset;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -44,8 +47,8 @@ pub fn router(node: Node) -> Router {
             "/api/v3/prefs",
             get(system::get_prefs).post(system::set_prefs),
         )
-        .route("/api/v3/contents", get(system::list_contents))
-        .route("/api/v3/contents/{name}", get(system::get_content))
+        .route("/api/v3/contents", contents::collection())
+        .route("/api/v3/contents/{name}", contents::item())
         .route("/api/v3/files/{*path}", get(system::get_file))
         .route(
             "/api/v3/{collection}",
@@ -68,6 +71,11 @@ pub fn router(node: Node) -> Router {
                 .put(objects::set_param)
                 .delete(objects::delete_param),
         )
+        .route("/api/v3/users/{name}/token", get(users::token))
+        .layer(middleware::from_fn_with_state(
+            node.clone(),
+            crate::auth::require_auth,
+        ))
         .layer(middleware::from_fn_with_state(
             node.clone(),
             cluster_headers,

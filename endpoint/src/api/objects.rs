@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::request::{build, parse_json, wants_stale_read};
+use super::users::redact;
 use crate::command::Op;
 use crate::model::{self, Collection};
 use crate::node::Node;
@@ -41,10 +42,11 @@ async fn commit(
     body: &[u8],
     op: Op,
 ) -> Result<Response, ApiError> {
+    let collection = op.collection().to_string();
     let request = build(method, uri.path(), headers, body, op)?;
     let outcome = node.write(request).await?;
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(outcome.body)).into_response())
+    Ok((status, Json(redact(&collection, outcome.body))).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +67,8 @@ pub async fn list(
         .store
         .list(c.name, q.offset.unwrap_or(0), q.limit)
         .map_err(store_error)?;
-    let mut resp = Json(page.items).into_response();
+    let items: Vec<Value> = page.items.into_iter().map(|o| redact(c.name, o)).collect();
+    let mut resp = Json(items).into_response();
     resp.headers_mut()
         .insert("x-drp-list-total-count", HeaderValue::from(page.total));
     Ok(resp)
@@ -97,6 +100,9 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
     let mut object = parse_json(&body)?;
+    if c.name == "users" {
+        super::users::hash_password_field(&mut object).await?;
+    }
     if c.generated_key {
         if let Some(map) = object.as_object_mut() {
             map.entry(c.key_field)
@@ -135,7 +141,7 @@ pub async fn get_one(
     let c = collection(&name)?;
     fence(&node, &headers).await?;
     match node.store.get(c.name, &key).map_err(store_error)? {
-        Some(object) => Ok(Json(object).into_response()),
+        Some(object) => Ok(Json(redact(c.name, object)).into_response()),
         None => Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)),
     }
 }
@@ -166,6 +172,9 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
     let mut object = parse_json(&body)?;
+    if c.name == "users" {
+        super::users::hash_password_field(&mut object).await?;
+    }
     if let Some(map) = object.as_object_mut() {
         match map.get(c.key_field) {
             Some(Value::String(k)) if *k != key => {

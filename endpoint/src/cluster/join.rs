@@ -10,7 +10,12 @@ use crate::node::Node;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(150);
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
-pub async fn join_until_member(node: Node, urls: Vec<String>, mut shutdown: watch::Receiver<bool>) {
+pub async fn join_until_member(
+    node: Node,
+    urls: Vec<String>,
+    admin_password: Option<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let http = match reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => {
@@ -23,7 +28,6 @@ pub async fn join_until_member(node: Node, urls: Vec<String>, mut shutdown: watc
         "ApiUrl": node.settings.api_url,
         "Observer": false,
     });
-    let admin = std::env::var("RS_ADMIN_PASSWORD").ok();
     loop {
         if is_member(&node) {
             tracing::info!("joined the cluster");
@@ -35,8 +39,8 @@ pub async fn join_until_member(node: Node, urls: Vec<String>, mut shutdown: watc
                 url.trim_end_matches('/')
             );
             let mut request = http.post(&target).json(&body);
-            if let Some(pw) = &admin {
-                request = request.basic_auth("rocketskates", Some(pw));
+            if let Some(pw) = &admin_password {
+                request = request.basic_auth(crate::auth::ADMIN_USER, Some(pw));
             }
             let attempt = tokio::select! {
                 r = request.send() => r,

@@ -157,6 +157,21 @@ fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Respons
             replace_writable,
         } => super::contents::install_content(objects, pack, *replace_writable)?,
         Op::RemoveContent { name } => super::contents::remove_content(objects, name)?,
+        Op::Seed { objects: seeds } => {
+            let mut created = Vec::new();
+            for (collection, key, object) in seeds {
+                if load(objects, collection, key)?.is_none() {
+                    put(
+                        objects,
+                        collection,
+                        key,
+                        &model::stamp_new(collection, object.clone()),
+                    )?;
+                    created.push(Value::String(format!("{collection}/{key}")));
+                }
+            }
+            Response::ok(200, Value::Array(created))
+        }
         Op::Create {
             collection,
             key,

@@ -1,0 +1,223 @@
+//! Content packs: `GET/POST /api/v3/contents`, `GET/PUT/DELETE /api/v3/contents/<name>`.
+//!
+//! The handler parses and shape-checks the pack; everything that depends on the state
+//! (conflicts, prerequisites) is decided in `apply` (`store::contents`), so every member
+//! reaches the same verdict at the same log position.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::Json;
+
+use super::error::ApiError;
+use super::request::{build, wants_stale_read};
+use crate::command::{ContentPack, Op};
+use crate::model;
+use crate::node::Node;
+use crate::packs::bundle::{parse_pack, BundleError, MAX_PACK_BYTES};
+use crate::store::CONTENTS;
+
+/// `/api/v3/contents`.
+pub fn collection() -> MethodRouter<Node> {
+    get(list)
+        .post(create)
+        .layer(DefaultBodyLimit::max(MAX_PACK_BYTES))
+}
+
+/// `/api/v3/contents/{name}`.
+pub fn item() -> MethodRouter<Node> {
+    get(get_one)
+        .put(replace)
+        .delete(remove)
+        .layer(DefaultBodyLimit::max(MAX_PACK_BYTES))
+}
+
+async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    if wants_stale_read(headers) {
+        Ok(())
+    } else {
+        node.read_barrier().await
+    }
+}
+
+fn internal(e: crate::store::StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Summaries `{meta, Counts}` of the installed packs, in name order.
+pub async fn list(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    let page = node.store.list(CONTENTS, 0, None).map_err(internal)?;
+    Ok(Json(page.items).into_response())
+}
+
+/// The whole pack `{meta, sections}`, as DRP returns it.
+pub async fn get_one(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    match node.store.content_pack(&name).map_err(internal)? {
+        Some(pack) => Ok(Json(pack).into_response()),
+        None => Err(
+            ApiError::not_found(format!("content pack {name} is not installed"))
+                .on(CONTENTS, &name),
+        ),
+    }
+}
+
+pub async fn create(
+    State(node): State<Node>,
+    method: Method,
+    uri: Uri,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let replace_writable = replace_writable(query)?;
+    let body = body_bytes(body)?;
+    let pack = read_pack(&body)?;
+    install(&node, &method, &uri, &headers, &body, pack, replace_writable).await
+}
+
+pub async fn replace(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let replace_writable = replace_writable(query)?;
+    let body = body_bytes(body)?;
+    let pack = read_pack(&body)?;
+    if pack.name() != name {
+        return Err(ApiError::bad_request(format!(
+            "meta.Name {:?} in the body does not match {name:?} in the path",
+            pack.name()
+        ))
+        .on(CONTENTS, &name));
+    }
+    install(&node, &method, &uri, &headers, &body, pack, replace_writable).await
+}
+
+pub async fn remove(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    commit(&node, &method, &uri, &headers, b"", Op::RemoveContent { name }).await
+}
+
+async fn install(
+    node: &Node,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    pack: ContentPack,
+    replace_writable: bool,
+) -> Result<Response, ApiError> {
+    let op = Op::InstallContent {
+        pack: Box::new(pack),
+        replace_writable,
+    };
+    commit(node, method, uri, headers, body, op).await
+}
+
+async fn commit(
+    node: &Node,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    op: Op,
+) -> Result<Response, ApiError> {
+    // The URI (with its query) is part of the idempotency fingerprint: the same body with
+    // and without `replaceWritable` are different requests.
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path(), |p| p.as_str());
+    let outcome = node.write(build(method, path, headers, body, op)?).await?;
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok((status, Json(outcome.body)).into_response())
+}
+
+/// `?replaceWritable=true` lets the pack take over writable objects it also defines.
+fn replace_writable(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<bool, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!("bad query string: {}", e.body_text())).on(CONTENTS, "")
+    })?;
+    match query.get("replaceWritable").map(String::as_str) {
+        None | Some("false" | "0") => Ok(false),
+        Some("" | "true" | "1") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "replaceWritable must be true or false, not {other:?}"
+        ))
+        .on(CONTENTS, "")),
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status().as_u16();
+        let message = if status == 413 {
+            BundleError::TooLarge.to_string()
+        } else {
+            format!("could not read the request body: {}", e.body_text())
+        };
+        ApiError::new(status, message).on(CONTENTS, "")
+    })
+}
+
+/// Parses a pack body and checks what needs no state: shape, name, sections, keys.
+fn read_pack(body: &[u8]) -> Result<ContentPack, ApiError> {
+    let pack = parse_pack(body).map_err(|e| {
+        let status = match e {
+            BundleError::TooLarge => 413,
+            BundleError::Empty | BundleError::Syntax { .. } => 400,
+            _ => 422,
+        };
+        ApiError::new(status, e.to_string()).on(CONTENTS, "")
+    })?;
+    let name = pack.name().to_string();
+    let mut problems = Vec::new();
+    match pack.meta.get("Name") {
+        Some(serde_json::Value::String(n)) if !n.is_empty() => {
+            if let Some(p) = model::key_problem(n) {
+                problems.push(format!("meta.Name: {p}"));
+            }
+        }
+        Some(serde_json::Value::String(_)) | None => {
+            problems.push("meta.Name is required".to_string())
+        }
+        Some(_) => problems.push("meta.Name must be a string".to_string()),
+    }
+    for (section, items) in &pack.sections {
+        if model::collection(section).is_none() {
+            problems.push(format!("unknown section {section:?}"));
+            continue;
+        }
+        for (key, object) in items {
+            if !object.is_object() {
+                problems.push(format!("{section}/{key} is not an object"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(pack)
+    } else {
+        Err(ApiError::with_messages(422, problems).on(CONTENTS, &name))
+    }
+}

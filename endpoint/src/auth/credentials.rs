@@ -1,0 +1,106 @@
+//! HTTP Basic verification with a short-lived cache of verified credentials.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::password;
+use crate::node::Node;
+
+const CACHE_TTL: Duration = Duration::from_secs(60);
+const CACHE_MAX: usize = 10_000;
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: String,
+}
+
+/// Verified (user, password, stored hash) triples, keyed by an HMAC under a per-process
+/// random key: a dump of this map reveals no password. Including the stored hash means a
+/// password change invalidates the entry at once.
+pub struct CredentialCache {
+    key: [u8; 32],
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        use rand::Rng;
+        CredentialCache {
+            key: rand::rng().random(),
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl CredentialCache {
+    fn digest(&self, user: &str, password: &str, stored: &str) -> [u8; 32] {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return [0; 32];
+        };
+        for part in [user, password, stored] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn hit(&self, digest: &[u8; 32]) -> bool {
+        let Ok(map) = self.verified.lock() else {
+            return false;
+        };
+        map.get(digest).is_some_and(|at| at.elapsed() < CACHE_TTL)
+    }
+
+    fn remember(&self, digest: [u8; 32]) {
+        let Ok(mut map) = self.verified.lock() else {
+            return;
+        };
+        if map.len() >= CACHE_MAX {
+            map.retain(|_, at| at.elapsed() < CACHE_TTL);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(digest, Instant::now());
+    }
+}
+
+pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, String> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| "malformed Basic credentials".to_string())?;
+    let text = String::from_utf8(decoded).map_err(|_| "malformed Basic credentials".to_string())?;
+    let (user, pass) = text.split_once(':').ok_or("malformed Basic credentials")?;
+    // Users are read locally: authentication must not depend on reaching the leader.
+    let stored = node.store.get("users", user).ok().flatten().and_then(|u| {
+        u.get("PasswordHash")
+            .and_then(|h| h.as_str())
+            .map(str::to_string)
+    });
+    let Some(stored) = stored else {
+        return Err("invalid username or password".into());
+    };
+    let digest = node.credentials.digest(user, pass, &stored);
+    if node.credentials.hit(&digest) {
+        return Ok(Principal {
+            user: user.to_string(),
+        });
+    }
+    let pass = pass.to_string();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &stored))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Err("invalid username or password".into());
+    }
+    node.credentials.remember(digest);
+    Ok(Principal {
+        user: user.to_string(),
+    })
+}

@@ -1,0 +1,64 @@
+//! Authentication for every API call: HTTP Basic against the replicated `users` (argon2
+//! hashes), or `Authorization: Bearer <token>` from `GET /api/v3/users/<name>/token`.
+//!
+//! Verifying an argon2 hash is slow on purpose, so a verified credential is remembered for a
+//! minute under a keyed digest (never the password itself), and the hash runs on the blocking
+//! pool, never on an async worker.
+
+mod credentials;
+pub mod password;
+pub mod token;
+
+pub use credentials::{CredentialCache, Principal};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::error::ApiError;
+use crate::node::Node;
+
+pub const ADMIN_USER: &str = "rocketskates";
+
+/// Paths DRP serves without credentials.
+fn is_open(path: &str) -> bool {
+    path == "/api/v3/info"
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut resp = ApiError::new(401, message).on("auth", "").into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"drp\""),
+    );
+    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    resp
+}
+
+pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next) -> Response {
+    if is_open(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return unauthorized("authentication required (HTTP Basic or Bearer token)");
+    };
+    let principal = if let Some(basic) = value.strip_prefix("Basic ") {
+        credentials::verify_basic(&node, basic.trim()).await
+    } else if let Some(bearer) = value.strip_prefix("Bearer ") {
+        token::verify(&node, bearer.trim())
+    } else {
+        Err("unsupported Authorization scheme (use Basic or Bearer)".to_string())
+    };
+    match principal {
+        Ok(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Err(why) => unauthorized(&why),
+    }
+}

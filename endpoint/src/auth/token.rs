@@ -1,0 +1,82 @@
+//! Bearer tokens: `base64url(json {u, exp}).hex(hmac_sha256(secret, payload))`, signed with a
+//! secret kept in the replicated state, so a token from any member works on every member.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::Principal;
+use crate::node::Node;
+
+pub const SECRET_COLLECTION: &str = "_system";
+pub const SECRET_KEY: &str = "token-secret";
+pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    u: String,
+    exp: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn secret(node: &Node) -> Result<Vec<u8>, String> {
+    let record = node
+        .store
+        .get(SECRET_COLLECTION, SECRET_KEY)
+        .ok()
+        .flatten()
+        .ok_or("tokens are not set up")?;
+    let hex_secret = record
+        .get("Secret")
+        .and_then(|s| s.as_str())
+        .ok_or("tokens are not set up")?;
+    hex::decode(hex_secret).map_err(|_| "token secret is corrupt".to_string())
+}
+
+fn sign(secret: &[u8], payload: &str) -> Result<String, String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
+    mac.update(payload.as_bytes());
+    Ok(hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn issue(node: &Node, user: &str, ttl_secs: u64) -> Result<(String, u64), String> {
+    let exp = now_secs() + ttl_secs.clamp(1, MAX_TTL_SECS);
+    let claims = serde_json::to_vec(&Claims {
+        u: user.to_string(),
+        exp,
+    })
+    .map_err(|e| e.to_string())?;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+    let signature = sign(&secret(node)?, &payload)?;
+    Ok((format!("{payload}.{signature}"), exp))
+}
+
+pub fn verify(node: &Node, token: &str) -> Result<Principal, String> {
+    let (payload, signature) = token.split_once('.').ok_or("malformed token")?;
+    // Compared through the MAC (constant time), not as strings.
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret(node)?).map_err(|e| e.to_string())?;
+    mac.update(payload.as_bytes());
+    let given = hex::decode(signature).map_err(|_| "malformed token")?;
+    if mac.verify_slice(&given).is_err() {
+        return Err("invalid token".into());
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| "malformed token")?;
+    let claims: Claims = serde_json::from_slice(&raw).map_err(|_| "malformed token")?;
+    if claims.exp <= now_secs() {
+        return Err("token expired".into());
+    }
+    if node.store.get("users", &claims.u).ok().flatten().is_none() {
+        return Err("token user no longer exists".into());
+    }
+    Ok(Principal { user: claims.u })
+}
