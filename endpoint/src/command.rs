@@ -16,6 +16,9 @@ pub struct Request {
     pub idempotency: Option<Idempotency>,
     /// Wall-clock milliseconds when the command was built; stamps records and expires keys.
     pub at_ms: u64,
+    /// `If-Match`: the write applies only while the target object still has this ETag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_match: Option<String>,
     pub op: Op,
 }
 
@@ -64,6 +67,12 @@ pub enum Op {
     /// Removes a content pack and every object it owns.
     RemoveContent {
         name: String,
+    },
+    /// RFC 6902 JSON Patch; a failed `test` op rejects the whole patch.
+    Patch {
+        collection: String,
+        key: String,
+        patch: Value,
     },
     /// Creates each object that does not exist yet (bootstrap: admin user, token secret).
     Seed {
@@ -134,7 +143,8 @@ impl Op {
             | Op::Replace { collection, .. }
             | Op::Delete { collection, .. }
             | Op::SetParam { collection, .. }
-            | Op::DeleteParam { collection, .. } => collection,
+            | Op::DeleteParam { collection, .. }
+            | Op::Patch { collection, .. } => collection,
             Op::SetPrefs { .. } => "prefs",
             Op::Seed { .. } => "_system",
             Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
@@ -211,6 +221,9 @@ impl std::fmt::Display for Request {
             } => write!(f, "unset {collection}/{key} param {param}"),
             Op::SetPrefs { prefs } => write!(f, "set {} prefs", prefs.len()),
             Op::Seed { objects } => write!(f, "seed {} objects", objects.len()),
+            Op::Patch {
+                collection, key, ..
+            } => write!(f, "patch {collection}/{key}"),
             Op::InstallContent { pack, .. } => {
                 write!(f, "install content {}:{}", pack.name(), pack.version())
             }

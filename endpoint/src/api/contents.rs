@@ -83,7 +83,16 @@ pub async fn create(
     let replace_writable = replace_writable(query)?;
     let body = body_bytes(body)?;
     let pack = read_pack(&body)?;
-    install(&node, &method, &uri, &headers, &body, pack, replace_writable).await
+    install(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        pack,
+        replace_writable,
+    )
+    .await
 }
 
 pub async fn replace(
@@ -105,7 +114,16 @@ pub async fn replace(
         ))
         .on(CONTENTS, &name));
     }
-    install(&node, &method, &uri, &headers, &body, pack, replace_writable).await
+    install(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        pack,
+        replace_writable,
+    )
+    .await
 }
 
 pub async fn remove(
@@ -115,7 +133,15 @@ pub async fn remove(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    commit(&node, &method, &uri, &headers, b"", Op::RemoveContent { name }).await
+    commit(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        b"",
+        Op::RemoveContent { name },
+    )
+    .await
 }
 
 async fn install(

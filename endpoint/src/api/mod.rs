@@ -3,6 +3,7 @@
 pub mod consensus;
 pub mod contents;
 pub mod error;
+mod filter;
 pub mod info;
 pub mod objects;
 mod request;
@@ -60,6 +61,7 @@ pub fn router(node: Node) -> Router {
             "/api/v3/{collection}/{key}",
             get(objects::get_one)
                 .put(objects::replace)
+                .patch(objects::patch)
                 .delete(objects::remove)
                 .head(objects::exists),
         )

@@ -3,14 +3,14 @@
 //! reads are linearizable unless the client opts into a stale read.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::filter;
 use super::request::{build, parse_json, wants_stale_read};
 use super::users::redact;
 use crate::command::Op;
@@ -49,45 +49,81 @@ async fn commit(
     Ok((status, Json(redact(&collection, outcome.body))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    offset: Option<usize>,
-    limit: Option<usize>,
-}
-
 pub async fn list(
     State(node): State<Node>,
     Path(name): Path<String>,
-    Query(q): Query<ListQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let q = filter::parse(query.as_deref())?;
     fence(&node, &headers).await?;
-    let page = node
-        .store
-        .list(c.name, q.offset.unwrap_or(0), q.limit)
-        .map_err(store_error)?;
-    let items: Vec<Value> = page.items.into_iter().map(|o| redact(c.name, o)).collect();
+    let all = node.store.list(c.name, 0, None).map_err(store_error)?;
+    let selected = q.select(all.items);
+    let matched = selected.len();
+    let items: Vec<Value> = q
+        .page(selected)
+        .into_iter()
+        .map(|o| redact(c.name, o))
+        .collect();
     let mut resp = Json(items).into_response();
     resp.headers_mut()
-        .insert("x-drp-list-total-count", HeaderValue::from(page.total));
+        .insert("x-drp-list-total-count", HeaderValue::from(all.total));
+    resp.headers_mut()
+        .insert("x-drp-list-filter-count", HeaderValue::from(matched));
     Ok(resp)
 }
 
+/// `HEAD /<collection>`: the count in `X-Drp-List-Filter-Count` (filters apply).
 pub async fn count(
     State(node): State<Node>,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let q = filter::parse(query.as_deref())?;
     fence(&node, &headers).await?;
-    let total = node.store.count(c.name).map_err(store_error)?;
+    let all = node.store.list(c.name, 0, None).map_err(store_error)?;
+    let matched = q.select(all.items).len();
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut()
-        .insert("x-drp-list-filter-count", HeaderValue::from(total));
+        .insert("x-drp-list-filter-count", HeaderValue::from(matched));
     resp.headers_mut()
-        .insert("x-drp-list-total-count", HeaderValue::from(total));
+        .insert("x-drp-list-total-count", HeaderValue::from(all.total));
     Ok(resp)
+}
+
+/// `PATCH /<collection>/<key>`: RFC 6902, applied by the state machine so that a failed
+/// `test` op (409) or any bad op (422) changes nothing.
+pub async fn patch(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let patch = parse_json(&body)?;
+    if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
+        return Err(
+            ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, &key),
+        );
+    }
+    commit(
+        &node,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        Op::Patch {
+            collection: c.name.into(),
+            key,
+            patch,
+        },
+    )
+    .await
 }
 
 pub async fn create(
@@ -141,7 +177,14 @@ pub async fn get_one(
     let c = collection(&name)?;
     fence(&node, &headers).await?;
     match node.store.get(c.name, &key).map_err(store_error)? {
-        Some(object) => Ok(Json(redact(c.name, object)).into_response()),
+        Some(object) => {
+            let tag = crate::store::etag(&object);
+            let mut resp = Json(redact(c.name, object)).into_response();
+            if let Ok(v) = HeaderValue::from_str(&tag) {
+                resp.headers_mut().insert(axum::http::header::ETAG, v);
+            }
+            Ok(resp)
+        }
         None => Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)),
     }
 }

@@ -58,7 +58,17 @@ pub fn build(
             ttl_ms: AUTO_KEY_TTL_MS,
         },
     };
+    let if_match = match headers.get("if-match") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("If-Match must be visible ASCII"))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
     Ok(Request {
+        if_match,
         idempotency: Some(idempotency),
         at_ms: now_ms(),
         op,

@@ -69,37 +69,6 @@ pub async fn set_prefs(
     Ok((status, Json(outcome.body)).into_response())
 }
 
-pub async fn list_contents(
-    State(node): State<Node>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
-    let page = node
-        .store
-        .list(crate::store::CONTENTS, 0, None)
-        .map_err(internal)?;
-    Ok(Json(page.items).into_response())
-}
-
-pub async fn get_content(
-    State(node): State<Node>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
-    match node
-        .store
-        .get(crate::store::CONTENTS, &name)
-        .map_err(internal)?
-    {
-        Some(c) => Ok(Json(c).into_response()),
-        None => Err(
-            ApiError::not_found(format!("content pack {name} is not installed"))
-                .on("contents", &name),
-        ),
-    }
-}
-
 pub async fn get_file(
     State(node): State<Node>,
     Path(path): Path<String>,

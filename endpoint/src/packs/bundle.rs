@@ -45,11 +45,13 @@ pub enum BundleError {
     /// Valid JSON/YAML, but not shaped like a content pack.
     #[error("not a content pack: {0}")]
     Shape(String),
-    #[error("{}: {source}", .path.display())]
+    #[error("{}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("{}: no ._Name.meta and no Name given: not a content pack directory", .0.display())]
+    NoName(PathBuf),
     /// A file of the directory form that cannot become an object.
     #[error("{}: {message}", .path.display())]
     File { path: PathBuf, message: String },
@@ -82,7 +84,9 @@ pub fn bundle_dir(dir: &Path, meta: &BTreeMap<String, String>) -> Result<Bundled
     for entry in sorted_entries(dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        let is_dir = fs::metadata(&path).map_err(|source| io(&path, source))?.is_dir();
+        let is_dir = fs::metadata(&path)
+            .map_err(|source| io(&path, source))?
+            .is_dir();
         if !is_dir {
             if let Some(field) = name
                 .strip_prefix("._")
@@ -116,6 +120,9 @@ pub fn bundle_dir(dir: &Path, meta: &BTreeMap<String, String>) -> Result<Bundled
 
     for (field, value) in meta {
         out_meta.insert(field.clone(), Value::String(value.clone()));
+    }
+    if !out_meta.contains_key("Name") {
+        return Err(BundleError::NoName(dir.to_path_buf()));
     }
     if !out_meta.contains_key("Version") {
         warnings.push(format!(
@@ -161,10 +168,12 @@ fn read_section(
         let text = read_text(&path, budget)?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let object = match ext {
-            "yaml" | "yml" => serde_yaml::from_str::<Value>(&text).map_err(|e| BundleError::File {
-                path: path.clone(),
-                message: format!("not valid YAML: {e}"),
-            })?,
+            "yaml" | "yml" => {
+                serde_yaml::from_str::<Value>(&text).map_err(|e| BundleError::File {
+                    path: path.clone(),
+                    message: format!("not valid YAML: {e}"),
+                })?
+            }
             "json" => serde_json::from_str::<Value>(&text).map_err(|e| BundleError::File {
                 path: path.clone(),
                 message: format!("not valid JSON: {e}"),
@@ -232,10 +241,10 @@ fn read_text(path: &Path, budget: &mut usize) -> Result<String, BundleError> {
     })
 }
 
-fn io(path: &Path, source: std::io::Error) -> BundleError {
+fn io(path: &Path, error: std::io::Error) -> BundleError {
     BundleError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -93,10 +93,9 @@ impl fmt::Display for Unmet {
                 f,
                 "has an invalid version range {range:?} for prerequisite {name}: {reason}"
             ),
-            Unmet::BadField { field } => write!(
-                f,
-                "has a meta.{field} that is not a comma-separated string"
-            ),
+            Unmet::BadField { field } => {
+                write!(f, "has a meta.{field} that is not a comma-separated string")
+            }
             Unmet::Feature { flag } => write!(
                 f,
                 "requires feature flag {flag}, which this endpoint does not provide"
@@ -366,9 +365,9 @@ impl Partial {
         }
         let [major, minor, patch] = nums;
         let full = match (major, minor, patch) {
-            (Some(_), Some(_), Some(_)) => Some(
-                Version::parse(t).map_err(|e| format!("{text:?} is not a version: {e}"))?,
-            ),
+            (Some(_), Some(_), Some(_)) => {
+                Some(Version::parse(t).map_err(|e| format!("{text:?} is not a version: {e}"))?)
+            }
             _ if !suffix.is_empty() => {
                 return Err(format!("{text:?}: a pre-release needs a full version"))
             }
@@ -510,7 +509,16 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_named() {
-        for bad in [">=3.12.foo", ">=", "4.x.1", "a.b.c", "1.2.3.4", "<*", "!=*", "||"] {
+        for bad in [
+            ">=3.12.foo",
+            ">=",
+            "4.x.1",
+            "a.b.c",
+            "1.2.3.4",
+            "<*",
+            "!=*",
+            "||",
+        ] {
             assert!(Range::parse(bad).is_err(), "{bad} should be refused");
         }
     }

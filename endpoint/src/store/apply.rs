@@ -65,7 +65,7 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
 
     let response = match &req.op {
         Op::ApplyVersionSet(vs) => super::versionset::apply_version_set(tx, vs, index, req.at_ms)?,
-        op => apply_op(&mut tx.open_table(OBJECTS)?, op)?,
+        op => apply_op(&mut tx.open_table(OBJECTS)?, op, req.if_match.as_deref())?,
     };
 
     if let Some(key) = &req.idempotency {
@@ -107,18 +107,8 @@ fn read_only(
     objects: &Table<(&str, &str), &[u8]>,
     op: &Op,
 ) -> Result<Option<Response>, StoreError> {
-    let (collection, key) = match op {
-        Op::Replace {
-            collection, key, ..
-        }
-        | Op::Delete { collection, key }
-        | Op::SetParam {
-            collection, key, ..
-        }
-        | Op::DeleteParam {
-            collection, key, ..
-        } => (collection, key),
-        _ => return Ok(None),
+    let Some((collection, key)) = target(op) else {
+        return Ok(None);
     };
     let Some(existing) = load(objects, collection, key)? else {
         return Ok(None);
@@ -138,8 +128,111 @@ fn read_only(
     )))
 }
 
-fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Response, StoreError> {
+/// The object an op targets, for `If-Match` checks.
+fn target(op: &Op) -> Option<(&str, &str)> {
+    match op {
+        Op::Replace {
+            collection, key, ..
+        }
+        | Op::Delete { collection, key }
+        | Op::SetParam {
+            collection, key, ..
+        }
+        | Op::DeleteParam {
+            collection, key, ..
+        }
+        | Op::Patch {
+            collection, key, ..
+        } => Some((collection, key)),
+        _ => None,
+    }
+}
+
+fn precondition_failed(
+    objects: &Table<(&str, &str), &[u8]>,
+    op: &Op,
+    if_match: Option<&str>,
+) -> Result<Option<Response>, StoreError> {
+    let (Some(expected), Some((collection, key))) = (if_match, target(op)) else {
+        return Ok(None);
+    };
+    let current = load(objects, collection, key)?.map(|o| super::etag(&o));
+    if expected == "*" && current.is_some() || current.as_deref() == Some(expected) {
+        return Ok(None);
+    }
+    let message = match current {
+        Some(tag) => format!("{collection}/{key} changed: its ETag is {tag}, not {expected}"),
+        None => format!("{collection}/{key} does not exist"),
+    };
+    Ok(Some(Response::error(412, collection, key, message)))
+}
+
+fn apply_patch(
+    objects: &mut Table<(&str, &str), &[u8]>,
+    collection: &str,
+    key: &str,
+    patch: &Value,
+) -> Result<Response, StoreError> {
+    let Some(original) = load(objects, collection, key)? else {
+        return Ok(not_found(collection, key));
+    };
+    let ops: json_patch::Patch = match serde_json::from_value(patch.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Response::error(
+                422,
+                collection,
+                key,
+                format!("not a JSON Patch: {e}"),
+            ))
+        }
+    };
+    // Patched on a copy: a failure leaves the stored object untouched.
+    let mut patched = original;
+    if let Err(e) = json_patch::patch_unsafe(&mut patched, &ops) {
+        let status = if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
+            409
+        } else {
+            422
+        };
+        return Ok(Response::error(
+            status,
+            collection,
+            key,
+            format!("patch operation {} ({}): {}", e.operation, e.path, e.kind),
+        ));
+    }
+    if let Some(c) = model::collection(collection) {
+        if patched.get(c.key_field).and_then(Value::as_str) != Some(key) {
+            return Ok(Response::error(
+                422,
+                collection,
+                key,
+                format!("a patch may not change {}", c.key_field),
+            ));
+        }
+        let problems = model::validate(c, &patched);
+        if !problems.is_empty() {
+            return Ok(Response::ok(
+                422,
+                crate::command::error_body(422, collection, key, problems),
+            ));
+        }
+    }
+    let patched = model::stamp_new(collection, patched);
+    put(objects, collection, key, &patched)?;
+    Ok(Response::ok(200, patched))
+}
+
+fn apply_op(
+    objects: &mut Table<(&str, &str), &[u8]>,
+    op: &Op,
+    if_match: Option<&str>,
+) -> Result<Response, StoreError> {
     if let Some(refused) = read_only(objects, op)? {
+        return Ok(refused);
+    }
+    if let Some(refused) = precondition_failed(objects, op, if_match)? {
         return Ok(refused);
     }
     Ok(match op {
@@ -157,6 +250,11 @@ fn apply_op(objects: &mut Table<(&str, &str), &[u8]>, op: &Op) -> Result<Respons
             replace_writable,
         } => super::contents::install_content(objects, pack, *replace_writable)?,
         Op::RemoveContent { name } => super::contents::remove_content(objects, name)?,
+        Op::Patch {
+            collection,
+            key,
+            patch,
+        } => apply_patch(objects, collection, key, patch)?,
         Op::Seed { objects: seeds } => {
             let mut created = Vec::new();
             for (collection, key, object) in seeds {

@@ -95,12 +95,21 @@ pub(super) fn remove_content(objects: &mut Objects, name: &str) -> Result<Respon
                 && meta
                     .get("Prerequisites")
                     .and_then(Value::as_str)
-                    .is_some_and(|p| prereqs::parse_prerequisites(p).iter().any(|p| p.name == name))
+                    .is_some_and(|p| {
+                        prereqs::parse_prerequisites(p)
+                            .iter()
+                            .any(|p| p.name == name)
+                    })
         })
-        .map(|(other, _)| format!("content pack {name} is a prerequisite of installed content pack {other}"))
+        .map(|(other, _)| {
+            format!("content pack {name} is a prerequisite of installed content pack {other}")
+        })
         .collect();
     if !dependents.is_empty() {
-        return Ok(Response::ok(409, error_body(409, CONTENTS, name, dependents)));
+        return Ok(Response::ok(
+            409,
+            error_body(409, CONTENTS, name, dependents),
+        ));
     }
     remove_pack(objects, name)?;
     Ok(Response::ok(200, summary))
@@ -117,7 +126,11 @@ pub(super) fn unmet_prerequisites(
     let mut versions: BTreeMap<String, String> = installed_metas(objects)?
         .into_iter()
         .map(|(name, meta)| {
-            let v = meta.get("Version").and_then(Value::as_str).unwrap_or_default().to_string();
+            let v = meta
+                .get("Version")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             (name, v)
         })
         .collect();
@@ -134,8 +147,11 @@ pub(super) fn unmet_prerequisites(
     )
 }
 
+/// An installed pack's `meta`.
+type Meta = Map<String, Value>;
+
 /// (name, meta) of every installed pack, in name order.
-fn installed_metas(objects: &Objects) -> Result<Vec<(String, Map<String, Value>)>, StoreError> {
+fn installed_metas(objects: &Objects) -> Result<Vec<(String, Meta)>, StoreError> {
     let mut out = Vec::new();
     for row in objects.range((CONTENTS, "")..)? {
         let (k, v) = row?;
@@ -180,7 +196,10 @@ impl ObjectStore {
                 pair.get(1).and_then(Value::as_str),
             ) {
                 if let Some(object) = get(c, k)? {
-                    sections.entry(c.to_string()).or_default().insert(k.to_string(), object);
+                    sections
+                        .entry(c.to_string())
+                        .or_default()
+                        .insert(k.to_string(), object);
                 }
             }
         }
@@ -204,7 +223,9 @@ fn problems(objects: &Objects, pack: &ContentPack) -> Result<Vec<Problem>, Store
     let name = pack.name();
     let mut problems = Vec::new();
     if name.is_empty() {
-        problems.push(Problem::Invalid("content pack meta.Name is required".to_string()));
+        problems.push(Problem::Invalid(
+            "content pack meta.Name is required".to_string(),
+        ));
         return Ok(problems);
     }
     if BUILTIN_LAYERS.contains(&name) {

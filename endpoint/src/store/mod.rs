@@ -171,6 +171,13 @@ pub(crate) fn prefs(
     Ok(Value::Object(map))
 }
 
+/// A stored object's ETag: a digest of its canonical JSON (serde_json maps are sorted).
+pub fn etag(object: &Value) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(object).unwrap_or_default();
+    format!("\"{}\"", hex::encode(&sha2::Sha256::digest(bytes)[..16]))
+}
+
 pub(crate) fn decode(raw: &[u8]) -> Result<Value, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -27,6 +27,7 @@ fn req(op: Op, key: Option<&str>, fingerprint: &str) -> Request {
     Request {
         idempotency,
         at_ms: 1_000,
+        if_match: None,
         op,
     }
 }
@@ -197,4 +198,93 @@ fn a_corrupt_snapshot_is_refused() {
     let mut truncated = s.dump().expect("dump").bytes;
     truncated.truncate(truncated.len() - 3);
     assert!(restore(&tx, &truncated).is_err());
+}
+
+fn patch(p: serde_json::Value) -> Op {
+    Op::Patch {
+        collection: "profiles".into(),
+        key: "a".into(),
+        patch: p,
+    }
+}
+
+#[test]
+fn a_failed_patch_test_changes_nothing() {
+    let (_d, s) = store();
+    run(&s, &req(create("a"), None, ""), 1);
+    let before = s.get("profiles", "a").expect("get");
+    let failed = run(
+        &s,
+        &req(
+            patch(json!([
+                {"op": "add", "path": "/Description", "value": "x"},
+                {"op": "test", "path": "/Name", "value": "not-a"}
+            ])),
+            None,
+            "",
+        ),
+        2,
+    );
+    assert_eq!(failed.status, 409, "{failed:?}");
+    assert_eq!(
+        s.get("profiles", "a").expect("get"),
+        before,
+        "the first op must not stick"
+    );
+    let renamed = run(
+        &s,
+        &req(
+            patch(json!([{"op": "replace", "path": "/Name", "value": "b"}])),
+            None,
+            "",
+        ),
+        3,
+    );
+    assert_eq!(
+        renamed.status, 422,
+        "a patch may not change the key: {renamed:?}"
+    );
+    let ok = run(
+        &s,
+        &req(
+            patch(
+                json!([{"op": "test", "path": "/Name", "value": "a"}, {"op": "add", "path": "/Params/k", "value": 1}]),
+            ),
+            None,
+            "",
+        ),
+        4,
+    );
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(
+        s.get("profiles", "a").expect("get").expect("a")["Params"]["k"],
+        json!(1)
+    );
+}
+
+#[test]
+fn if_match_guards_writes() {
+    let (_d, s) = store();
+    run(&s, &req(create("a"), None, ""), 1);
+    let tag = super::etag(&s.get("profiles", "a").expect("get").expect("a"));
+    let set = |v: i64| Op::SetParam {
+        collection: "profiles".into(),
+        key: "a".into(),
+        param: "k".into(),
+        value: json!(v),
+    };
+    let mut guarded = req(set(1), None, "");
+    guarded.if_match = Some(tag.clone());
+    assert_eq!(run(&s, &guarded, 2).status, 200);
+    let mut stale = req(set(2), None, "");
+    stale.if_match = Some(tag);
+    assert_eq!(
+        run(&s, &stale, 3).status,
+        412,
+        "the first write changed the ETag"
+    );
+    assert_eq!(
+        s.get("profiles", "a").expect("get").expect("a")["Params"]["k"],
+        json!(1)
+    );
 }

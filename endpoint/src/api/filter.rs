@@ -1,0 +1,280 @@
+//! DRP list queries: `Field=Eq(x)` (also `Ne Lt Lte Gt Gte Between(a,b) Except(a,b) In(a,..)
+//! Nin(a,..)`, and bare `Field=x` for Eq), `offset`, `limit`, `sort`, `reverse`.
+//! PascalCase names are object fields; any other name filters by param value.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+use super::error::ApiError;
+
+/// Bounds hostile queries: more filters than this is refused.
+pub const MAX_FILTERS: usize = 32;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Test {
+    Eq(String),
+    Ne(String),
+    Lt(String),
+    Lte(String),
+    Gt(String),
+    Gte(String),
+    Between(String, String),
+    Except(String, String),
+    In(Vec<String>),
+    Nin(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Filter {
+    field: String,
+    test: Test,
+}
+
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    filters: Vec<Filter>,
+    pub offset: usize,
+    pub limit: Option<usize>,
+    sort: Vec<String>,
+    reverse: bool,
+}
+
+/// Query names that are not filters.
+const RESERVED: &[&str] = &[
+    "offset",
+    "limit",
+    "sort",
+    "reverse",
+    "aggregate",
+    "slim",
+    "params",
+    "decode",
+    "expand",
+];
+
+fn bad(message: String) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+fn parse_test(field: &str, raw: &str) -> Result<Test, ApiError> {
+    let Some((op, rest)) = raw.split_once('(') else {
+        return Ok(Test::Eq(raw.to_string()));
+    };
+    let Some(args) = rest.strip_suffix(')') else {
+        // Not of the form Op(...): a literal value that happens to contain '('.
+        return Ok(Test::Eq(raw.to_string()));
+    };
+    let list = || {
+        args.split(',')
+            .map(|a| a.trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let two = |name: &str| -> Result<(String, String), ApiError> {
+        match list().as_slice() {
+            [a, b] => Ok((a.clone(), b.clone())),
+            _ => Err(bad(format!(
+                "filter {field}={raw}: {name} takes two values: {name}(low,high)"
+            ))),
+        }
+    };
+    Ok(match op {
+        "Eq" => Test::Eq(args.to_string()),
+        "Ne" => Test::Ne(args.to_string()),
+        "Lt" => Test::Lt(args.to_string()),
+        "Lte" => Test::Lte(args.to_string()),
+        "Gt" => Test::Gt(args.to_string()),
+        "Gte" => Test::Gte(args.to_string()),
+        "Between" => two("Between").map(|(a, b)| Test::Between(a, b))?,
+        "Except" => two("Except").map(|(a, b)| Test::Except(a, b))?,
+        "In" => Test::In(list()),
+        "Nin" => Test::Nin(list()),
+        other => {
+            return Err(bad(format!(
+                "filter {field}={raw}: unknown operator {other:?} (use Eq, Ne, Lt, Lte, Gt, Gte, Between, Except, In or Nin)"
+            )))
+        }
+    })
+}
+
+pub fn parse(query: Option<&str>) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery::default();
+    let Some(query) = query else { return Ok(q) };
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "offset" => {
+                q.offset = value
+                    .parse()
+                    .map_err(|_| bad(format!("offset {value:?} is not a number")))?
+            }
+            "limit" => {
+                q.limit = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad(format!("limit {value:?} is not a number")))?,
+                )
+            }
+            "sort" => q.sort.push(value.to_string()),
+            "reverse" => q.reverse = value != "false",
+            n if RESERVED.contains(&n) => {}
+            field => {
+                if q.filters.len() == MAX_FILTERS {
+                    return Err(bad(format!("more than {MAX_FILTERS} filters")));
+                }
+                q.filters.push(Filter {
+                    field: field.to_string(),
+                    test: parse_test(field, &value)?,
+                });
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// The value a filter or sort key reads from an object.
+fn lookup<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
+    if field.starts_with(|c: char| c.is_ascii_uppercase()) {
+        object.get(field)
+    } else {
+        object.get("Params").and_then(|p| p.get(field))
+    }
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Numbers compare as numbers, everything else as text.
+fn compare(value: &Value, arg: &str) -> Ordering {
+    if let (Some(a), Ok(b)) = (value.as_f64(), arg.parse::<f64>()) {
+        return a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+    }
+    as_text(value).as_str().cmp(arg)
+}
+
+fn passes(object: &Value, f: &Filter) -> bool {
+    let Some(v) = lookup(object, &f.field) else {
+        return matches!(f.test, Test::Ne(_) | Test::Nin(_) | Test::Except(..));
+    };
+    match &f.test {
+        Test::Eq(a) => compare(v, a).is_eq(),
+        Test::Ne(a) => !compare(v, a).is_eq(),
+        Test::Lt(a) => compare(v, a).is_lt(),
+        Test::Lte(a) => compare(v, a).is_le(),
+        Test::Gt(a) => compare(v, a).is_gt(),
+        Test::Gte(a) => compare(v, a).is_ge(),
+        Test::Between(lo, hi) => compare(v, lo).is_ge() && compare(v, hi).is_le(),
+        Test::Except(lo, hi) => compare(v, lo).is_lt() || compare(v, hi).is_gt(),
+        Test::In(set) => set.iter().any(|a| compare(v, a).is_eq()),
+        Test::Nin(set) => !set.iter().any(|a| compare(v, a).is_eq()),
+    }
+}
+
+fn order(a: &Value, b: &Value, fields: &[String]) -> Ordering {
+    for field in fields {
+        let ord = match (lookup(a, field), lookup(b, field)) {
+            (Some(x), Some(y)) => match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+                _ => as_text(x).cmp(&as_text(y)),
+            },
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
+impl ListQuery {
+    /// Filters, sorts (stable: key order breaks ties) and reverses; returns the matching items.
+    pub fn select(&self, items: Vec<Value>) -> Vec<Value> {
+        let mut items: Vec<Value> = items
+            .into_iter()
+            .filter(|o| self.filters.iter().all(|f| passes(o, f)))
+            .collect();
+        if !self.sort.is_empty() {
+            items.sort_by(|a, b| order(a, b, &self.sort));
+        }
+        if self.reverse {
+            items.reverse();
+        }
+        items
+    }
+
+    /// The page after `offset` and `limit`.
+    pub fn page(&self, items: Vec<Value>) -> Vec<Value> {
+        items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn names(q: &str, items: &[Value]) -> Vec<String> {
+        let q = parse(Some(q)).expect("parse");
+        q.page(q.select(items.to_vec()))
+            .iter()
+            .map(|o| o["Name"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn items() -> Vec<Value> {
+        vec![
+            json!({"Name": "a", "Rank": 3, "Params": {"site/rack": "r1"}}),
+            json!({"Name": "b", "Rank": 10, "Params": {"site/rack": "r2"}}),
+            json!({"Name": "c", "Rank": 7, "Params": {}}),
+        ]
+    }
+
+    #[test]
+    fn operators_fields_and_params() {
+        let it = items();
+        assert_eq!(names("Name=Eq(b)", &it), ["b"]);
+        assert_eq!(names("Name=b", &it), ["b"]);
+        assert_eq!(
+            names("Rank=Gt(5)", &it),
+            ["b", "c"],
+            "numbers compare as numbers, not text"
+        );
+        assert_eq!(names("Rank=Between(3,7)", &it), ["a", "c"]);
+        assert_eq!(names("Rank=Except(3,7)", &it), ["b"]);
+        assert_eq!(names("Name=In(a,c)", &it), ["a", "c"]);
+        assert_eq!(names("Name=Nin(a,c)", &it), ["b"]);
+        assert_eq!(
+            names("site/rack=Eq(r2)", &it),
+            ["b"],
+            "lowercase names are params"
+        );
+        assert_eq!(names("site/rack=Ne(r2)", &it), ["a", "c"]);
+        assert_eq!(names("sort=Rank&reverse=true", &it), ["b", "c", "a"]);
+        assert_eq!(names("sort=Rank&offset=1&limit=1", &it), ["c"]);
+    }
+
+    #[test]
+    fn bad_queries_name_the_problem() {
+        let e = parse(Some("Name=Like(x)")).expect_err("unknown op");
+        assert!(e.messages[0].contains("unknown operator \"Like\""), "{e}");
+        let e = parse(Some("Rank=Between(1)")).expect_err("arity");
+        assert!(e.messages[0].contains("Between takes two values"), "{e}");
+        let e = parse(Some("limit=ten")).expect_err("limit");
+        assert!(e.messages[0].contains("limit \"ten\""), "{e}");
+        let many = (0..=MAX_FILTERS)
+            .map(|i| format!("f{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert!(parse(Some(&many)).is_err());
+    }
+}
