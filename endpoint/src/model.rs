@@ -49,6 +49,9 @@ pub const COLLECTIONS: &[Collection] = &[
     keyed("version_sets", "Id", false),
 ];
 
+/// Fields DRP serves unique-index lookups on (`/machines/Name:fred1`).
+pub const INDEXED_FIELDS: &[&str] = &["Name", "Uuid", "Id", "ID", "Addr"];
+
 /// Objects every endpoint has from its first start (DRP's built-in store).
 pub fn builtins() -> Vec<(&'static str, &'static str, Value)> {
     let global = serde_json::json!({

@@ -26,6 +26,60 @@ fn store_error(e: crate::store::StoreError) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
+/// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
+fn resolve_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
+    let Some((field, value)) = key.split_once(':') else {
+        return Ok(key);
+    };
+    if field == c.key_field {
+        return Ok(value.to_string());
+    }
+    if !model::INDEXED_FIELDS.contains(&field) {
+        return Ok(key);
+    }
+    let all = node.store.list(c.name, 0, None).map_err(store_error)?;
+    all.items
+        .iter()
+        .find(|o| o.get(field).and_then(Value::as_str) == Some(value))
+        .and_then(|o| o.get(c.key_field).and_then(Value::as_str))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no {} with {field} {value:?}", c.name)).on(c.model, &key)
+        })
+}
+
+/// Params as a machine sees them: its own, then each of its profiles in order (the first
+/// profile wins a conflict), then the `global` profile.
+fn aggregate_params(node: &Node, object: &Value) -> Result<Value, ApiError> {
+    let mut layers = vec![object.get("Params").cloned()];
+    for profile in object
+        .get("Profiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = profile.as_str() {
+            let p = node.store.get("profiles", name).map_err(store_error)?;
+            layers.push(p.and_then(|p| p.get("Params").cloned()));
+        }
+    }
+    let global = node.store.get("profiles", "global").map_err(store_error)?;
+    layers.push(global.and_then(|g| g.get("Params").cloned()));
+    let mut merged = serde_json::Map::new();
+    for layer in layers.into_iter().flatten() {
+        for (k, v) in layer.as_object().into_iter().flatten() {
+            merged.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(Value::Object(merged))
+}
+
+fn wants_aggregate(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "aggregate" && v != "false")
+    })
+}
+
 async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     if wants_stale_read(headers) {
         Ok(())
@@ -105,6 +159,7 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     let patch = parse_json(&body)?;
     if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
         return Err(
@@ -175,6 +230,7 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
     match node.store.get(c.name, &key).map_err(store_error)? {
         Some(object) => {
@@ -195,6 +251,7 @@ pub async fn exists(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
     let found = node.store.get(c.name, &key).map_err(store_error)?.is_some();
     Ok(if found {
@@ -214,6 +271,7 @@ pub async fn replace(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     let mut object = parse_json(&body)?;
     if c.name == "users" {
         super::users::hash_password_field(&mut object).await?;
@@ -259,6 +317,7 @@ pub async fn remove(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     commit(
         &node,
         &method,
@@ -276,28 +335,11 @@ pub async fn remove(
 pub async fn params(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    fence(&node, &headers).await?;
-    match node.store.get(c.name, &key).map_err(store_error)? {
-        Some(object) => Ok(Json(
-            object
-                .get("Params")
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!({})),
-        )
-        .into_response()),
-        None => Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)),
-    }
-}
-
-pub async fn get_param(
-    State(node): State<Node>,
-    Path((name, key, param)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
     let object = node
         .store
@@ -306,7 +348,39 @@ pub async fn get_param(
         .ok_or_else(|| {
             ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
         })?;
-    match object.get("Params").and_then(|p| p.get(&param)) {
+    let params = if wants_aggregate(query.as_deref()) {
+        aggregate_params(&node, &object)?
+    } else {
+        object
+            .get("Params")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}))
+    };
+    Ok(Json(params).into_response())
+}
+
+pub async fn get_param(
+    State(node): State<Node>,
+    Path((name, key, param)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
+    fence(&node, &headers).await?;
+    let object = node
+        .store
+        .get(c.name, &key)
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
+        })?;
+    let params = if wants_aggregate(query.as_deref()) {
+        aggregate_params(&node, &object)?
+    } else {
+        object.get("Params").cloned().unwrap_or_default()
+    };
+    match params.get(&param) {
         Some(value) => Ok(Json(value.clone()).into_response()),
         None => Err(
             ApiError::not_found(format!("param {param} is not set on {}/{key}", c.name))
@@ -324,6 +398,7 @@ pub async fn set_param(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     let value = parse_json(&body)?;
     let op = Op::SetParam {
         collection: c.name.into(),
@@ -342,6 +417,7 @@ pub async fn delete_param(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
+    let key = resolve_key(&node, c, key)?;
     commit(
         &node,
         &method,
