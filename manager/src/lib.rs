@@ -1,4 +1,15 @@
-//! The DRP manager: registry of clusters as logical endpoints, rollout of VersionSets.
-//! So far: the offline `version-sets lint` command.
+//! The DRP manager: a registry of DRP HA clusters as logical endpoints, leader tracking, a git
+//! source of VersionSets, reconciliation and rollout, a gateway to each cluster's leader, and
+//! the `drp-manager` client commands.
 
+pub mod api;
+pub mod cli;
+pub mod crypto;
+pub mod gateway;
+pub mod gitsource;
+pub mod leader;
 pub mod lint;
+pub mod quickstart;
+pub mod reconcile;
+pub mod registry;
+pub mod serve;

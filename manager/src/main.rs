@@ -1,9 +1,12 @@
 //! `drp-manager`: parses flags and hands over to the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use manager::cli::{self, Client};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,11 +19,144 @@ struct Cli {
     command: Command,
 }
 
+/// How the client commands reach a running manager.
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The manager's API URL.
+    #[arg(
+        long,
+        env = "DRP_MANAGER_URL",
+        default_value = "http://127.0.0.1:8090",
+        global = true
+    )]
+    url: String,
+    #[arg(
+        long,
+        env = "RS_USERNAME",
+        default_value = "rocketskates",
+        global = true
+    )]
+    username: String,
+    #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    password: Option<String>,
+}
+
+impl ClientArgs {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::new(&self.url, &self.username, self.password.clone())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Work with VersionSet and Endpoint files.
+    /// Run the manager: API, gateway, leader tracking, git source and rollout.
+    Serve(ServeArgs),
+    /// Start a local 3-node cluster and a manager following the examples; Ctrl-C stops it.
+    Quickstart(QuickstartArgs),
+    /// Registered endpoints (HA clusters) of a running manager.
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
+    /// Work with VersionSet and Endpoint files, or a running manager's VersionSets.
     #[command(name = "version-sets", subcommand)]
     VersionSets(VersionSetsCommand),
+    /// One line per endpoint: leader, members, desired and applied state, pending actions.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    api_listen: SocketAddr,
+    /// A local git repository holding version_sets/*.yaml and endpoints/*.yaml.
+    #[arg(long)]
+    git_repo: Option<PathBuf>,
+    #[arg(long, default_value = "main")]
+    git_branch: String,
+    #[arg(long, default_value_t = 15)]
+    git_poll_seconds: u64,
+    /// A directory of catalog items and content packs (added to the repo's catalog/).
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// The admin password, taken at first start (stored as a hash).
+    #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// How many clusters may be applying at once.
+    #[arg(long, default_value_t = 1)]
+    max_parallel: usize,
+    /// How often each endpoint is re-read and re-planned (ms).
+    #[arg(long, default_value_t = 3000)]
+    reconcile_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct QuickstartArgs {
+    /// Return once the VersionSet is applied (stopping everything) instead of waiting for Ctrl-C.
+    #[arg(long)]
+    exit_after_apply: bool,
+    #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Work directory (default: a temporary one, removed at exit).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    api_listen: SocketAddr,
+    /// Take the example files from this directory instead of the built-in copies.
+    #[arg(long)]
+    examples: Option<PathBuf>,
+    /// Give up when the apply has not happened within this many seconds.
+    #[arg(long, default_value_t = 90)]
+    timeout_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum EndpointsCommand {
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Register a cluster: from a YAML/JSON file, or from flags.
+    Add {
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The cluster's HaID.
+        #[arg(long)]
+        id: Option<String>,
+        /// Any member's API URL (`manager/url`).
+        #[arg(long = "endpoint-url")]
+        endpoint_url: Option<String>,
+        /// More member URLs (`manager/urls`).
+        #[arg(long = "endpoint-urls", value_delimiter = ',')]
+        endpoint_urls: Vec<String>,
+        #[arg(long = "endpoint-username")]
+        endpoint_username: Option<String>,
+        #[arg(
+            long = "endpoint-password",
+            env = "DRP_ENDPOINT_PASSWORD",
+            hide_env_values = true
+        )]
+        endpoint_password: Option<String>,
+        #[arg(long = "version-set")]
+        version_sets: Vec<String>,
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Remove {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,21 +168,152 @@ enum VersionSetsCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The plan (actions) for an endpoint as the manager last observed it.
+    Plan {
+        endpoint: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn lint(files: &[PathBuf]) -> ExitCode {
+    let report = manager::lint::lint_files(files);
+    for line in &report.problems {
+        println!("{line}");
+    }
+    if report.problems.is_empty() {
+        eprintln!("{}", report.summary());
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let config = manager::serve::Config {
+        data_dir: a.data_dir,
+        api_listen: a.api_listen,
+        git_repo: a.git_repo,
+        git_branch: a.git_branch,
+        git_poll: Duration::from_secs(a.git_poll_seconds.max(1)),
+        catalog: a.catalog,
+        admin_password: a.admin_password,
+        max_parallel: a.max_parallel,
+        reconcile_every: Duration::from_millis(a.reconcile_ms.max(100)),
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        manager::quickstart::wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    manager::serve::run(config, rx, None).await
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::VersionSets(VersionSetsCommand::Lint { .. }) => Ok(()),
+        Command::Serve(a) => serve(a).await,
+        Command::Quickstart(q) => {
+            manager::quickstart::run(manager::quickstart::Options {
+                exit_after_apply: q.exit_after_apply,
+                admin_password: q.admin_password,
+                dir: q.dir,
+                api_listen: q.api_listen,
+                examples: q.examples,
+                timeout: Duration::from_secs(q.timeout_seconds),
+            })
+            .await
+        }
+        Command::Status { client } => cli::status(&client.client()?).await,
+        Command::Endpoints(e) => match e {
+            EndpointsCommand::List { client } => cli::endpoints_list(&client.client()?).await,
+            EndpointsCommand::Show { id, client } => {
+                cli::show(&client.client()?, &format!("/api/v3/endpoints/{id}")).await
+            }
+            EndpointsCommand::Add {
+                file,
+                id,
+                endpoint_url,
+                endpoint_urls,
+                endpoint_username,
+                endpoint_password,
+                version_sets,
+                apply,
+                client,
+            } => {
+                cli::endpoints_add(
+                    &client.client()?,
+                    cli::AddEndpoint {
+                        file,
+                        id,
+                        url: endpoint_url,
+                        urls: endpoint_urls,
+                        username: endpoint_username,
+                        endpoint_password,
+                        version_sets,
+                        apply,
+                    },
+                )
+                .await
+            }
+            EndpointsCommand::Remove { id, client } => {
+                cli::endpoints_remove(&client.client()?, &id).await
+            }
+        },
+        Command::VersionSets(v) => match v {
+            VersionSetsCommand::Lint { .. } => Ok(()),
+            VersionSetsCommand::List { client } => cli::version_sets_list(&client.client()?).await,
+            VersionSetsCommand::Show { id, client } => {
+                cli::show(&client.client()?, &format!("/api/v3/version_sets/{id}")).await
+            }
+            VersionSetsCommand::Plan { endpoint, client } => {
+                cli::plan(&client.client()?, &endpoint).await
+            }
+        },
+    }
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::VersionSets(VersionSetsCommand::Lint { files }) => {
-            let report = manager::lint::lint_files(&files);
-            for line in &report.problems {
-                println!("{line}");
-            }
-            if report.problems.is_empty() {
-                eprintln!("{}", report.summary());
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+    let command = Cli::parse().command;
+    if let Command::VersionSets(VersionSetsCommand::Lint { files }) = &command {
+        return lint(files);
+    }
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drp-manager: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drp-manager: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

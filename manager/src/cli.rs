@@ -1,0 +1,322 @@
+//! The client commands (`endpoints`, `version-sets list|show|plan`, `status`): they talk to a
+//! running manager's API.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde_json::{json, Value};
+
+/// A manager API client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    username: String,
+    password: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, username: &str, password: Option<String>) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            username: username.to_owned(),
+            password,
+            http: reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(3))
+                .build()?,
+        })
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method.clone(), &url);
+        if let Some(pw) = &self.password {
+            req = req.basic_auth(&self.username, Some(pw));
+        }
+        if let Some((ct, text)) = body {
+            req = req.header("content-type", ct).body(text);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {url}"))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        if !status.is_success() {
+            let msgs = value
+                .get("Messages")
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n  ")
+                })
+                .unwrap_or_else(|| value.to_string());
+            bail!("{method} {path}: HTTP {status}\n  {msgs}");
+        }
+        Ok(value)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+}
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn short(text: &str, n: usize) -> String {
+    text.chars().take(n).collect()
+}
+
+/// Renders rows as an aligned table.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect();
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+/// The `status` table from `GET /api/v3/status`.
+pub fn status_table(status: &Value) -> String {
+    let mut out = String::new();
+    let git = &status["Git"];
+    if git.get("Repo").is_some_and(|r| !r.is_null()) {
+        let _ = writeln!(
+            out,
+            "git {} ({}): commit in force {}",
+            s(git, "Repo"),
+            s(git, "Branch"),
+            short(&s(git, "Commit"), 12)
+        );
+    }
+    for e in status["GitErrors"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  {}", e.as_str().unwrap_or_default());
+    }
+    let rows: Vec<Vec<String>> = status["Endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let pending = r["PendingActions"].as_array().map_or(0, Vec::len);
+            vec![
+                s(r, "Endpoint"),
+                s(r, "ConnectionStatus"),
+                s(r, "Leader"),
+                format!("{}/{}", s(r, "MembersUp"), s(r, "MembersTotal")),
+                format!(
+                    "{}/{}",
+                    short(&s(r, "DesiredCommit"), 8),
+                    short(&s(r, "DesiredHash"), 8)
+                ),
+                format!(
+                    "{}/{}",
+                    short(&s(r, "AppliedCommit"), 8),
+                    short(&s(r, "AppliedHash"), 8)
+                ),
+                pending.to_string(),
+                short(&s(r, "LastError"), 80),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "ENDPOINT",
+            "STATUS",
+            "LEADER",
+            "MEMBERS",
+            "DESIRED (commit/hash)",
+            "APPLIED (commit/hash)",
+            "PENDING",
+            "LAST ERROR",
+        ],
+        &rows,
+    ));
+    out
+}
+
+pub async fn status(c: &Client) -> anyhow::Result<()> {
+    print!("{}", status_table(&c.get("/api/v3/status").await?));
+    Ok(())
+}
+
+pub async fn endpoints_list(c: &Client) -> anyhow::Result<()> {
+    let list = c.get("/api/v3/endpoints").await?;
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            vec![
+                s(e, "Id"),
+                s(e, "Source"),
+                s(e, "ConnectionStatus"),
+                e["VersionSets"]
+                    .as_array()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+                s(e, "Apply"),
+                s(&e["Params"], "manager/url"),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["ID", "SOURCE", "STATUS", "VERSIONSETS", "APPLY", "URL"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+pub async fn show(c: &Client, path: &str) -> anyhow::Result<()> {
+    let v = c.get(path).await?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// What `endpoints add` sends.
+#[derive(Debug, Default)]
+pub struct AddEndpoint {
+    pub file: Option<std::path::PathBuf>,
+    pub id: Option<String>,
+    pub url: Option<String>,
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    pub endpoint_password: Option<String>,
+    pub version_sets: Vec<String>,
+    pub apply: bool,
+}
+
+pub async fn endpoints_add(c: &Client, a: AddEndpoint) -> anyhow::Result<()> {
+    let (ct, body) = if let Some(f) = &a.file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let ct = if text.trim_start().starts_with('{') {
+            "application/json"
+        } else {
+            "application/yaml"
+        };
+        (ct, text)
+    } else {
+        let Some(id) = &a.id else {
+            bail!("give --file FILE, or --id ID --url URL");
+        };
+        let mut params = serde_json::Map::new();
+        if let Some(u) = &a.url {
+            params.insert("manager/url".into(), json!(u));
+        }
+        if !a.urls.is_empty() {
+            params.insert("manager/urls".into(), json!(a.urls));
+        }
+        if let Some(u) = &a.username {
+            params.insert("manager/username".into(), json!(u));
+        }
+        if let Some(p) = &a.endpoint_password {
+            params.insert("manager/password".into(), json!(p));
+        }
+        let body =
+            json!({"Id": id, "Params": params, "VersionSets": a.version_sets, "Apply": a.apply});
+        ("application/json", body.to_string())
+    };
+    let v = c
+        .call(reqwest::Method::POST, "/api/v3/endpoints", Some((ct, body)))
+        .await?;
+    println!("added endpoint {}", s(&v, "Id"));
+    Ok(())
+}
+
+pub async fn endpoints_remove(c: &Client, id: &str) -> anyhow::Result<()> {
+    c.call(
+        reqwest::Method::DELETE,
+        &format!("/api/v3/endpoints/{id}"),
+        None,
+    )
+    .await?;
+    println!("removed endpoint {id}");
+    Ok(())
+}
+
+pub async fn version_sets_list(c: &Client) -> anyhow::Result<()> {
+    let list = c.get("/api/v3/version_sets").await?;
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            vec![
+                s(v, "Id"),
+                s(v, "Source"),
+                s(v, "Apply"),
+                short(&s(v, "Description"), 60),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["ID", "SOURCE", "APPLY", "DESCRIPTION"], &rows)
+    );
+    Ok(())
+}
+
+pub async fn plan(c: &Client, endpoint: &str) -> anyhow::Result<()> {
+    let p = c.get(&format!("/api/v3/endpoints/{endpoint}/plan")).await?;
+    println!(
+        "endpoint {endpoint}: VersionSets {}, hash {}, commit {}, apply {}",
+        p["VersionSets"],
+        short(&s(&p, "Hash"), 12),
+        short(&s(&p, "GitCommit"), 12),
+        s(&p, "Apply")
+    );
+    for e in p["Errors"].as_array().into_iter().flatten() {
+        println!("  error: {}", e.as_str().unwrap_or_default());
+    }
+    let lines = p["Lines"].as_array().cloned().unwrap_or_default();
+    if lines.is_empty() {
+        println!("  no actions: the endpoint matches (as last observed)");
+    }
+    for l in lines {
+        println!("  {}", l.as_str().unwrap_or_default());
+    }
+    Ok(())
+}

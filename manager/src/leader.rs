@@ -1,0 +1,499 @@
+//! Leader tracking for one cluster: members come from the consensus state of any member
+//! reachable from the seeds (`manager/url`, `manager/urls`); the leader is followed by polling
+//! every member's state (short timeouts) plus the `X-DRP-Leader` hint on every response.
+//! Each cluster has its own polling task; nothing here blocks another cluster.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::{watch, Notify};
+use versionsets::{LeaderRef, Member};
+
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(600);
+
+/// ConnectionStatus values.
+pub const CONNECTED: &str = "connected";
+pub const UNAVAILABLE: &str = "unavailable";
+pub const UNAUTHORIZED: &str = "unauthorized";
+pub const MISMATCH: &str = "mismatch";
+
+/// How to reach a cluster (the password in clear, in memory only).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub seeds: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("seeds", &self.seeds)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// What the tracker currently believes.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub ha_id: Option<String>,
+    pub leader: Option<LeaderRef>,
+    /// The leader answered the last poll itself.
+    pub leader_answered: bool,
+    pub members: Vec<Member>,
+    /// API URLs that answered the last poll.
+    pub reachable: Vec<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub term: u64,
+    pub polled: bool,
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    pub id: String,
+    client: reqwest::Client,
+    conn: RwLock<Connection>,
+    view: RwLock<View>,
+    poke: Notify,
+    changed: watch::Sender<u64>,
+}
+
+/// Whether a request may be sent again after a failure that may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Safe to repeat: reads, PUT/DELETE, or writes carrying an Idempotency-Key.
+    Idempotent,
+    /// Only when it surely never reached a server (connection refused).
+    ConnectOnly,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("cluster `{0}` has no reachable member")]
+    Unavailable(String),
+    #[error("request to {url} failed: {message}")]
+    Failed { url: String, message: String },
+}
+
+/// The most advanced consensus state seen in one poll: (term, commit index, leader id,
+/// members, HaID).
+type Best = (u64, u64, String, Vec<Member>, Option<String>);
+
+fn parse_state(v: &Value) -> (Option<String>, String, u64, u64, Vec<Member>) {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let members = v
+        .get("Nodes")
+        .and_then(Value::as_array)
+        .map(|nodes| {
+            nodes
+                .iter()
+                .map(|m| {
+                    let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                    let b = |k: &str| m.get(k).and_then(Value::as_bool).unwrap_or(false);
+                    Member {
+                        consensus_id: s("ConsensusID"),
+                        consensus_addr: s("ConsensusAddr"),
+                        api_url: s("ApiUrl").trim_end_matches('/').to_owned(),
+                        role: s("Role"),
+                        voter: b("Voter"),
+                        observer: b("Observer"),
+                        match_index: m.get("MatchIndex").and_then(Value::as_u64).unwrap_or(0),
+                        online: b("Online"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ha = s("HaID");
+    (
+        (!ha.is_empty()).then_some(ha),
+        s("LeaderID"),
+        n("Term"),
+        n("CommitIndex"),
+        members,
+    )
+}
+
+impl Cluster {
+    pub fn new(id: &str, client: reqwest::Client, conn: Connection) -> Arc<Self> {
+        let (changed, _) = watch::channel(0);
+        Arc::new(Self {
+            id: id.to_owned(),
+            client,
+            conn: RwLock::new(conn),
+            view: RwLock::new(View {
+                status: UNAVAILABLE.into(),
+                ..View::default()
+            }),
+            poke: Notify::new(),
+            changed,
+        })
+    }
+
+    pub fn view(&self) -> View {
+        self.view.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub fn connection(&self) -> Connection {
+        self.conn.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn set_connection(&self, conn: Connection) {
+        if let Ok(mut c) = self.conn.write() {
+            if *c != conn {
+                *c = conn;
+                self.poke.notify_one();
+            }
+        }
+    }
+
+    /// Changes whenever the leader or the status changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Asks the poller to look again now.
+    pub fn poke(&self) {
+        self.poke.notify_one();
+    }
+
+    /// Attaches the cluster's stored credentials.
+    pub fn authorize(&self, req: RequestBuilder) -> RequestBuilder {
+        let conn = self.connection();
+        match (conn.username, conn.password) {
+            (user, Some(pw)) => {
+                req.basic_auth(user.unwrap_or_else(|| "rocketskates".into()), Some(pw))
+            }
+            _ => req,
+        }
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.connection().password.is_some()
+    }
+
+    /// Where to send a request, best first: the leader, other reachable members, the seeds.
+    pub fn targets(&self) -> Vec<String> {
+        let view = self.view();
+        let conn = self.connection();
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |u: &str| {
+            let u = u.trim_end_matches('/').to_owned();
+            if !u.is_empty() && !out.contains(&u) {
+                out.push(u);
+            }
+        };
+        if let Some(l) = &view.leader {
+            push(&l.api_url);
+        }
+        for u in &view.reachable {
+            push(u);
+        }
+        for m in &view.members {
+            push(&m.api_url);
+        }
+        for s in &conn.seeds {
+            push(s);
+        }
+        out
+    }
+
+    /// Runs the poller until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            self.poll_once().await;
+            tokio::select! {
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = self.poke.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// One poll: every known member's consensus state, in parallel.
+    pub async fn poll_once(&self) {
+        let conn = self.connection();
+        let mut urls: BTreeSet<String> = conn
+            .seeds
+            .iter()
+            .map(|s| s.trim_end_matches('/').to_owned())
+            .collect();
+        for m in &self.view().members {
+            if !m.api_url.is_empty() {
+                urls.insert(m.api_url.clone());
+            }
+        }
+        let calls = urls.iter().map(|url| {
+            let req = self
+                .client
+                .get(format!("{url}/api/v3/system/consensus/state"))
+                .timeout(POLL_TIMEOUT);
+            let req = self.authorize(req);
+            async move {
+                let res = match req.send().await {
+                    Ok(r) if r.status() == StatusCode::UNAUTHORIZED => Err(UNAUTHORIZED.to_owned()),
+                    Ok(r) if r.status().is_success() => {
+                        r.json::<Value>().await.map_err(|e| e.to_string())
+                    }
+                    Ok(r) => Err(format!("HTTP {}", r.status())),
+                    Err(e) => Err(e.to_string()),
+                };
+                (url.clone(), res)
+            }
+        });
+        let results = join_all(calls).await;
+        let mut best: Option<Best> = None;
+        let mut reachable = Vec::new();
+        let mut unauthorized = false;
+        let mut last_err = None;
+        for (url, res) in results {
+            match res {
+                Ok(state) => {
+                    reachable.push(url);
+                    let (ha, leader, term, commit, members) = parse_state(&state);
+                    let key = (if leader.is_empty() { 0 } else { 1 }, term, commit);
+                    let better = match &best {
+                        None => true,
+                        Some((t, c, l, _, _)) => key > (if l.is_empty() { 0 } else { 1 }, *t, *c),
+                    };
+                    if better {
+                        best = Some((term, commit, leader, members, ha));
+                    }
+                }
+                Err(e) if e == UNAUTHORIZED => unauthorized = true,
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let mut view = self.view();
+        let before = (view.leader.clone(), view.status.clone());
+        view.polled = true;
+        view.reachable = reachable;
+        match best {
+            None => {
+                view.leader = None;
+                view.leader_answered = false;
+                for m in &mut view.members {
+                    m.online = false;
+                }
+                if unauthorized {
+                    view.status = UNAUTHORIZED.into();
+                    view.error = Some("the cluster refused the stored credentials".into());
+                } else {
+                    view.status = UNAVAILABLE.into();
+                    view.error = Some(format!(
+                        "no member answered: {}",
+                        last_err.unwrap_or_else(|| "no member URL known".into())
+                    ));
+                }
+            }
+            Some((term, _, leader_id, members, ha)) => {
+                view.term = term;
+                view.ha_id = ha.clone();
+                view.members = members;
+                let leader = view
+                    .members
+                    .iter()
+                    .find(|m| !leader_id.is_empty() && m.consensus_id == leader_id)
+                    .map(|m| LeaderRef {
+                        consensus_id: m.consensus_id.clone(),
+                        api_url: m.api_url.clone(),
+                    });
+                view.leader_answered = leader
+                    .as_ref()
+                    .is_some_and(|l| view.reachable.contains(&l.api_url));
+                for m in &mut view.members {
+                    m.online = view.reachable.contains(&m.api_url);
+                }
+                view.leader = leader;
+                if ha.as_deref().is_some_and(|h| h != self.id) {
+                    view.status = MISMATCH.into();
+                    view.error = Some(format!(
+                        "the cluster's HaID is `{}`, not `{}`",
+                        ha.unwrap_or_default(),
+                        self.id
+                    ));
+                } else if view.leader.is_none() || !view.leader_answered {
+                    view.status = UNAVAILABLE.into();
+                    view.error = Some("the cluster has no reachable leader".into());
+                } else {
+                    view.status = CONNECTED.into();
+                    view.error = None;
+                }
+            }
+        }
+        let after = (view.leader.clone(), view.status.clone());
+        if let Ok(mut v) = self.view.write() {
+            *v = view;
+        }
+        if before != after {
+            tracing::info!(endpoint = %self.id, leader = ?after.0.as_ref().map(|l| &l.api_url), status = %after.1, "cluster view changed");
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Takes the `X-DRP-Leader` hint of a response.
+    pub fn note_response(&self, resp: &Response) {
+        let Some(hint) = resp
+            .headers()
+            .get("x-drp-leader")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let mut poke = false;
+        if let Ok(mut v) = self.view.write() {
+            if v.leader.as_ref().map(|l| l.consensus_id.as_str()) != Some(hint) {
+                if let Some(m) = v.members.iter().find(|m| m.consensus_id == hint) {
+                    v.leader = Some(LeaderRef {
+                        consensus_id: m.consensus_id.clone(),
+                        api_url: m.api_url.clone(),
+                    });
+                }
+                poke = true;
+            }
+        }
+        if poke {
+            self.poke.notify_one();
+        }
+    }
+
+    fn note_down(&self, url: &str) {
+        if let Ok(mut v) = self.view.write() {
+            v.reachable.retain(|u| u != url);
+            if v.leader.as_ref().is_some_and(|l| l.api_url == url) {
+                v.leader_answered = false;
+            }
+        }
+        self.poke.notify_one();
+    }
+
+    /// Sends a request built by `build(base_url)` to the leader, following failover until
+    /// `deadline`: a connection refused always moves on to the next member; a timeout or a
+    /// 502/503/504 moves on only for [`Retry::Idempotent`] requests.
+    pub async fn send(
+        &self,
+        build: impl Fn(&str) -> RequestBuilder,
+        retry: Retry,
+        deadline: Duration,
+    ) -> Result<Response, SendError> {
+        let end = Instant::now() + deadline;
+        let mut last: Option<SendError> = None;
+        let mut last_resp: Option<Response> = None;
+        loop {
+            let targets = self.targets();
+            let mut all_refused = !targets.is_empty();
+            for url in &targets {
+                let req = self.authorize(build(url));
+                match req.send().await {
+                    Ok(resp) => {
+                        all_refused = false;
+                        self.note_response(&resp);
+                        let unavailable = matches!(
+                            resp.status(),
+                            StatusCode::BAD_GATEWAY
+                                | StatusCode::SERVICE_UNAVAILABLE
+                                | StatusCode::GATEWAY_TIMEOUT
+                        );
+                        if unavailable && retry == Retry::Idempotent && Instant::now() < end {
+                            tracing::debug!(endpoint = %self.id, %url, status = %resp.status(), "member unavailable; trying another");
+                            last_resp = Some(resp);
+                            continue;
+                        }
+                        return Ok(resp);
+                    }
+                    Err(e) => {
+                        let refused = e.is_connect();
+                        all_refused &= refused;
+                        tracing::debug!(endpoint = %self.id, %url, error = %e, "request failed");
+                        self.note_down(url);
+                        last = Some(SendError::Failed {
+                            url: url.clone(),
+                            message: e.to_string(),
+                        });
+                        if !(refused || retry == Retry::Idempotent) {
+                            return Err(
+                                last.unwrap_or_else(|| SendError::Unavailable(self.id.clone()))
+                            );
+                        }
+                    }
+                }
+            }
+            if Instant::now() >= end {
+                break;
+            }
+            // Nothing answers at all (not a failover, where the others still do): give up
+            // rather than hold the caller.
+            let view = self.view();
+            if all_refused && view.polled && view.reachable.is_empty() && last_resp.is_none() {
+                break;
+            }
+            self.poke();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(resp) = last_resp {
+            return Ok(resp);
+        }
+        Err(last.unwrap_or_else(|| SendError::Unavailable(self.id.clone())))
+    }
+
+    /// A JSON call with failover; non-2xx replies are errors carrying the body.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+        timeout: Duration,
+        deadline: Duration,
+    ) -> Result<(StatusCode, Value), SendError> {
+        let retry = if method == Method::GET || !extra.is_empty() {
+            Retry::Idempotent
+        } else {
+            Retry::ConnectOnly
+        };
+        let resp = self
+            .send(
+                |base| {
+                    let mut r = self
+                        .client
+                        .request(method.clone(), format!("{base}{path}"))
+                        .timeout(timeout);
+                    for (k, v) in extra {
+                        r = r.header(*k, *v);
+                    }
+                    if let Some(b) = body {
+                        r = r.json(b);
+                    }
+                    r
+                },
+                retry,
+                deadline,
+            )
+            .await?;
+        let status = resp.status();
+        let url = resp.url().to_string();
+        let bytes = resp.bytes().await.map_err(|e| SendError::Failed {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok((status, value))
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}

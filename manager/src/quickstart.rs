@@ -1,0 +1,389 @@
+//! `drp-manager quickstart`: a local 3-node `site-a` cluster, a git repo made from the
+//! examples, and a manager following it; waits for the apply and prints the status.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::cli::{status_table, Client};
+use crate::serve::{self, Config};
+
+const HA_ID: &str = "site-a";
+
+/// The shipped examples, built in so the quickstart works from any directory.
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "version_sets/site-base.yaml",
+        include_str!("../../examples/version_sets/site-base.yaml"),
+    ),
+    (
+        "version_sets/override.yaml",
+        include_str!("../../examples/version_sets/override.yaml"),
+    ),
+    (
+        "endpoints/site-a.yaml",
+        include_str!("../../examples/endpoints/site-a.yaml"),
+    ),
+    (
+        "catalog/example-base-v1.0.0.yaml",
+        include_str!("../../examples/catalog/example-base-v1.0.0.yaml"),
+    ),
+    (
+        "catalog/example-base-v1.1.0.yaml",
+        include_str!("../../examples/catalog/example-base-v1.1.0.yaml"),
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub exit_after_apply: bool,
+    pub admin_password: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub api_listen: SocketAddr,
+    pub examples: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// A child process stopped (TERM, then KILL) when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+impl Proc {
+    async fn stop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: sending a signal to a child process we spawned and still own.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(2))
+        .build()?)
+}
+
+async fn answers(client: &reqwest::Client, port: u16, pw: &str) -> Option<String> {
+    for scheme in ["http", "https"] {
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        if let Ok(r) = client
+            .get(format!("{url}/api/v3/info"))
+            .basic_auth("rocketskates", Some(pw))
+            .send()
+            .await
+        {
+            if r.status().is_success() || r.status() == reqwest::StatusCode::UNAUTHORIZED {
+                return Some(url);
+            }
+        }
+    }
+    None
+}
+
+async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    timeout: Duration,
+    mut f: impl FnMut() -> F,
+) -> Option<T> {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+fn write_examples(repo: &Path, from: Option<&Path>) -> anyhow::Result<()> {
+    for (rel, text) in EXAMPLES {
+        let path = repo.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let text = match from {
+            Some(dir) => std::fs::read_to_string(dir.join(rel))
+                .with_context(|| format!("reading {}", dir.join(rel).display()))?,
+            None => (*text).to_owned(),
+        };
+        std::fs::write(&path, text)?;
+    }
+    Ok(())
+}
+
+fn git(repo: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "drp-manager quickstart")
+        .env("GIT_AUTHOR_EMAIL", "quickstart@localhost")
+        .env("GIT_COMMITTER_NAME", "drp-manager quickstart")
+        .env("GIT_COMMITTER_EMAIL", "quickstart@localhost")
+        .output()
+        .context("running git (needed to create the quickstart repo)")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let endpoint_bin = std::env::current_exe()?.with_file_name("drp-endpoint");
+    if !endpoint_bin.exists() {
+        bail!(
+            "{} not found: build it next to drp-manager (cargo build -p endpoint)",
+            endpoint_bin.display()
+        );
+    }
+    let temp;
+    let work = match &opts.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("drp-quickstart-")
+                .tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let password = opts
+        .admin_password
+        .clone()
+        .unwrap_or_else(crate::crypto::random_password);
+    let client = http()?;
+    let mut procs: Vec<Proc> = Vec::new();
+    let result = run_inner(&opts, &endpoint_bin, &work, &password, &client, &mut procs).await;
+    for p in procs.iter_mut().rev() {
+        p.stop().await;
+    }
+    if result.is_ok() {
+        println!("stopped: cluster members and manager");
+    }
+    result
+}
+
+async fn run_inner(
+    opts: &Options,
+    endpoint_bin: &Path,
+    work: &Path,
+    password: &str,
+    client: &reqwest::Client,
+    procs: &mut Vec<Proc>,
+) -> anyhow::Result<()> {
+    println!("quickstart: working in {}", work.display());
+    let mut urls: Vec<String> = Vec::new();
+    for n in 1..=3 {
+        let (api, cons) = (free_port()?, free_port()?);
+        let data = work.join(format!("node{n}"));
+        std::fs::create_dir_all(&data)?;
+        let log = std::fs::File::create(work.join(format!("node{n}.log")))?;
+        let mut cmd = Command::new(endpoint_bin);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--api-listen", &format!("127.0.0.1:{api}")])
+            .args(["--consensus-listen", &format!("127.0.0.1:{cons}")])
+            .args(["--ha-id", HA_ID])
+            .env("RS_ADMIN_PASSWORD", password)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        if n == 1 {
+            cmd.arg("--bootstrap");
+        } else {
+            cmd.args(["--join", &urls[0]]);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", endpoint_bin.display()))?;
+        procs.push(Proc {
+            name: format!("node{n}"),
+            child,
+        });
+        let url = wait_for(Duration::from_secs(30), || answers(client, api, password))
+            .await
+            .with_context(|| {
+                format!("node{n} did not answer; see {}/node{n}.log", work.display())
+            })?;
+        println!("  node{n}: {url}");
+        urls.push(url);
+    }
+    let state_url = format!("{}/api/v3/system/consensus/state", urls[0]);
+    wait_for(Duration::from_secs(60), || async {
+        let r = client
+            .get(&state_url)
+            .basic_auth("rocketskates", Some(password))
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        let voters = v["Nodes"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["Voter"].as_bool() == Some(true))
+            .count();
+        (voters == 3 && v["LeaderID"].as_str().is_some_and(|l| !l.is_empty())).then_some(())
+    })
+    .await
+    .context("the 3-node cluster did not form within 60 s")?;
+    println!("  cluster {HA_ID}: 3 voters, leader elected");
+
+    let repo = work.join("repo");
+    std::fs::create_dir_all(&repo)?;
+    write_examples(&repo, opts.examples.as_deref())?;
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["add", "-A"])?;
+    git(&repo, &["commit", "-q", "-m", "quickstart: examples"])?;
+    println!("  git repo: {} (branch main)", repo.display());
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let config = Config {
+        data_dir: work.join("manager"),
+        api_listen: opts.api_listen,
+        git_repo: Some(repo.clone()),
+        git_branch: "main".into(),
+        git_poll: Duration::from_secs(5),
+        catalog: None,
+        admin_password: Some(password.to_owned()),
+        max_parallel: 1,
+        reconcile_every: Duration::from_secs(2),
+    };
+    let manager = tokio::spawn(serve::run(config, shutdown_rx, Some(ready_tx)));
+    let outcome = drive(opts, &urls, password, ready_rx).await;
+    let _ = shutdown_tx.send(true);
+    match tokio::time::timeout(Duration::from_secs(10), manager).await {
+        Ok(Ok(Err(e))) => tracing::warn!("manager: {e:#}"),
+        Ok(Err(e)) => tracing::warn!("manager task: {e}"),
+        Err(_) => tracing::warn!("manager did not stop within 10 s"),
+        Ok(Ok(Ok(()))) => {}
+    }
+    for p in procs.iter() {
+        tracing::debug!(proc = %p.name, "stopping");
+    }
+    outcome
+}
+
+async fn drive(
+    opts: &Options,
+    urls: &[String],
+    password: &str,
+    ready: tokio::sync::oneshot::Receiver<SocketAddr>,
+) -> anyhow::Result<()> {
+    let addr = tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .context("the manager did not start")?
+        .context("the manager failed to start")?;
+    let murl = format!("http://{addr}");
+    let api = Client::new(&murl, "rocketskates", Some(password.to_owned()))?;
+    let body = json!({
+        "Id": HA_ID,
+        "Params": {
+            "manager/url": urls[0],
+            "manager/urls": urls,
+            "manager/username": "rocketskates",
+            "manager/password": password,
+        },
+    });
+    api.call(
+        reqwest::Method::POST,
+        "/api/v3/endpoints",
+        Some(("application/json", body.to_string())),
+    )
+    .await?;
+    println!("  manager: {murl} (endpoint {HA_ID} registered; VersionSets from git)");
+    let started = Instant::now();
+    let applied = loop {
+        let st = api.get("/api/v3/status").await?;
+        let row = st["Endpoints"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["Endpoint"] == HA_ID).cloned());
+        if row.as_ref().is_some_and(|r| r["InSync"] == true) {
+            break Some(st);
+        }
+        if started.elapsed() > opts.timeout {
+            println!("{}", status_table(&st));
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let Some(st) = applied else {
+        bail!(
+            "the VersionSet was not applied within {:?} (see the status above)",
+            opts.timeout
+        );
+    };
+    println!(
+        "\napplied in {:.1} s\n\n{}",
+        started.elapsed().as_secs_f64(),
+        status_table(&st)
+    );
+    println!("URLs (user rocketskates, password {password}):");
+    println!("  manager API:  {murl}/api/v3/endpoints");
+    println!("  gateway:      {murl}/{HA_ID}/api/v3/prefs   (follows the leader)");
+    for (i, u) in urls.iter().enumerate() {
+        println!("  node{}:        {u}/api/v3/info", i + 1);
+    }
+    println!(
+        "  try:          curl -u rocketskates:{password} {murl}/{HA_ID}/api/v3/profiles/global"
+    );
+    if opts.exit_after_apply {
+        return Ok(());
+    }
+    println!("\nRunning; press Ctrl-C to stop everything.");
+    wait_for_signal().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

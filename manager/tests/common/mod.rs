@@ -1,0 +1,356 @@
+//! Real-process harness for the manager tests: builds `drp-endpoint` once, starts clusters and
+//! managers on free loopback ports in temp dirs, and kills everything on drop.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "mgr-test-pw-1";
+
+/// Serialises the scenarios: each one runs several processes on a small machine.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn manager_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_drp-manager"))
+}
+
+/// `drp-endpoint`, next to `drp-manager` (built once by this test run).
+pub fn endpoint_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "endpoint", "--bin", "drp-endpoint"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building drp-endpoint failed");
+            let path = manager_bin().with_file_name("drp-endpoint");
+            assert!(path.exists(), "no {}", path.display());
+            path
+        })
+        .clone()
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+pub fn wait<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// (status, body) of a call with the admin credentials; status 0 when it did not connect.
+pub fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http()
+        .request(m, url)
+        .basic_auth("rocketskates", Some(PASSWORD));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    match req.send() {
+        Ok(r) => {
+            let st = r.status().as_u16();
+            let text = r.text().unwrap_or_default();
+            (
+                st,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Node {
+    pub api_port: u16,
+    pub cons_port: u16,
+    pub data: tempfile::TempDir,
+    pub proc: Option<Proc>,
+    pub url: String,
+}
+
+impl Node {
+    fn start(ha_id: &str, join: Option<&str>) -> Self {
+        let (api_port, cons_port) = (free_port(), free_port());
+        let data = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(data.path().join("log")).unwrap();
+        let mut cmd = Command::new(endpoint_bin());
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data.path().join("d"))
+            .args(["--api-listen", &format!("127.0.0.1:{api_port}")])
+            .args(["--consensus-listen", &format!("127.0.0.1:{cons_port}")])
+            .args(["--ha-id", ha_id])
+            .env("RS_ADMIN_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        match join {
+            None => cmd.arg("--bootstrap"),
+            Some(u) => cmd.args(["--join", u]),
+        };
+        let proc = Proc(cmd.spawn().unwrap());
+        let url = wait(Duration::from_secs(30), || {
+            ["http", "https"].iter().find_map(|s| {
+                let url = format!("{s}://127.0.0.1:{api_port}");
+                let (st, _) = call("GET", &format!("{url}/api/v3/info"), None);
+                (st == 200 || st == 401).then_some(url)
+            })
+        })
+        .expect("node answers /api/v3/info");
+        Self {
+            api_port,
+            cons_port,
+            data,
+            proc: Some(proc),
+            url,
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        self.proc.is_some()
+    }
+
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        call("GET", &format!("{}{path}", self.url), None)
+    }
+}
+
+pub struct Cluster {
+    pub ha_id: String,
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    pub fn start(ha_id: &str, n: usize) -> Self {
+        let first = Node::start(ha_id, None);
+        let mut nodes = vec![first];
+        for _ in 1..n {
+            let join = nodes[0].url.clone();
+            nodes.push(Node::start(ha_id, Some(&join)));
+        }
+        let c = Self {
+            ha_id: ha_id.into(),
+            nodes,
+        };
+        wait(Duration::from_secs(60), || {
+            let (st, s) = c.nodes[0].get("/api/v3/system/consensus/state");
+            let voters = s["Nodes"]
+                .as_array()
+                .map(|a| a.iter().filter(|x| x["Voter"] == true).count())
+                .unwrap_or(0);
+            (st == 200 && voters == n && c.leader().is_some()).then_some(())
+        })
+        .expect("cluster forms");
+        c
+    }
+
+    /// The index of the live node every live member names as leader.
+    pub fn leader(&self) -> Option<usize> {
+        let mut ids = std::collections::BTreeSet::new();
+        for n in self.nodes.iter().filter(|n| n.alive()) {
+            let (st, s) = n.get("/api/v3/system/consensus/state");
+            let l = s["LeaderID"].as_str().unwrap_or("").to_owned();
+            if st != 200 || l.is_empty() {
+                return None;
+            }
+            ids.insert(l);
+        }
+        if ids.len() != 1 {
+            return None;
+        }
+        let lid = ids.pop_first()?;
+        self.nodes.iter().position(|n| {
+            n.alive() && n.get("/api/v3/system/consensus/id").1.as_str() == Some(lid.as_str())
+        })
+    }
+
+    pub fn alive(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.alive())
+    }
+}
+
+pub struct Manager {
+    pub port: u16,
+    pub url: String,
+    pub data: PathBuf,
+    pub proc: Option<Proc>,
+    args: Vec<String>,
+}
+
+impl Manager {
+    pub fn start(data: &Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut m = Self {
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            data: data.to_path_buf(),
+            proc: None,
+            args: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        m.restart();
+        m
+    }
+
+    pub fn restart(&mut self) {
+        self.proc = None;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.with_extension("log"))
+            .unwrap();
+        let child = Command::new(manager_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--api-listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--reconcile-ms", "500"])
+            .args(&self.args)
+            .env("RS_ADMIN_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.proc = Some(Proc(child));
+        let url = self.url.clone();
+        wait(Duration::from_secs(20), || {
+            (call("GET", &format!("{url}/api/v3/endpoints"), None).0 == 200).then_some(())
+        })
+        .expect("manager answers");
+    }
+
+    pub fn stop(&mut self) {
+        self.proc = None;
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call(method, &format!("{}{path}", self.url), body)
+    }
+
+    pub fn endpoint(&self, id: &str) -> Value {
+        self.call("GET", &format!("/api/v3/endpoints/{id}"), None).1
+    }
+
+    pub fn register(&self, c: &Cluster, sets: &[&str], apply: bool) {
+        let urls: Vec<&str> = c.nodes.iter().map(|n| n.url.as_str()).collect();
+        let (st, body) = self.call(
+            "POST",
+            "/api/v3/endpoints",
+            Some(json!({
+                "Id": c.ha_id,
+                "Params": {
+                    "manager/url": c.nodes[0].url,
+                    "manager/urls": urls,
+                    "manager/username": "rocketskates",
+                    "manager/password": PASSWORD,
+                },
+                "VersionSets": sets,
+                "Apply": apply,
+            })),
+        );
+        assert!(st == 201 || st == 200, "register gave {st}: {body}");
+    }
+
+    /// Waits until the endpoint's applied state came from `commit`.
+    pub fn wait_applied(&self, id: &str, commit: &str, timeout: Duration) -> Value {
+        wait(timeout, || {
+            let e = self.endpoint(id);
+            (e["AppliedVersionSet"]["GitCommit"] == commit).then_some(e)
+        })
+        .unwrap_or_else(|| panic!("{commit} not applied to {id}: {}", self.endpoint(id)))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
+    }
+}
+
+/// A git repo driven with the git CLI (the manager reads it with gix).
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Self {
+        let r = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.git(&["init", "-q", "-b", "main"]);
+        r
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@x")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@x")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {:?}", out);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Writes `files` and commits them; the new commit's id.
+    pub fn commit(&self, files: &[(&str, &str)]) -> String {
+        for (rel, text) in files {
+            let p = self.dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-qm", "change"]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+pub fn base_set(pref: &str) -> String {
+    format!("Id: base\nApply: true\nPrefs:\n  test/pref: \"{pref}\"\n")
+}
