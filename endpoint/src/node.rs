@@ -18,7 +18,7 @@ use crate::raft::{
 use crate::store::ObjectStore;
 
 /// Settings a node serves with.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // no Debug: it holds the admin password
 pub struct NodeSettings {
     pub ha_id: String,
     pub consensus_id: String,
@@ -29,6 +29,9 @@ pub struct NodeSettings {
     pub write_timeout: Duration,
     pub read_timeout: Duration,
     pub election_max: Duration,
+    /// `--admin-password`: only used to authenticate callers while this node has not
+    /// joined a cluster yet (it then has no users of its own).
+    pub admin_password: Option<String>,
 }
 
 pub struct NodeInner {
@@ -74,6 +77,16 @@ impl Node {
             .membership()
             .get_node(&id)
             .cloned()
+    }
+
+    /// True until this node is part of a cluster's membership.
+    pub fn is_unjoined(&self) -> bool {
+        self.metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .next()
+            .is_none()
     }
 
     pub fn leader_hint(&self) -> LeaderHint {

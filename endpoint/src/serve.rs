@@ -28,7 +28,7 @@ use crate::{api, identity};
 /// Largest gRPC message between members (a batch of log entries).
 const MAX_PEER_MESSAGE: usize = 64 << 20;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)] // no Debug: it holds the admin password
 pub struct ServeArgs {
     /// Where this node keeps its identity, Raft log, objects and snapshots.
     #[arg(long)]
@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
     /// Election timeout range lower bound; the upper bound is twice this.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 150)]
     pub election_timeout_ms: u64,
 }
 
@@ -146,6 +146,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let channels = Channels::default();
     let network = NetworkFactory {
         channels: channels.clone(),
+        ha_id: ha_id.clone(),
     };
     let raft = raft::Raft::new(node_id, config, network, log_store, state_machine)
         .await
@@ -160,6 +161,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         write_timeout: Duration::from_millis(args.write_timeout_ms),
         read_timeout: Duration::from_millis(args.write_timeout_ms),
         election_max: timing.election_max,
+        admin_password: args.admin_password.clone(),
     };
     let node = Node(Arc::new(NodeInner {
         settings,
@@ -174,7 +176,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let grpc = {
-        let raft_svc = RaftServiceServer::new(RaftGrpc::new(raft.clone()))
+        let raft_svc = RaftServiceServer::new(RaftGrpc::new(raft.clone(), node_id, ha_id.clone()))
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE);
         let cluster_svc = ClusterServiceServer::new(ClusterGrpc::new(node.clone()))

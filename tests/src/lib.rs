@@ -1,1 +1,7 @@
-//! Cluster harness and fault suites over real `drp-endpoint` processes (being written).
+//! Test support for the DRP HA endpoint: a harness that runs real `drp-endpoint` processes on
+//! loopback ([`cluster`]), shared by the integration suites under `tests/` and by `drp-bench`.
+
+pub mod cluster;
+pub mod http;
+pub mod stats;
+pub mod workload;

@@ -194,6 +194,21 @@ impl LogReader {
             Bound::Included(start),
             end.map_or(Bound::Unbounded, Bound::Included),
         );
+        // Copy the overlay BEFORE opening the read transaction. The writer thread commits a
+        // batch and only then drops it from the overlay, so anything missing from this copy
+        // is already visible to the transaction opened after it: no gap is possible. (In the
+        // other order, a batch committed between the two reads would vanish from both.)
+        let overlay: Vec<(u64, Entry)> = {
+            let unflushed = self
+                .shared
+                .unflushed
+                .lock()
+                .map_err(|_| io_err("log overlay poisoned"))?;
+            unflushed
+                .range(bounds)
+                .map(|(i, e)| (*i, e.clone()))
+                .collect()
+        };
         let mut out: BTreeMap<u64, Entry> = BTreeMap::new();
         {
             let tx = self.shared.db.begin_read().map_err(io_err)?;
@@ -203,14 +218,8 @@ impl LogReader {
                 out.insert(k.value(), decode_entry(v.value())?);
             }
         }
-        let unflushed = self
-            .shared
-            .unflushed
-            .lock()
-            .map_err(|_| io_err("log overlay poisoned"))?;
-        for (index, entry) in unflushed.range(bounds) {
-            out.insert(*index, entry.clone());
-        }
+        // Unflushed entries are newer than anything durable at the same index.
+        out.extend(overlay);
         Ok(out.into_values().collect())
     }
 

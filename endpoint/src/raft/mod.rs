@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Request, Response};
 
+/// gRPC metadata on every Raft message: the NodeId (hex) and HaID it is meant for.
+pub const TARGET_HEADER: &str = "x-drp-target";
+pub const HA_ID_HEADER: &str = "x-drp-ha-id";
+
 /// How members address each other; stored in the Raft membership config.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::network::{Backoff, RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
     TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
@@ -69,6 +69,7 @@ impl Channels {
 
 pub struct NetworkFactory {
     pub channels: Channels,
+    pub ha_id: String,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -77,6 +78,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &MemberInfo) -> Self::Network {
         PeerClient {
             target,
+            ha_id: self.ha_id.clone(),
             channel: self.channels.get(&node.consensus_addr),
         }
     }
@@ -84,6 +86,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 
 pub struct PeerClient {
     target: NodeId,
+    ha_id: String,
     channel: Result<Channel, String>,
 }
 
@@ -120,6 +123,21 @@ fn from_status(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
 }
 
 impl PeerClient {
+    /// Names the member this message is for, so that whatever now listens at that address
+    /// (a wiped and restarted node, a node of another cluster) refuses it instead of voting
+    /// or appending with the wrong identity.
+    fn addressed<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        let headers = req.metadata_mut();
+        if let Ok(v) = format!("{:016x}", self.target).parse() {
+            headers.insert(super::TARGET_HEADER, v);
+        }
+        if let Ok(v) = self.ha_id.parse() {
+            headers.insert(super::HA_ID_HEADER, v);
+        }
+        req
+    }
+
     fn client(&self) -> Result<RaftServiceClient<Channel>, RPCError<TypeConfig>> {
         match &self.channel {
             Ok(ch) => Ok(RaftServiceClient::new(ch.clone()).max_decoding_message_size(64 << 20)),
@@ -136,12 +154,12 @@ impl PeerClient {
     where
         Req: Serialize,
         Resp: DeserializeOwned,
-        F: FnOnce(RaftServiceClient<Channel>, Payload) -> Fut,
+        F: FnOnce(RaftServiceClient<Channel>, tonic::Request<Payload>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Payload>, tonic::Status>>,
     {
         let payload = encode(req).map_err(network)?;
         let ttl = ttl.max(UNARY_FLOOR);
-        let fut = call(self.client()?, payload);
+        let fut = call(self.client()?, self.addressed(payload));
         match tokio::time::timeout(ttl, fut).await {
             Err(_) => Err(unreachable(format!(
                 "peer {:016x}: no answer within {ttl:?}",
@@ -195,16 +213,20 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
                 sent.fetch_add(1, Ordering::SeqCst);
                 encode(&req).unwrap_or_default()
             });
-            let response =
-                match tokio::time::timeout(setup_ttl, client.stream_append(requests)).await {
-                    Err(_) => {
-                        return Err(unreachable(format!(
-                            "peer {target:016x}: stream not accepted within {setup_ttl:?}"
-                        )))
-                    }
-                    Ok(Err(status)) => return Err(from_status(target, status)),
-                    Ok(Ok(r)) => r.into_inner(),
-                };
+            let response = match tokio::time::timeout(
+                setup_ttl,
+                client.stream_append(self.addressed(requests)),
+            )
+            .await
+            {
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "peer {target:016x}: stream not accepted within {setup_ttl:?}"
+                    )))
+                }
+                Ok(Err(status)) => return Err(from_status(target, status)),
+                Ok(Ok(r)) => r.into_inner(),
+            };
             let replies = futures::stream::unfold(Some(response), move |state| {
                 let outstanding = outstanding.clone();
                 async move {
@@ -291,7 +313,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let budget = SNAPSHOT_CHUNK_TIMEOUT * chunk_count as u32;
         let send = tokio::time::timeout(
             budget,
-            client.install_snapshot(futures::stream::iter(chunks)),
+            client.install_snapshot(self.addressed(futures::stream::iter(chunks))),
         );
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
@@ -317,5 +339,14 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             c.transfer_leader(p).await
         })
         .await
+    }
+
+    /// Retries an unreachable peer at 25 ms, doubling to at most 500 ms: a restarted peer is
+    /// caught up within half a second while a dead one costs little.
+    fn backoff(&self) -> Option<Backoff> {
+        Some(Backoff::new(std::iter::successors(
+            Some(Duration::from_millis(25)),
+            |d| Some((*d * 2).min(Duration::from_millis(500))),
+        )))
     }
 }

@@ -16,11 +16,33 @@ const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
 
 pub struct RaftGrpc {
     raft: Raft,
+    me: String,
+    ha_id: String,
 }
 
 impl RaftGrpc {
-    pub fn new(raft: Raft) -> Self {
-        RaftGrpc { raft }
+    pub fn new(raft: Raft, node_id: super::NodeId, ha_id: String) -> Self {
+        RaftGrpc {
+            raft,
+            me: format!("{node_id:016x}"),
+            ha_id,
+        }
+    }
+
+    /// Refuses a message meant for another member or cluster: answering it would let this
+    /// node vote or append under an identity that is not its own.
+    fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let header = |name| req.metadata().get(name).and_then(|v| v.to_str().ok());
+        match (header(super::TARGET_HEADER), header(super::HA_ID_HEADER)) {
+            (Some(target), Some(ha)) if target == self.me && ha == self.ha_id => Ok(()),
+            (target, ha) => Err(Status::unavailable(format!(
+                "this is member {} of {:?}; the message is for {} of {:?}",
+                self.me,
+                self.ha_id,
+                target.unwrap_or("?"),
+                ha.unwrap_or("?")
+            ))),
+        }
     }
 }
 
@@ -41,16 +63,19 @@ type PayloadStream = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send>>
 #[tonic::async_trait]
 impl RaftService for RaftGrpc {
     async fn vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.check(&req)?;
         let rpc = decode(req.get_ref()).map_err(bad)?;
         reply(&self.raft.vote(rpc).await.map_err(stopped)?)
     }
 
     async fn pre_vote(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.check(&req)?;
         let rpc = decode(req.get_ref()).map_err(bad)?;
         reply(&self.raft.pre_vote(rpc).await.map_err(stopped)?)
     }
 
     async fn append_entries(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.check(&req)?;
         let rpc = decode(req.get_ref()).map_err(bad)?;
         reply(&self.raft.append_entries(rpc).await.map_err(stopped)?)
     }
@@ -61,6 +86,7 @@ impl RaftService for RaftGrpc {
         &self,
         req: Request<Streaming<Payload>>,
     ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        self.check(&req)?;
         // A request that does not decode ends the inbound stream; openraft then sees the
         // stream close and the leader retries from its last acknowledged position.
         let inbound = tokio_stream::StreamExt::map_while(req.into_inner(), |item| {
@@ -77,6 +103,7 @@ impl RaftService for RaftGrpc {
         &self,
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<Payload>, Status> {
+        self.check(&req)?;
         let mut chunks = req.into_inner();
         let mut header: Option<(Vote, SnapshotMeta)> = None;
         let mut body = Vec::new();
@@ -109,6 +136,7 @@ impl RaftService for RaftGrpc {
     }
 
     async fn transfer_leader(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
+        self.check(&req)?;
         let rpc = decode(req.get_ref()).map_err(bad)?;
         reply(
             &self

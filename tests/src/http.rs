@@ -1,0 +1,261 @@
+//! A small HTTP client over `reqwest` for talking to endpoints: every request carries HTTP
+//! Basic auth and a timeout, and the whole response (status, headers, body) is read so
+//! assertions can compare bodies byte for byte.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The DRP admin user; the password is [`ADMIN_PASSWORD`] (passed as `RS_ADMIN_PASSWORD`).
+pub const ADMIN_USER: &str = "rocketskates";
+/// The admin password every harness-started node is given.
+pub const ADMIN_PASSWORD: &str = "r0cketsk8ts";
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Response header naming the leader's ConsensusID.
+pub const HDR_LEADER: &str = "x-drp-leader";
+/// Response header with the commit index the response reflects.
+pub const HDR_COMMIT: &str = "x-drp-commit-index";
+/// Collection `HEAD` count header.
+pub const HDR_COUNT: &str = "x-drp-list-filter-count";
+/// Request header opting into a local (possibly stale) read.
+pub const HDR_STALE: &str = "X-DRP-Stale-Read";
+/// Request header for exactly-once writes.
+pub const HDR_IDEMPOTENCY: &str = "Idempotency-Key";
+
+/// A cheap-to-clone HTTP client (connection pool shared between clones).
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    user: String,
+    password: String,
+}
+
+impl Http {
+    pub fn new() -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .no_proxy()
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Http {
+            client,
+            user: ADMIN_USER.to_string(),
+            password: ADMIN_PASSWORD.to_string(),
+        })
+    }
+
+    pub fn request(&self, method: Method, url: impl Into<String>) -> Req<'_> {
+        Req {
+            http: self,
+            method,
+            url: url.into(),
+            body: None,
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    pub fn get(&self, url: impl Into<String>) -> Req<'_> {
+        self.request(Method::GET, url)
+    }
+    pub fn post(&self, url: impl Into<String>) -> Req<'_> {
+        self.request(Method::POST, url)
+    }
+    pub fn put(&self, url: impl Into<String>) -> Req<'_> {
+        self.request(Method::PUT, url)
+    }
+    pub fn delete(&self, url: impl Into<String>) -> Req<'_> {
+        self.request(Method::DELETE, url)
+    }
+    pub fn head(&self, url: impl Into<String>) -> Req<'_> {
+        self.request(Method::HEAD, url)
+    }
+}
+
+/// A request being built; finish with [`Req::send`].
+#[must_use = "a request does nothing until sent"]
+pub struct Req<'a> {
+    http: &'a Http,
+    method: Method,
+    url: String,
+    body: Option<Vec<u8>>,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Req<'_> {
+    /// A JSON body.
+    pub fn json(mut self, v: &Value) -> Self {
+        self.body = Some(v.to_string().into_bytes());
+        self.headers
+            .push(("Content-Type".into(), "application/json".into()));
+        self
+    }
+
+    /// A raw body sent as `application/json` (for malformed-input tests).
+    pub fn raw_json(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self.headers
+            .push(("Content-Type".into(), "application/json".into()));
+        self
+    }
+
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// `Idempotency-Key: key`.
+    pub fn idem(self, key: &str) -> Self {
+        self.header(HDR_IDEMPOTENCY, key)
+    }
+
+    /// `X-DRP-Stale-Read: true`: a local read on the member asked.
+    pub fn stale(self) -> Self {
+        self.header(HDR_STALE, "true")
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    pub async fn send(self) -> Result<Resp> {
+        let mut rb = self
+            .http
+            .client
+            .request(self.method.clone(), &self.url)
+            .basic_auth(&self.http.user, Some(&self.http.password))
+            .timeout(self.timeout);
+        for (k, v) in &self.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = self.body {
+            rb = rb.body(b);
+        }
+        let what = format!("{} {}", self.method, self.url);
+        let resp = rb.send().await.with_context(|| what.clone())?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .with_context(|| format!("{what}: reading the body"))?
+            .to_vec();
+        Ok(Resp {
+            what,
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// "METHOD url", for messages.
+    pub what: String,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (error mentions the request and the body).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!(
+                "{} -> {}: body is not the expected JSON: {}",
+                self.what,
+                self.status,
+                truncate(&self.text(), 400)
+            )
+        })
+    }
+
+    pub fn value(&self) -> Result<Value> {
+        self.json()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
+
+    /// `Messages` of a DRP error body (empty if absent or not an error).
+    pub fn messages(&self) -> Vec<String> {
+        self.value()
+            .ok()
+            .and_then(|v| v.get("Messages").cloned())
+            .and_then(|m| m.as_array().cloned())
+            .map(|a| {
+                a.iter()
+                    .map(|m| m.as_str().map(str::to_string).unwrap_or(m.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Err unless the status is `want`.
+    pub fn expect(self, want: u16) -> Result<Self> {
+        if self.status == want {
+            Ok(self)
+        } else {
+            anyhow::bail!(
+                "{}: expected {want}, got {}: {}",
+                self.what,
+                self.status,
+                truncate(&self.text(), 600)
+            )
+        }
+    }
+
+    /// Err unless 2xx.
+    pub fn ok(self) -> Result<Self> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            anyhow::bail!(
+                "{}: expected 2xx, got {}: {}",
+                self.what,
+                self.status,
+                truncate(&self.text(), 600)
+            )
+        }
+    }
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        s.to_string()
+    } else {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…({} bytes)", &s[..end], s.len())
+    }
+}
