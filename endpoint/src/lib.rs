@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod command;
+pub mod events;
 pub mod identity;
 pub mod model;
 pub mod node;

@@ -14,7 +14,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run this node: the DRP API and its Raft membership.
-    Serve(endpoint::serve::ServeArgs),
+    Serve(Box<endpoint::serve::ServeArgs>),
     /// Content pack tools (`contents bundle DIR`).
     Contents {
         #[command(subcommand)]
@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(endpoint::serve::serve(args)),
+        Command::Serve(args) => runtime.block_on(endpoint::serve::serve(*args)),
         Command::Contents { command } => command.run(),
     }
 }

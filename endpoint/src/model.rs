@@ -149,3 +149,13 @@ pub fn stamp_new(collection: &str, object: Value) -> Value {
     map.insert("Errors".into(), Value::Array(Vec::new()));
     Value::Object(map)
 }
+
+/// What a client may see of a stored object: user password hashes never leave the store.
+pub fn redact(collection: &str, mut object: Value) -> Value {
+    if collection == "users" {
+        if let Some(map) = object.as_object_mut() {
+            map.remove("PasswordHash");
+        }
+    }
+    object
+}

@@ -43,6 +43,8 @@ pub struct NodeInner {
     /// One membership change at a time; a second concurrent one is refused with 409.
     pub membership_lock: Mutex<()>,
     pub credentials: crate::auth::CredentialCache,
+    /// Change events applied on this member, for `/api/v3/ws`.
+    pub events: crate::events::Bus,
 }
 
 #[derive(Clone)]

@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// The host:port other members use to reach this node's consensus listener.
     #[arg(long)]
     pub consensus_addr: Option<String>,
+    /// Source IP of this node's outbound connections to other members (default: chosen by the
+    /// OS). Lets a host with several addresses, or a fault-injection proxy, tell members apart.
+    #[arg(long)]
+    pub consensus_source_ip: Option<std::net::IpAddr>,
     /// Log entries between snapshots (the log is purged behind each snapshot).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,
@@ -142,8 +146,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         LogStore::open(&args.data_dir.join("raft-log.redb")).context("opening the raft log")?;
     let store =
         ObjectStore::open(&args.data_dir.join("state.redb")).context("opening the object store")?;
-    let state_machine = StateMachineStore::new(store.clone(), &args.data_dir);
-    let channels = Channels::default();
+    let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
+    let state_machine =
+        StateMachineStore::new(store.clone(), &args.data_dir).with_events(events.clone());
+    let channels = Channels::with_source_ip(args.consensus_source_ip);
     let network = NetworkFactory {
         channels: channels.clone(),
         ha_id: ha_id.clone(),
@@ -171,6 +177,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         channels,
         membership_lock: Mutex::new(()),
         credentials: crate::auth::CredentialCache::default(),
+        events,
     }));
     tracing::info!(%consensus_id, %ha_id, %api_url, %consensus_addr, fresh, "node starting");
 

@@ -532,63 +532,8 @@ fn real_packs_install_or_are_refused_precisely() {
 
 // ---- over HTTP, through a real one-node cluster ----------------------------------------
 
-/// A `drp-endpoint serve --bootstrap` child process, killed on drop.
-struct Node {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const ADMIN_PASSWORD: &str = "content-packs-test";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start_node(http: &reqwest::Client) -> Node {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (api, raft) = (free_port(), free_port());
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drp-endpoint"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--api-listen", &format!("127.0.0.1:{api}")])
-        .args(["--consensus-listen", &format!("127.0.0.1:{raft}")])
-        .args(["--bootstrap", "--admin-password", ADMIN_PASSWORD])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn drp-endpoint");
-    let node = Node {
-        child,
-        _dir: dir,
-        base: format!("http://127.0.0.1:{api}/api/v3"),
-    };
-    // Ready when a linearizable read succeeds: the node is up and leads its cluster.
-    for _ in 0..200 {
-        let ok = http
-            .get(format!("{}/contents", node.base))
-            .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ok {
-            return node;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("drp-endpoint did not become ready");
-}
+mod common;
+use common::{start_node, ADMIN_PASSWORD};
 
 #[tokio::test]
 async fn the_rest_api_installs_replaces_and_removes_packs() {

@@ -11,6 +11,7 @@ pub use request::now_ms;
 mod system;
 mod users;
 mod versionset;
+mod ws;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderValue;
@@ -73,6 +74,7 @@ pub fn router(node: Node) -> Router {
                 .put(objects::set_param)
                 .delete(objects::delete_param),
         )
+        .route("/api/v3/ws", get(ws::upgrade))
         .route("/api/v3/users/{name}/token", get(users::token))
         .layer(middleware::from_fn_with_state(
             node.clone(),

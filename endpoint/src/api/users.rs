@@ -68,12 +68,4 @@ pub async fn hash_password_field(object: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What a client may see of a stored object.
-pub fn redact(collection: &str, mut object: Value) -> Value {
-    if collection == "users" {
-        if let Some(map) = object.as_object_mut() {
-            map.remove("PasswordHash");
-        }
-    }
-    object
-}
+pub use crate::model::redact;

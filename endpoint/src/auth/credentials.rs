@@ -84,9 +84,9 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
             .map(str::to_string)
     });
     let Some(stored) = stored else {
-        // Before this node belongs to a cluster it holds no users: the admin credential it
-        // was started with is the only one (so it can be inspected and enrolled).
-        if user == super::ADMIN_USER && node.is_unjoined() {
+        // A node that holds no users yet (not joined, or its bootstrap seed not yet applied)
+        // accepts only the admin credential it was started with.
+        if user == super::ADMIN_USER && node.store.count("users").unwrap_or(0) == 0 {
             if let Some(local) = &node.settings.admin_password {
                 let (a, b) = (
                     node.credentials.digest(user, pass, ""),

@@ -42,9 +42,18 @@ const STREAM_REPLY_FLOOR: Duration = Duration::from_millis(1000);
 #[derive(Clone, Default)]
 pub struct Channels {
     by_addr: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Source IP for outbound member connections (`--consensus-source-ip`).
+    source_ip: Option<std::net::IpAddr>,
 }
 
 impl Channels {
+    pub fn with_source_ip(source_ip: Option<std::net::IpAddr>) -> Self {
+        Channels {
+            by_addr: Arc::default(),
+            source_ip,
+        }
+    }
+
     /// The cached channel to `addr` (host:port), created lazily: it connects on first use and
     /// reconnects by itself after the peer restarts.
     pub fn get(&self, addr: &str) -> Result<Channel, String> {
@@ -58,6 +67,7 @@ impl Channels {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("bad consensus address {addr:?}: {e}"))?
             .connect_timeout(CONNECT_TIMEOUT)
+            .local_address(self.source_ip)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5));

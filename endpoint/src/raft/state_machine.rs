@@ -21,6 +21,8 @@ const SNAPSHOT_FILE: &str = "snapshot.bin";
 pub struct StateMachineStore {
     store: ObjectStore,
     dir: PathBuf,
+    /// Change events, published after each batch commits (none before it is durable).
+    events: Option<crate::events::Bus>,
 }
 
 impl StateMachineStore {
@@ -28,7 +30,14 @@ impl StateMachineStore {
         StateMachineStore {
             store,
             dir: dir.to_path_buf(),
+            events: None,
         }
+    }
+
+    /// Publishes change events on `bus` as entries apply.
+    pub fn with_events(mut self, bus: crate::events::Bus) -> Self {
+        self.events = Some(bus);
+        self
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, name: &str) -> io::Result<Option<T>> {
@@ -132,16 +141,21 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             batch.push(item?);
         }
         let store = self.store.clone();
-        let (batch, responses) = blocking(move || {
+        let (batch, responses, events) = blocking(move || {
             let tx = store.db().begin_write().map_err(io_err)?;
             let mut responses = Vec::with_capacity(batch.len());
+            let mut events = Vec::new();
             {
                 let mut last = None;
                 let mut membership = None;
                 for (entry, _) in &batch {
                     let response = match &entry.payload {
                         EntryPayload::Normal(req) => {
-                            store::apply(&tx, req, entry.log_id.index).map_err(io_err)?
+                            let (response, event) =
+                                store::apply_with_event(&tx, req, entry.log_id.index)
+                                    .map_err(io_err)?;
+                            events.extend(event);
+                            response
                         }
                         EntryPayload::Membership(m) => {
                             membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
@@ -161,9 +175,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 }
             }
             tx.commit().map_err(io_err)?;
-            Ok((batch, responses))
+            Ok((batch, responses, events))
         })
         .await?;
+        if let Some(bus) = &self.events {
+            for event in events {
+                // No subscriber is not an error.
+                let _ = bus.send(event);
+            }
+        }
         for ((_, responder), response) in batch.into_iter().zip(responses) {
             if let Some(responder) = responder {
                 responder.send(response);

@@ -48,6 +48,25 @@ impl super::ObjectStore {
     }
 }
 
+/// `apply`, plus the change event it produced (object before and after, for object ops).
+pub fn apply_with_event(
+    tx: &WriteTransaction,
+    req: &Request,
+    index: u64,
+) -> Result<(Response, Option<crate::events::Event>), StoreError> {
+    let load_target = |tx: &WriteTransaction| -> Result<Option<Value>, StoreError> {
+        match target(&req.op) {
+            Some((c, k)) => load(&tx.open_table(OBJECTS)?, c, k),
+            None => Ok(None),
+        }
+    };
+    let original = load_target(tx)?;
+    let response = apply(tx, req, index)?;
+    let current = load_target(tx)?;
+    let event = crate::events::for_change(req, &response, original, current);
+    Ok((response, event))
+}
+
 /// Applies one command inside the batch's write transaction and returns its outcome.
 /// Errors are store failures only; a rejected command is an `Ok` 4xx response.
 pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Response, StoreError> {

@@ -7,7 +7,7 @@ mod contents;
 mod snapshot;
 pub mod versionset;
 
-pub use apply::apply;
+pub use apply::{apply, apply_with_event};
 pub use contents::CONTENTS;
 pub use snapshot::{restore, SnapshotBody, SNAPSHOT_FORMAT};
 

@@ -1,0 +1,142 @@
+//! Change events, DRP style: every member publishes one per applied change, in commit
+//! order, so a websocket client on any member sees the whole cluster's changes.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::command::{Op, Request, Response};
+use crate::model;
+
+/// Events buffered per subscriber before it counts as too slow and is told it lost some.
+pub const BUS_CAPACITY: usize = 4096;
+
+pub type Bus = tokio::sync::broadcast::Sender<Event>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    #[serde(rename = "Time")]
+    pub time: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "Principal")]
+    pub principal: String,
+    #[serde(rename = "Object")]
+    pub object: Value,
+    #[serde(rename = "Original")]
+    pub original: Value,
+}
+
+/// The event for an applied command, if it changed something a client can watch.
+/// `original` and `current` are the target object before and after (object ops only).
+pub fn for_change(
+    req: &Request,
+    resp: &Response,
+    original: Option<Value>,
+    current: Option<Value>,
+) -> Option<Event> {
+    if !(200..300).contains(&resp.status) {
+        return None;
+    }
+    let (kind, action, key) = match &req.op {
+        Op::Create {
+            collection, key, ..
+        } => (collection.as_str(), "create", key.clone()),
+        Op::Replace {
+            collection, key, ..
+        } => (collection.as_str(), "save", key.clone()),
+        Op::Patch {
+            collection, key, ..
+        }
+        | Op::SetParam {
+            collection, key, ..
+        }
+        | Op::DeleteParam {
+            collection, key, ..
+        } => (collection.as_str(), "update", key.clone()),
+        Op::Delete { collection, key } => (collection.as_str(), "delete", key.clone()),
+        Op::SetPrefs { .. } => ("prefs", "update", "prefs".to_string()),
+        Op::ApplyVersionSet(vs) => ("version_sets", "apply", vs.hash.clone()),
+        Op::InstallContent { pack, .. } => ("contents", "create", pack.name().to_string()),
+        Op::RemoveContent { name } => ("contents", "delete", name.clone()),
+        Op::Seed { .. } => return None,
+    };
+    let object = match (&req.op, current) {
+        (Op::Delete { .. }, _) => resp.body.clone(),
+        (_, Some(current)) => current,
+        (_, None) => resp.body.clone(),
+    };
+    let time = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(req.at_ms),
+    );
+    Some(Event {
+        time: time.to_string(),
+        kind: kind.to_string(),
+        action: action.to_string(),
+        key,
+        principal: String::new(),
+        object: model::redact(kind, object),
+        original: original
+            .map(|o| model::redact(kind, o))
+            .unwrap_or(Value::Null),
+    })
+}
+
+/// A `register`ed pattern `<type>.<action>.<key>`, each part a literal or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    parts: [String; 3],
+}
+
+impl Pattern {
+    pub fn parse(text: &str) -> Result<Pattern, String> {
+        let mut it = text.splitn(3, '.');
+        match (it.next(), it.next(), it.next()) {
+            (Some(t), Some(a), Some(k)) if !t.is_empty() && !a.is_empty() && !k.is_empty() => {
+                Ok(Pattern {
+                    parts: [t.to_string(), a.to_string(), k.to_string()],
+                })
+            }
+            _ => Err(format!(
+                "{text:?} is not <type>.<action>.<key> (use * for any)"
+            )),
+        }
+    }
+
+    pub fn matches(&self, e: &Event) -> bool {
+        let ok = |p: &str, v: &str| p == "*" || p == v;
+        ok(&self.parts[0], &e.kind) && ok(&self.parts[1], &e.action) && ok(&self.parts[2], &e.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, action: &str, key: &str) -> Event {
+        Event {
+            time: String::new(),
+            kind: kind.into(),
+            action: action.into(),
+            key: key.into(),
+            principal: String::new(),
+            object: Value::Null,
+            original: Value::Null,
+        }
+    }
+
+    #[test]
+    fn patterns_match_with_wildcards() {
+        let e = event("machines", "update", "a.b");
+        assert!(Pattern::parse("machines.*.*").expect("p").matches(&e));
+        assert!(
+            Pattern::parse("*.update.a.b").expect("p").matches(&e),
+            "the key may contain dots"
+        );
+        assert!(!Pattern::parse("profiles.*.*").expect("p").matches(&e));
+        assert!(Pattern::parse("machines.update").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! A real one-node `drp-endpoint` for the crate's integration tests.
+#![allow(dead_code)]
+
+/// A `drp-endpoint serve --bootstrap` child process, killed on drop.
+pub struct Node {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const ADMIN_PASSWORD: &str = "endpoint-tests";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub async fn start_node(http: &reqwest::Client) -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (api, raft) = (free_port(), free_port());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drp-endpoint"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--api-listen", &format!("127.0.0.1:{api}")])
+        .args(["--consensus-listen", &format!("127.0.0.1:{raft}")])
+        .args(["--bootstrap", "--admin-password", ADMIN_PASSWORD])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drp-endpoint");
+    let node = Node {
+        child,
+        _dir: dir,
+        base: format!("http://127.0.0.1:{api}/api/v3"),
+    };
+    // Ready when a linearizable read succeeds: the node is up and leads its cluster.
+    for _ in 0..200 {
+        let ok = http
+            .get(format!("{}/contents", node.base))
+            .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ok {
+            return node;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("drp-endpoint did not become ready");
+}
