@@ -83,12 +83,24 @@ pub fn wants_stale_read(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
+/// A request body as JSON, or as YAML (what people write by hand, as `drpcli` accepts).
+/// Errors name the line and column.
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    if body.is_empty() {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+    let start = text.trim_start();
+    if start.is_empty() {
         return Err(ApiError::bad_request(
-            "the request body is empty; a JSON document is required",
+            "the request body is empty; a JSON or YAML document is required",
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(e) if start.starts_with(['{', '[']) => {
+            Err(ApiError::bad_request(format!("invalid JSON body: {e}")))
+        }
+        Err(_) => serde_yaml::from_str::<serde_json::Value>(text).map_err(|e| {
+            ApiError::bad_request(format!("invalid body (neither JSON nor YAML): {e}"))
+        }),
+    }
 }
