@@ -150,6 +150,34 @@ pub fn stamp_new(collection: &str, object: Value) -> Value {
     Value::Object(map)
 }
 
+/// The objects `object` names by key: (collection, key, the field naming it).
+pub fn references(collection: &str, object: &Value) -> Vec<(&'static str, String, &'static str)> {
+    let list = |field: &'static str, target: &'static str| {
+        object
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(move |k| (target, k.to_string(), field))
+    };
+    let one = |field: &'static str, target: &'static str| {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .map(|k| (target, k.to_string(), field))
+    };
+    match collection {
+        "machines" => list("Profiles", "profiles")
+            .chain(one("Workflow", "workflows"))
+            .collect(),
+        "profiles" => list("Profiles", "profiles").collect(),
+        "workflows" => list("Stages", "stages").collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// What a client may see of a stored object: user password hashes never leave the store.
 pub fn redact(collection: &str, mut object: Value) -> Value {
     if collection == "users" {

@@ -18,6 +18,6 @@ pub async fn info(State(node): State<Node>) -> Json<Value> {
         "ha_active_id": leader,
         "ha_consensus_id": node.settings.consensus_id,
         "api_port": node.settings.api_port,
-        "features": [],
+        "features": crate::packs::FEATURES,
     }))
 }

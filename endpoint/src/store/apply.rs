@@ -121,6 +121,30 @@ fn expire_keys(
     Ok(())
 }
 
+/// DRP keeps an object whose references dangle, marked `Available: false` with the reason
+/// in `Errors`. Runs in apply, so every member reaches the same verdict.
+fn mark_references(
+    objects: &Table<(&str, &str), &[u8]>,
+    collection: &str,
+    mut object: Value,
+) -> Result<Value, StoreError> {
+    let mut errors = Vec::new();
+    for (target, key, field) in model::references(collection, &object) {
+        if load(objects, target, &key)?.is_none() {
+            errors.push(Value::String(format!(
+                "{field}: {target}/{key} does not exist"
+            )));
+        }
+    }
+    if !errors.is_empty() {
+        if let Some(map) = object.as_object_mut() {
+            map.insert("Available".into(), Value::Bool(false));
+            map.insert("Errors".into(), Value::Array(errors));
+        }
+    }
+    Ok(object)
+}
+
 /// Objects from a content pack change only with their pack.
 fn read_only(
     objects: &Table<(&str, &str), &[u8]>,
@@ -238,7 +262,7 @@ fn apply_patch(
             ));
         }
     }
-    let patched = model::stamp_new(collection, patched);
+    let patched = mark_references(objects, collection, model::stamp_new(collection, patched))?;
     put(objects, collection, key, &patched)?;
     Ok(Response::ok(200, patched))
 }
@@ -302,7 +326,11 @@ fn apply_op(
                     format!("{collection}/{key} already exists"),
                 ));
             }
-            let object = model::stamp_new(collection, object.clone());
+            let object = mark_references(
+                objects,
+                collection,
+                model::stamp_new(collection, object.clone()),
+            )?;
             put(objects, collection, key, &object)?;
             Response::ok(201, object)
         }
@@ -314,7 +342,11 @@ fn apply_op(
             if objects.get((collection.as_str(), key.as_str()))?.is_none() {
                 return Ok(not_found(collection, key));
             }
-            let object = model::stamp_new(collection, object.clone());
+            let object = mark_references(
+                objects,
+                collection,
+                model::stamp_new(collection, object.clone()),
+            )?;
             put(objects, collection, key, &object)?;
             Response::ok(200, object)
         }

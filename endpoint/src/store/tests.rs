@@ -288,3 +288,31 @@ fn if_match_guards_writes() {
         json!(1)
     );
 }
+
+#[test]
+fn dangling_references_make_an_object_unavailable() {
+    let (_d, s) = store();
+    let machine = |profiles: serde_json::Value| Op::Create {
+        collection: "machines".into(),
+        key: "3f1c2a9e-0000-4000-8000-000000000001".into(),
+        object: json!({ "Name": "m1", "Profiles": profiles }),
+    };
+    let resp = run(&s, &req(machine(json!(["missing"])), None, ""), 1);
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.body["Available"], json!(false));
+    assert_eq!(
+        resp.body["Errors"],
+        json!(["Profiles: profiles/missing does not exist"])
+    );
+    run(&s, &req(create("present"), None, ""), 2);
+    let fixed = Op::Replace {
+        collection: "machines".into(),
+        key: "3f1c2a9e-0000-4000-8000-000000000001".into(),
+        object: json!({ "Name": "m1", "Profiles": ["present"] }),
+    };
+    let resp = run(&s, &req(fixed, None, ""), 3);
+    assert_eq!(
+        (resp.body["Available"].clone(), resp.body["Errors"].clone()),
+        (json!(true), json!([]))
+    );
+}
