@@ -74,6 +74,28 @@ pub enum Op {
         key: String,
         patch: Value,
     },
+    /// One chunk of a file upload, staged until `FinishUpload` (keeps every entry bounded).
+    UploadChunk {
+        upload: String,
+        index: u32,
+        data: String,
+    },
+    /// Makes a staged upload visible at `path` atomically, after checking its sha256;
+    /// `explode` unpacks a tar/tgz next to it.
+    FinishUpload {
+        upload: String,
+        path: String,
+        chunks: u32,
+        sha256: String,
+        explode: bool,
+    },
+    /// Drops a staged upload that will not finish.
+    AbortUpload {
+        upload: String,
+    },
+    DeleteFile {
+        path: String,
+    },
     /// Creates each object that does not exist yet (bootstrap: admin user, token secret).
     Seed {
         objects: Vec<(String, String, Value)>,
@@ -146,6 +168,10 @@ impl Op {
             | Op::DeleteParam { collection, .. }
             | Op::Patch { collection, .. } => collection,
             Op::SetPrefs { .. } => "prefs",
+            Op::UploadChunk { .. }
+            | Op::FinishUpload { .. }
+            | Op::AbortUpload { .. }
+            | Op::DeleteFile { .. } => "files",
             Op::Seed { .. } => "_system",
             Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
             Op::ApplyVersionSet(_) => "version_sets",
@@ -220,6 +246,10 @@ impl std::fmt::Display for Request {
                 param,
             } => write!(f, "unset {collection}/{key} param {param}"),
             Op::SetPrefs { prefs } => write!(f, "set {} prefs", prefs.len()),
+            Op::UploadChunk { upload, index, .. } => write!(f, "upload {upload} chunk {index}"),
+            Op::FinishUpload { path, .. } => write!(f, "finish upload of {path}"),
+            Op::AbortUpload { upload } => write!(f, "abort upload {upload}"),
+            Op::DeleteFile { path } => write!(f, "delete file {path}"),
             Op::Seed { objects } => write!(f, "seed {} objects", objects.len()),
             Op::Patch {
                 collection, key, ..

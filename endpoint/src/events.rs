@@ -62,7 +62,9 @@ pub fn for_change(
         Op::ApplyVersionSet(vs) => ("version_sets", "apply", vs.hash.clone()),
         Op::InstallContent { pack, .. } => ("contents", "create", pack.name().to_string()),
         Op::RemoveContent { name } => ("contents", "delete", name.clone()),
-        Op::Seed { .. } => return None,
+        Op::FinishUpload { path, .. } => ("files", "create", path.clone()),
+        Op::DeleteFile { path } => ("files", "delete", path.clone()),
+        Op::Seed { .. } | Op::UploadChunk { .. } | Op::AbortUpload { .. } => return None,
     };
     let object = match (&req.op, current) {
         (Op::Delete { .. }, _) => resp.body.clone(),

@@ -3,6 +3,7 @@
 pub mod consensus;
 pub mod contents;
 pub mod error;
+mod files;
 mod filter;
 pub mod info;
 pub mod objects;
@@ -51,7 +52,16 @@ pub fn router(node: Node) -> Router {
         )
         .route("/api/v3/contents", contents::collection())
         .route("/api/v3/contents/{name}", contents::item())
-        .route("/api/v3/files/{*path}", get(system::get_file))
+        .route("/api/v3/files", get(files::list))
+        .route(
+            "/api/v3/files/{*path}",
+            get(files::download)
+                .head(files::head)
+                .post(files::upload)
+                .put(files::upload)
+                .delete(files::remove)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/api/v3/{collection}",
             get(objects::list)

@@ -2,8 +2,8 @@
 //! stored files.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -67,28 +67,4 @@ pub async fn set_prefs(
         .await?;
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Ok((status, Json(outcome.body)).into_response())
-}
-
-pub async fn get_file(
-    State(node): State<Node>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
-    let meta = node.store.get("files", &path).map_err(internal)?;
-    let bytes = node.store.file(&path).map_err(internal)?;
-    match (meta, bytes) {
-        (Some(meta), Some(bytes)) => {
-            let mut resp = bytes.into_response();
-            if let Some(sum) = meta
-                .get("Sha256Sum")
-                .and_then(Value::as_str)
-                .and_then(|s| HeaderValue::from_str(s).ok())
-            {
-                resp.headers_mut().insert("x-drp-sha256sum", sum);
-            }
-            Ok(resp)
-        }
-        _ => Err(ApiError::not_found(format!("no file at {path}")).on("files", &path)),
-    }
 }

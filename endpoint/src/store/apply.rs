@@ -84,6 +84,20 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
 
     let response = match &req.op {
         Op::ApplyVersionSet(vs) => super::versionset::apply_version_set(tx, vs, index, req.at_ms)?,
+        Op::UploadChunk {
+            upload,
+            index,
+            data,
+        } => super::files::stage_chunk(tx, upload, *index, data)?,
+        Op::FinishUpload {
+            upload,
+            path,
+            chunks,
+            sha256,
+            explode,
+        } => super::files::finish(tx, upload, path, *chunks, sha256, *explode)?,
+        Op::AbortUpload { upload } => super::files::abort(tx, upload)?,
+        Op::DeleteFile { path } => super::files::delete(tx, path)?,
         op => apply_op(&mut tx.open_table(OBJECTS)?, op, req.if_match.as_deref())?,
     };
 
@@ -285,6 +299,10 @@ fn apply_op(
             }
             Response::ok(200, super::prefs(objects)?)
         }
+        Op::UploadChunk { .. }
+        | Op::FinishUpload { .. }
+        | Op::AbortUpload { .. }
+        | Op::DeleteFile { .. } => Response::error(500, "files", "", "file op routed wrongly"),
         Op::ApplyVersionSet(_) => {
             Response::error(500, "version_sets", "", "versionset apply routed wrongly")
         }

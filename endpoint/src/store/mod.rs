@@ -4,6 +4,7 @@
 
 mod apply;
 mod contents;
+pub mod files;
 mod snapshot;
 pub mod versionset;
 
@@ -26,6 +27,8 @@ pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("idempotency_expiry");
 /// file path → bytes (the metadata lives in OBJECTS under ("files", path)).
 pub(crate) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// (upload id, chunk index) → bytes of an upload in progress.
+pub(crate) const UPLOADS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("uploads");
 /// state-machine metadata, e.g. "last_applied", "membership".
 pub(crate) const META_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -74,6 +77,7 @@ impl ObjectStore {
             tx.open_table(IDEMPOTENCY)?;
             tx.open_table(IDEMPOTENCY_EXPIRY)?;
             tx.open_table(FILES)?;
+            tx.open_table(UPLOADS)?;
             let fresh = tx.open_table(META_TABLE)?.is_empty()?;
             if fresh {
                 let mut objects = tx.open_table(OBJECTS)?;

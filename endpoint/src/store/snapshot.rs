@@ -3,11 +3,14 @@
 //!
 //! Format: the magic `DRPSNAP1`, then records `tag:u8, len:u32 BE, bytes...` with tags
 //! 1 = object (collection, key, json), 2 = idempotency record (key, json),
-//! 3 = expiry entry (at_ms as 8 bytes, key), 4 = meta (name, bytes), 5 = file (path, bytes).
+//! 3 = expiry entry (at_ms as 8 bytes, key), 4 = meta (name, bytes), 5 = file (path, bytes),
+//! 6 = staged upload chunk (upload id, index as 4 bytes, bytes).
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{ObjectStore, StoreError, FILES, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, META_TABLE, OBJECTS};
+use super::{
+    ObjectStore, StoreError, FILES, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, META_TABLE, OBJECTS, UPLOADS,
+};
 
 pub const SNAPSHOT_FORMAT: &[u8; 8] = b"DRPSNAP1";
 
@@ -45,6 +48,15 @@ impl ObjectStore {
             let (k, v) = row?;
             record(&mut out, 5, &[k.value().as_bytes(), v.value()]);
         }
+        for row in tx.open_table(UPLOADS)?.iter()? {
+            let (k, v) = row?;
+            let (upload, index) = k.value();
+            record(
+                &mut out,
+                6,
+                &[upload.as_bytes(), &index.to_be_bytes(), v.value()],
+            );
+        }
         let mut meta = Vec::new();
         for row in tx.open_table(META_TABLE)?.iter()? {
             let (k, v) = row?;
@@ -65,11 +77,13 @@ pub fn restore(tx: &WriteTransaction, bytes: &[u8]) -> Result<(), StoreError> {
     tx.delete_table(IDEMPOTENCY_EXPIRY)?;
     tx.delete_table(META_TABLE)?;
     tx.delete_table(FILES)?;
+    tx.delete_table(UPLOADS)?;
     let mut objects = tx.open_table(OBJECTS)?;
     let mut idem = tx.open_table(IDEMPOTENCY)?;
     let mut expiry = tx.open_table(IDEMPOTENCY_EXPIRY)?;
     let mut meta = tx.open_table(META_TABLE)?;
     let mut files = tx.open_table(FILES)?;
+    let mut uploads = tx.open_table(UPLOADS)?;
     let mut reader = Reader { rest: body };
     while let Some(tag) = reader.tag() {
         match tag {
@@ -95,6 +109,12 @@ pub fn restore(tx: &WriteTransaction, bytes: &[u8]) -> Result<(), StoreError> {
             5 => {
                 let (k, v) = (reader.str()?, reader.bytes()?);
                 files.insert(k, v)?;
+            }
+            6 => {
+                let upload = reader.str()?;
+                let index = <[u8; 4]>::try_from(reader.bytes()?)
+                    .map_err(|_| StoreError::Corrupt("bad upload chunk index".into()))?;
+                uploads.insert((upload, u32::from_be_bytes(index)), reader.bytes()?)?;
             }
             other => {
                 return Err(StoreError::Corrupt(format!(

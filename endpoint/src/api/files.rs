@@ -1,0 +1,234 @@
+//! `/api/v3/files/<path>`: streamed uploads replicated as bounded chunks, downloads, HEAD
+//! with `X-DRP-SHA256SUM`, delete, and `?explode=true` for tar/tgz archives.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::request::{build, wants_stale_read};
+use crate::command::Op;
+use crate::node::Node;
+use crate::store::files::path_problem;
+
+/// Bytes per replicated chunk: every Raft entry of an upload stays this small.
+pub const CHUNK_BYTES: usize = 1 << 20;
+/// Largest file accepted (413 beyond).
+pub const MAX_FILE_BYTES: usize = 1 << 30;
+
+fn checked(path: &str) -> Result<(), ApiError> {
+    match path_problem(path) {
+        Some(problem) => {
+            Err(ApiError::bad_request(format!("{path:?}: {problem}")).on("files", path))
+        }
+        None => Ok(()),
+    }
+}
+
+fn flag(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name && v != "false")
+    })
+}
+
+async fn write(
+    node: &Node,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    fingerprint: &[u8],
+    op: Op,
+) -> Result<crate::command::Response, ApiError> {
+    node.write(build(method, uri.path(), headers, fingerprint, op)?)
+        .await
+}
+
+pub async fn upload(
+    State(node): State<Node>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    checked(&path)?;
+    let explode = flag(query.as_deref(), "explode");
+    let upload = uuid::Uuid::new_v4().to_string();
+    let result = stream_chunks(&node, &upload, body).await;
+    let (chunks, sum) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            // Best effort: a staged upload that cannot finish is dropped.
+            let abort = Op::AbortUpload { upload };
+            let _ = write(&node, &Method::POST, &uri, &HeaderMap::new(), &[], abort).await;
+            return Err(e.on("files", &path));
+        }
+    };
+    if let Some(claimed) = headers.get("x-drp-sha256sum").and_then(|v| v.to_str().ok()) {
+        if !claimed.eq_ignore_ascii_case(&sum) {
+            let _ = write(
+                &node,
+                &Method::POST,
+                &uri,
+                &HeaderMap::new(),
+                &[],
+                Op::AbortUpload { upload },
+            )
+            .await;
+            return Err(ApiError::new(
+                422,
+                format!("the body's sha256 is {sum}, X-DRP-SHA256SUM says {claimed}"),
+            )
+            .on("files", &path));
+        }
+    }
+    let finish = Op::FinishUpload {
+        upload,
+        path,
+        chunks,
+        sha256: sum.clone(),
+        explode,
+    };
+    let outcome = write(&node, &method, &uri, &headers, sum.as_bytes(), finish).await?;
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok((status, Json(outcome.body)).into_response())
+}
+
+/// Replicates the body as chunks of at most `CHUNK_BYTES`; returns their count and sha256.
+async fn stream_chunks(node: &Node, upload: &str, body: Body) -> Result<(u32, String), ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut digest = Sha256::new();
+    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    let (mut total, mut index) = (0usize, 0u32);
+    loop {
+        let next = stream.next().await;
+        let done = next.is_none();
+        if let Some(piece) = next {
+            let piece: Bytes =
+                piece.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+            total += piece.len();
+            if total > MAX_FILE_BYTES {
+                return Err(ApiError::new(
+                    413,
+                    format!("file larger than {MAX_FILE_BYTES} bytes"),
+                ));
+            }
+            digest.update(&piece);
+            pending.extend_from_slice(&piece);
+        }
+        while pending.len() >= CHUNK_BYTES || (done && !pending.is_empty()) {
+            let take = pending.len().min(CHUNK_BYTES);
+            let chunk: Vec<u8> = pending.drain(..take).collect();
+            let data = base64::engine::general_purpose::STANDARD.encode(&chunk);
+            let op = Op::UploadChunk {
+                upload: upload.to_string(),
+                index,
+                data,
+            };
+            let staged = node
+                .write(build(&Method::POST, "/files", &HeaderMap::new(), &[], op)?)
+                .await?;
+            if staged.status >= 300 {
+                return Err(ApiError::new(staged.status, staged.body.to_string()));
+            }
+            index += 1;
+        }
+        if done {
+            return Ok((index, hex::encode(digest.finalize())));
+        }
+    }
+}
+
+async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    if wants_stale_read(headers) {
+        Ok(())
+    } else {
+        node.read_barrier().await
+    }
+}
+
+fn internal(e: crate::store::StoreError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+fn meta_headers(resp: &mut Response, meta: &Value) {
+    if let Some(sum) = meta
+        .get("Sha256Sum")
+        .and_then(Value::as_str)
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        resp.headers_mut().insert("x-drp-sha256sum", sum);
+    }
+}
+
+pub async fn download(
+    State(node): State<Node>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    checked(&path)?;
+    fence(&node, &headers).await?;
+    let meta = node.store.get("files", &path).map_err(internal)?;
+    let bytes = node.store.file(&path).map_err(internal)?;
+    match (meta, bytes) {
+        (Some(meta), Some(bytes)) => {
+            let mut resp = bytes.into_response();
+            meta_headers(&mut resp, &meta);
+            Ok(resp)
+        }
+        _ => Err(ApiError::not_found(format!("no file at {path}")).on("files", &path)),
+    }
+}
+
+pub async fn head(
+    State(node): State<Node>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    checked(&path)?;
+    fence(&node, &headers).await?;
+    match node.store.get("files", &path).map_err(internal)? {
+        Some(meta) => {
+            let mut resp = StatusCode::OK.into_response();
+            meta_headers(&mut resp, &meta);
+            if let Some(size) = meta.get("Size").and_then(Value::as_u64) {
+                resp.headers_mut()
+                    .insert("content-length", HeaderValue::from(size));
+            }
+            Ok(resp)
+        }
+        None => Err(ApiError::not_found(format!("no file at {path}")).on("files", &path)),
+    }
+}
+
+pub async fn remove(
+    State(node): State<Node>,
+    Path(path): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    checked(&path)?;
+    let outcome = write(&node, &method, &uri, &headers, &[], Op::DeleteFile { path }).await?;
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok((status, Json(outcome.body)).into_response())
+}
+
+/// `GET /api/v3/files`: the stored paths.
+pub async fn list(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
+    fence(&node, &headers).await?;
+    let page = node.store.list("files", 0, None).map_err(internal)?;
+    let paths: Vec<Value> = page
+        .items
+        .iter()
+        .filter_map(|m| m.get("Path").cloned())
+        .collect();
+    Ok(Json(paths).into_response())
+}
