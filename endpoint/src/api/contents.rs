@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Json;
 
 use super::error::ApiError;
-use super::request::{build, wants_stale_read};
+use super::request::{build, fence, respond};
 use crate::command::{ContentPack, Op};
 use crate::model;
 use crate::node::Node;
@@ -35,14 +35,6 @@ pub fn item() -> MethodRouter<Node> {
         .put(replace)
         .delete(remove)
         .layer(DefaultBodyLimit::max(MAX_PACK_BYTES))
-}
-
-async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
-    if wants_stale_read(headers) {
-        Ok(())
-    } else {
-        node.read_barrier().await
-    }
 }
 
 fn internal(e: crate::store::StoreError) -> ApiError {
@@ -174,8 +166,7 @@ async fn commit(
         .path_and_query()
         .map_or_else(|| uri.path(), |p| p.as_str());
     let outcome = node.write(build(method, path, headers, body, op)?).await?;
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(outcome.body)).into_response())
+    Ok(respond(outcome))
 }
 
 /// `?replaceWritable=true` lets the pack take over writable objects it also defines.

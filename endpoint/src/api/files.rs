@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::request::{build, wants_stale_read};
+use super::request::{build, fence, respond};
 use crate::command::Op;
 use crate::node::Node;
 use crate::store::files::path_problem;
@@ -97,8 +97,7 @@ pub async fn upload(
         explode,
     };
     let outcome = write(&node, &method, &uri, &headers, sum.as_bytes(), finish).await?;
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(outcome.body)).into_response())
+    Ok(respond(outcome))
 }
 
 /// Replicates the body as chunks of at most `CHUNK_BYTES`; returns their count and sha256.
@@ -143,14 +142,6 @@ async fn stream_chunks(node: &Node, upload: &str, body: Body) -> Result<(u32, St
         if done {
             return Ok((index, hex::encode(digest.finalize())));
         }
-    }
-}
-
-async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
-    if wants_stale_read(headers) {
-        Ok(())
-    } else {
-        node.read_barrier().await
     }
 }
 
@@ -217,8 +208,7 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     checked(&path)?;
     let outcome = write(&node, &method, &uri, &headers, &[], Op::DeleteFile { path }).await?;
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(outcome.body)).into_response())
+    Ok(respond(outcome))
 }
 
 /// `GET /api/v3/files`: the stored paths.

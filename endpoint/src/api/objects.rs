@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::filter;
-use super::request::{build, parse_json, wants_stale_read};
+use super::request::{build, fence, parse_json, respond};
 use super::users::redact;
 use crate::command::Op;
 use crate::model::{self, Collection};
@@ -80,14 +80,6 @@ fn wants_aggregate(query: Option<&str>) -> bool {
     })
 }
 
-async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
-    if wants_stale_read(headers) {
-        Ok(())
-    } else {
-        node.read_barrier().await
-    }
-}
-
 async fn commit(
     node: &Node,
     method: &Method,
@@ -99,8 +91,10 @@ async fn commit(
     let collection = op.collection().to_string();
     let request = build(method, uri.path(), headers, body, op)?;
     let outcome = node.write(request).await?;
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(redact(&collection, outcome.body))).into_response())
+    Ok(respond(crate::command::Response {
+        body: redact(&collection, outcome.body),
+        ..outcome
+    }))
 }
 
 pub async fn list(

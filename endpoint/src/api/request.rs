@@ -104,3 +104,20 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
         }),
     }
 }
+
+/// Waits for a linearizable read unless the client opted into a stale one.
+pub async fn fence(node: &crate::node::Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    if wants_stale_read(headers) {
+        Ok(())
+    } else {
+        node.read_barrier().await
+    }
+}
+
+/// A committed command's outcome as the HTTP response the client gets.
+pub fn respond(outcome: crate::command::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::from_u16(outcome.status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(outcome.body)).into_response()
+}

@@ -3,26 +3,18 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::request::{build, parse_json, wants_stale_read};
+use super::request::{build, fence, parse_json, respond};
 use crate::command::Op;
 use crate::node::Node;
 
 fn internal(e: crate::store::StoreError) -> ApiError {
     ApiError::internal(e.to_string())
-}
-
-async fn fence(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
-    if wants_stale_read(headers) {
-        Ok(())
-    } else {
-        node.read_barrier().await
-    }
 }
 
 pub async fn get_prefs(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -65,6 +57,5 @@ pub async fn set_prefs(
             Op::SetPrefs { prefs },
         )?)
         .await?;
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(outcome.body)).into_response())
+    Ok(respond(outcome))
 }

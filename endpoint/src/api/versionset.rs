@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use versionsets::{ComponentType, VersionSet};
 
 use super::error::ApiError;
-use super::request::{build, wants_stale_read};
+use super::request::{build, fence, respond};
 use crate::command::{ContentPack, FileBlob, Op, VersionSetApply};
 use crate::node::Node;
 use crate::store::versionset::{RECORD_COLLECTION, RECORD_KEY};
@@ -176,8 +176,7 @@ pub async fn apply(
     }));
     let request = build(&method, uri.path(), &headers, &body, op)?;
     let outcome = node.write(request).await?;
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok((status, Json(outcome.body)).into_response())
+    Ok(respond(outcome))
 }
 
 /// Gathers every file's bytes: inline (`self://`) or fetched, each checked against its sha256.
@@ -257,9 +256,7 @@ async fn fetch(client: Option<&reqwest::Client>, url: &str) -> Result<Vec<u8>, S
 }
 
 pub async fn applied(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if !wants_stale_read(&headers) {
-        node.read_barrier().await?;
-    }
+    fence(&node, &headers).await?;
     match node
         .store
         .get(RECORD_COLLECTION, RECORD_KEY)
