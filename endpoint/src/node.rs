@@ -231,11 +231,8 @@ impl Node {
                     }
                 }
                 LeaderHint::Other(_, info) => match self.remote_read_index(&info, deadline).await {
-                    Ok(ReadIndexOutcome::Ready {
-                        read_log_id,
-                        applied,
-                    }) => {
-                        let linearizer = raft::linearizer(self.node_id, read_log_id, applied);
+                    Ok(ReadIndexOutcome::Ready { read_log_id }) => {
+                        let linearizer = raft::linearizer(self.node_id, read_log_id);
                         let budget = deadline.saturating_duration_since(Instant::now());
                         match linearizer.try_await_ready(&self.raft, Some(budget)).await {
                             Ok(Ok(_)) => return Ok(()),
@@ -299,7 +296,6 @@ impl Node {
             }
             Ok(Ok(lin)) => ReadIndexOutcome::Ready {
                 read_log_id: *lin.read_log_id(),
-                applied: lin.applied().cloned(),
             },
             Ok(Err(e)) => match e.forward_to_leader() {
                 Some(f) => ReadIndexOutcome::NotLeader(f.leader_id),

@@ -297,6 +297,22 @@ pub struct Opts {
     pub ready_timeout: Duration,
     /// How long a join may take until the node is a voter.
     pub join_timeout: Duration,
+    /// Extra `serve` arguments computed for each node at every spawn, appended after
+    /// `extra_args` (the fault suite uses it to put a proxy in front of each consensus port).
+    pub node_args: Option<NodeArgs>,
+}
+
+/// The function inside [`NodeArgs`].
+pub type NodeArgsFn = dyn Fn(&Node) -> Vec<String> + Send + Sync;
+
+/// A per-node argument hook for [`Opts::node_args`]: called with the node about to be spawned.
+#[derive(Clone)]
+pub struct NodeArgs(pub std::sync::Arc<NodeArgsFn>);
+
+impl std::fmt::Debug for NodeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeArgs(..)")
+    }
 }
 
 impl Default for Opts {
@@ -306,6 +322,7 @@ impl Default for Opts {
             rust_log: std::env::var("DRP_NODE_LOG").unwrap_or_else(|_| "info".into()),
             ready_timeout: Duration::from_secs(20),
             join_timeout: Duration::from_secs(30),
+            node_args: None,
         }
     }
 }
@@ -365,6 +382,12 @@ impl Node {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
+        let node_args = self
+            .opts
+            .node_args
+            .as_ref()
+            .map(|h| (h.0)(self))
+            .unwrap_or_default();
         let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -385,6 +408,7 @@ impl Node {
             Start::Restart => {}
         }
         cmd.args(&self.opts.extra_args)
+            .args(&node_args)
             .env("RS_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", &self.opts.rust_log)
             .env("RUST_BACKTRACE", "1")

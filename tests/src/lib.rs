@@ -1,7 +1,9 @@
 //! Test support for the DRP HA endpoint: a harness that runs real `drp-endpoint` processes on
 //! loopback ([`cluster`]), shared by the integration suites under `tests/` and by `drp-bench`.
 
+pub mod bench;
 pub mod cluster;
+pub mod fault;
 pub mod http;
 pub mod stats;
 pub mod workload;

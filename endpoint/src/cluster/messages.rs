@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::Response;
-use crate::raft::{LogId, NodeId, ReadLogId};
+use crate::raft::{NodeId, ReadLogId};
 
 /// The leader's answer to a forwarded write.
 #[derive(Debug, Serialize, Deserialize)]
@@ -17,9 +17,10 @@ pub enum ForwardOutcome {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ReadIndexOutcome {
+    /// The leader's read index: a read is linearizable once the reading member has
+    /// applied up to it.
     Ready {
         read_log_id: ReadLogId,
-        applied: Option<LogId>,
     },
     NotLeader(Option<NodeId>),
     Unavailable(String),

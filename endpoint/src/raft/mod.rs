@@ -32,6 +32,9 @@ openraft::declare_raft_types!(
         R = Response,
         NodeId = u64,
         Node = MemberInfo,
+        // Classic Raft: at most one leader per term (the default `leader_id_adv` lets two
+        // candidates each lead the same term in turn), so "no two leaders in one term" holds.
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
 );
 
 pub type NodeId = u64;
@@ -96,13 +99,14 @@ pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-/// A follower-side read fence from the leader's read log id.
+/// A follower-side read fence from the leader's read log id. This member's own applied
+/// position is left unknown, so awaiting it waits until THIS member applied up to the read
+/// index (the leader's applied position would make a lagging member answer at once).
 pub fn linearizer(
     node: NodeId,
     read_log_id: ReadLogId,
-    applied: Option<LogId>,
 ) -> openraft::raft::linearizable_read::Linearizer<TypeConfig> {
-    openraft::raft::linearizable_read::Linearizer::new(node, read_log_id, applied)
+    openraft::raft::linearizable_read::Linearizer::new(node, read_log_id, None)
 }
 
 /// The latest metrics snapshot.

@@ -1,35 +1,85 @@
-//! `drp-bench`: measures (never asserts) the HA endpoint on loopback.
+//! `drp-bench`: measures (never asserts) the Raft-replicated DRP endpoint beside a 3-node etcd
+//! 3.4 cluster started in the same run, and prints every figure with its ratio to etcd.
 //!
-//! `drp-bench ha-quick [--secs 5] [--failover-reps 10]` starts a 3-node cluster of real
-//! `drp-endpoint` processes (the release binary when this is a release build, or
-//! `$DRP_ENDPOINT_BIN`), then measures write latency and throughput with 1 and 32 concurrent
-//! clients and the time from `kill -9` of the leader to the first acknowledged write, and prints
-//! a markdown table.
+//! ```text
+//! drp-bench [--quick] [--only writes,reads,failover,fanout,scale] [--json FILE] [--docs FILE]
+//! drp-bench ha-quick [--secs 5] [--failover-reps 10]      # ours only, the older self-check
+//! drp-bench drive --url http://127.0.0.1:8092 [--clients 64] [--reads]   # load a running node
+//! ```
+//! Needs `etcd` (scripts/install-bench-deps.sh) and release builds of `drp-endpoint` and
+//! `drp-manager` (built on first use, or `$DRP_ENDPOINT_BIN` / `$DRP_MANAGER_BIN`).
+//! Every process it starts dies with it (also on Ctrl-C).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
-use tests::cluster::{endpoint_bin, Cluster};
-use tests::http::Http;
-use tests::stats::{fmt_ms, percentile};
+use anyhow::{anyhow, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use tests::bench::machine;
+use tests::bench::report::Report;
+use tests::bench::run::{self, Config, Workload};
+use tests::bench::{etcd, ha_quick, load, say};
+use tests::cluster::{endpoint_bin, manager_bin};
 
 #[derive(Parser)]
 #[command(
     name = "drp-bench",
-    about = "Benchmarks for the Raft-replicated DRP endpoint"
+    about = "Benchmarks of the Raft-replicated DRP endpoint, side by side with etcd",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    side: SideBySide,
+}
+
+#[derive(Args)]
+struct SideBySide {
+    /// Every workload scaled down (2 s per load cell, 3 failovers, 5 clusters, 5k machines):
+    /// under 2 minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Only these workloads (comma separated): writes, reads, failover, fanout, scale.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Seconds measured per load cell (default 10, quick 2).
+    #[arg(long)]
+    secs: Option<f64>,
+    /// Client counts of the write and read cells (default 1,64).
+    #[arg(long, value_delimiter = ',')]
+    clients: Vec<usize>,
+    /// Leader kills per system (default 20, quick 3).
+    #[arg(long)]
+    failover_reps: Option<usize>,
+    /// Single-node clusters under the manager for the fan-out (default 20, quick 5).
+    #[arg(long)]
+    fanout_clusters: Option<usize>,
+    /// Commits measured in the fan-out (default 5, quick 2).
+    #[arg(long)]
+    fanout_reps: Option<usize>,
+    /// The manager's --max-parallel in the fan-out (default: the number of clusters).
+    #[arg(long)]
+    max_parallel: Option<usize>,
+    /// Machines loaded for the scale workload (default 100000, quick 5000).
+    #[arg(long)]
+    machines: Option<usize>,
+    /// The etcd client's per-attempt timeout during failover (it then tries the next member).
+    #[arg(long, default_value_t = 250)]
+    etcd_attempt_timeout_ms: u64,
+    /// Where the JSON results go (default: target/drp-bench/<mode>.json in the workspace).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the results into this markdown file (e.g. docs/benchmarks.md), replacing
+    /// only the generated section.
+    #[arg(long)]
+    docs: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// 3-node cluster: write latency/throughput at 1 and 32 clients, and leader failover time.
+    /// Ours only: write latency/throughput at 1 and 32 clients, and leader failover time.
     HaQuick {
         /// Seconds of load per concurrency level.
         #[arg(long, default_value_t = 5)]
@@ -48,244 +98,128 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 32])]
         clients: Vec<usize>,
     },
+    /// Drive an endpoint that is already running (e.g. under `perf record`) with the bench's
+    /// write or read cell; prints rate and latency.
+    Drive {
+        /// Base URL of the member to load, e.g. http://127.0.0.1:8092.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 256)]
+        value_bytes: usize,
+        /// Linearizable reads instead of writes.
+        #[arg(long)]
+        reads: bool,
+    },
 }
 
-const PROFILE: &str = "bench";
-const PARAM_PATH: &str = "/profiles/bench/params/bench/value";
-
-struct LoadResult {
-    clients: usize,
-    ok: Vec<Duration>,
-    errors: usize,
-    elapsed: Duration,
-}
-
-async fn load(
-    http: &Http,
-    url: String,
-    clients: usize,
-    secs: u64,
-    value: Value,
-) -> Result<LoadResult> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, url, stop, value) = (http.clone(), url.clone(), stop.clone(), value.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut ok = Vec::new();
-            let mut errors = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match http
-                    .post(url.as_str())
-                    .json(&value)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status == 200 => ok.push(t.elapsed()),
-                    _ => errors += 1,
-                }
-            }
-            (ok, errors)
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut res = LoadResult {
-        clients,
-        ok: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
+fn config(a: &SideBySide) -> Result<Config> {
+    let mut c = if a.quick {
+        Config::quick()
+    } else {
+        Config::full()
     };
-    for t in tasks {
-        let (ok, errors) = t.await.context("load task panicked")?;
-        res.ok.extend(ok);
-        res.errors += errors;
+    if !a.only.is_empty() {
+        c.only = a
+            .only
+            .iter()
+            .map(|s| Workload::parse(s.trim()))
+            .collect::<Result<_>>()?;
     }
-    res.elapsed = start.elapsed();
-    Ok(res)
+    if let Some(s) = a.secs {
+        c.measure = Duration::from_secs_f64(s);
+    }
+    if !a.clients.is_empty() {
+        c.clients = a.clients.clone();
+    }
+    if let Some(n) = a.failover_reps {
+        c.failover_reps = n;
+    }
+    if let Some(n) = a.fanout_clusters {
+        c.fanout_clusters = n;
+        c.max_parallel = n;
+    }
+    if let Some(n) = a.fanout_reps {
+        c.fanout_reps = n;
+    }
+    if let Some(n) = a.max_parallel {
+        c.max_parallel = n;
+    }
+    if let Some(n) = a.machines {
+        c.machines = n;
+    }
+    c.etcd_attempt_timeout = Duration::from_millis(a.etcd_attempt_timeout_ms);
+    Ok(c)
 }
 
-/// One failover measurement.
-struct Failover {
-    /// Kill → a survivor names another survivor as leader.
-    leader: Option<Duration>,
-    /// Kill → first acknowledged write through a survivor.
-    write: Duration,
-    /// Write attempts that failed or timed out before that.
-    failed_attempts: usize,
-}
-
-/// Kill -9 the leader, then write through the survivors (`attempt_timeout` per attempt,
-/// rotating) until one write is acknowledged; meanwhile poll the survivors for the new leader.
-/// Then restart the killed node and wait for 3 caught-up voters.
-async fn one_failover(
-    c: &mut Cluster,
-    value: &Value,
-    attempt_timeout: Duration,
-) -> Result<Failover> {
-    let l = c.wait_converged(3, Duration::from_secs(30)).await?;
-    let old = c.node(l).consensus_id().to_string();
-    let survivors: Vec<usize> = c.live().into_iter().filter(|&i| i != l).collect();
-    let urls: Vec<String> = survivors
-        .iter()
-        .map(|&i| c.node(i).api(PARAM_PATH))
-        .collect();
-    let probes: Vec<(String, String)> = survivors
-        .iter()
-        .map(|&i| {
-            (
-                c.node(i).api("/system/consensus/leader"),
-                c.node(i).consensus_id().to_string(),
-            )
-        })
-        .collect();
-    let t0 = Instant::now();
-    c.node_mut(l).kill();
-    let watcher = {
-        let http = c.http.clone();
-        tokio::spawn(async move {
-            let ids: Vec<String> = probes.iter().map(|p| p.1.clone()).collect();
-            while t0.elapsed() < Duration::from_secs(30) {
-                for (url, _) in &probes {
-                    let r = http
-                        .get(url.as_str())
-                        .timeout(Duration::from_millis(200))
-                        .send()
-                        .await;
-                    if let Ok(id) = r.and_then(|r| r.json::<String>()) {
-                        if id != old && ids.contains(&id) {
-                            return Some(t0.elapsed());
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            None
-        })
+async fn side_by_side(a: SideBySide) -> Result<()> {
+    let cfg = config(&a)?;
+    let started = Instant::now();
+    let etcd_bin = etcd::etcd_bin()?;
+    let ours_bin = endpoint_bin()?;
+    manager_bin()?;
+    say(format!(
+        "{} mode; ours {}; peer {} ({})",
+        cfg.mode,
+        ours_bin.display(),
+        etcd_bin.display(),
+        etcd::etcd_version(&etcd_bin)
+    ));
+    let http = load::client()?;
+    let mut report = Report {
+        date: machine::utc_now(),
+        mode: cfg.mode.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine: machine::describe(),
+        ours_binary: ours_bin.display().to_string(),
+        etcd_version: etcd::etcd_version(&etcd_bin),
+        settings: cfg.settings(),
+        rows: Vec::new(),
+        goals: Vec::new(),
+        details: json!({}),
+        notes: Vec::new(),
     };
-    let mut attempts = 0usize;
-    let mut k = 0usize;
-    let write = loop {
-        let r = c
-            .http
-            .post(urls[k % urls.len()].as_str())
-            .json(value)
-            .timeout(attempt_timeout)
-            .send()
-            .await;
-        if matches!(&r, Ok(r) if r.status == 200) {
-            break t0.elapsed();
-        }
-        attempts += 1;
-        k += 1;
-        if t0.elapsed() > Duration::from_secs(30) {
-            anyhow::bail!("no acknowledged write within 30 s of the kill; last: {r:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let leader = watcher.await.context("leader watcher panicked")?;
-    c.node_mut(l).restart().await?;
-    c.wait_converged(3, Duration::from_secs(30)).await?;
-    c.wait_caught_up(Duration::from_secs(30)).await?;
-    Ok(Failover {
-        leader,
-        write,
-        failed_attempts: attempts,
-    })
+    if cfg.mode == "quick" {
+        report.notes.push(format!(
+            "quick mode: scaled down ({} s per load cell, {} failovers, {} fan-out clusters, {} machines); the goals are stated for the full mode",
+            cfg.measure.as_secs_f64(),
+            cfg.failover_reps,
+            cfg.fanout_clusters,
+            cfg.machines
+        ));
+    }
+    report.notes.push(
+        "both systems run on the same 2-core loopback host as the load generator; ratios are ours/etcd (for latencies and times, < 1 is better for us)".into(),
+    );
+    run::run(&cfg, &http, &mut report).await?;
+    let elapsed = started.elapsed();
+    report
+        .notes
+        .push(format!("the run took {:.0} s", elapsed.as_secs_f64()));
+    println!("{}", report.markdown());
+    let json_path = a.json.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/drp-bench")
+            .join(format!("{}.json", cfg.mode))
+    });
+    report.write_json(&json_path)?;
+    say(format!("JSON written to {}", json_path.display()));
+    if let Some(d) = &a.docs {
+        report.write_docs(d)?;
+        say(format!("results written into {}", d.display()));
+    }
+    Ok(())
 }
 
-async fn ha_quick(
-    secs: u64,
-    reps: usize,
-    value_bytes: usize,
-    levels: Vec<usize>,
-    attempt_timeout: Duration,
-) -> Result<()> {
-    let bin = endpoint_bin()?;
-    eprintln!("drp-bench: using {}", bin.display());
-    let mut c = Cluster::start(3).await?;
-    let l = c.leader().await?;
-    c.node(l)
-        .create_profile(PROFILE, json!({}))
-        .await?
-        .expect(201)?;
-    let value = json!("v".repeat(value_bytes.saturating_sub(2)));
-
-    let mut rows = Vec::new();
-    for &n in &levels {
-        let l = c.leader().await?;
-        eprintln!("drp-bench: {n} client(s) for {secs} s");
-        let r = load(&c.http, c.node(l).api(PARAM_PATH), n, secs, value.clone()).await?;
-        rows.push(r);
+async fn shutdown_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
     }
-
-    let mut failovers = Vec::new();
-    let mut elections = Vec::new();
-    let mut failed_attempts = 0usize;
-    let mut rep_errors = Vec::new();
-    for rep in 0..reps {
-        match one_failover(&mut c, &value, attempt_timeout).await {
-            Ok(f) => {
-                eprintln!(
-                    "drp-bench: failover {}/{reps}: new leader seen after {:?}, first acked write after {:?} ({} failed attempts)",
-                    rep + 1,
-                    f.leader,
-                    f.write,
-                    f.failed_attempts
-                );
-                failovers.push(f.write);
-                elections.extend(f.leader);
-                failed_attempts += f.failed_attempts;
-            }
-            Err(e) => {
-                eprintln!("drp-bench: failover {}/{reps} failed: {e:#}", rep + 1);
-                rep_errors.push(format!("{e:#}"));
-                break;
-            }
-        }
-    }
-
-    println!("## drp-bench ha-quick\n");
-    println!(
-        "3 nodes on loopback, binary `{}`, {value_bytes}-byte param value via `POST /api/v3{PARAM_PATH}` to the leader, {secs} s per level; after a kill, write attempts rotate over the survivors with a {} ms client timeout.\n",
-        bin.display(),
-        attempt_timeout.as_millis()
-    );
-    println!("| scenario | acked writes | writes/s | p50 ms | p99 ms | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        println!(
-            "| {} client{} | {} | {:.0} | {} | {} | {} |",
-            r.clients,
-            if r.clients == 1 { "" } else { "s" },
-            r.ok.len(),
-            r.ok.len() as f64 / r.elapsed.as_secs_f64(),
-            fmt_ms(percentile(&r.ok, 50.0)),
-            fmt_ms(percentile(&r.ok, 99.0)),
-            r.errors
-        );
-    }
-    println!(
-        "| kill -9 leader → first acked write ({} of {reps} reps) | {} | - | {} | {} | {} |",
-        failovers.len(),
-        failovers.len(),
-        fmt_ms(percentile(&failovers, 50.0)),
-        fmt_ms(percentile(&failovers, 99.0)),
-        failed_attempts
-    );
-    println!(
-        "| kill -9 leader → new leader seen on a survivor ({} of {reps} reps) | - | - | {} | {} | - |",
-        elections.len(),
-        fmt_ms(percentile(&elections, 50.0)),
-        fmt_ms(percentile(&elections, 99.0)),
-    );
-    if !rep_errors.is_empty() {
-        println!("\nfailover errors: {rep_errors:?}");
-    }
-    c.success();
     Ok(())
 }
 
@@ -295,19 +229,50 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    match cli.cmd {
-        Cmd::HaQuick {
-            secs,
-            failover_reps,
-            value_bytes,
-            clients,
-            attempt_timeout_ms,
-        } => rt.block_on(ha_quick(
-            secs,
-            failover_reps,
-            value_bytes,
-            clients,
-            Duration::from_millis(attempt_timeout_ms),
-        )),
-    }
+    let work = async move {
+        match cli.cmd {
+            Some(Cmd::HaQuick {
+                secs,
+                failover_reps,
+                value_bytes,
+                clients,
+                attempt_timeout_ms,
+            }) => {
+                ha_quick::ha_quick(
+                    secs,
+                    failover_reps,
+                    value_bytes,
+                    clients,
+                    Duration::from_millis(attempt_timeout_ms),
+                )
+                .await
+            }
+            Some(Cmd::Drive {
+                url,
+                clients,
+                secs,
+                value_bytes,
+                reads,
+            }) => {
+                let http = load::client()?;
+                let s = run::drive(&http, &url, clients, secs, value_bytes, reads).await?;
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                Ok(())
+            }
+            None => side_by_side(cli.side).await,
+        }
+    };
+    let r = rt.block_on(async {
+        tokio::select! {
+            r = work => r,
+            s = shutdown_signal() => {
+                s?;
+                // Dropping `work` kills every process it started (and removes their dirs).
+                Err(anyhow!("interrupted: every process it started was stopped"))
+            }
+        }
+    });
+    // Runtime shutdown aborts what is left (e.g. load tasks) without waiting for them.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    r
 }

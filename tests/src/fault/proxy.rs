@@ -1,0 +1,418 @@
+//! A fault-injecting TCP proxy in front of every node's consensus port.
+//!
+//! # Design
+//!
+//! Peers dial the address a member *advertises* (`--consensus-addr`), so node `nK` is started
+//! with
+//!
+//! ```text
+//! --consensus-listen 127.0.0.1:<real port>      (the harness's port, unchanged)
+//! --consensus-addr   127.0.0.1:<proxy port K>   (what the others dial: this proxy)
+//! --consensus-source-ip 127.0.0.<10+K>          (source IP of its outbound member connections)
+//! ```
+//!
+//! Linux routes all of 127.0.0.0/8 to `lo`, so every node can use its own loopback source IP
+//! without any setup, and the proxy in front of callee `B` learns the caller `A` from the
+//! connection's peer IP. Rules are therefore kept per ordered pair `(caller, callee)`:
+//!
+//! * [`Rule::Blackhole`]: connections `A → B` carry nothing: bytes are neither read nor
+//!   forwarded (like dropped packets: the caller's RPCs time out, nothing is refused). Existing
+//!   connections freeze at once; when the rule is lifted every frozen connection is closed (its
+//!   byte stream is no longer usable) and the caller's gRPC client reconnects by itself.
+//! * [`Rule::Delay`]: every chunk, both ways, of an `A → B` connection is held for the delay.
+//!
+//! A rule on `A → B` affects RPCs that `A` *initiates* towards `B` (requests and their
+//! replies); RPCs that `B` initiates towards `A` travel on `B`'s own connections to `A`'s proxy
+//! and follow the rule `B → A`. So [`FaultNet::cut`] of one ordered pair is an asymmetric
+//! partition at the RPC level ("A cannot reach B, B can reach A") and [`FaultNet::isolate`]
+//! cuts both directions between a node and every other one.
+//!
+//! Connections from an address that is not a known node's source IP always pass.
+//!
+//! The source IP flag (`--consensus-source-ip`) is test-only plumbing in the endpoint; when the
+//! binary lacks it ([`FaultNet::supported`]) the partition scenarios are skipped, loudly.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::cluster::{NodeArgs, Opts};
+
+/// What happens to connections from one node to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rule {
+    #[default]
+    Pass,
+    Blackhole,
+    Delay(Duration),
+}
+
+#[derive(Default)]
+struct NetState {
+    /// Real consensus port of each slot (node `nK` is slot `K-1`).
+    upstream: HashMap<usize, u16>,
+    /// Rules by (caller slot, callee slot); absent = pass.
+    rules: HashMap<(usize, usize), Rule>,
+}
+
+/// One proxy per node slot plus the rule table. Dropping it stops every proxy task (and so
+/// closes every proxied connection).
+pub struct FaultNet {
+    state: Arc<Mutex<NetState>>,
+    changed: watch::Sender<u64>,
+    proxy_ports: Vec<u16>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+/// Source IP of slot `i`'s outbound consensus connections.
+pub fn source_ip(slot: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + u8::try_from(slot).unwrap_or(200))
+}
+
+fn slot_of_ip(ip: IpAddr) -> Option<usize> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            (o[0] == 127 && o[1] == 0 && o[2] == 0 && o[3] >= 10).then(|| usize::from(o[3] - 10))
+        }
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Slot of a harness node name (`n1` → 0).
+pub fn slot_of_name(name: &str) -> Option<usize> {
+    name.strip_prefix('n')?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
+}
+
+impl FaultNet {
+    /// Does this `drp-endpoint` binary have `--consensus-source-ip`?
+    pub fn supported(bin: &std::path::Path) -> bool {
+        std::process::Command::new(bin)
+            .args(["serve", "--help"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("--consensus-source-ip"))
+            .unwrap_or(false)
+    }
+
+    /// Start proxies for `slots` node slots (nodes `n1..=n<slots>`).
+    pub async fn start(slots: usize) -> Result<FaultNet> {
+        let state = Arc::new(Mutex::new(NetState::default()));
+        let (changed, _) = watch::channel(0u64);
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let mut proxy_ports = Vec::new();
+        let mut tasks = Vec::new();
+        for slot in 0..slots {
+            let port = crate::cluster::free_port()?;
+            let listener = TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| format!("binding the fault proxy on 127.0.0.1:{port}"))?;
+            proxy_ports.push(port);
+            let (state, rx, conns) = (state.clone(), changed.subscribe(), conns.clone());
+            tasks.push(tokio::spawn(accept_loop(listener, slot, state, rx, conns)));
+        }
+        Ok(FaultNet {
+            state,
+            changed,
+            proxy_ports,
+            tasks,
+            conns,
+        })
+    }
+
+    /// Cluster options whose nodes advertise this net's proxies and dial from their own
+    /// source IPs.
+    pub fn opts(&self, mut base: Opts) -> Opts {
+        let state = self.state.clone();
+        let ports = self.proxy_ports.clone();
+        base.node_args = Some(NodeArgs(Arc::new(move |node| {
+            let Some(slot) = slot_of_name(&node.name).filter(|s| *s < ports.len()) else {
+                return Vec::new();
+            };
+            let real: u16 = node
+                .consensus_addr()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            lock(&state).upstream.insert(slot, real);
+            vec![
+                "--consensus-addr".into(),
+                format!("127.0.0.1:{}", ports[slot]),
+                "--consensus-source-ip".into(),
+                source_ip(slot).to_string(),
+            ]
+        })));
+        base
+    }
+
+    pub fn slots(&self) -> usize {
+        self.proxy_ports.len()
+    }
+
+    /// Set the rule for connections `from → to` (slots).
+    pub fn set(&self, from: usize, to: usize, rule: Rule) {
+        {
+            let mut st = lock(&self.state);
+            if rule == Rule::Pass {
+                st.rules.remove(&(from, to));
+            } else {
+                st.rules.insert((from, to), rule);
+            }
+        }
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Blackhole RPCs `from → to` only.
+    pub fn cut(&self, from: usize, to: usize) {
+        self.set(from, to, Rule::Blackhole);
+    }
+
+    /// Blackhole both directions between `a` and `b`.
+    pub fn cut_both(&self, a: usize, b: usize) {
+        self.cut(a, b);
+        self.cut(b, a);
+    }
+
+    /// Cut `slot` off from every other slot, both directions.
+    pub fn isolate(&self, slot: usize) {
+        for other in (0..self.slots()).filter(|&o| o != slot) {
+            self.cut_both(slot, other);
+        }
+    }
+
+    /// Delay every connection between `a` and `b`, both directions.
+    pub fn delay_both(&self, a: usize, b: usize, d: Duration) {
+        self.set(a, b, Rule::Delay(d));
+        self.set(b, a, Rule::Delay(d));
+    }
+
+    /// Lift every rule (frozen connections are closed; callers reconnect).
+    pub fn heal(&self) {
+        lock(&self.state).rules.clear();
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// The rules in force, for messages.
+    pub fn describe(&self) -> String {
+        let st = lock(&self.state);
+        let mut v: Vec<String> = st
+            .rules
+            .iter()
+            .map(|((a, b), r)| format!("n{}->n{}:{r:?}", a + 1, b + 1))
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
+    }
+}
+
+impl Drop for FaultNet {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for c in lock(&self.conns).drain(..) {
+            c.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn rule(state: &Mutex<NetState>, from: Option<usize>, to: usize) -> Rule {
+    match from {
+        Some(f) => lock(state).rules.get(&(f, to)).copied().unwrap_or_default(),
+        None => Rule::Pass,
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    slot: usize,
+    state: Arc<Mutex<NetState>>,
+    rx: watch::Receiver<u64>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+) {
+    loop {
+        let Ok((sock, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let task = tokio::spawn(proxy_conn(sock, peer, slot, state.clone(), rx.clone()));
+        let mut c = lock(&conns);
+        c.retain(|h| !h.is_finished());
+        c.push(task.abort_handle());
+    }
+}
+
+/// Wait until the rule `from → to` is no longer a blackhole.
+async fn wait_unblocked(
+    state: &Mutex<NetState>,
+    rx: &mut watch::Receiver<u64>,
+    from: Option<usize>,
+    to: usize,
+) {
+    while rule(state, from, to) == Rule::Blackhole {
+        if rx.changed().await.is_err() {
+            // The net is gone: hold forever (the task is aborted on drop).
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn proxy_conn(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    to: usize,
+    state: Arc<Mutex<NetState>>,
+    mut rx: watch::Receiver<u64>,
+) {
+    let from = slot_of_ip(peer.ip());
+    let _ = client.set_nodelay(true);
+    if rule(&state, from, to) == Rule::Blackhole {
+        // Accepted but never answered; closed once the cut is lifted.
+        wait_unblocked(&state, &mut rx, from, to).await;
+        return;
+    }
+    let Some(port) = lock(&state).upstream.get(&to).copied() else {
+        return;
+    };
+    let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return;
+    };
+    let _ = upstream.set_nodelay(true);
+    let (mut cr, mut cw) = client.split();
+    let (mut ur, mut uw) = upstream.split();
+    let mut b1 = vec![0u8; 64 * 1024];
+    let mut b2 = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            r = cr.read(&mut b1) => {
+                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                if !forward(&state, &mut rx, from, to, &mut uw, &b1[..n]).await { return; }
+            }
+            r = ur.read(&mut b2) => {
+                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
+                if !forward(&state, &mut rx, from, to, &mut cw, &b2[..n]).await { return; }
+            }
+            c = rx.changed() => {
+                if c.is_err() { return; }
+                if rule(&state, from, to) == Rule::Blackhole {
+                    wait_unblocked(&state, &mut rx, from, to).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Forward one chunk under the current rule; false = close the connection.
+async fn forward(
+    state: &Mutex<NetState>,
+    rx: &mut watch::Receiver<u64>,
+    from: Option<usize>,
+    to: usize,
+    w: &mut (impl AsyncWriteExt + Unpin),
+    buf: &[u8],
+) -> bool {
+    match rule(state, from, to) {
+        Rule::Pass => {}
+        Rule::Delay(d) => tokio::time::sleep(d).await,
+        Rule::Blackhole => {
+            // Freeze: the chunk is lost with the connection, which closes once healed.
+            wait_unblocked(state, rx, from, to).await;
+            return false;
+        }
+    }
+    w.write_all(buf).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_and_ips() {
+        assert_eq!(slot_of_name("n1"), Some(0));
+        assert_eq!(slot_of_name("n12"), Some(11));
+        assert_eq!(slot_of_name("x"), None);
+        assert_eq!(slot_of_ip(IpAddr::V4(source_ip(3))), Some(3));
+        assert_eq!(slot_of_ip("127.0.0.1".parse().unwrap()), None);
+    }
+
+    /// A tiny echo server behind the proxy: pass, blackhole (frozen, then closed), heal.
+    #[tokio::test]
+    async fn blackhole_and_heal() -> Result<()> {
+        let echo = TcpListener::bind("127.0.0.1:0").await?;
+        let echo_port = echo.local_addr()?.port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = echo.accept().await {
+                tokio::spawn(async move {
+                    let mut b = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut b).await {
+                        if n == 0 || s.write_all(&b[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let net = FaultNet::start(2).await?;
+        lock(&net.state).upstream.insert(1, echo_port);
+        let dial = |slot: usize| {
+            let port = net.proxy_ports[1];
+            async move {
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                sock.bind(SocketAddr::new(IpAddr::V4(source_ip(slot)), 0))?;
+                Ok::<_, anyhow::Error>(
+                    sock.connect(SocketAddr::from(([127, 0, 0, 1], port)))
+                        .await?,
+                )
+            }
+        };
+        let mut s = dial(0).await?;
+        s.write_all(b"ping").await?;
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).await?;
+        assert_eq!(&b, b"ping");
+
+        net.cut(0, 1);
+        s.write_all(b"lost").await?;
+        let r = tokio::time::timeout(Duration::from_millis(300), s.read(&mut b)).await;
+        assert!(r.is_err(), "a blackholed connection must not answer: {r:?}");
+        // Another caller (slot 1 -> slot 1 is not cut) still passes.
+        let mut other = dial(1).await?;
+        other.write_all(b"pong").await?;
+        other.read_exact(&mut b).await?;
+        assert_eq!(&b, b"pong");
+
+        net.heal();
+        // The frozen connection is closed; a new one works.
+        // Closed: EOF, or a reset since the proxy drops the unread bytes.
+        let r = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await?;
+        assert!(
+            matches!(r, Ok(0) | Err(_)),
+            "the frozen connection must be closed on heal: {r:?}"
+        );
+        let mut s = dial(0).await?;
+        s.write_all(b"back").await?;
+        s.read_exact(&mut b).await?;
+        assert_eq!(&b, b"back");
+        Ok(())
+    }
+}
