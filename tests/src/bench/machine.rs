@@ -121,9 +121,12 @@ fn fsync_probe(dir: &Path) -> (Option<f64>, Option<f64>) {
 
 /// `YYYY-MM-DD HH:MM UTC` of now.
 pub fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
+    utc(SystemTime::now())
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of `t`.
+pub fn utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
@@ -131,6 +134,43 @@ pub fn utc_now() -> String {
         "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
         rem / 3600,
         (rem % 3600) / 60
+    )
+}
+
+/// What was measured: `git <short sha>[ (dirty)]` of the workspace and the binary's build time.
+pub fn provenance(bin: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let sha = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "endpoint",
+        "manager",
+        "proto",
+    ])
+    .is_some_and(|s| !s.is_empty());
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map(utc)
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "git {sha}{}, binary built {built}",
+        if dirty {
+            " (endpoint/manager/proto modified)"
+        } else {
+            ""
+        }
     )
 }
 

@@ -110,7 +110,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "- ours: `{}`; peer: {}",
+            "- ours: {}; peer: {}",
             self.ours_binary, self.etcd_version
         );
         let _ = writeln!(s, "- command: `{}`", self.command);

@@ -157,10 +157,11 @@ fn config(a: &SideBySide) -> Result<Config> {
 
 async fn side_by_side(a: SideBySide) -> Result<()> {
     let cfg = config(&a)?;
-    let started = Instant::now();
     let etcd_bin = etcd::etcd_bin()?;
+    // Locating the binaries may build them; the run's time starts after.
     let ours_bin = endpoint_bin()?;
     manager_bin()?;
+    let started = Instant::now();
     say(format!(
         "{} mode; ours {}; peer {} ({})",
         cfg.mode,
@@ -174,7 +175,11 @@ async fn side_by_side(a: SideBySide) -> Result<()> {
         mode: cfg.mode.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine::describe(),
-        ours_binary: ours_bin.display().to_string(),
+        ours_binary: format!(
+            "{} ({})",
+            ours_bin.display(),
+            machine::provenance(&ours_bin)
+        ),
         etcd_version: etcd::etcd_version(&etcd_bin),
         settings: cfg.settings(),
         rows: Vec::new(),
