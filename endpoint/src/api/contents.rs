@@ -37,14 +37,10 @@ pub fn item() -> MethodRouter<Node> {
         .layer(DefaultBodyLimit::max(MAX_PACK_BYTES))
 }
 
-fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::internal(e.to_string())
-}
-
 /// Summaries `{meta, Counts}` of the installed packs, in name order.
 pub async fn list(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
     fence(&node, &headers).await?;
-    let page = node.store.list(CONTENTS, 0, None).map_err(internal)?;
+    let page = node.store.list(CONTENTS, 0, None)?;
     Ok(Json(page.items).into_response())
 }
 
@@ -55,7 +51,7 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     fence(&node, &headers).await?;
-    match node.store.content_pack(&name).map_err(internal)? {
+    match node.store.content_pack(&name)? {
         Some(pack) => Ok(Json(pack).into_response()),
         None => Err(
             ApiError::not_found(format!("content pack {name} is not installed"))

@@ -145,10 +145,6 @@ async fn stream_chunks(node: &Node, upload: &str, body: Body) -> Result<(u32, St
     }
 }
 
-fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::internal(e.to_string())
-}
-
 fn meta_headers(resp: &mut Response, meta: &Value) {
     if let Some(sum) = meta
         .get("Sha256Sum")
@@ -166,8 +162,8 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     checked(&path)?;
     fence(&node, &headers).await?;
-    let meta = node.store.get("files", &path).map_err(internal)?;
-    let bytes = node.store.file(&path).map_err(internal)?;
+    let meta = node.store.get("files", &path)?;
+    let bytes = node.store.file(&path)?;
     match (meta, bytes) {
         (Some(meta), Some(bytes)) => {
             let mut resp = bytes.into_response();
@@ -185,7 +181,7 @@ pub async fn head(
 ) -> Result<Response, ApiError> {
     checked(&path)?;
     fence(&node, &headers).await?;
-    match node.store.get("files", &path).map_err(internal)? {
+    match node.store.get("files", &path)? {
         Some(meta) => {
             let mut resp = StatusCode::OK.into_response();
             meta_headers(&mut resp, &meta);
@@ -214,7 +210,7 @@ pub async fn remove(
 /// `GET /api/v3/files`: the stored paths.
 pub async fn list(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
     fence(&node, &headers).await?;
-    let page = node.store.list("files", 0, None).map_err(internal)?;
+    let page = node.store.list("files", 0, None)?;
     let paths: Vec<Value> = page
         .items
         .iter()

@@ -22,10 +22,6 @@ fn collection(name: &str) -> Result<&'static Collection, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no collection named {name:?}")))
 }
 
-fn store_error(e: crate::store::StoreError) -> ApiError {
-    ApiError::internal(e.to_string())
-}
-
 /// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
 fn resolve_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
     let Some((field, value)) = key.split_once(':') else {
@@ -37,7 +33,7 @@ fn resolve_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiEr
     if !model::INDEXED_FIELDS.contains(&field) {
         return Ok(key);
     }
-    let all = node.store.list(c.name, 0, None).map_err(store_error)?;
+    let all = node.store.list(c.name, 0, None)?;
     all.items
         .iter()
         .find(|o| o.get(field).and_then(Value::as_str) == Some(value))
@@ -59,11 +55,11 @@ fn aggregate_params(node: &Node, object: &Value) -> Result<Value, ApiError> {
         .flatten()
     {
         if let Some(name) = profile.as_str() {
-            let p = node.store.get("profiles", name).map_err(store_error)?;
+            let p = node.store.get("profiles", name)?;
             layers.push(p.and_then(|p| p.get("Params").cloned()));
         }
     }
-    let global = node.store.get("profiles", "global").map_err(store_error)?;
+    let global = node.store.get("profiles", "global")?;
     layers.push(global.and_then(|g| g.get("Params").cloned()));
     let mut merged = serde_json::Map::new();
     for layer in layers.into_iter().flatten() {
@@ -106,7 +102,7 @@ pub async fn list(
     let c = collection(&name)?;
     let q = filter::parse(query.as_deref())?;
     fence(&node, &headers).await?;
-    let all = node.store.list(c.name, 0, None).map_err(store_error)?;
+    let all = node.store.list(c.name, 0, None)?;
     let selected = q.select(all.items);
     let matched = selected.len();
     let items: Vec<Value> = q
@@ -132,7 +128,7 @@ pub async fn count(
     let c = collection(&name)?;
     let q = filter::parse(query.as_deref())?;
     fence(&node, &headers).await?;
-    let all = node.store.list(c.name, 0, None).map_err(store_error)?;
+    let all = node.store.list(c.name, 0, None)?;
     let matched = q.select(all.items).len();
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut()
@@ -226,7 +222,7 @@ pub async fn get_one(
     let c = collection(&name)?;
     let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
-    match node.store.get(c.name, &key).map_err(store_error)? {
+    match node.store.get(c.name, &key)? {
         Some(object) => {
             let tag = crate::store::etag(&object);
             let mut resp = Json(redact(c.name, object)).into_response();
@@ -247,7 +243,7 @@ pub async fn exists(
     let c = collection(&name)?;
     let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
-    let found = node.store.get(c.name, &key).map_err(store_error)?.is_some();
+    let found = node.store.get(c.name, &key)?.is_some();
     Ok(if found {
         StatusCode::OK
     } else {
@@ -335,13 +331,9 @@ pub async fn params(
     let c = collection(&name)?;
     let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
-    let object = node
-        .store
-        .get(c.name, &key)
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
-        })?;
+    let object = node.store.get(c.name, &key)?.ok_or_else(|| {
+        ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
+    })?;
     let params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?
     } else {
@@ -362,13 +354,9 @@ pub async fn get_param(
     let c = collection(&name)?;
     let key = resolve_key(&node, c, key)?;
     fence(&node, &headers).await?;
-    let object = node
-        .store
-        .get(c.name, &key)
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
-        })?;
+    let object = node.store.get(c.name, &key)?.ok_or_else(|| {
+        ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
+    })?;
     let params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?
     } else {

@@ -13,13 +13,9 @@ use super::request::{build, fence, parse_json, respond};
 use crate::command::Op;
 use crate::node::Node;
 
-fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::internal(e.to_string())
-}
-
 pub async fn get_prefs(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
     fence(&node, &headers).await?;
-    Ok(Json(node.store.prefs().map_err(internal)?).into_response())
+    Ok(Json(node.store.prefs()?).into_response())
 }
 
 pub async fn set_prefs(

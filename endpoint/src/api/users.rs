@@ -30,12 +30,7 @@ pub async fn token(
         )
         .on("users", &name));
     }
-    if node
-        .store
-        .get("users", &name)
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .is_none()
-    {
+    if node.store.get("users", &name)?.is_none() {
         return Err(ApiError::not_found(format!("users/{name} not found")).on("users", &name));
     }
     let ttl = q.ttl.unwrap_or(3600);

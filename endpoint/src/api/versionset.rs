@@ -122,7 +122,7 @@ pub async fn apply(
                     Some(_) => {}
                     None => {
                         let installed =
-                            node.store.get("contents", &c.name).map_err(|e| ApiError::internal(e.to_string()))?;
+                            node.store.get("contents", &c.name)?;
                         let installed_version =
                             installed.as_ref().and_then(|i| i.pointer("/meta/Version")).and_then(Value::as_str);
                         if !installed_version.is_some_and(|v| versionsets::same_version(v, version)) {
@@ -257,11 +257,7 @@ async fn fetch(client: Option<&reqwest::Client>, url: &str) -> Result<Vec<u8>, S
 
 pub async fn applied(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
     fence(&node, &headers).await?;
-    match node
-        .store
-        .get(RECORD_COLLECTION, RECORD_KEY)
-        .map_err(|e| ApiError::internal(e.to_string()))?
-    {
+    match node.store.get(RECORD_COLLECTION, RECORD_KEY)? {
         Some(record) => Ok(Json(record).into_response()),
         None => Err(ApiError::not_found("no VersionSet has been applied").on("version_sets", "")),
     }
