@@ -1,7 +1,7 @@
 //! Client workloads shared by the suites and the bench: bulk profile creation with retries,
 //! and a background writer that records which writes were acknowledged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,6 +90,8 @@ pub async fn create_profiles(
 pub struct WriterReport {
     /// Names whose creation was acknowledged with 201.
     pub acked: BTreeSet<String>,
+    /// The API base that acknowledged each name.
+    pub acked_via: BTreeMap<String, String>,
     /// Attempts that were not acknowledged (outcome unknown or refused).
     pub failed: usize,
     /// Statuses/errors of failed attempts, first few.
@@ -126,6 +128,7 @@ impl BackgroundWriter {
                         {
                             let mut rep = report.lock().unwrap_or_else(|p| p.into_inner());
                             if ok {
+                                rep.acked_via.insert(name.clone(), bases[target].clone());
                                 rep.acked.insert(name);
                             } else {
                                 rep.failed += 1;

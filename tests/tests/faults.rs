@@ -30,9 +30,19 @@ async fn run(scenario: Scenario, default_seed: u64) -> Result<()> {
         )
     })?;
     eprintln!("{report}");
+    // The violations go in the panic message too: CI summaries keep it, not the full stderr.
+    let mut found = report.violations.join("\n");
+    if found.len() > 3000 {
+        let cut = (0..=3000)
+            .rev()
+            .find(|&i| found.is_char_boundary(i))
+            .unwrap_or(0);
+        found.truncate(cut);
+        found.push_str(" […]");
+    }
     assert!(
         report.ok(),
-        "scenario {scenario}, seed {seed}: {} violation(s); reproduce with: {}",
+        "scenario {scenario}, seed {seed}: {} violation(s); reproduce with: {}\n{found}",
         report.violations.len(),
         reproduce(scenario, seed)
     );

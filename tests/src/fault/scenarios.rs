@@ -17,7 +17,7 @@
 //! interleaving with the clients is up to the machine, so a seed reproduces the fault schedule
 //! and the clients' choices, not the exact history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -472,8 +472,21 @@ pub async fn run(scenario: Scenario, cfg: RunCfg) -> Result<Report> {
         }
     }
 
+    // A member that died on its own after the restart is a failure in itself, and would
+    // otherwise hide from the per-member checks below.
+    for n in ctx.c.nodes.iter_mut().filter(|n| !n.is_retired()) {
+        if let Some(status) = n.exited() {
+            ctx.violations.push(format!(
+                "{} exited on its own after the restart ({status}); log tail:\n{}",
+                n.name,
+                n.log_tail(40)
+            ));
+        }
+    }
+
     // Every acknowledged profile creation, on every member.
     report.acked_profiles = written.acked.len();
+    let mut holdings = Vec::new();
     for i in ctx.c.live() {
         let n = &ctx.c.nodes[i];
         let have = profile_names(&ctx.c.http, &n.url(), true).await?;
@@ -484,6 +497,23 @@ pub async fn run(scenario: Scenario, cfg: RunCfg) -> Result<Report> {
                 n.name
             ));
         }
+        holdings.push((n.name.clone(), have));
+    }
+    // Say where a lost write survives, if anywhere: it tells a Raft bug from a harness bug.
+    let lost: BTreeSet<&String> = holdings
+        .iter()
+        .flat_map(|(_, have)| written.acked.iter().filter(move |a| !have.contains(*a)))
+        .collect();
+    for name in lost.into_iter().take(3) {
+        let on: Vec<&str> = holdings
+            .iter()
+            .filter(|(_, have)| have.contains(name))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        ctx.violations.push(format!(
+            "acknowledged {name} (acked via {}) is held by {on:?}",
+            written.acked_via.get(name).map_or("?", String::as_str)
+        ));
     }
 
     // Leaders per term.
