@@ -12,3 +12,4 @@ pub mod packs;
 pub mod raft;
 pub mod serve;
 pub mod store;
+pub mod tls;

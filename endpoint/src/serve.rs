@@ -23,7 +23,10 @@ use crate::raft::server::RaftGrpc;
 use crate::raft::state_machine::StateMachineStore;
 use crate::raft::{self, node_id_of, MemberInfo, Timing};
 use crate::store::ObjectStore;
+use crate::tls::{self, TlsDir};
 use crate::{api, identity};
+use futures::StreamExt;
+use tonic::service::interceptor::InterceptedService;
 
 /// Largest gRPC message between members (a batch of log entries).
 const MAX_PEER_MESSAGE: usize = 64 << 20;
@@ -73,6 +76,17 @@ pub struct ServeArgs {
     /// Election timeout range lower bound; the upper bound is twice this.
     #[arg(long, default_value_t = 150)]
     pub election_timeout_ms: u64,
+    /// The API's TLS certificate chain (PEM). Without it the API presents the certificate the
+    /// cluster CA issued at bootstrap, the same on every member.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve the API over plain HTTP. For local development only: credentials and tokens then
+    /// cross the network in clear. (Member-to-member traffic is mutual TLS regardless.)
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub no_tls: bool,
 }
 
 fn advertised(listen: &SocketAddr) -> String {
@@ -126,10 +140,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.consensus_listen))?;
     let api_port = api_listener.local_addr()?.port();
     let api_local = api_listener.local_addr()?;
-    let api_url = args
-        .api_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", advertised(&api_local)));
+    let api_url = args.api_url.clone().unwrap_or_else(|| {
+        let scheme = if args.no_tls { "http" } else { "https" };
+        format!("{scheme}://{}", advertised(&api_local))
+    });
     let consensus_addr = args
         .consensus_addr
         .clone()
@@ -157,6 +171,54 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let raft = raft::Raft::new(node_id, config, network, log_store, state_machine)
         .await
         .context("starting raft")?;
+
+    let initialized = raft.is_initialized().await.context("reading raft state")?;
+    let bootstrapping = !initialized && args.bootstrap;
+    let tls_dir = TlsDir::new(&args.data_dir);
+    let member_tls = match tls_dir.load_member()? {
+        Some(t) => t,
+        None if bootstrapping => {
+            let hosts = api_hosts(&api_url);
+            let (member, api) = tokio::task::spawn_blocking({
+                let (ha_id, consensus_id, dir) =
+                    (ha_id.clone(), consensus_id.clone(), args.data_dir.clone());
+                move || new_cluster_tls(&dir, &ha_id, &consensus_id, &hosts)
+            })
+            .await??;
+            tls_dir.save(&member, Some(&api))?;
+            tracing::info!(dir = %args.data_dir.join("tls").display(), "created the cluster CA");
+            member
+        }
+        None if !initialized && !args.join.is_empty() => {
+            let (member, api) = tokio::select! {
+                r = tls::join::obtain(&args.join, &consensus_id, args.admin_password.as_deref()) => r?,
+                _ = wait_for_signal() => return Ok(()),
+            };
+            tls_dir.save(&member, Some(&api))?;
+            member
+        }
+        None => bail!(
+            "{} holds no member certificate: start a new node with --bootstrap or --join",
+            args.data_dir.join("tls").display()
+        ),
+    };
+    channels.set_tls(tls::member_client_config(&member_tls));
+    let api_tls = if args.no_tls {
+        None
+    } else {
+        let pair = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => tls::Pair {
+                cert_pem: std::fs::read_to_string(cert)
+                    .with_context(|| format!("reading {}", cert.display()))?,
+                key_pem: std::fs::read_to_string(key)
+                    .with_context(|| format!("reading {}", key.display()))?,
+            },
+            _ => tls_dir
+                .load_api()?
+                .context("no API certificate in the data dir (pass --tls-cert/--tls-key)")?,
+        };
+        Some(Arc::new(tls::api_server_config(&pair)?))
+    };
 
     let settings = NodeSettings {
         ha_id: ha_id.clone(),
@@ -189,11 +251,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let cluster_svc = ClusterServiceServer::new(ClusterGrpc::new(node.clone()))
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE);
-        // TCP_NODELAY on every member connection: without it small Raft replies wait out
-        // delayed ACKs (~40 ms per forwarded write or read index). tonic ignores
-        // `Server::tcp_nodelay` for a caller-supplied incoming stream, so it is set here.
-        let incoming = tonic::transport::server::TcpIncoming::from(consensus_listener)
-            .with_nodelay(Some(true));
+        let raft_svc = InterceptedService::new(raft_svc, tls::peer::members_only(raft.clone()));
+        let cluster_svc =
+            InterceptedService::new(cluster_svc, tls::peer::members_only(raft.clone()));
+        // Mutual TLS 1.3 with the cluster CA; the accept loop also sets TCP_NODELAY (small
+        // Raft replies must not wait out delayed ACKs).
+        let accepted = tls::listener::spawn(
+            consensus_listener,
+            Arc::new(tls::member_server_config(&member_tls)?),
+            shutdown_rx.clone(),
+            "consensus",
+        );
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(accepted)
+            .map(|(conn, _)| Ok::<_, std::io::Error>(conn));
         let mut stop = shutdown_rx.clone();
         tokio::spawn(
             tonic::transport::Server::builder()
@@ -208,23 +278,41 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let http = {
         let app = api::router(node.clone());
         let mut stop = shutdown_rx.clone();
-        tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            let api_listener = api_listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY on an API connection");
-                }
-            });
-            axum::serve(api_listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
+        let stopped = async move {
+            let _ = stop.changed().await;
+        };
+        match api_tls {
+            Some(config) => {
+                let listener = tls::listener::AxumTls {
+                    accepted: tls::listener::spawn(
+                        api_listener,
+                        config,
+                        shutdown_rx.clone(),
+                        "api",
+                    ),
+                    local: api_local,
+                };
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
                 })
-                .await
-        })
+            }
+            None => tokio::spawn(async move {
+                use axum::serve::ListenerExt;
+                let api_listener = api_listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "TCP_NODELAY on an API connection");
+                    }
+                });
+                axum::serve(api_listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+        }
     };
 
-    let initialized = raft.is_initialized().await.context("reading raft state")?;
-    if !initialized && args.bootstrap {
+    if bootstrapping {
         let me = MemberInfo {
             consensus_id: consensus_id.clone(),
             consensus_addr,
@@ -294,6 +382,21 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
             serde_json::json!({ "Secret": hex::encode(secret) }),
         ),
     ];
+    let mut seeds = seeds;
+    let dir = TlsDir::new(&args.data_dir);
+    let ca = dir
+        .load_ca_authority()?
+        .context("the bootstrap node's CA key is missing from its data dir")?;
+    let api = dir
+        .load_api()?
+        .context("the cluster API certificate is missing")?;
+    for (key, pair) in [(tls::CA_KEY, ca), (tls::API_CERT_KEY, api)] {
+        seeds.push((
+            token::SECRET_COLLECTION.to_string(),
+            key.to_string(),
+            serde_json::json!({ "CertPem": pair.cert_pem, "KeyPem": pair.key_pem }),
+        ));
+    }
     let request = crate::command::Request {
         idempotency: None,
         at_ms: crate::api::now_ms(),
@@ -304,6 +407,37 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
     Ok(())
+}
+
+/// Names the generated API certificate is valid for: loopback, and the host of `--api-url`.
+fn api_hosts(api_url: &str) -> Vec<String> {
+    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Some(host) = url::Url::parse(api_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+    {
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// A new cluster's CA (its key kept in the data dir until the bootstrap seed replicates it),
+/// this node's member certificate and the shared API certificate.
+fn new_cluster_tls(
+    data_dir: &std::path::Path,
+    ha_id: &str,
+    consensus_id: &str,
+    hosts: &[String],
+) -> anyhow::Result<(tls::MemberTls, tls::Pair)> {
+    let ca = tls::authority::Authority::generate(ha_id)?;
+    TlsDir::new(data_dir).save_ca_authority(&ca.stored())?;
+    let member = tls::MemberTls {
+        ca_pem: ca.cert_pem().to_string(),
+        member: ca.issue_own_member(consensus_id)?,
+    };
+    Ok((member, ca.issue_api(hosts)?))
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

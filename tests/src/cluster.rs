@@ -300,6 +300,9 @@ pub struct Opts {
     /// Extra `serve` arguments computed for each node at every spawn, appended after
     /// `extra_args` (the fault suite uses it to put a proxy in front of each consensus port).
     pub node_args: Option<NodeArgs>,
+    /// Let the nodes present the API certificate their cluster CA generated at bootstrap
+    /// (trusted by reading `tls/ca.pem` from the first node), instead of the harness's.
+    pub cluster_tls: bool,
 }
 
 /// The function inside [`NodeArgs`].
@@ -323,6 +326,7 @@ impl Default for Opts {
             ready_timeout: Duration::from_secs(20),
             join_timeout: Duration::from_secs(30),
             node_args: None,
+            cluster_tls: false,
         }
     }
 }
@@ -406,6 +410,10 @@ impl Node {
                 cmd.arg("--join").arg(urls.join(","));
             }
             Start::Restart => {}
+        }
+        if !self.opts.cluster_tls {
+            let (cert, key) = crate::tls::write_api_cert(&self.dir)?;
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
         cmd.args(&self.opts.extra_args)
             .args(&node_args)
@@ -527,11 +535,11 @@ impl Node {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// `http://127.0.0.1:<api port>`.
+    /// `https://127.0.0.1:<api port>`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
+        format!("https://127.0.0.1:{}", self.api_port)
     }
-    /// `http://127.0.0.1:<api port>/api/v3<path>`.
+    /// `https://127.0.0.1:<api port>/api/v3<path>`.
     pub fn api(&self, path: &str) -> String {
         format!("{}/api/v3{}", self.url(), path)
     }
@@ -714,6 +722,17 @@ impl Cluster {
         let first = c.new_node()?;
         c.nodes[first].spawn(Start::Bootstrap)?;
         let rt = c.opts.ready_timeout;
+        if c.opts.cluster_tls {
+            let path = c.nodes[first].data_dir().join("tls").join("ca.pem");
+            let ca = wait_for(rt, "the cluster CA file", async || {
+                Ok(std::fs::read_to_string(&path)
+                    .ok()
+                    .filter(|s| s.contains("END")))
+            })
+            .await?;
+            c.http = Http::trusting(&ca)?;
+            c.nodes[first].http = c.http.clone();
+        }
         c.nodes[first].wait_ready(rt).await?;
         c.wait_leader(Duration::from_secs(20)).await?;
         for _ in 1..n {

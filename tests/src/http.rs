@@ -37,8 +37,17 @@ pub struct Http {
 }
 
 impl Http {
+    /// A client trusting the harness's test CA.
     pub fn new() -> Result<Self> {
+        Self::trusting(&crate::tls::test_tls().ca_pem)
+    }
+
+    /// A client trusting only the CA in `ca_pem` (e.g. a cluster's own CA).
+    pub fn trusting(ca_pem: &str) -> Result<Self> {
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("the CA PEM")?;
         let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)

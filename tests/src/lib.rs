@@ -6,4 +6,5 @@ pub mod cluster;
 pub mod fault;
 pub mod http;
 pub mod stats;
+pub mod tls;
 pub mod workload;

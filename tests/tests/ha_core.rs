@@ -732,10 +732,13 @@ async fn t7_bad_enrolls_rejected_membership_unchanged() -> Result<()> {
     }
 
     // An address held by a member but now answered by a DIFFERENT node: wipe the other
-    // follower and start it empty (a new identity) on the same ports, then enrol that address.
+    // follower and start it empty (a new identity, joining, so it holds a member certificate
+    // and answers on the consensus port) on the same ports, then enrol that address. Its own
+    // enrol attempts are refused the same way.
     let other = followers(&c, l)[1];
     c.node_mut(other).wipe()?;
-    c.node_mut(other).spawn(Start::Restart)?;
+    let leader_url = c.node(l).url();
+    c.node_mut(other).spawn(Start::Join(vec![leader_url]))?;
     c.node_mut(other)
         .wait_ready(Duration::from_secs(20))
         .await?;

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, MethodRouter};
 use axum::Json;
 
 use super::error::ApiError;
@@ -19,23 +18,8 @@ use super::request::{build, fence, respond};
 use crate::command::{ContentPack, Op};
 use crate::model;
 use crate::node::Node;
-use crate::packs::bundle::{parse_pack, BundleError, MAX_PACK_BYTES};
+use crate::packs::bundle::{parse_pack, BundleError};
 use crate::store::CONTENTS;
-
-/// `/api/v3/contents`.
-pub fn collection() -> MethodRouter<Node> {
-    get(list)
-        .post(create)
-        .layer(DefaultBodyLimit::max(MAX_PACK_BYTES))
-}
-
-/// `/api/v3/contents/{name}`.
-pub fn item() -> MethodRouter<Node> {
-    get(get_one)
-        .put(replace)
-        .delete(remove)
-        .layer(DefaultBodyLimit::max(MAX_PACK_BYTES))
-}
 
 /// Summaries `{meta, Counts}` of the installed packs, in name order.
 pub async fn list(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {

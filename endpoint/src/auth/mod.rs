@@ -21,9 +21,11 @@ use crate::node::Node;
 
 pub const ADMIN_USER: &str = "rocketskates";
 
-/// Paths DRP serves without credentials.
-fn is_open(path: &str) -> bool {
-    path == "/api/v3/info"
+/// Paths DRP serves without credentials. The OpenAPI document is one: DRP's Swagger UI
+/// loads it before the user authorizes, and RackN's docs fetch it with a bare `curl`. It is
+/// a constant description of the code, with no state of the cluster in it.
+pub(crate) fn is_open(path: &str) -> bool {
+    matches!(path, "/api/v3/info" | "/api/v3/swagger.json")
 }
 
 fn unauthorized(message: &str) -> Response {

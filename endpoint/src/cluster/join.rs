@@ -16,7 +16,14 @@ pub async fn join_until_member(
     admin_password: Option<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let http = match reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build() {
+    // Same trust as the certificate request before it (tls::join): the first contact with
+    // the cluster is trust-on-first-use, guarded by the admin credentials; the API may present
+    // an operator's certificate (`--tls-cert`) this node has no way to check yet.
+    let http = match reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .danger_accept_invalid_certs(true)
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the HTTP client for --join");

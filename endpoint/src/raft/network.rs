@@ -22,7 +22,7 @@ use proto::raft::raft_service_client::RaftServiceClient;
 use proto::raft::{Payload, SnapshotChunk};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::{MemberInfo, NodeId, Snapshot, TypeConfig, Vote};
 
@@ -44,13 +44,25 @@ pub struct Channels {
     by_addr: Arc<Mutex<HashMap<String, Channel>>>,
     /// Source IP for outbound member connections (`--consensus-source-ip`).
     source_ip: Option<std::net::IpAddr>,
+    /// Member TLS; until this node holds a member certificate it cannot dial anyone.
+    tls: Arc<Mutex<Option<ClientTlsConfig>>>,
 }
 
 impl Channels {
     pub fn with_source_ip(source_ip: Option<std::net::IpAddr>) -> Self {
         Channels {
-            by_addr: Arc::default(),
             source_ip,
+            ..Channels::default()
+        }
+    }
+
+    /// Dial members with this TLS identity from now on (drops channels made before).
+    pub fn set_tls(&self, tls: ClientTlsConfig) {
+        if let Ok(mut slot) = self.tls.lock() {
+            *slot = Some(tls);
+        }
+        if let Ok(mut map) = self.by_addr.lock() {
+            map.clear();
         }
     }
 
@@ -64,8 +76,16 @@ impl Channels {
         if let Some(ch) = map.get(addr) {
             return Ok(ch.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let tls = self
+            .tls
+            .lock()
+            .map_err(|_| "TLS config poisoned".to_string())?
+            .clone()
+            .ok_or_else(|| "this node holds no member certificate yet".to_string())?;
+        let endpoint = Endpoint::from_shared(format!("https://{addr}"))
             .map_err(|e| format!("bad consensus address {addr:?}: {e}"))?
+            .tls_config(tls)
+            .map_err(|e| format!("member TLS for {addr}: {e}"))?
             .connect_timeout(CONNECT_TIMEOUT)
             .local_address(self.source_ip)
             .tcp_nodelay(true)

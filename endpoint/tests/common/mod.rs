@@ -34,6 +34,8 @@ pub async fn start_node(http: &reqwest::Client) -> Node {
         .args(["--api-listen", &format!("127.0.0.1:{api}")])
         .args(["--consensus-listen", &format!("127.0.0.1:{raft}")])
         .args(["--bootstrap", "--admin-password", ADMIN_PASSWORD])
+        // These suites test the API's behaviour; TLS itself is tests/tests/security.rs's job.
+        .arg("--no-tls")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,0 +1,628 @@
+//! The one table of the REST API: every route, the handler of each method, and what the
+//! OpenAPI document says about it. `api::router` builds the router from this table and
+//! `swagger::document` describes the same table, so what is served and what is documented
+//! cannot drift apart.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{on, MethodFilter, MethodRouter, Router};
+
+use super::{
+    certificate, consensus, contents, files, info, objects, swagger, system, users, versionset, ws,
+};
+use crate::node::Node;
+use crate::packs::bundle::MAX_PACK_BYTES;
+use Body as B;
+use Kind::{GuardedWrite, KeyedWrite, Local, Open, Read, Write};
+use Reply as R;
+use Verb::{Delete, Get, Head, Patch, Post, Put};
+
+/// The HTTP methods the API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    pub fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Head => MethodFilter::HEAD,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Patch => MethodFilter::PATCH,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    /// The method as OpenAPI names it (a path item's key).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Head => "head",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// How a call is served. It decides the headers and the failure statuses every call of the
+/// kind shares, so each row only lists what is particular to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Served without credentials (`auth::is_open`), from this member.
+    Open,
+    /// Answered from this member's own view, with no read fence.
+    Local,
+    /// A linearizable read (`X-DRP-Stale-Read: true` opts out); 503 when no leader confirms.
+    Read,
+    /// A replicated write: `Idempotency-Key` (400 malformed, 422 reused for another
+    /// request); 503 when no quorum commits it in time.
+    Write,
+    /// A write to one existing object: also `If-Match` (412).
+    GuardedWrite,
+    /// A write that requires an `Idempotency-Key` (400 without one).
+    KeyedWrite,
+}
+
+impl Kind {
+    pub fn is_write(self) -> bool {
+        matches!(self, Kind::Write | Kind::GuardedWrite | Kind::KeyedWrite)
+    }
+}
+
+/// A request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// An object of the route's collection (JSON or YAML).
+    Object,
+    /// An RFC 6902 JSON Patch.
+    JsonPatch,
+    /// Any JSON value (a param value).
+    AnyJson,
+    Prefs,
+    Enroll,
+    CertificateRequest,
+    VersionSetApply,
+    ContentPack,
+    /// Raw bytes (a file).
+    Bytes,
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// No body (HEAD).
+    Empty,
+    /// No body; the counts in `X-Drp-List-*-Count`.
+    Count,
+    /// One object of the route's collection.
+    Object,
+    /// One object with its `ETag`.
+    ObjectWithEtag,
+    /// A page of the route's collection, with the counts in `X-Drp-List-*-Count`.
+    Objects,
+    /// A map of param name to value.
+    Params,
+    AnyJson,
+    String,
+    Info,
+    OpenApi,
+    ClusterState,
+    Peers,
+    FailOverSafe,
+    Certificate,
+    Prefs,
+    ContentSummary,
+    ContentSummaries,
+    ContentPack,
+    FilePaths,
+    FileBytes,
+    /// No body; `X-DRP-SHA256SUM` and `Content-Length`.
+    FileHead,
+    FileMeta,
+    VersionSetApplied,
+    VersionSetRecord,
+    Token,
+    /// 101 Switching Protocols to a websocket.
+    Upgrade,
+}
+
+/// Query and header parameters particular to a call (those of its kind are implied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// `offset`, `limit`, `sort`, `reverse` and `Field=Op(value)` filters.
+    ListQuery,
+    Aggregate,
+    ReplaceWritable,
+    Explode,
+    Ttl,
+    /// `X-DRP-SHA256SUM` on an upload.
+    Sha256Claim,
+}
+
+/// The request-body limit of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// axum's default (2 MiB); a larger body gets a plain-text 413 from axum.
+    Default,
+    Max(usize),
+    Unlimited,
+}
+
+type Handler = fn(MethodFilter) -> MethodRouter<Node>;
+
+pub struct Operation {
+    pub verb: Verb,
+    /// Installs the handler for `verb`: the method comes from `verb` only.
+    pub handler: Handler,
+    /// `operationId`; in a `{collection}` route `{C}` is the model name (`Machine`) and
+    /// `{Cs}` the collection's (`Machines`).
+    pub id: &'static str,
+    /// In a `{collection}` route, `{c}` is the collection and `{m}` its model.
+    pub summary: &'static str,
+    pub notes: &'static str,
+    pub kind: Kind,
+    pub params: &'static [Param],
+    pub body: Body,
+    pub ok: &'static [u16],
+    pub reply: Reply,
+    /// Failure statuses with a DRP error body, beyond those `kind` implies.
+    pub errors: &'static [u16],
+    /// Failure statuses axum answers itself, with a plain-text body.
+    pub plain_errors: &'static [u16],
+}
+
+const fn op(verb: Verb, handler: Handler, id: &'static str, kind: Kind) -> Operation {
+    Operation {
+        verb,
+        handler,
+        id,
+        summary: "",
+        notes: "",
+        kind,
+        params: &[],
+        body: Body::None,
+        ok: &[200],
+        reply: Reply::AnyJson,
+        errors: &[],
+        plain_errors: &[],
+    }
+}
+
+impl Operation {
+    const fn says(mut self, summary: &'static str) -> Self {
+        self.summary = summary;
+        self
+    }
+    const fn notes(mut self, notes: &'static str) -> Self {
+        self.notes = notes;
+        self
+    }
+    const fn params(mut self, params: &'static [Param]) -> Self {
+        self.params = params;
+        self
+    }
+    const fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+    const fn replies(mut self, ok: &'static [u16], reply: Reply) -> Self {
+        self.ok = ok;
+        self.reply = reply;
+        self
+    }
+    const fn errors(mut self, errors: &'static [u16]) -> Self {
+        self.errors = errors;
+        self
+    }
+    const fn plain_errors(mut self, plain_errors: &'static [u16]) -> Self {
+        self.plain_errors = plain_errors;
+        self
+    }
+}
+
+pub struct Route {
+    /// axum syntax: `{name}` is one segment, `{*name}` the rest of the path. `{collection}`
+    /// is documented once per entry of `model::COLLECTIONS`.
+    pub path: &'static str,
+    /// The OpenAPI tag; `{c}` is the collection.
+    pub tag: &'static str,
+    pub body_limit: BodyLimit,
+    pub ops: &'static [Operation],
+}
+
+impl Route {
+    pub fn method_router(&self) -> MethodRouter<Node> {
+        let methods = self.ops.iter().fold(MethodRouter::new(), |methods, op| {
+            methods.merge((op.handler)(op.verb.filter()))
+        });
+        match self.body_limit {
+            BodyLimit::Default => methods,
+            BodyLimit::Max(bytes) => methods.layer(DefaultBodyLimit::max(bytes)),
+            BodyLimit::Unlimited => methods.layer(DefaultBodyLimit::disable()),
+        }
+    }
+}
+
+/// Every route of the table, without middleware or state.
+pub fn routes() -> Router<Node> {
+    ROUTES.iter().fold(Router::new(), |router, r| {
+        router.route(r.path, r.method_router())
+    })
+}
+
+pub static ROUTES: &[Route] = &[
+    Route {
+        path: "/api/v3/info",
+        tag: "info",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, info::info), "getInfo", Open)
+            .says("Endpoint info, with the HA fields")
+            .replies(&[200], R::Info)],
+    },
+    Route {
+        path: "/api/v3/swagger.json",
+        tag: "info",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, swagger::document), "getSwagger", Open)
+            .says("This OpenAPI document")
+            .replies(&[200], R::OpenApi)],
+    },
+    Route {
+        path: "/api/v3/system/consensus/id",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, consensus::id), "getConsensusId", Local)
+            .says("This member's ConsensusID")
+            .replies(&[200], R::String)],
+    },
+    Route {
+        path: "/api/v3/system/consensus/leader",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, consensus::leader), "getConsensusLeader", Local)
+                .says("The leader's ConsensusID (empty during an election)")
+                .replies(&[200], R::String),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/state",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, consensus::state), "getConsensusState", Local)
+                .says("The cluster as this member sees it")
+                .replies(&[200], R::ClusterState),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/peers",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, consensus::peers), "getConsensusPeers", Local)
+                .says("The members, as in ClusterState.Nodes")
+                .replies(&[200], R::Peers),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/enroll",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Post, |m| on(m, consensus::enroll), "enrollNode", Local)
+                .says("Add a node to the cluster (as a learner, then a voter once caught up)")
+                .notes("Forwarded to the leader. 409 while another membership change runs.")
+                .body(B::Enroll)
+                .replies(&[200], R::ClusterState)
+                .errors(&[400, 409, 422, 503])
+                .plain_errors(&[413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/certificate",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Post, |m| on(m, certificate::issue), "issueMemberCertificate", Local)
+                .says("Sign a joining node's CSR: its member certificate, the cluster CA and the API certificate")
+                .notes("Admin only (else 403). 503 while this member has not received the cluster CA.")
+                .body(B::CertificateRequest)
+                .replies(&[200], R::Certificate)
+                .errors(&[400, 403, 422, 503])
+                .plain_errors(&[413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/node/{id}",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Delete, |m| on(m, consensus::remove), "removeNode", Local)
+                .says("Remove a member")
+                .notes("Forwarded to the leader. 409 while another membership change runs.")
+                .replies(&[200], R::ClusterState)
+                .errors(&[400, 404, 409, 503]),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/failOverSafe",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, consensus::fail_over_safe), "getFailOverSafe", Local)
+                .says("Whether a voter other than the leader is fully caught up")
+                .replies(&[200], R::FailOverSafe),
+            op(Post, |m| on(m, consensus::fail_over_safe), "checkFailOverSafe", Local)
+                .says("Whether a voter other than the leader is fully caught up (DRP's POST form)")
+                .replies(&[200], R::FailOverSafe),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/versionset/apply",
+        tag: "versionset",
+        body_limit: BodyLimit::Max(versionset::MAX_APPLY_BYTES + (1 << 20)),
+        ops: &[
+            op(Post, |m| on(m, versionset::apply), "applyVersionSet", KeyedWrite)
+                .says("Apply a merged, resolved VersionSet as one Raft entry")
+                .notes(
+                    "Validated, and every remote file fetched and checked against its sha256, \
+                     before anything is proposed. Re-sending the same Idempotency-Key returns \
+                     the first result and changes nothing.",
+                )
+                .body(B::VersionSetApply)
+                .replies(&[200], R::VersionSetApplied)
+                .errors(&[409])
+                .plain_errors(&[413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/versionset",
+        tag: "versionset",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, versionset::applied), "getAppliedVersionSet", Read)
+                .says("What VersionSet is applied: its hash, key, log index and time")
+                .replies(&[200], R::VersionSetRecord)
+                .errors(&[404]),
+        ],
+    },
+    Route {
+        path: "/api/v3/prefs",
+        tag: "prefs",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, system::get_prefs), "getPrefs", Read)
+                .says("Every pref")
+                .replies(&[200], R::Prefs),
+            op(Post, |m| on(m, system::set_prefs), "setPrefs", Write)
+                .says("Set prefs (name to string value); others are kept")
+                .body(B::Prefs)
+                .replies(&[200], R::Prefs)
+                .plain_errors(&[413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/contents",
+        tag: "contents",
+        body_limit: BodyLimit::Max(MAX_PACK_BYTES),
+        ops: &[
+            op(Get, |m| on(m, contents::list), "listContents", Read)
+                .says("Summaries of the installed content packs, in name order")
+                .replies(&[200], R::ContentSummaries),
+            op(Post, |m| on(m, contents::create), "installContent", Write)
+                .says("Install a content pack, or replace the installed version")
+                .notes(
+                    "Refused whole on any problem: 422 when the pack is invalid or its \
+                     prerequisites are missing, 409 when it would take over objects it does \
+                     not own. 201 when new, 200 when it replaced a version.",
+                )
+                .params(&[Param::ReplaceWritable])
+                .body(B::ContentPack)
+                .replies(&[201, 200], R::ContentSummary)
+                .errors(&[409, 413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/contents/{name}",
+        tag: "contents",
+        body_limit: BodyLimit::Max(MAX_PACK_BYTES),
+        ops: &[
+            op(Get, |m| on(m, contents::get_one), "getContent", Read)
+                .says("A whole content pack")
+                .replies(&[200], R::ContentPack)
+                .errors(&[404]),
+            op(Put, |m| on(m, contents::replace), "replaceContent", Write)
+                .says("Install or replace the named content pack")
+                .notes("meta.Name in the body must match the path (400).")
+                .params(&[Param::ReplaceWritable])
+                .body(B::ContentPack)
+                .replies(&[200, 201], R::ContentSummary)
+                .errors(&[409, 413]),
+            op(Delete, |m| on(m, contents::remove), "removeContent", Write)
+                .says("Remove a content pack and its objects")
+                .notes("409 while another installed pack requires it.")
+                .replies(&[200], R::ContentSummary)
+                .errors(&[404, 409]),
+        ],
+    },
+    Route {
+        path: "/api/v3/files",
+        tag: "files",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, files::list), "listFiles", Read)
+            .says("The stored file paths")
+            .replies(&[200], R::FilePaths)],
+    },
+    Route {
+        path: "/api/v3/files/{*path}",
+        tag: "files",
+        body_limit: BodyLimit::Unlimited,
+        ops: &[
+            op(Get, |m| on(m, files::download), "getFile", Read)
+                .says("Download a file")
+                .replies(&[200], R::FileBytes)
+                .errors(&[400, 404]),
+            op(Head, |m| on(m, files::head), "headFile", Read)
+                .says("A file's size and sha256")
+                .replies(&[200], R::FileHead)
+                .errors(&[400, 404]),
+            op(Post, |m| on(m, files::upload), "uploadFile", Write)
+                .says("Upload a file (streamed, replicated in 1 MiB chunks)")
+                .notes(
+                    "`?explode=true` also unpacks a tar or tgz beside it. Files larger \
+                     than 1 GiB are refused (413).",
+                )
+                .params(&[Param::Explode, Param::Sha256Claim])
+                .body(B::Bytes)
+                .replies(&[201], R::FileMeta)
+                .errors(&[409, 413]),
+            op(Put, |m| on(m, files::upload), "putFile", Write)
+                .says("Upload a file (as POST)")
+                .params(&[Param::Explode, Param::Sha256Claim])
+                .body(B::Bytes)
+                .replies(&[201], R::FileMeta)
+                .errors(&[409, 413]),
+            op(Delete, |m| on(m, files::remove), "deleteFile", Write)
+                .says("Delete a file")
+                .replies(&[200], R::FileMeta)
+                .errors(&[404]),
+        ],
+    },
+    Route {
+        path: "/api/v3/{collection}",
+        tag: "{c}",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, objects::list), "list{Cs}", Read)
+                .says("List {c}")
+                .params(&[Param::ListQuery])
+                .replies(&[200], R::Objects)
+                .errors(&[400]),
+            op(Head, |m| on(m, objects::count), "count{Cs}", Read)
+                .says("Count {c} (filters apply)")
+                .params(&[Param::ListQuery])
+                .replies(&[200], R::Count)
+                .errors(&[400]),
+            op(Post, |m| on(m, objects::create), "create{C}", Write)
+                .says("Create a {m}")
+                .notes("409 when the key exists; 422 names each invalid field.")
+                .body(B::Object)
+                .replies(&[201], R::Object)
+                .errors(&[409])
+                .plain_errors(&[413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/{collection}/{key}",
+        tag: "{c}",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, objects::get_one), "get{C}", Read)
+                .says("Get a {m}")
+                .replies(&[200], R::ObjectWithEtag)
+                .errors(&[404]),
+            op(Head, |m| on(m, objects::exists), "exists{C}", Read)
+                .says("Whether a {m} exists")
+                .replies(&[200], R::Empty)
+                .errors(&[404]),
+            op(Put, |m| on(m, objects::replace), "replace{C}", GuardedWrite)
+                .says("Replace a {m}")
+                .notes("The key in the body, if any, must match the path (400). 403 for an object of a content pack.")
+                .body(B::Object)
+                .replies(&[200], R::Object)
+                .errors(&[403, 404])
+                .plain_errors(&[413]),
+            op(Patch, |m| on(m, objects::patch), "patch{C}", GuardedWrite)
+                .says("Patch a {m} with an RFC 6902 JSON Patch")
+                .notes(
+                    "Applied whole or not at all: a failed `test` op is 409, any other bad op \
+                     422. A patch may not change the key.",
+                )
+                .body(B::JsonPatch)
+                .replies(&[200], R::Object)
+                .errors(&[403, 404, 409])
+                .plain_errors(&[413]),
+            op(Delete, |m| on(m, objects::remove), "delete{C}", GuardedWrite)
+                .says("Delete a {m}")
+                .notes("Replies with the deleted object. 409 for a built-in object.")
+                .replies(&[200], R::Object)
+                .errors(&[403, 404, 409]),
+        ],
+    },
+    Route {
+        path: "/api/v3/{collection}/{key}/params",
+        tag: "{c}",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, objects::params), "get{C}Params", Read)
+            .says("A {m}'s params")
+            .notes("`?aggregate=true`: as a machine sees them, its own, then its profiles', then the global profile's.")
+            .params(&[Param::Aggregate])
+            .replies(&[200], R::Params)
+            .errors(&[404])],
+    },
+    Route {
+        path: "/api/v3/{collection}/{key}/params/{*param}",
+        tag: "{c}",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, objects::get_param), "get{C}Param", Read)
+                .says("One param of a {m}")
+                .params(&[Param::Aggregate])
+                .replies(&[200], R::AnyJson)
+                .errors(&[404]),
+            op(Post, |m| on(m, objects::set_param), "set{C}Param", GuardedWrite)
+                .says("Set one param of a {m}")
+                .body(B::AnyJson)
+                .replies(&[200], R::AnyJson)
+                .errors(&[403, 404])
+                .plain_errors(&[413]),
+            op(Put, |m| on(m, objects::set_param), "put{C}Param", GuardedWrite)
+                .says("Set one param of a {m} (as POST)")
+                .body(B::AnyJson)
+                .replies(&[200], R::AnyJson)
+                .errors(&[403, 404])
+                .plain_errors(&[413]),
+            op(Delete, |m| on(m, objects::delete_param), "delete{C}Param", GuardedWrite)
+                .says("Remove one param of a {m}")
+                .notes("Replies with the removed value.")
+                .replies(&[200], R::AnyJson)
+                .errors(&[403, 404]),
+        ],
+    },
+    Route {
+        path: "/api/v3/ws",
+        tag: "events",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, ws::upgrade), "events", Local)
+            .says("The event websocket")
+            .notes(
+                "Send `register <type>.<action>.<key>` or `deregister <...>` (`*` matches \
+                 anything); receive every matching change applied on this member as JSON \
+                 `{Time, Type, Action, Key, Principal, Object, Original}`.",
+            )
+            .replies(&[101], R::Upgrade)
+            .plain_errors(&[400, 426])],
+    },
+    Route {
+        path: "/api/v3/users/{name}/token",
+        tag: "users",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, users::token), "getUserToken", Local)
+            .says("A signed, expiring bearer token for a user")
+            .notes("A user may get their own token; the admin may get anyone's (else 403).")
+            .params(&[Param::Ttl])
+            .replies(&[200], R::Token)
+            .errors(&[403, 404, 503])
+            .plain_errors(&[400])],
+    },
+];

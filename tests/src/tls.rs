@@ -1,0 +1,56 @@
+//! The harness's own TLS: one test CA per process and an API certificate for loopback, given
+//! to every node the harness starts (`--tls-cert/--tls-key`), and trusted by [`crate::http::Http`].
+//! Certificates are verified as a real client would; nothing is disabled. (The cluster's own
+//! generated certificates are covered by `tests/tests/security.rs`.)
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+pub struct TestTls {
+    pub ca_pem: String,
+    /// Leaf followed by the CA, as a server presents it.
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+pub fn test_tls() -> &'static TestTls {
+    static TLS: OnceLock<TestTls> = OnceLock::new();
+    TLS.get_or_init(|| generate().expect("generating the harness's test certificates"))
+}
+
+fn generate() -> Result<TestTls> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "drp test harness CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let key = KeyPair::generate()?;
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()])?;
+    leaf.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse()?));
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = leaf.signed_by(&key, &ca_cert, &ca_key)?;
+    Ok(TestTls {
+        ca_pem: ca_cert.pem(),
+        chain_pem: format!("{}{}", leaf.pem(), ca_cert.pem()),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Writes the API certificate and key into `dir`; returns (cert, key) paths.
+pub fn write_api_cert(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let tls = test_tls();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (cert, key) = (dir.join("api-cert.pem"), dir.join("api-key.pem"));
+    std::fs::write(&cert, &tls.chain_pem).with_context(|| format!("writing {}", cert.display()))?;
+    std::fs::write(&key, &tls.key_pem).with_context(|| format!("writing {}", key.display()))?;
+    Ok((cert, key))
+}
