@@ -19,6 +19,7 @@ use versionsets::{parse_endpoints, parse_version_sets, Endpoint, VersionSet};
 use crate::crypto::MASK;
 use crate::reconcile::{self, short_sha};
 use crate::serve::{Manager, Source};
+use crate::trust::{self, Anchor, Pin};
 
 pub const ADMIN_USER: &str = "rocketskates";
 
@@ -222,6 +223,7 @@ const BOOKKEEPING: &[&str] = &[
     "CreatedBy",
     "LastModifiedAt",
     "LastModifiedBy",
+    "Trust",
 ];
 
 fn is_json(headers: &HeaderMap, body: &[u8]) -> bool {
@@ -378,8 +380,37 @@ pub fn endpoint_view(mgr: &Manager, ep: &Endpoint, source: Source) -> Value {
         obj.insert("Errors".into(), json!(o.errors));
         obj.insert("Available".into(), json!(true));
         obj.insert("Validated".into(), json!(true));
+        obj.insert("Trust".into(), trust_view(mgr, ep));
     }
     v
+}
+
+/// How the cluster's certificates are verified (read-only; the pinned PEM is kept in the
+/// registry, not in `Params`).
+fn trust_view(mgr: &Manager, ep: &Endpoint) -> Value {
+    let cert = |c: &[u8]| json!({"Subject": trust::subject(c), "Sha256": trust::fingerprint(c)});
+    match mgr.anchor(ep) {
+        Anchor::Given(certs) => json!({
+            "Mode": "ca",
+            "Certificates": certs.iter().map(|c| cert(c)).collect::<Vec<_>>(),
+        }),
+        Anchor::Invalid(m) => json!({"Mode": "invalid", "Error": m}),
+        Anchor::Pinned(_) => {
+            let pin = mgr.registry.pin(&ep.id);
+            json!({
+                "Mode": "pinned",
+                "Subject": pin.as_ref().map(|p| p.subject.clone()),
+                "Sha256": pin.as_ref().map(|p| p.sha256.clone()),
+                "PinnedFrom": pin.as_ref().map(|p| p.url.clone()),
+                "PinnedAt": pin.as_ref().map(|p| p.pinned_at),
+                "Pem": pin.as_ref().map(|p| p.pem.clone()),
+            })
+        }
+        Anchor::Unpinned => {
+            let https = mgr.connection(ep).seeds.iter().any(|u| trust::is_https(u));
+            json!({"Mode": if https { "unpinned" } else { "none" }})
+        }
+    }
 }
 
 /// The recorded observations, with the connection fields taken live from the tracker (a
@@ -442,13 +473,64 @@ fn not_found(model: &'static str, id: &str) -> ApiError {
     )
 }
 
-/// Checks the cluster's HaID when a member answers (within a few seconds).
-async fn check_ha_id(mgr: &Manager, ep: &Endpoint) -> Result<(), ApiError> {
+/// How a registration treats an earlier pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pinning {
+    /// POST/PUT: pin what the cluster presents now (re-registration is how a changed
+    /// certificate is accepted).
+    Repin,
+    /// PATCH: keep the pin unless the cluster's URLs changed.
+    Keep,
+}
+
+/// Checks the cluster's HaID when a member answers (within a few seconds) and, without
+/// `manager/ca`, learns the certificate an https cluster presents. `ep` is the endpoint as it
+/// will be in force; the registry's pin is updated before the endpoint is stored.
+async fn probe(
+    mgr: &Manager,
+    ep: &Endpoint,
+    previous: Option<&Endpoint>,
+    pinning: Pinning,
+) -> Result<(), ApiError> {
+    const M: &str = "endpoints";
+    if let Anchor::Invalid(m) = ep
+        .params
+        .get(trust::CA_PARAM)
+        .map(trust::anchor_from_param)
+        .unwrap_or_default()
+    {
+        return Err(ApiError::one(StatusCode::BAD_REQUEST, M, &ep.id, m));
+    }
     let conn = mgr.connection(ep);
+    let given = ep.params.contains_key(trust::CA_PARAM);
+    let moved = previous.is_some_and(|p| mgr.connection(p).seeds != conn.seeds);
+    let learn = !given
+        && (pinning == Pinning::Repin || moved || conn.anchor == Anchor::Unpinned)
+        && conn.seeds.iter().any(|u| trust::is_https(u));
+    let verified = trust::cluster_client(&conn.anchor).map_err(ApiError::internal)?;
+    let mut learnt: Option<Pin> = None;
     for url in conn.seeds.iter().take(3) {
-        let mut req = mgr
-            .client
-            .get(format!("{}/api/v3/info", url.trim_end_matches('/')))
+        let url = url.trim_end_matches('/');
+        // First use: learn the certificate unauthenticated; the credentials then go over a
+        // connection verified against it.
+        let (client, candidate) = if learn && trust::is_https(url) {
+            match trust::learn(url, Duration::from_secs(3)).await {
+                Ok(pin) => (
+                    trust::cluster_client(&pin.anchor()).map_err(ApiError::internal)?,
+                    Some(pin),
+                ),
+                Err(trust::LearnError::Failed(_)) => continue,
+                // Not pinned: the tracker reports why (ConnectionStatus `untrusted`).
+                Err(trust::LearnError::Untrusted(e)) => {
+                    tracing::warn!(endpoint = %ep.id, "{e}");
+                    continue;
+                }
+            }
+        } else {
+            (verified.clone(), None)
+        };
+        let mut req = client
+            .get(format!("{url}/api/v3/info"))
             .timeout(Duration::from_secs(3));
         if let Some(pw) = &conn.password {
             req = req.basic_auth(conn.username.as_deref().unwrap_or(ADMIN_USER), Some(pw));
@@ -464,7 +546,7 @@ async fn check_ha_id(mgr: &Manager, ep: &Endpoint) -> Result<(), ApiError> {
             if !ha.is_empty() && ha != ep.id {
                 return Err(ApiError::one(
                     StatusCode::BAD_REQUEST,
-                    "endpoints",
+                    M,
                     &ep.id,
                     format!(
                         "Id `{}` must be the cluster's HaID, but {url} belongs to cluster `{ha}`",
@@ -472,7 +554,36 @@ async fn check_ha_id(mgr: &Manager, ep: &Endpoint) -> Result<(), ApiError> {
                     ),
                 ));
             }
-            return Ok(());
+        }
+        learnt = candidate;
+        break;
+    }
+    if given {
+        // manager/ca takes over; removing it later means pinning anew.
+        mgr.registry
+            .forget_pin(&ep.id)
+            .map_err(ApiError::internal)?;
+    }
+    if !learn {
+        return Ok(());
+    }
+    match learnt {
+        Some(pin) => {
+            if let Some(old) = mgr.registry.pin(&ep.id) {
+                if old.sha256 != pin.sha256 {
+                    tracing::warn!(endpoint = %ep.id, old = %old.sha256, new = %pin.sha256, "re-registered: the cluster's certificate is pinned anew");
+                }
+            }
+            tracing::info!(endpoint = %ep.id, sha256 = %pin.sha256, subject = %pin.subject, url = %pin.url, "pinned the cluster's certificate");
+            mgr.registry
+                .set_pin(&ep.id, pin)
+                .map_err(ApiError::internal)?;
+        }
+        // Nothing answered: pinned at the first successful connection instead.
+        None => {
+            mgr.registry
+                .forget_pin(&ep.id)
+                .map_err(ApiError::internal)?;
         }
     }
     Ok(())
@@ -489,7 +600,14 @@ async fn create_endpoint(State(st): State<AppState>, headers: HeaderMap, body: B
         ));
     }
     st.mgr.seal_params(&mut ep, None);
-    check_ha_id(&st.mgr, &ep).await?;
+    let previous = st.mgr.effective_endpoint(&ep.id).map(|(e, _)| e);
+    probe(
+        &st.mgr,
+        &st.mgr.with_git(&ep),
+        previous.as_ref(),
+        Pinning::Repin,
+    )
+    .await?;
     store_endpoint(&st, ep, StatusCode::CREATED)
 }
 
@@ -516,10 +634,15 @@ async fn put_endpoint(
     body: Bytes,
 ) -> ApiResult {
     let mut ep = parse_endpoint_body(&headers, &body)?;
-    replace_endpoint(&st, &id, &mut ep).await
+    replace_endpoint(&st, &id, &mut ep, Pinning::Repin).await
 }
 
-async fn replace_endpoint(st: &AppState, id: &str, ep: &mut Endpoint) -> ApiResult {
+async fn replace_endpoint(
+    st: &AppState,
+    id: &str,
+    ep: &mut Endpoint,
+    pinning: Pinning,
+) -> ApiResult {
     if ep.id != id {
         return Err(ApiError::one(
             StatusCode::BAD_REQUEST,
@@ -529,11 +652,11 @@ async fn replace_endpoint(st: &AppState, id: &str, ep: &mut Endpoint) -> ApiResu
         ));
     }
     let previous = st.mgr.registry.api_endpoint(id);
-    if previous.is_none() && st.mgr.effective_endpoint(id).is_none() {
+    let Some((in_force, _)) = st.mgr.effective_endpoint(id) else {
         return Err(not_found("endpoints", id));
-    }
+    };
     st.mgr.seal_params(ep, previous.as_ref());
-    check_ha_id(&st.mgr, ep).await?;
+    probe(&st.mgr, &st.mgr.with_git(ep), Some(&in_force), pinning).await?;
     store_endpoint(st, ep.clone(), StatusCode::OK)
 }
 
@@ -557,7 +680,7 @@ async fn patch_endpoint(
     strip(&mut v, ENDPOINT_OUTPUT_FIELDS);
     strip(&mut v, BOOKKEEPING);
     let mut ep = endpoint_from_value(v)?;
-    replace_endpoint(&st, &id, &mut ep).await
+    replace_endpoint(&st, &id, &mut ep, Pinning::Keep).await
 }
 
 fn apply_patch(

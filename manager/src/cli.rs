@@ -17,16 +17,31 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str, username: &str, password: Option<String>) -> anyhow::Result<Self> {
+    /// An https manager URL is verified against the public roots plus `ca_pem` (`--ca-cert`).
+    pub fn new(
+        base: &str,
+        username: &str,
+        password: Option<String>,
+        ca_pem: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(3));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .context("--ca-cert holds no PEM certificate")?;
+            if certs.is_empty() {
+                bail!("--ca-cert holds no PEM certificate");
+            }
+            for c in certs {
+                http = http.add_root_certificate(c);
+            }
+        }
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             username: username.to_owned(),
             password,
-            http: reqwest::Client::builder()
-                .danger_accept_invalid_certs(true)
-                .timeout(Duration::from_secs(30))
-                .connect_timeout(Duration::from_secs(3))
-                .build()?,
+            http: http.build()?,
         })
     }
 

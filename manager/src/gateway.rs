@@ -107,7 +107,7 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     let pass_auth = (!cluster.has_credentials())
         .then_some(caller_auth)
         .flatten();
-    let client = cluster.client().clone();
+    let client = cluster.client();
     let result = cluster
         .send(
             |base| {

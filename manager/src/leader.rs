@@ -2,6 +2,11 @@
 //! reachable from the seeds (`manager/url`, `manager/urls`); the leader is followed by polling
 //! every member's state (short timeouts) plus the `X-DRP-Leader` hint on every response.
 //! Each cluster has its own polling task; nothing here blocks another cluster.
+//!
+//! Every call verifies the members' certificates against the cluster's [`Anchor`] (see
+//! [`crate::trust`]). While nothing is pinned, each poll is a first use: it learns the
+//! certificate each https member presents (unauthenticated), polls that member over a
+//! connection verified against it, and pins the one of a member that answered as this cluster.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -13,6 +18,8 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use versionsets::{LeaderRef, Member};
 
+use crate::trust::{self, Anchor, Pin};
+
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(600);
 
@@ -21,6 +28,11 @@ pub const CONNECTED: &str = "connected";
 pub const UNAVAILABLE: &str = "unavailable";
 pub const UNAUTHORIZED: &str = "unauthorized";
 pub const MISMATCH: &str = "mismatch";
+/// The cluster's certificate does not verify to `manager/ca` or to the pinned one.
+pub const UNTRUSTED: &str = "untrusted";
+
+/// Stores a certificate pinned on first use; returns the pin in force (an earlier one wins).
+pub type PinSink = Arc<dyn Fn(&str, Pin) -> Result<Pin, String> + Send + Sync>;
 
 /// How to reach a cluster (the password in clear, in memory only).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -28,6 +40,8 @@ pub struct Connection {
     pub seeds: Vec<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// What the members' certificates must verify to.
+    pub anchor: Anchor,
 }
 
 impl std::fmt::Debug for Connection {
@@ -36,6 +50,7 @@ impl std::fmt::Debug for Connection {
             .field("seeds", &self.seeds)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("anchor", &self.anchor)
             .finish()
     }
 }
@@ -56,14 +71,31 @@ pub struct View {
     pub polled: bool,
 }
 
-#[derive(Debug)]
 pub struct Cluster {
     pub id: String,
-    client: reqwest::Client,
+    /// The client for the anchor it was built for.
+    client: RwLock<(Anchor, reqwest::Client)>,
+    pin_sink: PinSink,
     conn: RwLock<Connection>,
     view: RwLock<View>,
     poke: Notify,
     changed: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("id", &self.id)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one member's poll went.
+enum Failure {
+    Unauthorized,
+    Untrusted(String),
+    Other(String),
 }
 
 /// Whether a request may be sent again after a failure that may have reached the server.
@@ -124,11 +156,13 @@ fn parse_state(v: &Value) -> (Option<String>, String, u64, u64, Vec<Member>) {
 }
 
 impl Cluster {
-    pub fn new(id: &str, client: reqwest::Client, conn: Connection) -> Arc<Self> {
+    pub fn new(id: &str, conn: Connection, pin_sink: PinSink) -> anyhow::Result<Arc<Self>> {
         let (changed, _) = watch::channel(0);
-        Arc::new(Self {
+        let client = trust::cluster_client(&conn.anchor)?;
+        Ok(Arc::new(Self {
             id: id.to_owned(),
-            client,
+            client: RwLock::new((conn.anchor.clone(), client)),
+            pin_sink,
             conn: RwLock::new(conn),
             view: RwLock::new(View {
                 status: UNAVAILABLE.into(),
@@ -136,7 +170,7 @@ impl Cluster {
             }),
             poke: Notify::new(),
             changed,
-        })
+        }))
     }
 
     pub fn view(&self) -> View {
@@ -148,12 +182,43 @@ impl Cluster {
     }
 
     pub fn set_connection(&self, conn: Connection) {
+        self.use_anchor(&conn.anchor);
         if let Ok(mut c) = self.conn.write() {
             if *c != conn {
                 *c = conn;
                 self.poke.notify_one();
             }
         }
+    }
+
+    /// Rebuilds the client when the anchor changed (a fresh client: no connection verified
+    /// under the old anchor is reused).
+    fn use_anchor(&self, anchor: &Anchor) {
+        if self.client.read().is_ok_and(|c| c.0 == *anchor) {
+            return;
+        }
+        match trust::cluster_client(anchor) {
+            Ok(client) => {
+                if let Ok(mut c) = self.client.write() {
+                    *c = (anchor.clone(), client);
+                }
+            }
+            Err(e) => {
+                tracing::error!(endpoint = %self.id, "building the cluster's HTTP client: {e:#}")
+            }
+        }
+    }
+
+    /// Takes a certificate learnt on first use: stored first (an earlier pin wins), then used.
+    fn adopt_pin(&self, pin: Pin) -> Result<(), String> {
+        let pin = (self.pin_sink)(&self.id, pin)?;
+        let anchor = pin.anchor();
+        tracing::info!(endpoint = %self.id, sha256 = %pin.sha256, subject = %pin.subject, url = %pin.url, "pinned the cluster's certificate");
+        self.use_anchor(&anchor);
+        if let Ok(mut c) = self.conn.write() {
+            c.anchor = anchor;
+        }
+        Ok(())
     }
 
     /// Changes whenever the leader or the status changes.
@@ -225,6 +290,9 @@ impl Cluster {
     /// One poll: every known member's consensus state, in parallel.
     pub async fn poll_once(&self) {
         let conn = self.connection();
+        // Nothing pinned yet: this poll is the first use for https members.
+        let first_use = conn.anchor == Anchor::Unpinned;
+        let client = self.client();
         let mut urls: BTreeSet<String> = conn
             .seeds
             .iter()
@@ -236,33 +304,65 @@ impl Cluster {
             }
         }
         let calls = urls.iter().map(|url| {
-            let req = self
-                .client
-                .get(format!("{url}/api/v3/system/consensus/state"))
-                .timeout(POLL_TIMEOUT);
-            let req = self.authorize(req);
+            let client = client.clone();
             async move {
-                let res = match req.send().await {
-                    Ok(r) if r.status() == StatusCode::UNAUTHORIZED => Err(UNAUTHORIZED.to_owned()),
-                    Ok(r) if r.status().is_success() => {
-                        r.json::<Value>().await.map_err(|e| e.to_string())
+                // First use: learn the certificate unauthenticated, then poll (with the
+                // credentials) over a connection verified against it.
+                let mut candidate = None;
+                let client = if first_use && trust::is_https(url) {
+                    let pin = match trust::learn(url, POLL_TIMEOUT).await {
+                        Ok(pin) => pin,
+                        Err(trust::LearnError::Failed(e)) => {
+                            return (url.clone(), Err(Failure::Other(e)), None)
+                        }
+                        Err(trust::LearnError::Untrusted(e)) => {
+                            return (url.clone(), Err(Failure::Untrusted(e)), None)
+                        }
+                    };
+                    match trust::cluster_client(&pin.anchor()) {
+                        Ok(c) => {
+                            candidate = Some(pin);
+                            c
+                        }
+                        Err(e) => return (url.clone(), Err(Failure::Other(e.to_string())), None),
                     }
-                    Ok(r) => Err(format!("HTTP {}", r.status())),
-                    Err(e) => Err(e.to_string()),
+                } else {
+                    client
                 };
-                (url.clone(), res)
+                let req = client
+                    .get(format!("{url}/api/v3/system/consensus/state"))
+                    .timeout(POLL_TIMEOUT);
+                let res = match self.authorize(req).send().await {
+                    Ok(r) if r.status() == StatusCode::UNAUTHORIZED => Err(Failure::Unauthorized),
+                    Ok(r) if r.status().is_success() => r
+                        .json::<Value>()
+                        .await
+                        .map_err(|e| Failure::Other(e.to_string())),
+                    Ok(r) => Err(Failure::Other(format!("HTTP {}", r.status()))),
+                    Err(e) => match trust::untrusted(&e) {
+                        Some(m) => Err(Failure::Untrusted(format!("{url}: {m}"))),
+                        None => Err(Failure::Other(trust::describe(&e))),
+                    },
+                };
+                (url.clone(), res, candidate)
             }
         });
         let results = join_all(calls).await;
         let mut best: Option<Best> = None;
         let mut reachable = Vec::new();
         let mut unauthorized = false;
+        let mut untrusted = None;
         let mut last_err = None;
-        for (url, res) in results {
+        let mut learnt: Option<Pin> = None;
+        for (url, res, candidate) in results {
             match res {
                 Ok(state) => {
-                    reachable.push(url);
                     let (ha, leader, term, commit, members) = parse_state(&state);
+                    // First use: only a member that answers as this cluster is believed.
+                    if learnt.is_none() && ha.as_deref().is_none_or(|h| h == self.id) {
+                        learnt = candidate;
+                    }
+                    reachable.push(url);
                     let key = (if leader.is_empty() { 0 } else { 1 }, term, commit);
                     let better = match &best {
                         None => true,
@@ -272,8 +372,17 @@ impl Cluster {
                         best = Some((term, commit, leader, members, ha));
                     }
                 }
-                Err(e) if e == UNAUTHORIZED => unauthorized = true,
-                Err(e) => last_err = Some(e),
+                Err(Failure::Unauthorized) => unauthorized = true,
+                Err(Failure::Untrusted(m)) => untrusted = Some(m),
+                Err(Failure::Other(e)) => last_err = Some(e),
+            }
+        }
+        if let Some(pin) = learnt {
+            if let Err(e) = self.adopt_pin(pin) {
+                tracing::warn!(endpoint = %self.id, "{e}");
+                untrusted = Some(e);
+                best = None;
+                reachable.clear();
             }
         }
         let mut view = self.view();
@@ -287,7 +396,10 @@ impl Cluster {
                 for m in &mut view.members {
                     m.online = false;
                 }
-                if unauthorized {
+                if let Some(m) = untrusted {
+                    view.status = UNTRUSTED.into();
+                    view.error = Some(m);
+                } else if unauthorized {
                     view.status = UNAUTHORIZED.into();
                     view.error = Some("the cluster refused the stored credentials".into());
                 } else {
@@ -394,11 +506,13 @@ impl Cluster {
         loop {
             let targets = self.targets();
             let mut all_refused = !targets.is_empty();
+            let mut all_untrusted = !targets.is_empty();
             for url in &targets {
                 let req = self.authorize(build(url));
                 match req.send().await {
                     Ok(resp) => {
                         all_refused = false;
+                        all_untrusted = false;
                         self.note_response(&resp);
                         let unavailable = matches!(
                             resp.status(),
@@ -414,13 +528,18 @@ impl Cluster {
                         return Ok(resp);
                     }
                     Err(e) => {
-                        let refused = e.is_connect();
+                        // A refused certificate: the request never left (like a refused
+                        // connection), and waiting will not change the certificate.
+                        let untrusted = trust::untrusted(&e).is_some();
+                        let refused = e.is_connect() || untrusted;
                         all_refused &= refused;
-                        tracing::debug!(endpoint = %self.id, %url, error = %e, "request failed");
+                        all_untrusted &= untrusted;
+                        let message = trust::describe(&e);
+                        tracing::debug!(endpoint = %self.id, %url, error = %message, "request failed");
                         self.note_down(url);
                         last = Some(SendError::Failed {
                             url: url.clone(),
-                            message: e.to_string(),
+                            message,
                         });
                         if !(refused || retry == Retry::Idempotent) {
                             return Err(
@@ -430,7 +549,7 @@ impl Cluster {
                     }
                 }
             }
-            if Instant::now() >= end {
+            if Instant::now() >= end || (all_untrusted && last_resp.is_none()) {
                 break;
             }
             // Nothing answers at all (not a failover, where the others still do): give up
@@ -463,11 +582,11 @@ impl Cluster {
         } else {
             Retry::ConnectOnly
         };
+        let client = self.client();
         let resp = self
             .send(
                 |base| {
-                    let mut r = self
-                        .client
+                    let mut r = client
                         .request(method.clone(), format!("{base}{path}"))
                         .timeout(timeout);
                     for (k, v) in extra {
@@ -493,7 +612,12 @@ impl Cluster {
         Ok((status, value))
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// The client verifying this cluster's certificates (cheap to clone; rebuilt when the
+    /// anchor changes).
+    pub fn client(&self) -> reqwest::Client {
+        self.client
+            .read()
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|p| p.into_inner().1.clone())
     }
 }

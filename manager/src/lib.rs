@@ -13,3 +13,4 @@ pub mod quickstart;
 pub mod reconcile;
 pub mod registry;
 pub mod serve;
+pub mod trust;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use manager::cli::{self, Client};
 
@@ -39,11 +40,26 @@ struct ClientArgs {
     username: String,
     #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true, global = true)]
     password: Option<String>,
+    /// PEM CA certificate(s) to verify an https manager URL with, besides the public roots.
+    #[arg(long, env = "DRP_MANAGER_CA_CERT", global = true)]
+    ca_cert: Option<PathBuf>,
 }
 
 impl ClientArgs {
     fn client(&self) -> anyhow::Result<Client> {
-        Client::new(&self.url, &self.username, self.password.clone())
+        let ca = match &self.ca_cert {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("reading --ca-cert {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Client::new(
+            &self.url,
+            &self.username,
+            self.password.clone(),
+            ca.as_deref(),
+        )
     }
 }
 

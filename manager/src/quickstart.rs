@@ -1,5 +1,8 @@
 //! `drp-manager quickstart`: a local 3-node `site-a` cluster, a git repo made from the
 //! examples, and a manager following it; waits for the apply and prints the status.
+//!
+//! The cluster's CA is read from the first node's `<data-dir>/tls/ca.pem`: the quickstart
+//! verifies the members against it and registers it as the endpoint's `manager/ca`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::cli::{status_table, Client};
 use crate::serve::{self, Config};
+use crate::trust::{self, Anchor, AnchoredVerifier};
 
 const HA_ID: &str = "site-a";
 
@@ -79,11 +83,16 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-fn http() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
+/// A client verifying the members against the cluster CA `ca_pem`.
+fn http(ca_pem: &str) -> anyhow::Result<reqwest::Client> {
+    let ca = trust::parse_pem(ca_pem).map_err(|e| anyhow::anyhow!("the cluster CA {e}"))?;
+    Ok(
+        trust::client_builder(std::sync::Arc::new(AnchoredVerifier::new(Anchor::Given(
+            ca,
+        ))))?
         .timeout(Duration::from_secs(2))
-        .build()?)
+        .build()?,
+    )
 }
 
 async fn answers(client: &reqwest::Client, port: u16, pw: &str) -> Option<String> {
@@ -179,9 +188,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .admin_password
         .clone()
         .unwrap_or_else(crate::crypto::random_password);
-    let client = http()?;
     let mut procs: Vec<Proc> = Vec::new();
-    let result = run_inner(&opts, &endpoint_bin, &work, &password, &client, &mut procs).await;
+    let result = run_inner(&opts, &endpoint_bin, &work, &password, &mut procs).await;
     for p in procs.iter_mut().rev() {
         p.stop().await;
     }
@@ -196,11 +204,11 @@ async fn run_inner(
     endpoint_bin: &Path,
     work: &Path,
     password: &str,
-    client: &reqwest::Client,
     procs: &mut Vec<Proc>,
 ) -> anyhow::Result<()> {
     println!("quickstart: working in {}", work.display());
     let mut urls: Vec<String> = Vec::new();
+    let mut cluster: Option<(String, reqwest::Client)> = None;
     for n in 1..=3 {
         let (api, cons) = (free_port()?, free_port()?);
         let data = work.join(format!("node{n}"));
@@ -230,6 +238,27 @@ async fn run_inner(
             name: format!("node{n}"),
             child,
         });
+        if cluster.is_none() {
+            // Written by the bootstrapping node before it serves.
+            let path = data.join("tls").join("ca.pem");
+            let ca = wait_for(Duration::from_secs(30), || async {
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .filter(|t| trust::parse_pem(t).is_ok())
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "node1 wrote no CA ({}); see {}/node1.log",
+                    path.display(),
+                    work.display()
+                )
+            })?;
+            cluster = Some((ca.clone(), http(&ca)?));
+        }
+        let Some((_, client)) = &cluster else {
+            bail!("no cluster CA");
+        };
         let url = wait_for(Duration::from_secs(30), || answers(client, api, password))
             .await
             .with_context(|| {
@@ -238,6 +267,9 @@ async fn run_inner(
         println!("  node{n}: {url}");
         urls.push(url);
     }
+    let Some((ca, client)) = cluster else {
+        bail!("no cluster CA");
+    };
     let state_url = format!("{}/api/v3/system/consensus/state", urls[0]);
     wait_for(Duration::from_secs(60), || async {
         let r = client
@@ -280,7 +312,7 @@ async fn run_inner(
         reconcile_every: Duration::from_secs(2),
     };
     let manager = tokio::spawn(serve::run(config, shutdown_rx, Some(ready_tx)));
-    let outcome = drive(opts, &urls, password, ready_rx).await;
+    let outcome = drive(opts, &urls, password, &ca, ready_rx).await;
     let _ = shutdown_tx.send(true);
     match tokio::time::timeout(Duration::from_secs(10), manager).await {
         Ok(Ok(Err(e))) => tracing::warn!("manager: {e:#}"),
@@ -298,6 +330,7 @@ async fn drive(
     opts: &Options,
     urls: &[String],
     password: &str,
+    ca: &str,
     ready: tokio::sync::oneshot::Receiver<SocketAddr>,
 ) -> anyhow::Result<()> {
     let addr = tokio::time::timeout(Duration::from_secs(10), ready)
@@ -305,7 +338,7 @@ async fn drive(
         .context("the manager did not start")?
         .context("the manager failed to start")?;
     let murl = format!("http://{addr}");
-    let api = Client::new(&murl, "rocketskates", Some(password.to_owned()))?;
+    let api = Client::new(&murl, "rocketskates", Some(password.to_owned()), None)?;
     let body = json!({
         "Id": HA_ID,
         "Params": {
@@ -313,6 +346,7 @@ async fn drive(
             "manager/urls": urls,
             "manager/username": "rocketskates",
             "manager/password": password,
+            "manager/ca": ca,
         },
     });
     api.call(

@@ -1,6 +1,6 @@
 //! The manager's durable registry (redb under the data dir): API-registered endpoints and
-//! VersionSets, what the manager observed and applied per endpoint, the git position and the
-//! admin password hash. Everything lives in memory too; every change is written through
+//! VersionSets, what the manager observed and applied per endpoint, the certificate pinned for
+//! each cluster, the git position and the admin password hash. Everything lives in memory too; every change is written through
 //! before it is visible, so a restart forgets nothing.
 
 use std::collections::BTreeMap;
@@ -16,11 +16,13 @@ use versionsets::{
 };
 
 use crate::crypto::PasswordHash;
+use crate::trust::Pin;
 
 const ENDPOINTS: TableDefinition<&str, &str> = TableDefinition::new("endpoints");
 const VERSION_SETS: TableDefinition<&str, &str> = TableDefinition::new("version_sets");
 const OBSERVED: TableDefinition<&str, &str> = TableDefinition::new("observed");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+const PINS: TableDefinition<&str, &str> = TableDefinition::new("pins");
 
 const META_GIT: &str = "git";
 const META_ADMIN: &str = "admin";
@@ -120,6 +122,7 @@ struct State {
     endpoints: BTreeMap<String, Endpoint>,
     version_sets: BTreeMap<String, VersionSet>,
     observed: BTreeMap<String, Observed>,
+    pins: BTreeMap<String, Pin>,
     git: GitRecord,
     admin: Option<PasswordHash>,
 }
@@ -152,6 +155,7 @@ impl Registry {
             tx.open_table(VERSION_SETS)?;
             tx.open_table(OBSERVED)?;
             tx.open_table(META)?;
+            tx.open_table(PINS)?;
         }
         tx.commit()?;
         let mut state = State::default();
@@ -172,6 +176,12 @@ impl Registry {
             let (k, v) = row?;
             state
                 .observed
+                .insert(k.value().to_owned(), decode(k.value(), v.value())?);
+        }
+        for row in tx.open_table(PINS)?.iter()? {
+            let (k, v) = row?;
+            state
+                .pins
                 .insert(k.value().to_owned(), decode(k.value(), v.value())?);
         }
         let meta = tx.open_table(META)?;
@@ -301,6 +311,46 @@ impl Registry {
         Ok(())
     }
 
+    // --- pinned certificates ---
+
+    pub fn pin(&self, id: &str) -> Option<Pin> {
+        self.lock().pins.get(id).cloned()
+    }
+
+    pub fn pinned_ids(&self) -> Vec<String> {
+        self.lock().pins.keys().cloned().collect()
+    }
+
+    /// Pins `pin` for `id`, replacing any earlier one (registration).
+    pub fn set_pin(&self, id: &str, pin: Pin) -> Result<(), RegistryError> {
+        let mut st = self.lock();
+        if st.pins.get(id) != Some(&pin) {
+            self.put(PINS, id, Some(&encode(&pin)))?;
+            st.pins.insert(id.to_owned(), pin);
+        }
+        Ok(())
+    }
+
+    /// Pins `pin` for `id` unless one is pinned already (first use); the pin in force.
+    pub fn pin_if_absent(&self, id: &str, pin: Pin) -> Result<Pin, RegistryError> {
+        let mut st = self.lock();
+        if let Some(existing) = st.pins.get(id) {
+            return Ok(existing.clone());
+        }
+        self.put(PINS, id, Some(&encode(&pin)))?;
+        st.pins.insert(id.to_owned(), pin.clone());
+        Ok(pin)
+    }
+
+    pub fn forget_pin(&self, id: &str) -> Result<bool, RegistryError> {
+        let mut st = self.lock();
+        if st.pins.remove(id).is_some() {
+            self.put(PINS, id, None)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     // --- git ---
 
     pub fn git(&self) -> GitRecord {
@@ -336,10 +386,26 @@ mod tests {
             r.update_observed("a", |o| o.desired_hash = Some("h".into()))
                 .unwrap();
             r.update_git(|g| g.head = Some("c1".into())).unwrap();
+            let pin = Pin {
+                pem: "p".into(),
+                sha256: "s".into(),
+                subject: "CN=x".into(),
+                url: "https://x".into(),
+                pinned_at: 1,
+            };
+            assert_eq!(r.pin_if_absent("a", pin.clone()).unwrap(), pin);
+            let other = Pin {
+                pem: "q".into(),
+                ..pin.clone()
+            };
+            assert_eq!(r.pin_if_absent("a", other).unwrap(), pin, "never re-pinned");
         }
         let r = Registry::open(dir.path()).unwrap();
         assert!(r.api_endpoint("a").is_some());
         assert_eq!(r.observed("a").desired_hash.as_deref(), Some("h"));
         assert_eq!(r.git().head.as_deref(), Some("c1"));
+        assert_eq!(r.pin("a").map(|p| p.pem).as_deref(), Some("p"));
+        assert!(r.forget_pin("a").unwrap());
+        assert!(r.pin("a").is_none());
     }
 }

@@ -13,8 +13,9 @@ use tokio::task::JoinHandle;
 use versionsets::{Endpoint, VersionSet};
 
 use crate::crypto::{self, PasswordHash, Sealer, SEALED_PREFIX};
-use crate::leader::{Cluster, Connection};
+use crate::leader::{Cluster, Connection, PinSink};
 use crate::registry::{CatalogData, Registry};
+use crate::trust::{self, Anchor};
 
 /// Flags of `drp-manager serve`.
 #[derive(Debug, Clone)]
@@ -58,7 +59,6 @@ struct ClusterHandle {
 pub struct Manager {
     pub registry: Registry,
     pub sealer: Sealer,
-    pub client: reqwest::Client,
     pub config: Config,
     pub catalog_dir: Mutex<CatalogData>,
     pub apply_slots: Semaphore,
@@ -75,16 +75,23 @@ impl std::fmt::Debug for Manager {
     }
 }
 
-/// The HTTP client used for every cluster call. Endpoints serve self-signed certificates,
-/// so certificates are not verified (the credentials are the trust anchor for now).
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .connect_timeout(Duration::from_millis(700))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .timeout(Duration::from_secs(60))
-        .build()
-        .context("building the HTTP client")
+/// Git's fields of an endpoint over the API's (see [`Manager::effective_endpoints`]).
+fn merge_git(ep: &mut Endpoint, g: &Endpoint) {
+    ep.version_sets = g.version_sets.clone();
+    ep.version_set = g.version_set.clone();
+    ep.apply = g.apply;
+    if g.description.is_some() {
+        ep.description = g.description.clone();
+    }
+    if g.documentation.is_some() {
+        ep.documentation = g.documentation.clone();
+    }
+    if !g.meta.is_empty() {
+        ep.meta = g.meta.clone();
+    }
+    for (k, v) in &g.params {
+        ep.params.insert(k.clone(), v.clone());
+    }
 }
 
 impl Manager {
@@ -124,7 +131,6 @@ impl Manager {
         Ok(Arc::new(Self {
             registry,
             sealer,
-            client: http_client()?,
             apply_slots: Semaphore::new(config.max_parallel.max(1)),
             config,
             catalog_dir: Mutex::new(catalog),
@@ -155,21 +161,7 @@ impl Manager {
                 match out.get_mut(&g.id) {
                     Some((ep, source)) => {
                         *source = Source::Both;
-                        ep.version_sets = g.version_sets.clone();
-                        ep.version_set = g.version_set.clone();
-                        ep.apply = g.apply;
-                        if g.description.is_some() {
-                            ep.description = g.description.clone();
-                        }
-                        if g.documentation.is_some() {
-                            ep.documentation = g.documentation.clone();
-                        }
-                        if !g.meta.is_empty() {
-                            ep.meta = g.meta.clone();
-                        }
-                        for (k, v) in &g.params {
-                            ep.params.insert(k.clone(), v.clone());
-                        }
+                        merge_git(ep, &g);
                     }
                     None => {
                         out.insert(g.id.clone(), (g, Source::Git));
@@ -182,6 +174,29 @@ impl Manager {
 
     pub fn effective_endpoint(&self, id: &str) -> Option<(Endpoint, Source)> {
         self.effective_endpoints().remove(id)
+    }
+
+    /// `ep` (an API definition about to be stored) as it will be in force: git's fields over it.
+    pub fn with_git(&self, ep: &Endpoint) -> Endpoint {
+        let mut out = ep.clone();
+        if let Some(good) = self.registry.git().good {
+            if let Some(g) = good.endpoints.iter().find(|g| g.id == ep.id) {
+                merge_git(&mut out, g);
+            }
+        }
+        out
+    }
+
+    /// What the endpoint's cluster certificates must verify to: `manager/ca`, else the pinned
+    /// certificate, else nothing yet.
+    pub fn anchor(&self, ep: &Endpoint) -> Anchor {
+        if let Some(ca) = ep.params.get(trust::CA_PARAM) {
+            return trust::anchor_from_param(ca);
+        }
+        match self.registry.pin(&ep.id) {
+            Some(pin) => pin.anchor(),
+            None => Anchor::Unpinned,
+        }
     }
 
     /// Git's VersionSets, then API ones whose Id git does not define.
@@ -243,6 +258,7 @@ impl Manager {
             seeds,
             username: text("manager/username"),
             password,
+            anchor: self.anchor(ep),
         }
     }
 
@@ -307,6 +323,14 @@ impl Manager {
             .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect();
+        for id in self.registry.pinned_ids() {
+            if !wanted.contains_key(&id) {
+                match self.registry.forget_pin(&id) {
+                    Ok(_) => tracing::info!(endpoint = %id, "forgot the pinned certificate"),
+                    Err(e) => tracing::error!(endpoint = %id, "forgetting the pin: {e}"),
+                }
+            }
+        }
         for id in gone {
             if let Some(h) = clusters.remove(&id) {
                 let _ = h.stop.send(true);
@@ -323,7 +347,13 @@ impl Manager {
                 h.wake.notify_one();
                 continue;
             }
-            let cluster = Cluster::new(&id, self.client.clone(), conn);
+            let cluster = match Cluster::new(&id, conn, self.pin_sink()) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(endpoint = %id, "cannot track: {e:#}");
+                    continue;
+                }
+            };
             let wake = Arc::new(Notify::new());
             let (stop, stop_rx) = watch::channel(false);
             let tracker = tokio::spawn(cluster.clone().run(stop_rx.clone()));
@@ -345,6 +375,17 @@ impl Manager {
                 },
             );
         }
+    }
+
+    /// Where trackers store a certificate pinned on first use.
+    fn pin_sink(self: &Arc<Self>) -> PinSink {
+        let weak = Arc::downgrade(self);
+        Arc::new(move |id, pin| {
+            let mgr = weak.upgrade().ok_or("the manager is stopping")?;
+            mgr.registry
+                .pin_if_absent(id, pin)
+                .map_err(|e| format!("storing the pinned certificate: {e}"))
+        })
     }
 
     /// Stops every cluster's tasks and waits for them to end.

@@ -105,7 +105,12 @@ pub struct Node {
 
 impl Node {
     fn start(ha_id: &str, join: Option<&str>) -> Self {
-        let (api_port, cons_port) = (free_port(), free_port());
+        Self::start_on(ha_id, join, free_port(), &[])
+    }
+
+    /// A node serving its API on `api_port`, with extra `drp-endpoint serve` flags.
+    pub fn start_on(ha_id: &str, join: Option<&str>, api_port: u16, extra: &[&str]) -> Self {
+        let cons_port = free_port();
         let data = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(data.path().join("log")).unwrap();
         let mut cmd = Command::new(endpoint_bin());
@@ -115,6 +120,7 @@ impl Node {
             .args(["--api-listen", &format!("127.0.0.1:{api_port}")])
             .args(["--consensus-listen", &format!("127.0.0.1:{cons_port}")])
             .args(["--ha-id", ha_id])
+            .args(extra)
             .env("RS_ADMIN_PASSWORD", PASSWORD)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -145,6 +151,11 @@ impl Node {
         self.proc.is_some()
     }
 
+    /// The cluster CA the node wrote at bootstrap (`<data-dir>/tls/ca.pem`).
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("d/tls/ca.pem")).unwrap()
+    }
+
     pub fn kill(&mut self) {
         self.proc = None;
     }
@@ -161,11 +172,16 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(ha_id: &str, n: usize) -> Self {
-        let first = Node::start(ha_id, None);
+        Self::start_with(ha_id, n, &[])
+    }
+
+    /// A cluster whose nodes get `extra` `drp-endpoint serve` flags.
+    pub fn start_with(ha_id: &str, n: usize, extra: &[&str]) -> Self {
+        let first = Node::start_on(ha_id, None, free_port(), extra);
         let mut nodes = vec![first];
         for _ in 1..n {
             let join = nodes[0].url.clone();
-            nodes.push(Node::start(ha_id, Some(&join)));
+            nodes.push(Node::start_on(ha_id, Some(&join), free_port(), extra));
         }
         let c = Self {
             ha_id: ha_id.into(),
@@ -272,23 +288,21 @@ impl Manager {
     }
 
     pub fn register(&self, c: &Cluster, sets: &[&str], apply: bool) {
-        let urls: Vec<&str> = c.nodes.iter().map(|n| n.url.as_str()).collect();
         let (st, body) = self.call(
             "POST",
             "/api/v3/endpoints",
-            Some(json!({
-                "Id": c.ha_id,
-                "Params": {
-                    "manager/url": c.nodes[0].url,
-                    "manager/urls": urls,
-                    "manager/username": "rocketskates",
-                    "manager/password": PASSWORD,
-                },
-                "VersionSets": sets,
-                "Apply": apply,
-            })),
+            Some(endpoint_body(c, sets, apply)),
         );
         assert!(st == 201 || st == 200, "register gave {st}: {body}");
+    }
+
+    /// Waits until `id` reports `ConnectionStatus` `status`; the endpoint then.
+    pub fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        wait(timeout, || {
+            let e = self.endpoint(id);
+            (e["ConnectionStatus"] == status).then_some(e)
+        })
+        .unwrap_or_else(|| panic!("{id} never {status}: {}", self.endpoint(id)))
     }
 
     /// Waits until the endpoint's applied state came from `commit`.
@@ -303,6 +317,28 @@ impl Manager {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
     }
+}
+
+/// The registration body of a cluster: its URLs and the admin credentials (no `manager/ca`).
+pub fn endpoint_body(c: &Cluster, sets: &[&str], apply: bool) -> Value {
+    let urls: Vec<&str> = c.nodes.iter().map(|n| n.url.as_str()).collect();
+    json!({
+        "Id": c.ha_id,
+        "Params": {
+            "manager/url": c.nodes[0].url,
+            "manager/urls": urls,
+            "manager/username": "rocketskates",
+            "manager/password": PASSWORD,
+        },
+        "VersionSets": sets,
+        "Apply": apply,
+    })
+}
+
+/// `sha256:<hex>` of the (first) certificate of a PEM text.
+pub fn pem_fingerprint(pem: &str) -> String {
+    let der = manager::trust::parse_pem(pem).unwrap().remove(0);
+    manager::trust::fingerprint(&der)
 }
 
 /// A git repo driven with the git CLI (the manager reads it with gix).
