@@ -241,12 +241,19 @@ fn join(prefix: &str, path: &str) -> String {
 
 type Entries<'n> = Vec<(String, Pos, &'n Node)>;
 
+/// Bound on the field paths one decode builds and keeps (every node's path is recorded):
+/// long keys above many nodes multiply, so 8 KB of YAML with nested 1000-character keys
+/// above an alias-expanded list made ~1 GiB of paths. Real documents use well under 1 MiB.
+const MAX_PATH_BYTES: usize = 32 << 20;
+
 /// Walks the located tree against a shape, collecting every problem and the position of
 /// every field path it passes.
 #[derive(Default)]
 pub(crate) struct Decoder {
     pub problems: Vec<(Pos, Problem)>,
     positions: HashMap<String, Pos>,
+    /// Total length of the paths passed to `decode`; see `MAX_PATH_BYTES`.
+    path_bytes: usize,
 }
 
 impl Decoder {
@@ -269,6 +276,19 @@ impl Decoder {
     /// Returns `None` when the node has a problem (already recorded). Null is `Value::Null`
     /// for the caller to treat as "not set".
     pub fn decode(&mut self, node: &Node, shape: Shape, path: &str) -> Option<Value> {
+        if self.exhausted() {
+            return None;
+        }
+        self.path_bytes += path.len();
+        if self.exhausted() {
+            let message = format!(
+                "too large to check: the field paths of this document add up to more than {} MiB \
+                 (very long keys above many values?)",
+                MAX_PATH_BYTES >> 20
+            );
+            self.error(node.pos, path, message);
+            return None;
+        }
         self.positions.insert(path.to_owned(), node.pos);
         if let NodeKind::Scalar(s) = &node.kind {
             if matches!(typed(s), Ok(Typed::Null)) && !matches!(shape, Shape::Any) {
@@ -317,6 +337,9 @@ impl Decoder {
                 let (entries, mut ok) = self.mapping(node, path)?;
                 let mut out = Map::new();
                 for (key, key_pos, value) in entries {
+                    if self.exhausted() {
+                        return None;
+                    }
                     let value_path = join(path, &key);
                     match self.decode(value, *value_shape, &value_path) {
                         Some(Value::Null) if matches!(value_shape, Shape::Str) => {
@@ -337,6 +360,11 @@ impl Decoder {
         }
     }
 
+    /// Whether the path budget is spent: decoding stops (one problem says why).
+    fn exhausted(&self) -> bool {
+        self.path_bytes > MAX_PATH_BYTES
+    }
+
     fn list(&mut self, node: &Node, item: Shape, path: &str) -> Option<Value> {
         let NodeKind::Seq(items) = &node.kind else {
             let hint = match &node.kind {
@@ -350,6 +378,9 @@ impl Decoder {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, n) in items.iter().enumerate() {
+            if self.exhausted() {
+                return None;
+            }
             let item_path = format!("{path}[{i}]");
             match self.decode(n, item, &item_path) {
                 Some(Value::Null) if !matches!(item, Shape::Any) => {
@@ -392,6 +423,9 @@ impl Decoder {
         let written: HashSet<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
         let mut out = Map::new();
         for (key, key_pos, value) in &entries {
+            if self.exhausted() {
+                return None;
+            }
             let (key_pos, value) = (*key_pos, *value);
             let Some(field) = shape.field(key) else {
                 self.error(key_pos, path, unknown_field_message(key, shape));
@@ -582,9 +616,15 @@ fn one_of(names: &[&str]) -> String {
 
 fn unknown_field_message(key: &str, shape: &StructShape) -> String {
     let names: Vec<&str> = shape.fields.iter().map(|f| f.name).collect();
+    // Lengths more than 2 apart are more than 2 edits apart: skips the quadratic distance
+    // for long keys.
+    let key_chars = key.chars().count();
     let hint = names
         .iter()
-        .find(|n| n.eq_ignore_ascii_case(key) || edit_distance(n, key) <= 2)
+        .find(|n| {
+            n.eq_ignore_ascii_case(key)
+                || (n.chars().count().abs_diff(key_chars) <= 2 && edit_distance(n, key) <= 2)
+        })
         .map(|n| format!(" (did you mean `{n}`?)"))
         .unwrap_or_default();
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
@@ -762,6 +802,37 @@ mod tests {
         assert_eq!(edit_distance("Components", "Componets"), 1);
         assert_eq!(edit_distance("Id", "id"), 0);
         assert!(edit_distance("Files", "Components") > 2);
+    }
+
+    /// Regression found by `cargo fuzz` (fuzz/regressions/versionset_yaml/): 8 KB of YAML,
+    /// nested 1000-character keys above an alias-expanded list, built ~1 GiB of field paths.
+    #[test]
+    fn long_keys_above_many_values_are_bounded() {
+        let mut text = String::from("Id: a\nGlobal:\n");
+        let mut indent = 2;
+        for level in 0..8 {
+            let key = format!("k{level}{}", "k".repeat(1000));
+            text.push_str(&format!("{:indent$}{key}:\n", ""));
+            indent += 2;
+        }
+        text.push_str(&format!(
+            "{:indent$}l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n",
+            ""
+        ));
+        for i in 1..4 {
+            let items = vec![format!("*l{}", i - 1); 10].join(", ");
+            text.push_str(&format!("{:indent$}l{i}: &l{i} [{items}]\n", ""));
+        }
+        let err = parse_documents("f", &text, None).unwrap_err();
+        assert_eq!(err.diagnostics.len(), 1, "{err}");
+        assert!(err.to_string().contains("too large to check"), "{err}");
+    }
+
+    #[test]
+    fn unknown_long_keys_get_no_hint() {
+        let key = "x".repeat(5000);
+        let err = parse_documents("f", &format!("Id: a\n? {key}\n: 1\n"), None).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use crate::diagnostic::{Diagnostic, Pos};
 
@@ -17,6 +17,9 @@ use crate::diagnostic::{Diagnostic, Pos};
 const MAX_DEPTH: usize = 64;
 /// Bound on nodes created by alias expansion ("billion laughs").
 const MAX_NODES: usize = 200_000;
+/// Bound on the scalar text alias expansion copies: without it a few aliases of a long
+/// string reach `MAX_NODES` copies of it (4 KiB of YAML became ~1 GiB).
+const MAX_ALIAS_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Node {
@@ -45,21 +48,31 @@ pub(crate) struct Scalar {
 pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, Diagnostic> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(err) = parser.load(&mut builder, true) {
-        let pos = Pos::from_marker(err.marker());
-        // libyaml-style messages about block structure nearly always mean bad indentation.
-        let hint = if err.info().contains("while parsing a block") {
-            " (check the indentation)"
-        } else {
-            ""
-        };
-        let message = format!("YAML syntax error: {}{hint}", err.info());
-        return Err(Diagnostic::new(pos, message));
+    // Events are pulled one by one rather than with `Parser::load`, which recurses once per
+    // nesting level (block nesting has no limit: 200 KB of `- - - ...` overflowed the stack)
+    // and goes on reading after the builder has given up.
+    loop {
+        let (event, marker) = parser.next_token().map_err(|err| syntax_error(&err))?;
+        let end = matches!(event, Event::StreamEnd);
+        builder.on_event(event, marker);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        if end {
+            return Ok(builder.documents);
+        }
     }
-    match builder.error {
-        Some(err) => Err(err),
-        None => Ok(builder.documents),
-    }
+}
+
+fn syntax_error(err: &ScanError) -> Diagnostic {
+    let pos = Pos::from_marker(err.marker());
+    // libyaml-style messages about block structure nearly always mean bad indentation.
+    let hint = if err.info().contains("while parsing a block") {
+        " (check the indentation)"
+    } else {
+        ""
+    };
+    Diagnostic::new(pos, format!("YAML syntax error: {}{hint}", err.info()))
 }
 
 impl Pos {
@@ -93,6 +106,8 @@ struct TreeBuilder {
     anchors: HashMap<usize, Node>,
     documents: Vec<Node>,
     nodes: usize,
+    /// Scalar text copied by alias expansion so far.
+    alias_bytes: usize,
     error: Option<Diagnostic>,
 }
 
@@ -170,22 +185,43 @@ impl MarkedEventReceiver for TreeBuilder {
                 };
                 self.finish(node, anchor);
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    self.nodes += count_nodes(&node);
-                    if self.nodes > MAX_NODES {
-                        return self.fail(pos, "too many nodes after expanding aliases".into());
-                    }
-                    node.pos = pos;
-                    self.finish(node, 0);
+            Event::Alias(id) => {
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return self.fail(pos, "alias refers to an unknown anchor".into());
+                };
+                // Counted before copying, so a refused expansion costs nothing.
+                let Size {
+                    nodes,
+                    bytes,
+                    height,
+                } = size(anchored);
+                self.nodes += nodes;
+                self.alias_bytes += bytes;
+                // Each alias of a deep anchor nests deeper still: bound the tree, not just
+                // the text, or decoding it recurses without limit.
+                if self.stack.len() + height > MAX_DEPTH + 1 {
+                    let message =
+                        format!("nesting deeper than {MAX_DEPTH} levels (through an alias)");
+                    return self.fail(pos, message);
                 }
-                None => self.fail(pos, "alias refers to an unknown anchor".into()),
-            },
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd
-            | Event::Nothing => {}
+                if self.nodes > MAX_NODES {
+                    return self.fail(pos, "too many nodes after expanding aliases".into());
+                }
+                if self.alias_bytes > MAX_ALIAS_BYTES {
+                    let message = format!(
+                        "aliases expand to more than {} MiB of text",
+                        MAX_ALIAS_BYTES >> 20
+                    );
+                    return self.fail(pos, message);
+                }
+                let mut node = anchored.clone();
+                node.pos = pos;
+                self.finish(node, 0);
+            }
+            // Anchors belong to their document (`Parser::load` forgot them between documents
+            // too), so an alias to an earlier document's anchor is unknown.
+            Event::DocumentStart => self.anchors.clear(),
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
     }
 }
@@ -297,16 +333,45 @@ fn standard_tag(tag: Option<Tag>) -> Result<Option<String>, String> {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
-    match &node.kind {
-        NodeKind::Scalar(_) => 1,
-        NodeKind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        NodeKind::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
+/// What copying a tree for an alias costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Size {
+    nodes: usize,
+    /// Scalar text, keys included.
+    bytes: usize,
+    /// Levels: 1 for a scalar.
+    height: usize,
+}
+
+impl Size {
+    fn and(self, other: Size) -> Size {
+        Size {
+            nodes: self.nodes + other.nodes,
+            bytes: self.bytes + other.bytes,
+            height: self.height.max(other.height),
         }
+    }
+}
+
+fn size(node: &Node) -> Size {
+    let children = match &node.kind {
+        NodeKind::Scalar(s) => {
+            return Size {
+                nodes: 1,
+                bytes: s.text.len(),
+                height: 1,
+            }
+        }
+        NodeKind::Seq(items) => items.iter().map(size).fold(Size::default(), Size::and),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| size(k).and(size(v)))
+            .fold(Size::default(), Size::and),
+    };
+    Size {
+        nodes: children.nodes + 1,
+        bytes: children.bytes,
+        height: children.height + 1,
     }
 }
 
@@ -369,5 +434,45 @@ mod tests {
         }
         let err = parse_documents(&text).unwrap_err();
         assert!(err.message.contains("too many nodes"), "{err}");
+    }
+
+    // Regressions found by `cargo fuzz` (fuzz/regressions/versionset_yaml/).
+
+    #[test]
+    fn deep_block_nesting_is_refused_not_overflowed() {
+        // `Parser::load` recursed once per level: 200 KB of this overflowed the stack.
+        let text = "- ".repeat(200_000) + "x\n";
+        let err = parse_documents(&text).unwrap_err();
+        assert!(
+            err.message.contains("nesting deeper than 64 levels"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn aliases_of_long_text_are_bounded() {
+        // 4 KB that expanded to ~1 GiB: 11 110 copies of a 4000-byte string.
+        let mut text = format!("s: &s {}\n", "v".repeat(4000));
+        text.push_str("l0: &l0 [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]\n");
+        for i in 1..5 {
+            let prev = format!("*l{}", i - 1);
+            text.push_str(&format!("l{i}: &l{i} [{}]\n", vec![prev; 10].join(", ")));
+        }
+        let err = parse_documents(&text).unwrap_err();
+        assert!(err.message.contains("MiB of text"), "{err}");
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_limit() {
+        let (open, close) = ("[".repeat(40), "]".repeat(40));
+        let text = format!("a0: &a0 {open}x{close}\na1: &a1 {open}*a0{close}\n");
+        let err = parse_documents(&text).unwrap_err();
+        assert!(err.message.contains("through an alias"), "{err}");
+    }
+
+    #[test]
+    fn anchors_belong_to_their_document() {
+        let err = parse_documents("a: &x 1\n---\nb: *x\n").unwrap_err();
+        assert!(err.message.contains("unknown anchor"), "{err}");
     }
 }

@@ -173,12 +173,29 @@ fn passes(object: &Value, f: &Filter) -> bool {
     }
 }
 
+fn type_rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 2,
+        Value::String(_) => 3,
+        Value::Array(_) => 4,
+        Value::Object(_) => 5,
+    }
+}
+
 fn order(a: &Value, b: &Value, fields: &[String]) -> Ordering {
     for field in fields {
         let ord = match (lookup(a, field), lookup(b, field)) {
+            // A total order (sort_by may panic on anything less): values of different JSON
+            // types order by type, numbers numerically, everything else by text. Mixing
+            // numbers and strings used to compare 10 > 9 but "10" < "9" and 9 == "9" (found by
+            // the `list_filter` fuzz target).
             (Some(x), Some(y)) => match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-                _ => as_text(x).cmp(&as_text(y)),
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                _ => type_rank(x)
+                    .cmp(&type_rank(y))
+                    .then_with(|| as_text(x).cmp(&as_text(y))),
             },
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
@@ -237,6 +254,49 @@ mod tests {
             json!({"Name": "b", "Rank": 10, "Params": {"site/rack": "r2"}}),
             json!({"Name": "c", "Rank": 7, "Params": {}}),
         ]
+    }
+
+    /// Regression (fuzz/regressions/list_filter): sorting a field that mixes numbers and
+    /// strings panicked in `sort_by` (not a total order) once there were more than 20 items.
+    #[test]
+    fn sorting_mixed_types_is_a_total_order() {
+        let ranks = [
+            json!(10),
+            json!("9"),
+            json!(9),
+            json!("10"),
+            json!(true),
+            json!(null),
+        ];
+        let it: Vec<Value> = (0..60)
+            .map(|i| json!({"Name": format!("n{i:02}"), "Rank": ranks[i % ranks.len()]}))
+            .collect();
+        let sorted = names("sort=Rank", &it);
+        assert_eq!(sorted.len(), 60);
+        let rank_of = |n: &String| {
+            it.iter()
+                .find(|o| o["Name"] == **n)
+                .map(|o| o["Rank"].clone())
+        };
+        let order: Vec<Value> = sorted.iter().filter_map(rank_of).collect();
+        // null, bools, numbers (numerically), then strings (as text).
+        let firsts: Vec<Value> = order.iter().fold(Vec::new(), |mut v: Vec<Value>, r| {
+            if v.last() != Some(r) {
+                v.push(r.clone());
+            }
+            v
+        });
+        assert_eq!(
+            firsts,
+            [
+                json!(null),
+                json!(true),
+                json!(9),
+                json!(10),
+                json!("10"),
+                json!("9")
+            ]
+        );
     }
 
     #[test]

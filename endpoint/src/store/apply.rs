@@ -224,6 +224,54 @@ fn precondition_failed(
     Ok(Some(Response::error(412, collection, key, message)))
 }
 
+/// Most operations one PATCH may carry.
+pub const MAX_PATCH_OPS: usize = 10_000;
+/// Largest object a PATCH may produce (serialized). `copy` can double an object per
+/// operation, so without a bound 40 operations in a 1.5 KB body would exhaust every member's
+/// memory when the entry applies (found by the `json_patch` fuzz target).
+pub const MAX_PATCHED_BYTES: usize = 16 << 20;
+
+fn json_len(v: &Value) -> usize {
+    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
+}
+
+/// Refuses a patch whose result could exceed [`MAX_PATCHED_BYTES`], before applying it. The
+/// bound is an upper estimate (what `add`, `replace` and `copy` put in, nothing taken out),
+/// deterministic (every member decides alike) and cheap: the bytes measured add up to at most
+/// the limit. `copy` sources are read from a dry run, which is why this applies the patch to
+/// `doc` itself; the caller applies it again for real (on failure it discards `doc`).
+fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), String> {
+    use json_patch::PatchOperation as P;
+    if ops.0.len() > MAX_PATCH_OPS {
+        return Err(format!(
+            "a patch may have at most {MAX_PATCH_OPS} operations, this one has {}",
+            ops.0.len()
+        ));
+    }
+    let original = doc.clone();
+    let mut size = json_len(doc);
+    for (i, op) in ops.0.iter().enumerate() {
+        size = size.saturating_add(match op {
+            P::Add(a) => json_len(&a.value),
+            P::Replace(r) => json_len(&r.value),
+            P::Copy(c) => doc.pointer(c.from.as_str()).map_or(0, json_len),
+            _ => 0,
+        });
+        if size > MAX_PATCHED_BYTES {
+            return Err(format!(
+                "patch operation {i} would make the object larger than {} MiB",
+                MAX_PATCHED_BYTES >> 20
+            ));
+        }
+        // A failing op is reported by the real application below, with its proper index.
+        if json_patch::patch_unsafe(doc, std::slice::from_ref(op)).is_err() {
+            break;
+        }
+    }
+    *doc = original;
+    Ok(())
+}
+
 fn apply_patch(
     objects: &mut Table<(&str, &str), &[u8]>,
     collection: &str,
@@ -246,6 +294,9 @@ fn apply_patch(
     };
     // Patched on a copy: a failure leaves the stored object untouched.
     let mut patched = original;
+    if let Err(message) = patch_bounded(&mut patched, &ops) {
+        return Ok(Response::error(422, collection, key, message));
+    }
     if let Err(e) = json_patch::patch_unsafe(&mut patched, &ops) {
         let status = if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
             409

@@ -1,6 +1,6 @@
 //! The apply function and snapshots, on a real redb file.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{apply, restore, ObjectStore};
 use crate::command::{ContentPack, Idempotency, Op, Request, Response, VersionSetApply};
@@ -206,6 +206,27 @@ fn patch(p: serde_json::Value) -> Op {
         key: "a".into(),
         patch: p,
     }
+}
+
+/// Regression (fuzz/regressions/json_patch): 40 `copy` ops of the root double the object
+/// 40 times; the state machine must refuse the patch (422) instead of exhausting memory.
+#[test]
+fn a_self_copying_patch_is_refused_not_applied() {
+    let (_d, s) = store();
+    run(&s, &req(create("a"), None, ""), 1);
+    let before = s.get("profiles", "a").expect("get");
+    let ops: Vec<Value> = (0..40)
+        .map(|i| json!({"op": "copy", "from": "", "path": format!("/x{i}")}))
+        .collect();
+    let refused = run(&s, &req(patch(Value::Array(ops)), None, ""), 2);
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert_eq!(s.get("profiles", "a").expect("get"), before);
+    // A few copies of a small object are still fine.
+    let ops: Vec<Value> = (0..3)
+        .map(|i| json!({"op": "copy", "from": "/Name", "path": format!("/Params/c{i}")}))
+        .collect();
+    let ok = run(&s, &req(patch(Value::Array(ops)), None, ""), 3);
+    assert_eq!(ok.status, 200, "{ok:?}");
 }
 
 #[test]
