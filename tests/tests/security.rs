@@ -196,6 +196,48 @@ async fn https_by_default_and_members_only_consensus() -> Result<()> {
         .await
         .expect_err("a removed member's certificate must be refused");
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+
+    // No secret of this run appears in any member's log: the admin password (sent by every
+    // joining node), a bearer token just issued, and the private keys (CA, API, members).
+    let token: serde_json::Value = c
+        .node(l)
+        .get("/users/rocketskates/token?ttl=600")
+        .send()
+        .await?
+        .expect(200)?
+        .json()?;
+    let token = token["Token"].as_str().unwrap_or_default().to_string();
+    anyhow::ensure!(!token.is_empty(), "no token issued");
+    let mut secrets = vec![
+        ("admin password", tests::http::ADMIN_PASSWORD.to_string()),
+        ("token", token),
+    ];
+    for i in 0..3 {
+        for file in ["member.key", "api.key", "ca.key"] {
+            if let Ok(pem) = std::fs::read_to_string(c.node(i).data_dir().join("tls").join(file)) {
+                // The base64 body, minus the armour lines every PEM shares.
+                let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+                secrets.push(("private key", body.chars().take(40).collect()));
+            }
+        }
+    }
+    for i in 0..3 {
+        // Only what the node wrote (the harness notes its own spawn command, env included).
+        let log: String = c
+            .node(i)
+            .log()
+            .lines()
+            .filter(|l| !l.starts_with("==== harness"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (what, secret) in &secrets {
+            assert!(
+                !log.contains(secret.as_str()),
+                "n{}'s log contains a {what}",
+                i + 1
+            );
+        }
+    }
     c.success();
     Ok(())
 }
