@@ -359,8 +359,7 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
         _ => {
             let generated = password::random_password();
             let path = args.data_dir.join("admin-password");
-            write_private(&path, &generated)
-                .with_context(|| format!("writing {}", path.display()))?;
+            tls::write_file(&path, &generated, true)?;
             // The password itself never goes to the log: only where to find it.
             tracing::warn!(file = %path.display(), "no admin password given; a random one was written to this file");
             generated
@@ -438,17 +437,6 @@ fn new_cluster_tls(
         member: ca.issue_own_member(consensus_id)?,
     };
     Ok((member, ca.issue_api(hosts)?))
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
 }
 
 async fn wait_for_signal() {

@@ -235,20 +235,22 @@ fn json_len(v: &Value) -> usize {
     serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
 }
 
-/// Refuses a patch whose result could exceed [`MAX_PATCHED_BYTES`], before applying it. The
-/// bound is an upper estimate (what `add`, `replace` and `copy` put in, nothing taken out),
-/// deterministic (every member decides alike) and cheap: the bytes measured add up to at most
-/// the limit. `copy` sources are read from a dry run, which is why this applies the patch to
-/// `doc` itself; the caller applies it again for real (on failure it discards `doc`).
-fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), String> {
+/// Applies `ops` to `doc` one operation at a time, refusing (422) before any operation that
+/// could take the result past [`MAX_PATCHED_BYTES`]. The bound is an upper estimate (what
+/// `add`, `replace` and `copy` put in, nothing taken out), deterministic (every member decides
+/// alike) and cheap: the bytes measured add up to at most the limit. A failed operation is
+/// 409 for a `test`, else 422; the caller discards `doc` on any error.
+fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), (u16, String)> {
     use json_patch::PatchOperation as P;
     if ops.0.len() > MAX_PATCH_OPS {
-        return Err(format!(
-            "a patch may have at most {MAX_PATCH_OPS} operations, this one has {}",
-            ops.0.len()
+        return Err((
+            422,
+            format!(
+                "a patch may have at most {MAX_PATCH_OPS} operations, this one has {}",
+                ops.0.len()
+            ),
         ));
     }
-    let original = doc.clone();
     let mut size = json_len(doc);
     for (i, op) in ops.0.iter().enumerate() {
         size = size.saturating_add(match op {
@@ -258,17 +260,26 @@ fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), String>
             _ => 0,
         });
         if size > MAX_PATCHED_BYTES {
-            return Err(format!(
-                "patch operation {i} would make the object larger than {} MiB",
-                MAX_PATCHED_BYTES >> 20
+            return Err((
+                422,
+                format!(
+                    "patch operation {i} would make the object larger than {} MiB",
+                    MAX_PATCHED_BYTES >> 20
+                ),
             ));
         }
-        // A failing op is reported by the real application below, with its proper index.
-        if json_patch::patch_unsafe(doc, std::slice::from_ref(op)).is_err() {
-            break;
+        if let Err(e) = json_patch::patch_unsafe(doc, std::slice::from_ref(op)) {
+            let status = if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
+                409
+            } else {
+                422
+            };
+            return Err((
+                status,
+                format!("patch operation {i} ({}): {}", e.path, e.kind),
+            ));
         }
     }
-    *doc = original;
     Ok(())
 }
 
@@ -294,21 +305,8 @@ fn apply_patch(
     };
     // Patched on a copy: a failure leaves the stored object untouched.
     let mut patched = original;
-    if let Err(message) = patch_bounded(&mut patched, &ops) {
-        return Ok(Response::error(422, collection, key, message));
-    }
-    if let Err(e) = json_patch::patch_unsafe(&mut patched, &ops) {
-        let status = if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
-            409
-        } else {
-            422
-        };
-        return Ok(Response::error(
-            status,
-            collection,
-            key,
-            format!("patch operation {} ({}): {}", e.operation, e.path, e.kind),
-        ));
+    if let Err((status, message)) = patch_bounded(&mut patched, &ops) {
+        return Ok(Response::error(status, collection, key, message));
     }
     if let Some(c) = model::collection(collection) {
         if patched.get(c.key_field).and_then(Value::as_str) != Some(key) {

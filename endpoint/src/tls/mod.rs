@@ -122,7 +122,8 @@ impl TlsDir {
     }
 }
 
-fn write_file(path: &Path, text: &str, private: bool) -> anyhow::Result<()> {
+/// Writes `text` atomically and durably (temp file, fsync, rename); `private` files are 0600.
+pub(crate) fn write_file(path: &Path, text: &str, private: bool) -> anyhow::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
