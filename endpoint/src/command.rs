@@ -19,6 +19,10 @@ pub struct Request {
     /// `If-Match`: the write applies only while the target object still has this ETag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_match: Option<String>,
+    /// The authenticated user who asked for the change (events' `Principal`); none for
+    /// commands a member makes on its own (bootstrap seeds, upload clean-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     pub op: Op,
 }
 

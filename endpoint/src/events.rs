@@ -79,7 +79,7 @@ pub fn for_change(
         kind: kind.to_string(),
         action: action.to_string(),
         key,
-        principal: String::new(),
+        principal: req.principal.clone().unwrap_or_default(),
         object: model::redact(kind, object),
         original: original
             .map(|o| model::redact(kind, o))

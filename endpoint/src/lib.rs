@@ -10,6 +10,7 @@ pub mod model;
 pub mod node;
 pub mod packs;
 pub mod raft;
+pub mod secure;
 pub mod serve;
 pub mod store;
 pub mod tls;

@@ -52,18 +52,42 @@ pub const COLLECTIONS: &[Collection] = &[
 /// Fields DRP serves unique-index lookups on (`/machines/Name:fred1`).
 pub const INDEXED_FIELDS: &[&str] = &["Name", "Uuid", "Id", "ID", "Addr"];
 
+/// The `global` profile as a fresh endpoint has it.
+pub fn global_profile() -> Value {
+    stamp_new(
+        "profiles",
+        serde_json::json!({
+            "Name": "global",
+            "Description": "Global profile: params every machine inherits",
+            "Params": {},
+        }),
+    )
+}
+
+/// The role every claim is granted to (`auth::roles`).
+fn superuser_role() -> Value {
+    stamp_new(
+        "roles",
+        serde_json::json!({
+            "Name": crate::auth::roles::SUPERUSER,
+            "Description": "Allowed everything",
+            "Claims": [{"Scope": "*", "Action": "*", "Specific": "*"}],
+        }),
+    )
+}
+
 /// Objects every endpoint has from its first start (DRP's built-in store).
 pub fn builtins() -> Vec<(&'static str, &'static str, Value)> {
-    let global = serde_json::json!({
-        "Name": "global",
-        "Description": "Global profile: params every machine inherits",
-        "Params": {},
-    });
-    vec![("profiles", "global", stamp_new("profiles", global))]
+    vec![
+        ("profiles", "global", global_profile()),
+        ("roles", crate::auth::roles::SUPERUSER, superuser_role()),
+    ]
 }
 
 pub fn is_builtin(collection: &str, key: &str) -> bool {
-    collection == "profiles" && key == "global"
+    builtins()
+        .iter()
+        .any(|(c, k, _)| *c == collection && *k == key)
 }
 
 pub fn collection(name: &str) -> Option<&'static Collection> {
@@ -119,12 +143,13 @@ pub fn validate(collection: &Collection, object: &Value) -> Vec<String> {
     problems
 }
 
-/// Why a string cannot be an object key in a URL path, if it cannot.
+/// Why a string cannot be an object key, if it cannot. DRP keys may hold `/` (params such
+/// as `ipmi/password`, tasks such as `universal/...`): clients send it as `%2F` in a path.
 pub fn key_problem(key: &str) -> Option<&'static str> {
     if key.len() > 1024 {
         Some("longer than 1024 bytes")
-    } else if key.contains('/') || key.contains('\0') {
-        Some("must not contain '/' or NUL")
+    } else if key.contains('\0') {
+        Some("must not contain NUL")
     } else {
         None
     }

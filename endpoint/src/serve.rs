@@ -373,7 +373,7 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
         (
             "users".to_string(),
             ADMIN_USER.to_string(),
-            serde_json::json!({ "Name": ADMIN_USER, "PasswordHash": hash }),
+            serde_json::json!({ "Name": ADMIN_USER, "PasswordHash": hash, "Roles": [crate::auth::roles::SUPERUSER] }),
         ),
         (
             token::SECRET_COLLECTION.to_string(),
@@ -400,6 +400,7 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
         idempotency: None,
         at_ms: crate::api::now_ms(),
         if_match: None,
+        principal: None,
         op: crate::command::Op::Seed { objects: seeds },
     };
     node.write(request)

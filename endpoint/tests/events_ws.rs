@@ -110,6 +110,11 @@ async fn events_follow_registrations() {
         (json!("profiles"), json!("create"), json!("p1"))
     );
     assert_eq!(created["Object"]["Name"], json!("p1"));
+    assert_eq!(
+        created["Principal"],
+        json!("rocketskates"),
+        "the event names the authenticated user who made the change"
+    );
     let updated = next_json(&mut ws).await;
     assert_eq!(updated["Action"], json!("update"));
     assert_eq!(updated["Object"]["Params"]["k"], json!(7));

@@ -34,6 +34,8 @@ pub struct Http {
     client: reqwest::Client,
     user: String,
     password: String,
+    /// Sent as `Authorization: Bearer` instead of the Basic credentials.
+    bearer: Option<String>,
 }
 
 impl Http {
@@ -58,7 +60,26 @@ impl Http {
             client,
             user: ADMIN_USER.to_string(),
             password: ADMIN_PASSWORD.to_string(),
+            bearer: None,
         })
+    }
+
+    /// The same client (and connection pool) with another user's Basic credentials.
+    pub fn as_user(&self, user: &str, password: &str) -> Http {
+        Http {
+            user: user.to_string(),
+            password: password.to_string(),
+            bearer: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same client authenticating with a bearer token.
+    pub fn with_token(&self, token: &str) -> Http {
+        Http {
+            bearer: Some(token.to_string()),
+            ..self.clone()
+        }
     }
 
     pub fn request(&self, method: Method, url: impl Into<String>) -> Req<'_> {
@@ -142,8 +163,11 @@ impl Req<'_> {
             .http
             .client
             .request(self.method.clone(), &self.url)
-            .basic_auth(&self.http.user, Some(&self.http.password))
             .timeout(self.timeout);
+        rb = match &self.http.bearer {
+            Some(token) => rb.bearer_auth(token),
+            None => rb.basic_auth(&self.http.user, Some(&self.http.password)),
+        };
         for (k, v) in &self.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }

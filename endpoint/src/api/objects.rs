@@ -16,6 +16,7 @@ use super::users::redact;
 use crate::command::Op;
 use crate::model::{self, Collection};
 use crate::node::Node;
+use crate::secure;
 
 fn collection(name: &str) -> Result<&'static Collection, ApiError> {
     model::collection(name)
@@ -23,7 +24,15 @@ fn collection(name: &str) -> Result<&'static Collection, ApiError> {
 }
 
 /// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
-fn resolve_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
+/// The index is read after the read fence (unless the client asked for a stale read), so a
+/// rename acknowledged by any member is seen, and a write never lands on the object that
+/// held the name before.
+async fn resolve_key(
+    node: &Node,
+    c: &Collection,
+    key: String,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
     let Some((field, value)) = key.split_once(':') else {
         return Ok(key);
     };
@@ -32,6 +41,12 @@ fn resolve_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiEr
     }
     if !model::INDEXED_FIELDS.contains(&field) {
         return Ok(key);
+    }
+    fence(node, headers).await?;
+    if crate::store::unique::unique_field(c.name) == Some(field) {
+        return crate::store::unique::lookup(node.store.db(), c.name, value)?.ok_or_else(|| {
+            ApiError::not_found(format!("no {} with {field} {value:?}", c.name)).on(c.model, &key)
+        });
     }
     let all = node.store.list(c.name, 0, None)?;
     all.items
@@ -149,13 +164,14 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
-    let patch = parse_json(&body)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
+    let mut patch = parse_json(&body)?;
     if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
         return Err(
             ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, &key),
         );
     }
+    secure::seal_patch(&node, &mut patch).await?;
     commit(
         &node,
         &method,
@@ -184,6 +200,7 @@ pub async fn create(
     if c.name == "users" {
         super::users::hash_password_field(&mut object).await?;
     }
+    secure::seal_object(&node, &mut object).await?;
     if c.generated_key {
         if let Some(map) = object.as_object_mut() {
             map.entry(c.key_field)
@@ -217,14 +234,20 @@ pub async fn create(
 pub async fn get_one(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
     match node.store.get(c.name, &key)? {
-        Some(object) => {
+        Some(mut object) => {
             let tag = crate::store::etag(&object);
+            if secure::wants_decode(query.as_deref()) {
+                if let Some(params) = object.get_mut("Params") {
+                    secure::decode_params(&node, c.name, &key, params).await?;
+                }
+            }
             let mut resp = Json(redact(c.name, object)).into_response();
             if let Ok(v) = HeaderValue::from_str(&tag) {
                 resp.headers_mut().insert(axum::http::header::ETAG, v);
@@ -241,7 +264,7 @@ pub async fn exists(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
     let found = node.store.get(c.name, &key)?.is_some();
     Ok(if found {
@@ -261,11 +284,12 @@ pub async fn replace(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     let mut object = parse_json(&body)?;
     if c.name == "users" {
         super::users::hash_password_field(&mut object).await?;
     }
+    secure::seal_object(&node, &mut object).await?;
     if let Some(map) = object.as_object_mut() {
         match map.get(c.key_field) {
             Some(Value::String(k)) if *k != key => {
@@ -307,7 +331,7 @@ pub async fn remove(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     commit(
         &node,
         &method,
@@ -329,12 +353,12 @@ pub async fn params(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
     let object = node.store.get(c.name, &key)?.ok_or_else(|| {
         ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
     })?;
-    let params = if wants_aggregate(query.as_deref()) {
+    let mut params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?
     } else {
         object
@@ -342,6 +366,9 @@ pub async fn params(
             .cloned()
             .unwrap_or_else(|| serde_json::json!({}))
     };
+    if secure::wants_decode(query.as_deref()) {
+        secure::decode_params(&node, c.name, &key, &mut params).await?;
+    }
     Ok(Json(params).into_response())
 }
 
@@ -352,7 +379,7 @@ pub async fn get_param(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
     let object = node.store.get(c.name, &key)?.ok_or_else(|| {
         ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
@@ -363,6 +390,11 @@ pub async fn get_param(
         object.get("Params").cloned().unwrap_or_default()
     };
     match params.get(&param) {
+        Some(value) if secure::wants_decode(query.as_deref()) => {
+            let mut one = serde_json::json!({ param.clone(): value.clone() });
+            secure::decode_params(&node, c.name, &key, &mut one).await?;
+            Ok(Json(one[&param].take()).into_response())
+        }
         Some(value) => Ok(Json(value.clone()).into_response()),
         None => Err(
             ApiError::not_found(format!("param {param} is not set on {}/{key}", c.name))
@@ -380,8 +412,8 @@ pub async fn set_param(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
-    let value = parse_json(&body)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
+    let value = secure::seal_param(&node, &param, parse_json(&body)?).await?;
     let op = Op::SetParam {
         collection: c.name.into(),
         key,
@@ -399,7 +431,7 @@ pub async fn delete_param(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
     commit(
         &node,
         &method,

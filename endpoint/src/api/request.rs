@@ -68,6 +68,7 @@ pub fn build(
         None => None,
     };
     Ok(Request {
+        principal: crate::auth::current_user(),
         if_match,
         idempotency: Some(idempotency),
         at_ms: now_ms(),

@@ -360,7 +360,8 @@ fn success(d: &Documented, status: u16) -> Value {
 fn drp_errors(op: &Operation) -> BTreeSet<u16> {
     let mut errors: BTreeSet<u16> = op.errors.iter().copied().collect();
     if op.kind != Kind::Open {
-        errors.insert(401);
+        // 403: a caller whose roles hold no claim for the call (`auth::roles`).
+        errors.extend([401, 403]);
     }
     if op.kind == Kind::Read {
         errors.insert(503);

@@ -77,12 +77,23 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
         .map_err(|_| "malformed Basic credentials".to_string())?;
     let text = String::from_utf8(decoded).map_err(|_| "malformed Basic credentials".to_string())?;
     let (user, pass) = text.split_once(':').ok_or("malformed Basic credentials")?;
-    // Users are read locally: authentication must not depend on reaching the leader.
-    let stored = node.store.get("users", user).ok().flatten().and_then(|u| {
-        u.get("PasswordHash")
-            .and_then(|h| h.as_str())
-            .map(str::to_string)
-    });
+    // Users are read locally: authentication of a known user must not depend on reaching
+    // the leader. A user this member does not know yet may have been created through
+    // another member a moment ago: catch up once (read index), then look again.
+    let lookup = || {
+        node.store.get("users", user).ok().flatten().and_then(|u| {
+            u.get("PasswordHash")
+                .and_then(|h| h.as_str())
+                .map(str::to_string)
+        })
+    };
+    let mut stored = lookup();
+    if stored.is_none()
+        && node.store.count("users").unwrap_or(0) > 0
+        && node.read_barrier().await.is_ok()
+    {
+        stored = lookup();
+    }
     let Some(stored) = stored else {
         // A node that holds no users yet (not joined, or its bootstrap seed not yet applied)
         // accepts only the admin credential it was started with.

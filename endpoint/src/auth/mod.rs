@@ -7,6 +7,7 @@
 
 mod credentials;
 pub mod password;
+pub mod roles;
 pub mod token;
 
 pub use credentials::{CredentialCache, Principal};
@@ -20,6 +21,18 @@ use crate::api::error::ApiError;
 use crate::node::Node;
 
 pub const ADMIN_USER: &str = "rocketskates";
+
+tokio::task_local! {
+    /// The authenticated user of the request this task is serving. Handlers build their
+    /// replicated command inside the middleware's scope, so the command (and the change
+    /// event every member emits for it) names who made the change.
+    static CALLER: String;
+}
+
+/// The user whose request the current task serves, if it serves an authenticated one.
+pub fn current_user() -> Option<String> {
+    CALLER.try_with(Clone::clone).ok()
+}
 
 /// Paths DRP serves without credentials. The OpenAPI document is one: DRP's Swagger UI
 /// loads it before the user authorizes, and RackN's docs fetch it with a bare `curl`. It is
@@ -36,6 +49,15 @@ fn unauthorized(message: &str) -> Response {
     );
     *resp.status_mut() = StatusCode::UNAUTHORIZED;
     resp
+}
+
+fn forbidden(user: &str, need: &roles::Need) -> Response {
+    ApiError::new(
+        403,
+        format!("{user} has no role with a claim allowing {need}"),
+    )
+    .on("auth", user)
+    .into_response()
 }
 
 pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next) -> Response {
@@ -58,8 +80,19 @@ pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next
     };
     match principal {
         Ok(p) => {
+            if let Some(need) = roles::required(req.method(), req.uri().path(), &p.user) {
+                // Roles are read locally too; before refusing, catch up once in case the
+                // claim was granted through another member a moment ago.
+                let allowed = roles::allowed(&node.store, &p.user, &need)
+                    || (node.read_barrier().await.is_ok()
+                        && roles::allowed(&node.store, &p.user, &need));
+                if !allowed {
+                    return forbidden(&p.user, &need);
+                }
+            }
+            let user = p.user.clone();
             req.extensions_mut().insert(p);
-            next.run(req).await
+            CALLER.scope(user, next.run(req)).await
         }
         Err(why) => unauthorized(&why),
     }

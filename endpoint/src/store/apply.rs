@@ -4,7 +4,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{decode, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
+use super::{decode, unique, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
 use crate::command::{Idempotency, Op, Request, Response};
 use crate::model;
 
@@ -98,7 +98,7 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
         } => super::files::finish(tx, upload, path, *chunks, sha256, *explode)?,
         Op::AbortUpload { upload } => super::files::abort(tx, upload)?,
         Op::DeleteFile { path } => super::files::delete(tx, path)?,
-        op => apply_op(&mut tx.open_table(OBJECTS)?, op, req.if_match.as_deref())?,
+        op => apply_object_op(tx, op, req.if_match.as_deref())?,
     };
 
     if let Some(key) = &req.idempotency {
@@ -328,6 +328,38 @@ fn apply_patch(
     let patched = mark_references(objects, collection, model::stamp_new(collection, patched))?;
     put(objects, collection, key, &patched)?;
     Ok(Response::ok(200, patched))
+}
+
+/// `apply_op`, keeping unique fields unique: a write that would give a second object the
+/// same unique value is undone (inside this transaction) and answered 409.
+fn apply_object_op(
+    tx: &WriteTransaction,
+    op: &Op,
+    if_match: Option<&str>,
+) -> Result<Response, StoreError> {
+    let mut objects = tx.open_table(OBJECTS)?;
+    let Some((collection, key)) = unique::indexed_target(op) else {
+        return apply_op(&mut objects, op, if_match);
+    };
+    let before = load(&objects, collection, key)?;
+    let response = apply_op(&mut objects, op, if_match)?;
+    if !(200..300).contains(&response.status) {
+        return Ok(response);
+    }
+    let after = load(&objects, collection, key)?;
+    let mut names = tx.open_table(unique::NAMES)?;
+    match unique::reindex(&mut names, collection, key, before.as_ref(), after.as_ref())? {
+        None => Ok(response),
+        Some(conflict) => {
+            match &before {
+                Some(object) => put(&mut objects, collection, key, object)?,
+                None => {
+                    objects.remove((collection, key))?;
+                }
+            }
+            Ok(conflict)
+        }
+    }
 }
 
 fn apply_op(

@@ -6,6 +6,7 @@ mod apply;
 mod contents;
 pub mod files;
 mod snapshot;
+pub mod unique;
 pub mod versionset;
 
 pub use apply::{apply, apply_with_event};
@@ -88,6 +89,7 @@ impl ObjectStore {
                 }
             }
         }
+        unique::rebuild(&tx)?;
         tx.commit()?;
         Ok(ObjectStore { db: Arc::new(db) })
     }

@@ -123,7 +123,8 @@ pub fn restore(tx: &WriteTransaction, bytes: &[u8]) -> Result<(), StoreError> {
             }
         }
     }
-    Ok(())
+    drop(objects);
+    super::unique::rebuild(tx)
 }
 
 fn record(out: &mut Vec<u8>, tag: u8, fields: &[&[u8]]) {

@@ -28,6 +28,7 @@ fn req(op: Op, key: Option<&str>, fingerprint: &str) -> Request {
         idempotency,
         at_ms: 1_000,
         if_match: None,
+        principal: None,
         op,
     }
 }

@@ -68,11 +68,7 @@ pub fn apply_version_set(
     if !vs.global.is_empty() {
         let mut global = match load(&objects, "profiles", "global")? {
             Some(g) => g,
-            None => model::builtins()
-                .into_iter()
-                .map(|(_, _, o)| o)
-                .next()
-                .unwrap_or_else(|| json!({})),
+            None => model::global_profile(),
         };
         if let Some(params) = params_mut(&mut global) {
             for (k, v) in &vs.global {

@@ -1,0 +1,188 @@
+//! Authorization, DRP style: a user's `Roles` name role objects, each with `Claims`
+//! `{Scope, Action, Specific}`; a call is allowed when one claim covers what it needs.
+//! Scope and Action are `*` or comma-separated lists, Specific is `*` or one key.
+//! `superuser` (claims `*`/`*`/`*`) is built in; the admin user always holds it, so the
+//! cluster cannot be locked out by editing roles.
+
+use axum::http::Method;
+use serde_json::Value;
+
+use super::ADMIN_USER;
+use crate::store::ObjectStore;
+
+pub const SUPERUSER: &str = "superuser";
+
+/// What a call needs: an action on a scope (a collection, or `prefs`, `contents`,
+/// `files`, `system`, `events`), optionally on one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    pub scope: String,
+    pub action: &'static str,
+    pub specific: String,
+}
+
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.specific.is_empty() {
+            write!(f, "{} on {}", self.action, self.scope)
+        } else {
+            write!(f, "{} on {}/{}", self.action, self.scope, self.specific)
+        }
+    }
+}
+
+fn need(scope: &str, action: &'static str, specific: &str) -> Need {
+    Need {
+        scope: scope.to_string(),
+        action,
+        specific: specific.to_string(),
+    }
+}
+
+/// The claim an API call needs, from its method and path (`/api/v3/...`). `None`: any
+/// authenticated user may make it (a user asking for their own token).
+pub fn required(method: &Method, path: &str, user: &str) -> Option<Need> {
+    let rest = path.strip_prefix("/api/v3/").unwrap_or(path);
+    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let write_action = |create: bool| -> &'static str {
+        match *method {
+            Method::DELETE => "delete",
+            Method::POST if create => "create",
+            _ => "update",
+        }
+    };
+    Some(match parts.as_slice() {
+        [] => need("*", "action", ""),
+        ["users", name, "token"] if *name == user => return None,
+        ["users", name, "token"] => need("users", "token", name),
+        ["system", ..] => need("system", if read { "get" } else { "action" }, ""),
+        ["ws"] => need("events", "get", ""),
+        ["prefs"] => need("prefs", if read { "list" } else { "update" }, ""),
+        ["files", rest @ ..] if !rest.is_empty() => need(
+            "files",
+            if read { "get" } else { write_action(true) },
+            &rest.join("/"),
+        ),
+        [scope] => need(scope, if read { "list" } else { write_action(true) }, ""),
+        [scope, key] => need(scope, if read { "get" } else { write_action(false) }, key),
+        [scope, key, ..] => need(scope, if read { "get" } else { "update" }, key),
+    })
+}
+
+fn listed(list: &str, item: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|x| x == "*" || x == item)
+}
+
+fn covers(claim: &Value, need: &Need) -> bool {
+    let field = |name: &str| claim.get(name).and_then(Value::as_str).unwrap_or("");
+    let specific = field("Specific");
+    listed(field("Scope"), &need.scope)
+        && listed(field("Action"), need.action)
+        && (specific.is_empty() || specific == "*" || specific == need.specific)
+}
+
+/// Whether `user` holds a claim covering `need`, by the roles in this member's store.
+pub fn allowed(store: &ObjectStore, user: &str, need: &Need) -> bool {
+    if user == ADMIN_USER {
+        return true;
+    }
+    let Ok(Some(account)) = store.get("users", user) else {
+        return false;
+    };
+    let roles = account.get("Roles").and_then(Value::as_array);
+    roles
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|role| {
+            if role == SUPERUSER {
+                return true;
+            }
+            let Ok(Some(role)) = store.get("roles", role) else {
+                return false;
+            };
+            let claims = role.get("Claims").and_then(Value::as_array);
+            claims.into_iter().flatten().any(|c| covers(c, need))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn calls_map_to_claims() {
+        let r = |m: Method, p: &str| required(&m, p, "bob").map(|n| n.to_string());
+        assert_eq!(
+            r(Method::GET, "/api/v3/machines"),
+            Some("list on machines".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v3/machines"),
+            Some("create on machines".into())
+        );
+        assert_eq!(
+            r(Method::HEAD, "/api/v3/machines/u1"),
+            Some("get on machines/u1".into())
+        );
+        assert_eq!(
+            r(Method::PATCH, "/api/v3/machines/u1"),
+            Some("update on machines/u1".into())
+        );
+        assert_eq!(
+            r(Method::DELETE, "/api/v3/profiles/p"),
+            Some("delete on profiles/p".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v3/machines/u1/params/a/b"),
+            Some("update on machines/u1".into())
+        );
+        assert_eq!(r(Method::GET, "/api/v3/users/bob/token"), None);
+        assert_eq!(
+            r(Method::GET, "/api/v3/users/eve/token"),
+            Some("token on users/eve".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v3/files/a/b.iso"),
+            Some("create on files/a/b.iso".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v3/system/consensus/enroll"),
+            Some("action on system".into())
+        );
+    }
+
+    #[test]
+    fn claims_match_lists_and_wildcards() {
+        let n = need("machines", "get", "u1");
+        assert!(covers(
+            &json!({"Scope": "*", "Action": "*", "Specific": "*"}),
+            &n
+        ));
+        assert!(covers(
+            &json!({"Scope": "profiles, machines", "Action": "list,get", "Specific": "*"}),
+            &n
+        ));
+        assert!(covers(
+            &json!({"Scope": "machines", "Action": "get", "Specific": "u1"}),
+            &n
+        ));
+        assert!(!covers(
+            &json!({"Scope": "machines", "Action": "get", "Specific": "u2"}),
+            &n
+        ));
+        assert!(!covers(
+            &json!({"Scope": "machines", "Action": "list", "Specific": "*"}),
+            &n
+        ));
+        assert!(!covers(
+            &json!({"Scope": "profiles", "Action": "*", "Specific": "*"}),
+            &n
+        ));
+        assert!(!covers(&json!({}), &n));
+    }
+}

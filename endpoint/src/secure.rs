@@ -1,0 +1,270 @@
+//! Secure params: a param whose definition (`params/<name>`) has `Secure: true` is sealed
+//! with the cluster's key (XChaCha20-Poly1305, random nonce) by the member that receives the
+//! write, before it is proposed. The Raft log, snapshots, the store, replies and change
+//! events only ever hold the sealed form `{"Key","Nonce","Payload"}` (DRP's SecureData
+//! shape). `?decode=true` opens it for a caller with a `getSecure` claim on the object.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde_json::{json, Map, Value};
+
+use crate::api::error::ApiError;
+use crate::auth::roles::{self, Need};
+use crate::command::{Op, Request};
+use crate::node::Node;
+
+const KEY_COLLECTION: &str = "_system";
+const KEY_NAME: &str = "secure-params-key";
+/// Names the key a value was sealed with (room for rotation).
+const KEY_ID: &str = "cluster-1";
+
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+fn stored_key(node: &Node) -> Result<Option<Vec<u8>>, ApiError> {
+    let Some(record) = node.store.get(KEY_COLLECTION, KEY_NAME)? else {
+        return Ok(None);
+    };
+    let key = record
+        .get("Key")
+        .and_then(Value::as_str)
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|k| k.len() == 32)
+        .ok_or_else(|| ApiError::internal("the secure-params key record is corrupt"))?;
+    Ok(Some(key))
+}
+
+impl Sealer {
+    /// The cluster's sealer; the first member to need one creates the key (a `Seed`, so two
+    /// members racing agree on whichever committed first).
+    pub async fn get(node: &Node) -> Result<Sealer, ApiError> {
+        if let Some(key) = stored_key(node)? {
+            return Self::from_key(&key);
+        }
+        let fresh: [u8; 32] = rand::Rng::random(&mut rand::rng());
+        node.write(Request {
+            idempotency: None,
+            at_ms: crate::api::now_ms(),
+            if_match: None,
+            principal: None,
+            op: Op::Seed {
+                objects: vec![(
+                    KEY_COLLECTION.into(),
+                    KEY_NAME.into(),
+                    json!({ "Key": hex::encode(fresh) }),
+                )],
+            },
+        })
+        .await?;
+        node.read_barrier().await?;
+        let key = stored_key(node)?
+            .ok_or_else(|| ApiError::unavailable("the secure-params key is not committed yet"))?;
+        Self::from_key(&key)
+    }
+
+    fn from_key(key: &[u8]) -> Result<Sealer, ApiError> {
+        let cipher = XChaCha20Poly1305::new_from_slice(key)
+            .map_err(|_| ApiError::internal("the secure-params key has the wrong length"))?;
+        Ok(Sealer { cipher })
+    }
+
+    pub fn seal(&self, value: &Value) -> Result<Value, ApiError> {
+        let nonce: [u8; 24] = rand::Rng::random(&mut rand::rng());
+        let plain = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+        let payload = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
+            .map_err(|_| ApiError::internal("sealing a secure param failed"))?;
+        Ok(json!({ "Key": KEY_ID, "Nonce": B64.encode(nonce), "Payload": B64.encode(payload) }))
+    }
+
+    pub fn open(&self, sealed: &Value) -> Option<Value> {
+        let field = |name: &str| sealed.get(name).and_then(Value::as_str);
+        if field("Key")? != KEY_ID {
+            return None;
+        }
+        let nonce = B64.decode(field("Nonce")?).ok().filter(|n| n.len() == 24)?;
+        let payload = B64.decode(field("Payload")?).ok()?;
+        let plain = self
+            .cipher
+            .decrypt(XNonce::from_slice(&nonce), payload.as_slice())
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+}
+
+/// A value already in the sealed form (sealed values are passed through, never re-sealed).
+pub fn is_sealed(value: &Value) -> bool {
+    value.as_object().is_some_and(|m| {
+        m.len() == 3
+            && ["Key", "Nonce", "Payload"]
+                .iter()
+                .all(|f| m.get(*f).is_some_and(Value::is_string))
+    })
+}
+
+/// Whether `params/<name>` declares the param secure.
+pub fn is_secure(node: &Node, name: &str) -> Result<bool, ApiError> {
+    Ok(node
+        .store
+        .get("params", name)?
+        .and_then(|p| p.get("Secure").and_then(Value::as_bool))
+        .unwrap_or(false))
+}
+
+/// Seals `value` when `name` is a secure param.
+pub async fn seal_param(node: &Node, name: &str, value: Value) -> Result<Value, ApiError> {
+    if is_sealed(&value) || !is_secure(node, name)? {
+        return Ok(value);
+    }
+    Sealer::get(node).await?.seal(&value)
+}
+
+/// Seals the secure entries of a `Params` map in place.
+pub async fn seal_params(node: &Node, params: &mut Map<String, Value>) -> Result<(), ApiError> {
+    let mut sealer = None;
+    for (name, value) in params.iter_mut() {
+        if is_sealed(value) || !is_secure(node, name)? {
+            continue;
+        }
+        if sealer.is_none() {
+            sealer = Some(Sealer::get(node).await?);
+        }
+        if let Some(s) = &sealer {
+            *value = s.seal(value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Seals the secure params of an object's `Params` field.
+pub async fn seal_object(node: &Node, object: &mut Value) -> Result<(), ApiError> {
+    match object.get_mut("Params").and_then(Value::as_object_mut) {
+        Some(params) => seal_params(node, params).await,
+        None => Ok(()),
+    }
+}
+
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// Seals the values a JSON Patch puts into `Params` (`/Params/<name>` or all of `/Params`).
+pub async fn seal_patch(node: &Node, patch: &mut Value) -> Result<(), ApiError> {
+    for op in patch.as_array_mut().into_iter().flatten() {
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
+        if !matches!(kind, "add" | "replace") {
+            continue;
+        }
+        let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
+        if let Some((first, _)) = path
+            .strip_prefix("/Params/")
+            .and_then(|t| t.split_once('/'))
+        {
+            let name = unescape(first);
+            if is_secure(node, &name)? {
+                return Err(ApiError::new(
+                    422,
+                    format!("secure param {name} is sealed: replace it whole, not {path}"),
+                ));
+            }
+        }
+        // `/Params/<name>` only: a deeper path edits inside a value, not the whole value.
+        let param = path
+            .strip_prefix("/Params/")
+            .filter(|token| !token.contains('/'))
+            .map(unescape);
+        let whole = path == "/Params";
+        let Some(value) = op.get_mut("value") else {
+            continue;
+        };
+        match param {
+            Some(name) => {
+                *value = seal_param(node, &name, value.take()).await?;
+            }
+            _ if whole => {
+                if let Some(params) = value.as_object_mut() {
+                    seal_params(node, params).await?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `?decode=true`: opens the sealed params of `scope/key` in `params` for a caller with
+/// `getSecure` on it; 403 otherwise.
+pub async fn decode_params(
+    node: &Node,
+    scope: &str,
+    key: &str,
+    params: &mut Value,
+) -> Result<(), ApiError> {
+    let Some(map) = params.as_object_mut() else {
+        return Ok(());
+    };
+    if !map.values().any(is_sealed) {
+        return Ok(());
+    }
+    let need = Need {
+        scope: scope.to_string(),
+        action: "getSecure",
+        specific: key.to_string(),
+    };
+    let user = crate::auth::current_user().unwrap_or_default();
+    if !roles::allowed(&node.store, &user, &need) {
+        return Err(ApiError::new(
+            403,
+            format!("{user} has no role with a claim allowing {need}; secure params stay sealed"),
+        )
+        .on(scope, key));
+    }
+    let sealer = Sealer::get(node).await?;
+    for value in map.values_mut().filter(|v| is_sealed(v)) {
+        match sealer.open(value) {
+            Some(plain) => *value = plain,
+            None => {
+                return Err(ApiError::internal(
+                    "a sealed param does not open with the cluster's key",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the query string asks for `decode=true`.
+pub fn wants_decode(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "decode" && v == "true")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_and_open_round_trip() {
+        let s = Sealer::from_key(&[7u8; 32]).expect("key");
+        let v = json!({"user": "ipmi", "password": "hunter2"});
+        let sealed = s.seal(&v).expect("seal");
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.to_string().contains("hunter2"));
+        assert_eq!(s.open(&sealed), Some(v.clone()));
+        assert_ne!(
+            s.seal(&v).expect("seal"),
+            sealed,
+            "a fresh nonce every time"
+        );
+        let other = Sealer::from_key(&[8u8; 32]).expect("key");
+        assert_eq!(other.open(&sealed), None, "another key does not open it");
+        let mut tampered = sealed.clone();
+        tampered["Payload"] = json!(B64.encode(b"not the payload at all"));
+        assert_eq!(s.open(&tampered), None);
+    }
+}
