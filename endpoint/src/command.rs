@@ -67,6 +67,8 @@ pub enum Op {
     InstallContent {
         pack: Box<ContentPack>,
         replace_writable: bool,
+        #[serde(default)]
+        mode: InstallMode,
     },
     /// Removes a content pack and every object it owns.
     RemoveContent {
@@ -110,6 +112,18 @@ pub enum Op {
     },
     /// A whole VersionSet, applied all-or-nothing as one log entry.
     ApplyVersionSet(Box<VersionSetApply>),
+}
+
+/// What `POST` and `PUT /contents` promise about a pack already installed under the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InstallMode {
+    /// `POST /contents`: a new pack; 409 when one of that name is installed.
+    Create,
+    /// `PUT /contents/<name>`: a new version of an installed pack; 404 when none is.
+    Replace,
+    /// Either (log entries written before the two were told apart).
+    #[default]
+    Upsert,
 }
 
 /// A validated VersionSet with everything it needs inline (content packs and file bytes),

@@ -60,6 +60,9 @@ pub fn for_change(
         Op::Delete { collection, key } => (collection.as_str(), "delete", key.clone()),
         Op::SetPrefs { .. } => ("prefs", "update", "prefs".to_string()),
         Op::ApplyVersionSet(vs) => ("version_sets", "apply", vs.hash.clone()),
+        Op::InstallContent { pack, .. } if resp.status == 200 => {
+            ("contents", "update", pack.name().to_string())
+        }
         Op::InstallContent { pack, .. } => ("contents", "create", pack.name().to_string()),
         Op::RemoveContent { name } => ("contents", "delete", name.clone()),
         Op::FinishUpload { path, .. } => ("files", "create", path.clone()),

@@ -32,6 +32,8 @@ pub struct NodeSettings {
     /// `--admin-password`: only used to authenticate callers while this node has not
     /// joined a cluster yet (it then has no users of its own).
     pub admin_password: Option<String>,
+    /// `--max-file-bytes`: the largest file `POST /files/<path>` accepts (413 beyond).
+    pub max_file_bytes: u64,
 }
 
 pub struct NodeInner {

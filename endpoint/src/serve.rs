@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// How long a write waits for a quorum before the client gets 503.
     #[arg(long, default_value_t = 5_000)]
     pub write_timeout_ms: u64,
+    /// The largest file (or ISO) `POST /api/v3/files/<path>` accepts, in bytes; larger
+    /// uploads get 413. Every member stores every file, so size the disks for it.
+    #[arg(long, default_value_t = crate::api::DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_bytes: u64,
     #[arg(long, default_value_t = 50)]
     pub heartbeat_ms: u64,
     /// Password of the admin user `rocketskates`, set when this node bootstraps a cluster
@@ -220,6 +224,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(Arc::new(tls::api_server_config(&pair)?))
     };
 
+    if args.max_file_bytes > crate::api::MAX_FILE_BYTES as u64 {
+        anyhow::bail!(
+            "--max-file-bytes {} is over the ceiling of {} bytes",
+            args.max_file_bytes,
+            crate::api::MAX_FILE_BYTES
+        );
+    }
     let settings = NodeSettings {
         ha_id: ha_id.clone(),
         consensus_id: consensus_id.clone(),
@@ -230,6 +241,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         read_timeout: Duration::from_millis(args.write_timeout_ms),
         election_max: timing.election_max,
         admin_password: args.admin_password.clone(),
+        max_file_bytes: args.max_file_bytes,
     };
     let node = Node(Arc::new(NodeInner {
         settings,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use endpoint::command::{ContentPack, Op, Request, Response};
+use endpoint::command::{ContentPack, InstallMode, Op, Request, Response};
 use endpoint::model;
 use endpoint::packs::bundle::{bundle_dir, parse_pack, BundleError, MAX_PACK_BYTES};
 use endpoint::store::{apply, ObjectStore};
@@ -60,6 +60,7 @@ impl Store {
         self.run(Op::InstallContent {
             pack: Box::new(pack.clone()),
             replace_writable,
+            mode: InstallMode::Upsert,
         })
     }
 
@@ -594,6 +595,20 @@ async fn the_rest_api_installs_replaces_and_removes_packs() {
     assert_eq!(body["meta"]["Version"], "v1.3.0");
     let (status, body) = send(http.put(url("/contents/other")).json(&v2)).await;
     assert_eq!(status, 400, "{body}");
+    // POST never replaces an installed pack; PUT never installs a new one.
+    let (status, body) = send(http.post(url("/contents")).json(&v2)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["Messages"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already installed"),
+        "{body}"
+    );
+    let mut other = v2.clone();
+    other.meta.insert("Name".into(), json!("not-installed"));
+    let (status, body) = send(http.put(url("/contents/not-installed")).json(&other)).await;
+    assert_eq!(status, 404, "{body}");
 
     // YAML bodies, prerequisites, bad input, size cap: DRP-shaped errors.
     let needs = std::fs::read(data("needs-newer.yaml")).expect("read");

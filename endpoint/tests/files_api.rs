@@ -134,3 +134,48 @@ async fn files_upload_download_explode_delete() {
     );
     let _ = std::io::stdout().flush();
 }
+
+/// `--max-file-bytes`: a larger upload gets 413 naming the limit (declared up front, or
+/// streamed without a length), stores nothing, and the node keeps serving.
+#[tokio::test]
+async fn files_over_the_configured_limit_get_413() {
+    let http = reqwest::Client::new();
+    let node = common::start_node_with(&http, &["--max-file-bytes", "4096"]).await;
+    let url = |p: &str| format!("{}/files/{p}", node.base);
+    let auth = |r: reqwest::RequestBuilder| r.basic_auth("rocketskates", Some(ADMIN_PASSWORD));
+
+    let declared = auth(http.post(url("big.bin")).body(vec![7u8; 5000]))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(declared.status(), 413);
+    let body: Value = declared.json().await.expect("json");
+    assert!(
+        body["Messages"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("4096"),
+        "{body}"
+    );
+
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(vec![1u8; 3000]), Ok(vec![2u8; 3000])];
+    let streamed = auth(
+        http.post(url("streamed.bin"))
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks))),
+    )
+    .send()
+    .await
+    .expect("upload");
+    assert_eq!(streamed.status(), 413);
+
+    for p in ["big.bin", "streamed.bin"] {
+        let gone = auth(http.head(url(p))).send().await.expect("head");
+        assert_eq!(gone.status(), 404, "{p} was stored");
+    }
+    let fits = auth(http.post(url("small.bin")).body(vec![3u8; 4096]))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(fits.status(), 201);
+}

@@ -86,6 +86,7 @@ fn seed() -> Vec<Request> {
         request(Op::InstallContent {
             pack: Box::new(pack),
             replace_writable: false,
+            mode: endpoint::command::InstallMode::Upsert,
         }),
     ]
 }

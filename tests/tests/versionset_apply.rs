@@ -135,6 +135,22 @@ async fn versionset_apply_is_atomic_and_exactly_once() -> Result<()> {
         r.status,
         r.text()
     );
+    // A pack whose prerequisite is neither installed nor in the set: refused, naming it.
+    let mut needs = apply_body("v2.0.0", "two");
+    needs["Contents"][0]["meta"]["Prerequisites"] = json!("vs-base:>=1.0.0");
+    let r = c
+        .node(f)
+        .post("/system/versionset/apply")
+        .json(&needs)
+        .idem("vs-needs")
+        .send()
+        .await?;
+    ensure!(
+        r.status == 409 && r.text().contains("vs-base"),
+        "missing prerequisite: {} {}",
+        r.status,
+        r.text()
+    );
     for i in c.live() {
         ensure!(
             c.node(i).get("/prefs").send().await?.value()?["vs/pref"] == json!("one"),
@@ -201,6 +217,31 @@ async fn versionset_apply_is_atomic_and_exactly_once() -> Result<()> {
                 == json!("v2.0.0")
         );
     }
+    // A prerequisite met by another pack of the same set: applied.
+    let mut pair = apply_body("v3.0.0", "four");
+    pair["VersionSet"]["Components"]
+        .as_array_mut()
+        .context("Components")?
+        .push(json!({"Type": "CP", "Name": "vs-base", "Version": "v1.2.0"}));
+    pair["Contents"][0]["meta"]["Prerequisites"] = json!("vs-base:>=1.0.0");
+    pair["Contents"]
+        .as_array_mut()
+        .context("Contents")?
+        .push(json!({"meta": {"Name": "vs-base", "Version": "v1.2.0"}, "sections": {}}));
+    let live = *c.live().first().context("a live member")?;
+    let r = c
+        .node(live)
+        .post("/system/versionset/apply")
+        .json(&pair)
+        .idem("vs-pair")
+        .send()
+        .await?;
+    ensure!(
+        r.status == 200,
+        "prerequisite in the set: {} {}",
+        r.status,
+        r.text()
+    );
     c.success();
     Ok(())
 }

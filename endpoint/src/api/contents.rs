@@ -15,7 +15,7 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::request::{build, fence, respond};
-use crate::command::{ContentPack, Op};
+use crate::command::{ContentPack, InstallMode, Op};
 use crate::model;
 use crate::node::Node;
 use crate::packs::bundle::{parse_pack, BundleError};
@@ -125,9 +125,15 @@ async fn install(
     pack: ContentPack,
     replace_writable: bool,
 ) -> Result<Response, ApiError> {
+    let mode = if *method == Method::PUT {
+        InstallMode::Replace
+    } else {
+        InstallMode::Create
+    };
     let op = Op::InstallContent {
         pack: Box::new(pack),
         replace_writable,
+        mode,
     };
     commit(node, method, uri, headers, body, op).await
 }

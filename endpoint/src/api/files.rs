@@ -19,8 +19,19 @@ use crate::store::files::path_problem;
 
 /// Bytes per replicated chunk: every Raft entry of an upload stays this small.
 pub const CHUNK_BYTES: usize = 1 << 20;
-/// Largest file accepted (413 beyond).
-pub const MAX_FILE_BYTES: usize = 1 << 30;
+/// Largest file accepted by default (`--max-file-bytes`; 413 beyond): a 4 GiB DVD ISO fits.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
+/// The highest `--max-file-bytes` may be set: the bound the route table documents.
+pub const MAX_FILE_BYTES: usize = 64 << 30;
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        413,
+        format!(
+            "the file is larger than this endpoint's limit of {limit} bytes (--max-file-bytes)"
+        ),
+    )
+}
 
 fn checked(path: &str) -> Result<(), ApiError> {
     match path_problem(path) {
@@ -59,6 +70,15 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     checked(&path)?;
+    let limit = node.settings.max_file_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        // Refused before a byte is replicated.
+        return Err(too_large(limit).on("files", &path));
+    }
     let explode = flag(query.as_deref(), "explode");
     let upload = uuid::Uuid::new_v4().to_string();
     let result = stream_chunks(&node, &upload, body).await;
@@ -105,19 +125,16 @@ async fn stream_chunks(node: &Node, upload: &str, body: Body) -> Result<(u32, St
     let mut stream = body.into_data_stream();
     let mut digest = Sha256::new();
     let mut pending: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
-    let (mut total, mut index) = (0usize, 0u32);
+    let (mut total, mut index) = (0u64, 0u32);
     loop {
         let next = stream.next().await;
         let done = next.is_none();
         if let Some(piece) = next {
             let piece: Bytes =
                 piece.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
-            total += piece.len();
-            if total > MAX_FILE_BYTES {
-                return Err(ApiError::new(
-                    413,
-                    format!("file larger than {MAX_FILE_BYTES} bytes"),
-                ));
+            total += piece.len() as u64;
+            if total > node.settings.max_file_bytes {
+                return Err(too_large(node.settings.max_file_bytes));
             }
             digest.update(&piece);
             pending.extend_from_slice(&piece);

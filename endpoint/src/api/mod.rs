@@ -8,6 +8,7 @@ mod filter;
 pub mod info;
 pub mod objects;
 mod request;
+pub use files::{DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES};
 pub use request::now_ms;
 mod certificate;
 mod routes;

@@ -390,7 +390,8 @@ fn apply_op(
         Op::InstallContent {
             pack,
             replace_writable,
-        } => super::contents::install_content(objects, pack, *replace_writable)?,
+            mode,
+        } => super::contents::install_content(objects, pack, *replace_writable, *mode)?,
         Op::RemoveContent { name } => super::contents::remove_content(objects, name)?,
         Op::Patch {
             collection,

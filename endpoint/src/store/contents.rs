@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::apply::{load, put};
 use super::{decode, ObjectStore, StoreError, OBJECTS};
-use crate::command::{error_body, ContentPack, Response};
+use crate::command::{error_body, ContentPack, InstallMode, Response};
 use crate::model;
 use crate::packs::prereqs::{self, BASIC_STORE, BASIC_STORE_VERSION, BUILTIN_LAYERS, FEATURES};
 
@@ -37,7 +37,8 @@ impl Problem {
     }
 }
 
-/// `POST/PUT /contents`: install or replace one pack, refused whole on any problem: 422
+/// `POST/PUT /contents`: install or replace one pack, refused whole on any problem: 409 for
+/// a POST of an installed pack, 404 for a PUT of one that is not, 422
 /// when the pack is invalid or its prerequisites/features are missing, else 409 when it
 /// would take over objects it does not own. With `replace_writable`, writable objects the
 /// pack also defines become pack objects. 201 when new, 200 when it replaced a version.
@@ -45,7 +46,30 @@ pub(super) fn install_content(
     objects: &mut Objects,
     pack: &ContentPack,
     replace_writable: bool,
+    mode: InstallMode,
 ) -> Result<Response, StoreError> {
+    let name = pack.name();
+    match (mode, load(objects, CONTENTS, name)?.is_some()) {
+        (InstallMode::Create, true) => {
+            return Ok(Response::error(
+                409,
+                CONTENTS,
+                name,
+                format!(
+                    "content pack {name} is already installed; PUT /contents/{name} replaces it"
+                ),
+            ))
+        }
+        (InstallMode::Replace, false) => {
+            return Ok(Response::error(
+                404,
+                CONTENTS,
+                name,
+                format!("content pack {name} is not installed; POST /contents installs it"),
+            ))
+        }
+        _ => {}
+    }
     let mut invalid = Vec::new();
     let mut conflicts = Vec::new();
     for problem in problems(objects, pack)? {

@@ -7,7 +7,7 @@ use redb::WriteTransaction;
 use serde_json::{json, Value};
 
 use super::apply::{load, params_mut, put};
-use super::contents::{check_pack, install_pack};
+use super::contents::{check_pack, install_pack, unmet_prerequisites};
 use super::{StoreError, FILES, OBJECTS};
 use crate::command::{Response, VersionSetApply};
 use crate::model;
@@ -27,6 +27,8 @@ pub fn apply_version_set(
     let mut problems = Vec::new();
     for pack in &vs.content_packs {
         problems.extend(check_pack(&objects, pack)?);
+        // Prerequisites may be met by packs already installed or by packs of this set.
+        problems.extend(unmet_prerequisites(&objects, pack, &vs.content_packs)?);
     }
     let mut decoded = Vec::with_capacity(vs.files.len());
     for file in &vs.files {

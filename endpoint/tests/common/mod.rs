@@ -25,6 +25,11 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn start_node(http: &reqwest::Client) -> Node {
+    start_node_with(http, &[]).await
+}
+
+/// A node started with extra `serve` flags.
+pub async fn start_node_with(http: &reqwest::Client, extra: &[&str]) -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
     let (api, raft) = (free_port(), free_port());
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_drp-endpoint"))
@@ -36,6 +41,7 @@ pub async fn start_node(http: &reqwest::Client) -> Node {
         .args(["--bootstrap", "--admin-password", ADMIN_PASSWORD])
         // These suites test the API's behaviour; TLS itself is tests/tests/security.rs's job.
         .arg("--no-tls")
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
