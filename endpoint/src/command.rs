@@ -106,6 +106,12 @@ pub enum Op {
     Seed {
         objects: Vec<(String, String, Value)>,
     },
+    /// Replaces one `_system` record (a rotated certificate). No change event: these
+    /// records hold private keys.
+    PutSystem {
+        key: String,
+        object: Value,
+    },
     /// Merges these prefs into the endpoint's prefs.
     SetPrefs {
         prefs: BTreeMap<String, String>,
@@ -190,7 +196,7 @@ impl Op {
             | Op::FinishUpload { .. }
             | Op::AbortUpload { .. }
             | Op::DeleteFile { .. } => "files",
-            Op::Seed { .. } => "_system",
+            Op::Seed { .. } | Op::PutSystem { .. } => "_system",
             Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
             Op::ApplyVersionSet(_) => "version_sets",
         }
@@ -269,6 +275,7 @@ impl std::fmt::Display for Request {
             Op::AbortUpload { upload } => write!(f, "abort upload {upload}"),
             Op::DeleteFile { path } => write!(f, "delete file {path}"),
             Op::Seed { objects } => write!(f, "seed {} objects", objects.len()),
+            Op::PutSystem { key, .. } => write!(f, "replace system record {key}"),
             Op::Patch {
                 collection, key, ..
             } => write!(f, "patch {collection}/{key}"),

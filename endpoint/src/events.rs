@@ -67,7 +67,10 @@ pub fn for_change(
         Op::RemoveContent { name } => ("contents", "delete", name.clone()),
         Op::FinishUpload { path, .. } => ("files", "create", path.clone()),
         Op::DeleteFile { path } => ("files", "delete", path.clone()),
-        Op::Seed { .. } | Op::UploadChunk { .. } | Op::AbortUpload { .. } => return None,
+        Op::Seed { .. }
+        | Op::PutSystem { .. }
+        | Op::UploadChunk { .. }
+        | Op::AbortUpload { .. } => return None,
     };
     let object = match (&req.op, current) {
         (Op::Delete { .. }, _) => resp.body.clone(),

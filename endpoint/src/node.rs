@@ -47,6 +47,8 @@ pub struct NodeInner {
     pub credentials: crate::auth::CredentialCache,
     /// Change events applied on this member, for `/api/v3/ws`.
     pub events: crate::events::Bus,
+    /// The certificates this member serves, replaceable while it runs.
+    pub tls: crate::tls::rotation::Live,
 }
 
 #[derive(Clone)]

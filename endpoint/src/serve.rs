@@ -207,22 +207,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
     channels.set_tls(tls::member_client_config(&member_tls));
-    let api_tls = if args.no_tls {
-        None
-    } else {
-        let pair = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => tls::Pair {
-                cert_pem: std::fs::read_to_string(cert)
-                    .with_context(|| format!("reading {}", cert.display()))?,
-                key_pem: std::fs::read_to_string(key)
-                    .with_context(|| format!("reading {}", key.display()))?,
-            },
-            _ => tls_dir
-                .load_api()?
-                .context("no API certificate in the data dir (pass --tls-cert/--tls-key)")?,
-        };
-        Some(Arc::new(tls::api_server_config(&pair)?))
+    let api_source = match (&args.tls_cert, &args.tls_key) {
+        _ if args.no_tls => None,
+        (Some(cert), Some(key)) => Some(tls::rotation::ApiSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => Some(tls::rotation::ApiSource::Cluster),
     };
+    let api_pair = match &api_source {
+        None => None,
+        Some(tls::rotation::ApiSource::Files { cert, key }) => Some(tls::Pair {
+            cert_pem: std::fs::read_to_string(cert)
+                .with_context(|| format!("reading {}", cert.display()))?,
+            key_pem: std::fs::read_to_string(key)
+                .with_context(|| format!("reading {}", key.display()))?,
+        }),
+        // The replicated certificate when this member has applied it (the newest after a
+        // rotation), else the one saved when the node was created.
+        Some(tls::rotation::ApiSource::Cluster) => match replicated_api_pair(&store) {
+            Some(pair) => Some(pair),
+            None => Some(
+                tls_dir
+                    .load_api()?
+                    .context("no API certificate in the data dir (pass --tls-cert/--tls-key)")?,
+            ),
+        },
+    };
+    let (live_tls, api_config, member_config) = tls::rotation::Live::new(
+        args.data_dir.clone(),
+        api_source,
+        api_pair.as_ref(),
+        member_tls,
+    )?;
 
     if args.max_file_bytes > crate::api::MAX_FILE_BYTES as u64 {
         anyhow::bail!(
@@ -252,6 +269,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         membership_lock: Mutex::new(()),
         credentials: crate::auth::CredentialCache::default(),
         events,
+        tls: live_tls,
     }));
     tracing::info!(%consensus_id, %ha_id, %api_url, %consensus_addr, fresh, "node starting");
 
@@ -270,7 +288,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Raft replies must not wait out delayed ACKs).
         let accepted = tls::listener::spawn(
             consensus_listener,
-            Arc::new(tls::member_server_config(&member_tls)?),
+            member_config,
             shutdown_rx.clone(),
             "consensus",
         );
@@ -293,7 +311,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stopped = async move {
             let _ = stop.changed().await;
         };
-        match api_tls {
+        match api_config {
             Some(config) => {
                 let listener = tls::listener::AxumTls {
                     accepted: tls::listener::spawn(
@@ -348,12 +366,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ))
     });
 
+    let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
+
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     if let Some(j) = joiner {
         let _ = j.await;
     }
+    let _ = cert_watcher.await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
     if let Err(e) = raft.shutdown().await {
@@ -422,7 +443,7 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Names the generated API certificate is valid for: loopback, and the host of `--api-url`.
-fn api_hosts(api_url: &str) -> Vec<String> {
+pub(crate) fn api_hosts(api_url: &str) -> Vec<String> {
     let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
     if let Some(host) = url::Url::parse(api_url)
         .ok()
@@ -433,6 +454,19 @@ fn api_hosts(api_url: &str) -> Vec<String> {
         }
     }
     hosts
+}
+
+/// The API certificate in this member's replicated state, if it has applied one.
+fn replicated_api_pair(store: &ObjectStore) -> Option<tls::Pair> {
+    let record = store
+        .get(crate::auth::token::SECRET_COLLECTION, tls::API_CERT_KEY)
+        .ok()??;
+    let field = |name: &str| record.get(name)?.as_str().map(str::to_string);
+    let pair = tls::Pair {
+        cert_pem: field("CertPem")?,
+        key_pem: field("KeyPem")?,
+    };
+    tls::api_server_config(&pair).is_ok().then_some(pair)
 }
 
 /// A new cluster's CA (its key kept in the data dir until the bootstrap seed replicates it),

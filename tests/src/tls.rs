@@ -17,6 +17,7 @@ pub struct TestTls {
     /// Leaf followed by the CA, as a server presents it.
     pub chain_pem: String,
     pub key_pem: String,
+    ca_key_pem: String,
 }
 
 pub fn test_tls() -> &'static TestTls {
@@ -32,17 +33,34 @@ fn generate() -> Result<TestTls> {
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let ca_cert = ca.self_signed(&ca_key)?;
+    let (chain_pem, key_pem) = leaf_from(&ca_cert, &ca_key, &ca_cert.pem())?;
+    Ok(TestTls {
+        ca_pem: ca_cert.pem(),
+        chain_pem,
+        key_pem,
+        ca_key_pem: ca_key.serialize_pem(),
+    })
+}
+
+/// A new loopback API certificate (chain ending in `ca_pem`, key) from `ca`.
+fn leaf_from(ca: &rcgen::Certificate, ca_key: &KeyPair, ca_pem: &str) -> Result<(String, String)> {
     let key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(vec!["localhost".to_string()])?;
     leaf.subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse()?));
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf = leaf.signed_by(&key, &ca_cert, &ca_key)?;
-    Ok(TestTls {
-        ca_pem: ca_cert.pem(),
-        chain_pem: format!("{}{}", leaf.pem(), ca_cert.pem()),
-        key_pem: key.serialize_pem(),
-    })
+    let leaf = leaf.signed_by(&key, ca, ca_key)?;
+    Ok((format!("{}{ca_pem}", leaf.pem()), key.serialize_pem()))
+}
+
+/// Another API certificate from the test CA (a renewal): (chain, key).
+pub fn renewed_api_cert() -> Result<(String, String)> {
+    let tls = test_tls();
+    let ca_key = KeyPair::from_pem(&tls.ca_key_pem)?;
+    // Rebuilt from the CA's PEM and key: same subject and key, so the leaf chains to the CA
+    // clients already trust.
+    let ca = CertificateParams::from_ca_cert_pem(&tls.ca_pem)?.self_signed(&ca_key)?;
+    leaf_from(&ca, &ca_key, &tls.ca_pem)
 }
 
 /// Writes the API certificate and key into `dir`; returns (cert, key) paths.

@@ -241,3 +241,199 @@ async fn https_by_default_and_members_only_consensus() -> Result<()> {
     c.success();
     Ok(())
 }
+
+/// Certificates are replaced while the cluster serves: a writer keeps going through the
+/// rotations without one failed request, new connections get the new certificates, and a
+/// member restarted after its rotation comes back with the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotate_without_downtime() -> Result<()> {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let _g = serial().await;
+    let opts = Opts {
+        cluster_tls: true,
+        ..Opts::default()
+    };
+    let mut c = Cluster::start_with(3, opts).await?;
+    let ca = std::fs::read_to_string(c.node(0).data_dir().join("tls/ca.pem"))?;
+    let ports: Vec<u16> = (0..3).map(|i| c.node(i).api_port()).collect();
+    let before = api_leaf(ports[0], &ca).await?;
+
+    // A writer on every member for the whole test, over its pooled connections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = c.node(0).http().clone();
+    let urls: Vec<String> = (0..3).map(|i| c.node(i).api("/profiles")).collect();
+    let writer = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let body = serde_json::json!({ "Name": format!("rotation-{i}") });
+                match http
+                    .post(urls[i % urls.len()].clone())
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status == 201 => ok += 1,
+                    Ok(r) => failed.push(format!("{} {}", r.status, r.text())),
+                    Err(e) => failed.push(format!("{e:#}")),
+                }
+                i += 1;
+            }
+            (ok, failed)
+        }
+    });
+
+    // The API certificate, asked through one member, reaches every member.
+    let reply = c
+        .node(1)
+        .post("/system/tls/rotate")
+        .send()
+        .await?
+        .expect(200)?
+        .value()?;
+    let sha = reply["Sha256"].as_str().context("Sha256")?.to_string();
+    wait_for(
+        Duration::from_secs(20),
+        "every member to serve the new API certificate",
+        async || {
+            for &port in &ports {
+                let leaf = api_leaf(port, &ca).await?;
+                if leaf == before || hex::encode(Sha256::digest(&leaf)) != sha {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        },
+    )
+    .await?;
+
+    // A member certificate: the member presents the new one to members dialling it, and
+    // the cluster keeps replicating to and from it.
+    let target = 2;
+    let dir = c.node(target).data_dir().join("tls");
+    let old_member = std::fs::read_to_string(dir.join("member.pem"))?;
+    let reply = c
+        .node(target)
+        .post("/system/consensus/rotate")
+        .send()
+        .await?
+        .expect(200)?
+        .value()?;
+    let new_member = std::fs::read_to_string(dir.join("member.pem"))?;
+    anyhow::ensure!(new_member != old_member, "member.pem unchanged");
+    let new_key = std::fs::read_to_string(dir.join("member.key"))?;
+    let port: u16 = c
+        .node(target)
+        .consensus_addr()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .parse()?;
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(&ca))
+        .with_client_auth_cert(
+            certs(&new_member),
+            PrivateKeyDer::from_pem_slice(new_key.as_bytes())?,
+        )?;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("member.drp-cluster")?.to_owned(), tcp)
+        .await?;
+    let presented = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .context("no member certificate presented")?;
+    anyhow::ensure!(
+        hex::encode(Sha256::digest(presented.as_ref())) == reply["Sha256"].as_str().unwrap_or(""),
+        "the consensus listener still presents the old member certificate"
+    );
+    let mut client = member_client(port, &ca, &new_member, &new_key).await?;
+    client.identify(IdentifyRequest {}).await?;
+
+    let l = c.leader().await?;
+    c.node(l)
+        .post("/profiles")
+        .json(&serde_json::json!({"Name": "after-rotation"}))
+        .send()
+        .await?
+        .expect(201)?;
+    c.node(target)
+        .get("/profiles/after-rotation")
+        .send()
+        .await?
+        .expect(200)?;
+
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = writer.await?;
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} of {} writes failed during rotation: {:?}",
+        failed.len(),
+        failed.len() as u32 + ok,
+        failed.iter().take(3).collect::<Vec<_>>()
+    );
+    anyhow::ensure!(ok > 0, "the writer made no progress");
+
+    // Restarted, the member serves what it rotated to (the API one from its store).
+    c.node_mut(target).restart().await?;
+    let leaf = api_leaf(ports[target], &ca).await?;
+    anyhow::ensure!(
+        hex::encode(Sha256::digest(&leaf)) == sha,
+        "old API certificate after restart"
+    );
+    anyhow::ensure!(
+        std::fs::read_to_string(dir.join("member.pem"))? == new_member,
+        "member certificate changed by the restart"
+    );
+    c.node(target)
+        .get("/profiles/after-rotation")
+        .send()
+        .await?
+        .expect(200)?;
+    c.success();
+    Ok(())
+}
+
+/// `--tls-cert/--tls-key` files renewed in place (certbot, cert-manager) are served from the
+/// next connection on, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_certificate_files_are_picked_up() -> Result<()> {
+    let _g = serial().await;
+    let mut c = Cluster::start(1).await?;
+    let ca = tests::tls::test_tls().ca_pem.clone();
+    let port = c.node(0).api_port();
+    let before = api_leaf(port, &ca).await?;
+    let (chain, key) = tests::tls::renewed_api_cert()?;
+    let dir = c.node(0).data_dir();
+    let dir = dir.parent().context("node dir")?;
+    // As renewal tools do: the new file written aside, then renamed over the old one.
+    for (name, text) in [("api-key.pem", &key), ("api-cert.pem", &chain)] {
+        let tmp = dir.join(format!("{name}.new"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    let after = wait_for(
+        Duration::from_secs(15),
+        "the renewed certificate",
+        async || {
+            let leaf = api_leaf(port, &ca).await?;
+            Ok((leaf != before).then_some(leaf))
+        },
+    )
+    .await?;
+    let expected = certs(&chain)[0].as_ref().to_vec();
+    anyhow::ensure!(
+        after == expected,
+        "serving a certificate that is neither old nor new"
+    );
+    c.node(0).get("/info").send().await?.expect(200)?;
+    c.success();
+    Ok(())
+}

@@ -15,6 +15,29 @@ use crate::tls::authority::Authority;
 use crate::tls::join::{CertificateReply, CertificateRequest};
 use crate::tls::{Pair, API_CERT_KEY, CA_KEY};
 
+/// `POST /api/v3/system/consensus/rotate`: a new member certificate for this member.
+pub async fn rotate_member(State(node): State<Node>) -> Result<Response, ApiError> {
+    let sha256 = node.tls.rotate_member(&node).await?;
+    Ok(Json(serde_json::json!({
+        "Certificate": "member",
+        "ConsensusID": node.settings.consensus_id,
+        "Sha256": sha256,
+    }))
+    .into_response())
+}
+
+/// `POST /api/v3/system/tls/rotate`: a new cluster API certificate, replicated.
+pub async fn rotate_api(State(node): State<Node>) -> Result<Response, ApiError> {
+    let (sha256, hosts) = crate::tls::rotation::rotate_api(&node).await?;
+    Ok(Json(serde_json::json!({
+        "Certificate": "api",
+        "Sha256": sha256,
+        "Hosts": hosts,
+        "ServedHere": node.tls.serves_cluster_api_cert(),
+    }))
+    .into_response())
+}
+
 /// A stored `{CertPem, KeyPem}` object from the `_system` collection.
 pub fn stored_pair(node: &Node, key: &str) -> Result<Option<Pair>, ApiError> {
     let Some(v) = node.store.get(crate::auth::token::SECRET_COLLECTION, key)? else {

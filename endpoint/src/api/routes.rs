@@ -343,6 +343,30 @@ pub static ROUTES: &[Route] = &[
         ],
     },
     Route {
+        path: "/api/v3/system/consensus/rotate",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Post, |m| on(m, certificate::rotate_member), "rotateMemberCertificate", Local)
+                .says("Give this member a new key and member certificate from the cluster CA")
+                .notes("Used from the next connection on; open connections finish on the old one and nothing restarts. 503 while this member has not received the cluster CA.")
+                .replies(&[200], R::AnyJson)
+                .errors(&[503]),
+        ],
+    },
+    Route {
+        path: "/api/v3/system/tls/rotate",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Post, |m| on(m, certificate::rotate_api), "rotateApiCertificate", Local)
+                .says("Issue a new API certificate from the cluster CA, for every member's API host")
+                .notes("Committed to the replicated state; each member serves it from the next connection once it has applied it (within a second or two). Members started with --tls-cert/--tls-key keep serving their files. 503 without a quorum.")
+                .replies(&[200], R::AnyJson)
+                .errors(&[503]),
+        ],
+    },
+    Route {
         path: "/api/v3/system/consensus/node/{id}",
         tag: "consensus",
         body_limit: BodyLimit::Default,

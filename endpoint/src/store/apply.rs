@@ -398,6 +398,10 @@ fn apply_op(
             key,
             patch,
         } => apply_patch(objects, collection, key, patch)?,
+        Op::PutSystem { key, object } => {
+            put(objects, "_system", key, object)?;
+            Response::ok(200, Value::Null)
+        }
         Op::Seed { objects: seeds } => {
             let mut created = Vec::new();
             for (collection, key, object) in seeds {

@@ -1,6 +1,7 @@
 //! A TLS accept loop shared by both listeners: every handshake runs in its own task with a
 //! deadline (a slow or silent client cannot hold up the others), and finished connections are
-//! handed over through a channel.
+//! handed over through a channel. The server config is read from a watch at each accept, so
+//! a rotated certificate serves new connections at once while open ones carry on.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,15 +18,17 @@ const MAX_HANDSHAKES: usize = 256;
 
 pub type Accepted = (TlsStream<TcpStream>, SocketAddr);
 
-/// Accepts on `listener` until `shutdown`, completing handshakes with `config`.
+/// The server config a listener uses now; send a new one to rotate its certificate.
+pub type LiveConfig = watch::Receiver<Arc<rustls::ServerConfig>>;
+
+/// Accepts on `listener` until `shutdown`, completing handshakes with the current `config`.
 pub fn spawn(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
+    config: LiveConfig,
     mut shutdown: watch::Receiver<bool>,
     what: &'static str,
 ) -> mpsc::Receiver<Accepted> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
         loop {
@@ -47,7 +50,8 @@ pub fn spawn(
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY");
             }
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let acceptor = TlsAcceptor::from(config.borrow().clone());
+            let tx = tx.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -16,6 +16,7 @@ pub mod authority;
 pub mod join;
 pub mod listener;
 pub mod peer;
+pub mod rotation;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,6 +68,7 @@ impl TlsDir {
 
     /// The member material, if this node already has it.
     pub fn load_member(&self) -> anyhow::Result<Option<MemberTls>> {
+        self.finish_member_rotation()?;
         let Some(member) = self.load_pair("member")? else {
             return Ok(None);
         };
@@ -104,6 +106,51 @@ impl TlsDir {
             (Err(e), _) | (_, Err(e)) => Err(e)
                 .with_context(|| format!("reading {name} certificate in {}", self.0.display())),
         }
+    }
+
+    /// Replaces the member pair (a rotation). The new pair is first written whole as
+    /// `member-next.*`, then moved over the old one; a crash in between is finished at the
+    /// next start, so the key and certificate on disk always belong together.
+    pub fn replace_member(&self, member: &MemberTls) -> anyhow::Result<()> {
+        write_file(
+            &self.0.join("member-next.key"),
+            &member.member.key_pem,
+            true,
+        )?;
+        write_file(
+            &self.0.join("member-next.pem"),
+            &member.member.cert_pem,
+            false,
+        )?;
+        std::fs::File::open(&self.0)?.sync_all()?;
+        self.finish_member_rotation()
+    }
+
+    fn finish_member_rotation(&self) -> anyhow::Result<()> {
+        let (key, cert) = (
+            self.0.join("member-next.key"),
+            self.0.join("member-next.pem"),
+        );
+        if !cert.exists() {
+            // Without the certificate the next pair was never complete: the old one stands.
+            let _ = std::fs::remove_file(&key);
+            return Ok(());
+        }
+        if key.exists() {
+            std::fs::rename(&key, self.0.join("member.key"))?;
+        }
+        std::fs::rename(&cert, self.0.join("member.pem"))?;
+        std::fs::File::open(&self.0)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Replaces the saved API pair (what this member serves after a restart, before it
+    /// reads the replicated one).
+    pub fn save_api(&self, api: &Pair) -> anyhow::Result<()> {
+        write_file(&self.0.join("api.key"), &api.key_pem, true)?;
+        write_file(&self.0.join("api.pem"), &api.cert_pem, false)?;
+        std::fs::File::open(&self.0)?.sync_all()?;
+        Ok(())
     }
 
     /// Writes everything durably; the member pair last, because its presence means "done".
