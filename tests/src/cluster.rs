@@ -959,10 +959,35 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Members whose log holds the admin password every harness node is given (the harness's
+    /// own notes aside, which record its spawn command). Checked when every cluster of every
+    /// suite (HA, faults, object API, soak) is dropped: no run may log it.
+    fn leaked_secret(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                n.log()
+                    .lines()
+                    .any(|l| !l.starts_with("==== harness") && l.contains(ADMIN_PASSWORD))
+            })
+            .map(|n| n.name.clone())
+            .collect()
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for n in &mut self.nodes {
             n.kill();
+        }
+        let leaked = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            self.leaked_secret()
+        };
+        if !leaked.is_empty() {
+            self.ok = false;
         }
         if !self.ok || std::thread::panicking() {
             let lines = std::env::var("DRP_LOG_TAIL")
@@ -977,5 +1002,9 @@ impl Drop for Cluster {
                 }
             }
         }
+        assert!(
+            leaked.is_empty(),
+            "the admin password appears in the log of {leaked:?}"
+        );
     }
 }
