@@ -69,6 +69,11 @@ pub enum Op {
         replace_writable: bool,
         #[serde(default)]
         mode: InstallMode,
+        /// The feature flags the receiving member advertised: `RequiredFeatures` is judged
+        /// against these, so every member decides alike even while they run different
+        /// versions (a rolling upgrade).
+        #[serde(default)]
+        features: Vec<String>,
     },
     /// Removes a content pack and every object it owns.
     RemoveContent {
@@ -148,6 +153,9 @@ pub struct VersionSetApply {
     pub prefs: BTreeMap<String, String>,
     pub global: serde_json::Map<String, Value>,
     pub files: Vec<FileBlob>,
+    /// As in `InstallContent`: the features the receiving member advertised.
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 /// A content pack: DRP's single-document form `{meta, sections}`.

@@ -61,6 +61,7 @@ impl Store {
             pack: Box::new(pack.clone()),
             replace_writable,
             mode: InstallMode::Upsert,
+            features: endpoint::packs::prereqs::advertised(),
         })
     }
 

@@ -32,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
     let mut req = request(Op::InstallContent {
         pack: Box::new(pack.clone()),
         replace_writable: false,
+        mode: endpoint::command::InstallMode::Upsert,
+        features: prereqs::advertised(),
     });
     let bytes = serde_json::to_vec(&req).expect("encode InstallContent");
     let back: Request = serde_json::from_slice(&bytes)

@@ -26,6 +26,7 @@ pub fn request(op: Op) -> Request {
         idempotency: None,
         at_ms: AT_MS,
         if_match: None,
+        principal: None,
         op,
     }
 }
@@ -87,6 +88,7 @@ fn seed() -> Vec<Request> {
             pack: Box::new(pack),
             replace_writable: false,
             mode: endpoint::command::InstallMode::Upsert,
+            features: Vec::new(),
         }),
     ]
 }

@@ -134,6 +134,7 @@ async fn install(
         pack: Box::new(pack),
         replace_writable,
         mode,
+        features: crate::packs::prereqs::advertised(),
     };
     commit(node, method, uri, headers, body, op).await
 }

@@ -173,6 +173,7 @@ pub async fn apply(
         prefs: vs.prefs.clone(),
         global: serde_json::Map::from_iter(global),
         files,
+        features: crate::packs::prereqs::advertised(),
     }));
     let request = build(&method, uri.path(), &headers, &body, op)?;
     let outcome = node.write(request).await?;

@@ -33,6 +33,11 @@ use serde_json::{Map, Value};
 /// only together with a way to agree on them (e.g. carry the list in the log entry).
 pub const FEATURES: &[&str] = &[];
 
+/// [`FEATURES`], as a command carries them.
+pub fn advertised() -> Vec<String> {
+    FEATURES.iter().map(|f| f.to_string()).collect()
+}
+
 /// DRP's built-in layer, present on every endpoint; packs commonly require it
 /// (`Prerequisites: BasicStore: >=4.6.0`).
 pub const BASIC_STORE: &str = "BasicStore";

@@ -391,7 +391,8 @@ fn apply_op(
             pack,
             replace_writable,
             mode,
-        } => super::contents::install_content(objects, pack, *replace_writable, *mode)?,
+            features,
+        } => super::contents::install_content(objects, pack, *replace_writable, *mode, features)?,
         Op::RemoveContent { name } => super::contents::remove_content(objects, name)?,
         Op::Patch {
             collection,

@@ -11,7 +11,7 @@ use super::apply::{load, put};
 use super::{decode, ObjectStore, StoreError, OBJECTS};
 use crate::command::{error_body, ContentPack, InstallMode, Response};
 use crate::model;
-use crate::packs::prereqs::{self, BASIC_STORE, BASIC_STORE_VERSION, BUILTIN_LAYERS, FEATURES};
+use crate::packs::prereqs::{self, BASIC_STORE, BASIC_STORE_VERSION, BUILTIN_LAYERS};
 
 type Objects<'t> = Table<'t, (&'static str, &'static str), &'static [u8]>;
 
@@ -47,6 +47,7 @@ pub(super) fn install_content(
     pack: &ContentPack,
     replace_writable: bool,
     mode: InstallMode,
+    features: &[String],
 ) -> Result<Response, StoreError> {
     let name = pack.name();
     match (mode, load(objects, CONTENTS, name)?.is_some()) {
@@ -80,7 +81,7 @@ pub(super) fn install_content(
         }
     }
     if !pack.name().is_empty() {
-        invalid.extend(unmet_prerequisites(objects, pack, &[])?);
+        invalid.extend(unmet_prerequisites(objects, pack, &[], features)?);
     }
     let status = if !invalid.is_empty() {
         422
@@ -146,6 +147,7 @@ pub(super) fn unmet_prerequisites(
     objects: &Objects,
     pack: &ContentPack,
     also: &[ContentPack],
+    features: &[String],
 ) -> Result<Vec<String>, StoreError> {
     let mut versions: BTreeMap<String, String> = installed_metas(objects)?
         .into_iter()
@@ -163,8 +165,9 @@ pub(super) fn unmet_prerequisites(
         versions.insert(other.name().to_string(), other.version().to_string());
     }
     let name = pack.name();
+    let features: Vec<&str> = features.iter().map(String::as_str).collect();
     Ok(
-        prereqs::unmet(name, &pack.meta, |n| versions.get(n).cloned(), FEATURES)
+        prereqs::unmet(name, &pack.meta, |n| versions.get(n).cloned(), &features)
             .iter()
             .map(|u| u.message(name))
             .collect(),

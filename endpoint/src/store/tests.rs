@@ -65,6 +65,7 @@ fn apply_packs(packs: Vec<ContentPack>, key: &str) -> Op {
         prefs: [("p".to_string(), "v".to_string())].into(),
         global: serde_json::Map::new(),
         files: vec![],
+        features: vec![],
     }))
 }
 

@@ -28,7 +28,12 @@ pub fn apply_version_set(
     for pack in &vs.content_packs {
         problems.extend(check_pack(&objects, pack)?);
         // Prerequisites may be met by packs already installed or by packs of this set.
-        problems.extend(unmet_prerequisites(&objects, pack, &vs.content_packs)?);
+        problems.extend(unmet_prerequisites(
+            &objects,
+            pack,
+            &vs.content_packs,
+            &vs.features,
+        )?);
     }
     let mut decoded = Vec::with_capacity(vs.files.len());
     for file in &vs.files {
