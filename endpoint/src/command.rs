@@ -9,6 +9,60 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The deepest JSON nesting a command may have. Every log entry, stored object and
+/// idempotency record is decoded with serde_json's recursion limit (128): a command sits a
+/// few levels deeper in its log entry, its objects a few levels deeper in their idempotency
+/// record. A command past this would commit, then fail to decode on every member, which then
+/// could neither serve nor restart.
+pub const MAX_COMMAND_DEPTH: usize = 100;
+/// The deepest a stored object may become (by PATCH), with room for its record's wrapping.
+pub const MAX_OBJECT_DEPTH: usize = 96;
+
+/// Nesting depth of the JSON text `bytes` (arrays and objects), by a scan that allocates
+/// nothing and cannot overflow the stack however deep the text is.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Nesting depth of a value, without recursion (a value built by PATCH may be deeper than
+/// any parser would have allowed).
+pub fn value_depth(value: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, above)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        let depth = above + 1;
+        max = max.max(depth);
+        stack.extend(children.map(|c| (c, depth)));
+    }
+    max
+}
+
 /// One replicated write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {

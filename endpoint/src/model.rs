@@ -132,6 +132,18 @@ pub fn validate(collection: &Collection, object: &Value) -> Vec<String> {
             problems.push("Params must be an object of param name to value".to_string());
         }
     }
+    if map
+        .get("ReadOnly")
+        .is_some_and(|v| !v.is_boolean() && !v.is_null())
+    {
+        problems.push("ReadOnly must be true or false".to_string());
+    }
+    if map
+        .get("Meta")
+        .is_some_and(|v| !v.is_object() && !v.is_null())
+    {
+        problems.push("Meta must be an object of name to value".to_string());
+    }
     if let Some(profiles) = map.get("Profiles") {
         let ok = profiles
             .as_array()
@@ -160,15 +172,19 @@ pub fn stamp_new(collection: &str, object: Value) -> Value {
     let Value::Object(mut map) = object else {
         return object;
     };
-    map.entry("Params")
-        .or_insert_with(|| Value::Object(Map::new()));
+    // Absent and null both mean the default (DRP's clients send nulls for empty fields).
+    let mut default = |field: &str, value: Value| {
+        let slot = map.entry(field).or_insert(Value::Null);
+        if slot.is_null() {
+            *slot = value;
+        }
+    };
+    default("Params", Value::Object(Map::new()));
     if collection == "machines" {
-        map.entry("Profiles")
-            .or_insert_with(|| Value::Array(Vec::new()));
+        default("Profiles", Value::Array(Vec::new()));
     }
-    map.entry("ReadOnly").or_insert(Value::Bool(false));
-    map.entry("Meta")
-        .or_insert_with(|| Value::Object(Map::new()));
+    default("ReadOnly", Value::Bool(false));
+    default("Meta", Value::Object(Map::new()));
     map.insert("Validated".into(), Value::Bool(true));
     map.insert("Available".into(), Value::Bool(true));
     map.insert("Errors".into(), Value::Array(Vec::new()));

@@ -131,6 +131,7 @@ impl Node {
     /// changes until the write deadline; safe because every request carries an idempotency
     /// key, so a retry of a write that did commit replays its first outcome.
     pub async fn write(&self, req: Request) -> Result<Response, ApiError> {
+        check_depth(&req)?;
         let deadline = Instant::now() + self.settings.write_timeout;
         let mut last_problem = "no leader elected".to_string();
         while Instant::now() < deadline {
@@ -161,6 +162,10 @@ impl Node {
 
     /// Proposes on this node, which must be the leader. Never forwards.
     pub async fn write_as_leader(&self, req: Request, deadline: Instant) -> ForwardOutcome {
+        if let Err(e) = check_depth(&req) {
+            let message = e.messages.join("; ");
+            return ForwardOutcome::Applied(Response::error(e.status, &e.model, &e.key, message));
+        }
         // A retry of a write that already committed is answered from the replicated record
         // (a key not yet applied here is still deduplicated when its entry applies).
         match self.store.recorded_outcome(&req) {
@@ -307,4 +312,21 @@ impl Node {
             },
         }
     }
+}
+
+/// Refuses a command nested too deeply to be decoded back from the log (413): checked before
+/// it is proposed, by the member that received it and again by the leader.
+fn check_depth(req: &Request) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(req).map_err(|e| ApiError::internal(e.to_string()))?;
+    let depth = crate::command::json_depth(&bytes);
+    if depth > crate::command::MAX_COMMAND_DEPTH {
+        return Err(ApiError::new(
+            413,
+            format!(
+                "the request nests {depth} levels deep once stored; the limit is {} levels",
+                crate::command::MAX_COMMAND_DEPTH
+            ),
+        ));
+    }
+    Ok(())
 }

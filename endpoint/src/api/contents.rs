@@ -18,7 +18,7 @@ use super::request::{build, fence, respond};
 use crate::command::{ContentPack, InstallMode, Op};
 use crate::model;
 use crate::node::Node;
-use crate::packs::bundle::{parse_pack, BundleError};
+use crate::packs::bundle::{pack_from_value, BundleError, MAX_PACK_BYTES};
 use crate::store::CONTENTS;
 
 /// Summaries `{meta, Counts}` of the installed packs, in name order.
@@ -187,7 +187,12 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 
 /// Parses a pack body and checks what needs no state: shape, name, sections, keys.
 fn read_pack(body: &[u8]) -> Result<ContentPack, ApiError> {
-    let pack = parse_pack(body).map_err(|e| {
+    if body.len() > MAX_PACK_BYTES {
+        return Err(ApiError::new(413, BundleError::TooLarge.to_string()).on(CONTENTS, ""));
+    }
+    // Parsed with the API's bounds on nesting and YAML alias expansion, then checked as a pack.
+    let doc = super::request::parse_json(body).map_err(|e| e.on(CONTENTS, ""))?;
+    let pack = pack_from_value(doc).map_err(|e| {
         let status = match e {
             BundleError::TooLarge => 413,
             BundleError::Empty | BundleError::Syntax { .. } => 400,

@@ -8,8 +8,11 @@ use serde_json::Value;
 
 use super::error::ApiError;
 
-/// Bounds hostile queries: more filters than this is refused.
+/// Filters per query (400 beyond): every object is tested against each, and no real query
+/// needs more than a handful.
 pub const MAX_FILTERS: usize = 32;
+/// Sort keys per query (400 beyond): each comparison of the sort walks them all.
+pub const MAX_SORT_KEYS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Test {
@@ -97,29 +100,50 @@ fn parse_test(field: &str, raw: &str) -> Result<Test, ApiError> {
     })
 }
 
+/// A non-negative count; one too large for a `usize` means "all of them" (a huge offset is past
+/// every object, a huge limit no limit), as the document's unbounded integer allows.
+fn count(name: &str, value: &str) -> Result<usize, ApiError> {
+    match value.parse::<usize>() {
+        Ok(n) => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Ok(usize::MAX),
+        Err(_) => Err(bad(format!(
+            "{name} {value:?} is not a number (a count, 0 or more)"
+        ))),
+    }
+}
+
 pub fn parse(query: Option<&str>) -> Result<ListQuery, ApiError> {
     let mut q = ListQuery::default();
     let Some(query) = query else { return Ok(q) };
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match name.as_ref() {
-            "offset" => {
-                q.offset = value
-                    .parse()
-                    .map_err(|_| bad(format!("offset {value:?} is not a number")))?
+            "offset" => q.offset = count("offset", &value)?,
+            "limit" => q.limit = Some(count("limit", &value)?),
+            "sort" => {
+                if q.sort.len() == MAX_SORT_KEYS {
+                    return Err(bad(format!(
+                        "more than {MAX_SORT_KEYS} sort keys: a query may sort by at most {MAX_SORT_KEYS} (the limit)"
+                    )));
+                }
+                q.sort.push(value.to_string())
             }
-            "limit" => {
-                q.limit = Some(
-                    value
-                        .parse()
-                        .map_err(|_| bad(format!("limit {value:?} is not a number")))?,
-                )
+            "reverse" => {
+                q.reverse = match value.to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "reverse {value:?} is not a boolean (true or false)"
+                        )))
+                    }
+                }
             }
-            "sort" => q.sort.push(value.to_string()),
-            "reverse" => q.reverse = value != "false",
             n if RESERVED.contains(&n) => {}
             field => {
                 if q.filters.len() == MAX_FILTERS {
-                    return Err(bad(format!("more than {MAX_FILTERS} filters")));
+                    return Err(bad(format!(
+                        "more than {MAX_FILTERS} filters: a query may have at most {MAX_FILTERS} (the limit)"
+                    )));
                 }
                 q.filters.push(Filter {
                     field: field.to_string(),
@@ -331,10 +355,25 @@ mod tests {
         assert!(e.messages[0].contains("Between takes two values"), "{e}");
         let e = parse(Some("limit=ten")).expect_err("limit");
         assert!(e.messages[0].contains("limit \"ten\""), "{e}");
+        assert!(parse(Some("offset=-1")).is_err());
+        assert!(parse(Some("reverse=null")).is_err());
+        assert!(parse(Some("reverse=TRUE")).is_ok_and(|q| q.reverse));
+        let huge = parse(Some(
+            "offset=99999999999999999999999&limit=99999999999999999999",
+        ));
+        let huge = huge.expect("counts past usize saturate");
+        assert_eq!((huge.offset, huge.limit), (usize::MAX, Some(usize::MAX)));
         let many = (0..=MAX_FILTERS)
             .map(|i| format!("f{i}=1"))
             .collect::<Vec<_>>()
             .join("&");
-        assert!(parse(Some(&many)).is_err());
+        let e = parse(Some(&many)).expect_err("too many filters");
+        assert!(e.messages[0].contains("at most 32"), "{e}");
+        let sorts = (0..=MAX_SORT_KEYS)
+            .map(|i| format!("sort=F{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let e = parse(Some(&sorts)).expect_err("too many sort keys");
+        assert!(e.messages[0].contains("at most 8"), "{e}");
     }
 }

@@ -299,9 +299,11 @@ pub async fn replace(
                 ))
                 .on(c.model, &key))
             }
-            _ => {
+            Some(Value::String(_)) | Some(Value::Null) | None => {
                 map.insert(c.key_field.to_string(), Value::String(key.clone()));
             }
+            // Left for `validate` to name: "<key field> must be a string".
+            Some(_) => {}
         }
     }
     let problems = model::validate(c, &object);

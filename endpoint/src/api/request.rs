@@ -84,8 +84,20 @@ pub fn wants_stale_read(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
+/// Deepest nesting of arrays and objects a request body may have. Well under serde_json's own
+/// 128, which every Raft entry, stored object and idempotency record is decoded with: a body
+/// is stored a few levels deeper than it was sent (a 124-deep body was accepted, and its Raft
+/// entry then could not be read back: the node stopped serving and could not restart).
+pub const MAX_BODY_DEPTH: usize = 64;
+/// What a body may expand to when parsed, in nodes plus string bytes, per byte of body. A
+/// document without YAML aliases stays under 2 (`{a,b}` is the worst case, 1.5), so this only
+/// bounds alias expansion: 15 KB of aliases used to build 9 million values (1 GB).
+pub const MAX_EXPANSION: usize = 2;
+/// The expansion allowance of any body, however short: room for aliases in hand-written YAML.
+const MIN_EXPANSION_BUDGET: usize = 64 << 10;
+
 /// A request body as JSON, or as YAML (what people write by hand, as `drpcli` accepts).
-/// Errors name the line and column.
+/// Errors name the line and column, and a refused limit names the limit.
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
@@ -95,14 +107,192 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
             "the request body is empty; a JSON or YAML document is required",
         ));
     }
-    match serde_json::from_str(text) {
+    let allowance = body
+        .len()
+        .saturating_mul(MAX_EXPANSION)
+        .max(MIN_EXPANSION_BUDGET);
+    let budget = std::cell::Cell::new(allowance);
+    let seed = || bounded::Seed {
+        depth: 0,
+        budget: &budget,
+    };
+    use serde::de::DeserializeSeed;
+    let mut json = serde_json::Deserializer::from_str(text);
+    let parsed = seed()
+        .deserialize(&mut json)
+        .and_then(|v| json.end().map(|()| v));
+    match parsed {
         Ok(v) => Ok(v),
+        Err(e) if bounded::is_limit(&e.to_string()) => Err(bounded::refused(e.to_string())),
         Err(e) if start.starts_with(['{', '[']) => {
             Err(ApiError::bad_request(format!("invalid JSON body: {e}")))
         }
-        Err(_) => serde_yaml::from_str::<serde_json::Value>(text).map_err(|e| {
-            ApiError::bad_request(format!("invalid body (neither JSON nor YAML): {e}"))
-        }),
+        Err(_) => {
+            budget.set(allowance);
+            seed()
+                .deserialize(serde_yaml::Deserializer::from_str(text))
+                .map_err(|e| {
+                    let e = e.to_string();
+                    if bounded::is_limit(&e) {
+                        bounded::refused(e)
+                    } else {
+                        ApiError::bad_request(format!("invalid body (neither JSON nor YAML): {e}"))
+                    }
+                })
+        }
+    }
+}
+
+/// Parsing into a `serde_json::Value` (as its own `Deserialize` does) that counts as it
+/// builds: deeper than [`MAX_BODY_DEPTH`] or past the expansion budget is an error at once,
+/// before the document is built any further.
+mod bounded {
+    use std::cell::Cell;
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    use super::{ApiError, MAX_BODY_DEPTH, MAX_EXPANSION};
+
+    const DEPTH: &str = "the body nests deeper than the limit of";
+    const EXPANSION: &str = "the body expands past the limit of";
+
+    pub fn is_limit(message: &str) -> bool {
+        // serde_yaml puts the path of the value first (`Params.a: ...`).
+        message.contains(DEPTH) || message.contains(EXPANSION)
+    }
+
+    /// 413: the document is too large once parsed, though its text was within bounds.
+    pub fn refused(message: String) -> ApiError {
+        ApiError::new(413, message)
+    }
+
+    #[derive(Clone, Copy)]
+    pub struct Seed<'a> {
+        pub depth: usize,
+        pub budget: &'a Cell<usize>,
+    }
+
+    impl Seed<'_> {
+        fn spend<E: de::Error>(&self, cost: usize) -> Result<(), E> {
+            match self.budget.get().checked_sub(cost) {
+                Some(left) => {
+                    self.budget.set(left);
+                    Ok(())
+                }
+                None => Err(E::custom(format!(
+                    "{EXPANSION} {MAX_EXPANSION} values and string bytes per byte of body \
+                     (YAML aliases expanding too far?)"
+                ))),
+            }
+        }
+
+        fn nested<E: de::Error>(self) -> Result<Self, E> {
+            if self.depth >= MAX_BODY_DEPTH {
+                return Err(E::custom(format!(
+                    "{DEPTH} {MAX_BODY_DEPTH} levels of arrays and objects"
+                )));
+            }
+            Ok(Seed {
+                depth: self.depth + 1,
+                budget: self.budget,
+            })
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = Value;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+            self.spend(1)?;
+            Ok(Value::Bool(v))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+            self.spend(1)?;
+            Ok(Value::Number(v.into()))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+            self.spend(1)?;
+            Ok(Value::Number(v.into()))
+        }
+
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+            self.spend(1)?;
+            serde::Deserialize::deserialize(de::value::I128Deserializer::<E>::new(v))
+                .map(Value::Number)
+        }
+
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+            self.spend(1)?;
+            serde::Deserialize::deserialize(de::value::U128Deserializer::<E>::new(v))
+                .map(Value::Number)
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+            self.spend(1)?;
+            Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+            self.spend(1 + v.len())?;
+            Ok(Value::String(v.to_string()))
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+            self.spend(1 + v.len())?;
+            Ok(Value::String(v))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+            self.spend(1)?;
+            Ok(Value::Null)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+            self.spend(1)?;
+            Ok(Value::Null)
+        }
+
+        fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let inner = self.nested()?;
+            self.spend(1)?;
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(inner)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let inner = self.nested()?;
+            self.spend(1)?;
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                self.spend(key.len())?;
+                let value = map.next_value_seed(inner)?;
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
     }
 }
 

@@ -3,9 +3,15 @@
 //! `swagger::document` describes the same table, so what is served and what is documented
 //! cannot drift apart.
 
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body as HttpBody;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter, Router};
+use futures::StreamExt;
 
+use super::error::ApiError;
 use super::{
     certificate, consensus, contents, files, info, objects, swagger, system, users, versionset, ws,
 };
@@ -148,13 +154,125 @@ pub enum Param {
     Sha256Claim,
 }
 
-/// The request-body limit of a route.
+/// The request-body limit of a route. A larger body is refused with a DRP-shaped 413 naming
+/// the limit: up front when `Content-Length` says so, else once the body reaches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyLimit {
-    /// axum's default (2 MiB); a larger body gets a plain-text 413 from axum.
+    /// [`DEFAULT_BODY_BYTES`].
     Default,
     Max(usize),
-    Unlimited,
+    /// The handler streams the body (never buffered whole) and enforces this bound itself.
+    Streamed(usize),
+}
+
+/// The body limit of most calls (axum's default too): an object, a patch or a param value is
+/// far smaller, and a body is buffered whole before it is parsed.
+pub const DEFAULT_BODY_BYTES: usize = 2 << 20;
+
+impl BodyLimit {
+    pub fn bytes(self) -> usize {
+        match self {
+            BodyLimit::Default => DEFAULT_BODY_BYTES,
+            BodyLimit::Max(bytes) | BodyLimit::Streamed(bytes) => bytes,
+        }
+    }
+}
+
+/// A refused body is still read, and dropped, up to this much past the limit: a client that
+/// sends its whole body before it reads the reply (reqwest, most HTTP libraries) then gets the
+/// 413 rather than a broken pipe. Past it the connection is closed unread.
+const DRAIN_BYTES: u64 = 64 << 20;
+
+/// 413 naming the limit; `close` when the rest of the body is left unread.
+fn too_large(limit: usize, close: bool) -> Response {
+    let size = if limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit} bytes")
+    };
+    let mut resp = ApiError::new(
+        413,
+        format!("the request body is larger than this call's limit of {size}"),
+    )
+    .into_response();
+    if close {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// Reads and drops the rest of a refused body (at most [`DRAIN_BYTES`]), then answers 413.
+async fn drain_and_refuse(
+    limit: usize,
+    mut stream: axum::body::BodyDataStream,
+    mut read: u64,
+) -> Response {
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return too_large(limit, true);
+        };
+        read += chunk.len() as u64;
+        if read > limit as u64 + DRAIN_BYTES {
+            return too_large(limit, true);
+        }
+    }
+    too_large(limit, false)
+}
+
+/// Bounds the request body of a route: a body over `limit` is answered with a DRP-shaped 413
+/// naming the limit. A buffered route's body is read whole here, before any handler or the 405
+/// fallback answers: a reply sent while part of the body was still unread made hyper drop the
+/// keep-alive connection under the client's next request (schemathesis saw `EOF occurred in
+/// violation of protocol` after a 405). A streamed route (file uploads) is only refused up front,
+/// by its `Content-Length`; its handler enforces the bound as it streams.
+async fn limit_body(limit: usize, streamed: bool, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let req = if streamed {
+        if declared.is_some_and(|n| n > limit as u64) {
+            return too_large(limit, true);
+        }
+        req
+    } else {
+        if declared.is_some_and(|n| n > limit as u64 + DRAIN_BYTES) {
+            return too_large(limit, true);
+        }
+        let (parts, body) = req.into_parts();
+        let mut stream = body.into_data_stream();
+        let capacity = declared.map_or(0, |n| n.min(limit as u64) as usize);
+        let mut buffered: Vec<u8> = Vec::with_capacity(capacity);
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    return ApiError::bad_request(format!("reading the request body: {e}"))
+                        .into_response()
+                }
+            };
+            if buffered.len() + chunk.len() > limit {
+                let read = (buffered.len() + chunk.len()) as u64;
+                drop(buffered);
+                return drain_and_refuse(limit, stream, read).await;
+            }
+            buffered.extend_from_slice(&chunk);
+        }
+        Request::from_parts(parts, HttpBody::from(buffered))
+    };
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        // axum's own plain-text 413 (a handler's extractor limit): in DRP's shape.
+        return too_large(limit, false);
+    }
+    resp
 }
 
 type Handler = fn(MethodFilter) -> MethodRouter<Node>;
@@ -244,11 +362,15 @@ impl Route {
         let methods = self.ops.iter().fold(MethodRouter::new(), |methods, op| {
             methods.merge((op.handler)(op.verb.filter()))
         });
-        match self.body_limit {
-            BodyLimit::Default => methods,
-            BodyLimit::Max(bytes) => methods.layer(DefaultBodyLimit::max(bytes)),
-            BodyLimit::Unlimited => methods.layer(DefaultBodyLimit::disable()),
-        }
+        let limit = self.body_limit.bytes();
+        let methods = match self.body_limit {
+            BodyLimit::Default | BodyLimit::Max(_) => methods.layer(DefaultBodyLimit::max(limit)),
+            BodyLimit::Streamed(_) => methods.layer(DefaultBodyLimit::disable()),
+        };
+        let streamed = matches!(self.body_limit, BodyLimit::Streamed(_));
+        methods.layer(middleware::from_fn(move |req: Request, next: Next| {
+            limit_body(limit, streamed, req, next)
+        }))
     }
 }
 
@@ -324,8 +446,7 @@ pub static ROUTES: &[Route] = &[
                 .notes("Forwarded to the leader. 409 while another membership change runs.")
                 .body(B::Enroll)
                 .replies(&[200], R::ClusterState)
-                .errors(&[400, 409, 422, 503])
-                .plain_errors(&[413]),
+                .errors(&[400, 409, 422, 503]),
         ],
     },
     Route {
@@ -338,8 +459,7 @@ pub static ROUTES: &[Route] = &[
                 .notes("Admin only (else 403). 503 while this member has not received the cluster CA.")
                 .body(B::CertificateRequest)
                 .replies(&[200], R::Certificate)
-                .errors(&[400, 403, 422, 503])
-                .plain_errors(&[413]),
+                .errors(&[400, 403, 422, 503]),
         ],
     },
     Route {
@@ -405,8 +525,7 @@ pub static ROUTES: &[Route] = &[
                 )
                 .body(B::VersionSetApply)
                 .replies(&[200], R::VersionSetApplied)
-                .errors(&[409])
-                .plain_errors(&[413]),
+                .errors(&[409]),
         ],
     },
     Route {
@@ -431,8 +550,7 @@ pub static ROUTES: &[Route] = &[
             op(Post, |m| on(m, system::set_prefs), "setPrefs", Write)
                 .says("Set prefs (name to string value); others are kept")
                 .body(B::Prefs)
-                .replies(&[200], R::Prefs)
-                .plain_errors(&[413]),
+                .replies(&[200], R::Prefs),
         ],
     },
     Route {
@@ -444,16 +562,17 @@ pub static ROUTES: &[Route] = &[
                 .says("Summaries of the installed content packs, in name order")
                 .replies(&[200], R::ContentSummaries),
             op(Post, |m| on(m, contents::create), "installContent", Write)
-                .says("Install a content pack, or replace the installed version")
+                .says("Install a content pack that is not installed yet")
                 .notes(
                     "Refused whole on any problem: 422 when the pack is invalid or its \
-                     prerequisites are missing, 409 when it would take over objects it does \
-                     not own. 201 when new, 200 when it replaced a version.",
+                     prerequisites are missing, 409 when a pack of that name is installed \
+                     (PUT /contents/{name} replaces it) or when it would take over objects it \
+                     does not own.",
                 )
                 .params(&[Param::ReplaceWritable])
                 .body(B::ContentPack)
-                .replies(&[201, 200], R::ContentSummary)
-                .errors(&[409, 413]),
+                .replies(&[201], R::ContentSummary)
+                .errors(&[409]),
         ],
     },
     Route {
@@ -466,12 +585,15 @@ pub static ROUTES: &[Route] = &[
                 .replies(&[200], R::ContentPack)
                 .errors(&[404]),
             op(Put, |m| on(m, contents::replace), "replaceContent", Write)
-                .says("Install or replace the named content pack")
-                .notes("meta.Name in the body must match the path (400).")
+                .says("Replace the installed version of the named content pack")
+                .notes(
+                    "meta.Name in the body must match the path (400). 404 when no pack of \
+                     that name is installed (POST /contents installs it); as POST otherwise.",
+                )
                 .params(&[Param::ReplaceWritable])
                 .body(B::ContentPack)
-                .replies(&[200, 201], R::ContentSummary)
-                .errors(&[409, 413]),
+                .replies(&[200], R::ContentSummary)
+                .errors(&[404, 409]),
             op(Delete, |m| on(m, contents::remove), "removeContent", Write)
                 .says("Remove a content pack and its objects")
                 .notes("409 while another installed pack requires it.")
@@ -490,7 +612,7 @@ pub static ROUTES: &[Route] = &[
     Route {
         path: "/api/v3/files/{*path}",
         tag: "files",
-        body_limit: BodyLimit::Unlimited,
+        body_limit: BodyLimit::Streamed(files::MAX_FILE_BYTES),
         ops: &[
             op(Get, |m| on(m, files::download), "getFile", Read)
                 .says("Download a file")
@@ -509,13 +631,13 @@ pub static ROUTES: &[Route] = &[
                 .params(&[Param::Explode, Param::Sha256Claim])
                 .body(B::Bytes)
                 .replies(&[201], R::FileMeta)
-                .errors(&[409, 413]),
+                .errors(&[409]),
             op(Put, |m| on(m, files::upload), "putFile", Write)
                 .says("Upload a file (as POST)")
                 .params(&[Param::Explode, Param::Sha256Claim])
                 .body(B::Bytes)
                 .replies(&[201], R::FileMeta)
-                .errors(&[409, 413]),
+                .errors(&[409]),
             op(Delete, |m| on(m, files::remove), "deleteFile", Write)
                 .says("Delete a file")
                 .replies(&[200], R::FileMeta)
@@ -542,8 +664,7 @@ pub static ROUTES: &[Route] = &[
                 .notes("409 when the key exists; 422 names each invalid field.")
                 .body(B::Object)
                 .replies(&[201], R::Object)
-                .errors(&[409])
-                .plain_errors(&[413]),
+                .errors(&[409]),
         ],
     },
     Route {
@@ -564,8 +685,7 @@ pub static ROUTES: &[Route] = &[
                 .notes("The key in the body, if any, must match the path (400). 403 for an object of a content pack.")
                 .body(B::Object)
                 .replies(&[200], R::Object)
-                .errors(&[403, 404])
-                .plain_errors(&[413]),
+                .errors(&[403, 404]),
             op(Patch, |m| on(m, objects::patch), "patch{C}", GuardedWrite)
                 .says("Patch a {m} with an RFC 6902 JSON Patch")
                 .notes(
@@ -574,8 +694,7 @@ pub static ROUTES: &[Route] = &[
                 )
                 .body(B::JsonPatch)
                 .replies(&[200], R::Object)
-                .errors(&[403, 404, 409])
-                .plain_errors(&[413]),
+                .errors(&[403, 404, 409]),
             op(Delete, |m| on(m, objects::remove), "delete{C}", GuardedWrite)
                 .says("Delete a {m}")
                 .notes("Replies with the deleted object. 409 for a built-in object.")
@@ -608,14 +727,12 @@ pub static ROUTES: &[Route] = &[
                 .says("Set one param of a {m}")
                 .body(B::AnyJson)
                 .replies(&[200], R::AnyJson)
-                .errors(&[403, 404])
-                .plain_errors(&[413]),
+                .errors(&[403, 404]),
             op(Put, |m| on(m, objects::set_param), "put{C}Param", GuardedWrite)
                 .says("Set one param of a {m} (as POST)")
                 .body(B::AnyJson)
                 .replies(&[200], R::AnyJson)
-                .errors(&[403, 404])
-                .plain_errors(&[413]),
+                .errors(&[403, 404]),
             op(Delete, |m| on(m, objects::delete_param), "delete{C}Param", GuardedWrite)
                 .says("Remove one param of a {m}")
                 .notes("Replies with the removed value.")
@@ -632,7 +749,10 @@ pub static ROUTES: &[Route] = &[
             .notes(
                 "Send `register <type>.<action>.<key>` or `deregister <...>` (`*` matches \
                  anything); receive every matching change applied on this member as JSON \
-                 `{Time, Type, Action, Key, Principal, Object, Original}`.",
+                 `{Time, Type, Action, Key, Principal, Object, Original}`. An error reply has \
+                 Action `error` and a DRP error in Object. Limits: a command is at most 4096 \
+                 bytes (else Code 413), 256 registrations per connection (else Code 422); a \
+                 message over 64 KiB closes the connection with 1009 (Message Too Big).",
             )
             .replies(&[101], R::Upgrade)
             .plain_errors(&[400, 426])],

@@ -10,7 +10,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::filter::MAX_FILTERS;
+use super::filter::{MAX_FILTERS, MAX_SORT_KEYS};
+use super::request::MAX_BODY_DEPTH;
 use super::routes::{Body, Kind, Operation, Param, Reply, Route, Verb, ROUTES};
 use crate::auth::token::MAX_TTL_SECS;
 use crate::model::{Collection, COLLECTIONS, INDEXED_FIELDS};
@@ -255,6 +256,20 @@ fn request_body(d: &Documented) -> Option<Value> {
             json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } }),
         ),
     };
+    let limit = d.route.body_limit.bytes();
+    let description = format!(
+        "{description}. At most {} MiB (413 beyond){}.",
+        limit >> 20,
+        // The bodies `request::parse_json` reads.
+        if matches!(
+            d.op.body,
+            Body::Object | Body::JsonPatch | Body::AnyJson | Body::Prefs
+        ) {
+            format!(", nested at most {MAX_BODY_DEPTH} levels deep")
+        } else {
+            String::new()
+        }
+    );
     Some(json!({ "required": true, "description": description, "content": content }))
 }
 
@@ -269,7 +284,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not found",
         409 => "Conflict with the current state; the messages say which",
         412 => "If-Match does not match the object's current ETag",
-        413 => "The request body is too large",
+        413 => "The request body is larger than the call's limit, or nests or expands too far once parsed; the message names the limit",
         422 => "Invalid: each problem is in Messages; or the Idempotency-Key was used for another request",
         426 => "Upgrade Required: not a websocket handshake",
         503 => "Unavailable: no leader or quorum answered in time. A write's outcome is unknown: retry with the same Idempotency-Key",
@@ -369,6 +384,10 @@ fn drp_errors(op: &Operation) -> BTreeSet<u16> {
     if op.kind.is_write() {
         errors.extend([400, 422, 503]);
     }
+    if op.body != Body::None {
+        // Over the route's body limit, or too deep or too expanded once parsed.
+        errors.insert(413);
+    }
     if op.kind == Kind::GuardedWrite {
         errors.insert(412);
     }
@@ -464,17 +483,19 @@ fn object_schema(c: &Collection) -> Value {
     }
     let mut properties = Map::new();
     properties.insert(c.key_field.into(), key);
+    // Params, Meta, ReadOnly and Profiles: a null in a request is the default, like an absent
+    // field.
     properties.insert(
         "Params".into(),
-        json!({ "type": "object", "additionalProperties": true, "description": "Param name to value" }),
+        json!({ "type": "object", "additionalProperties": true, "nullable": true, "description": "Param name to value" }),
     );
     properties.insert(
         "Meta".into(),
-        json!({ "type": "object", "additionalProperties": true }),
+        json!({ "type": "object", "additionalProperties": true, "nullable": true }),
     );
     properties.insert(
         "ReadOnly".into(),
-        json!({ "type": "boolean", "description": "Set on a content pack's objects: they change only with their pack" }),
+        json!({ "type": "boolean", "nullable": true, "description": "Set on a content pack's objects: they change only with their pack" }),
     );
     properties.insert(
         "Validated".into(),
@@ -491,7 +512,7 @@ fn object_schema(c: &Collection) -> Value {
     if c.name == "machines" {
         properties.insert(
             "Profiles".into(),
-            json!({ "type": "array", "items": { "type": "string" } }),
+            json!({ "type": "array", "items": { "type": "string" }, "nullable": true }),
         );
     }
     if c.name == "users" {
@@ -788,8 +809,8 @@ fn components() -> Value {
             "StaleRead": {
                 "name": "X-DRP-Stale-Read",
                 "in": "header",
-                "description": "`true` (or `1`): a local read that may lag the leader, instead of a linearizable one",
-                "schema": { "type": "string", "enum": ["true", "1", "false"] },
+                "description": "`true` (any case) or `1`: a local read that may lag the leader, instead of a linearizable one; any other value, like none, asks for a linearizable read",
+                "schema": { "type": "string", "example": "true" },
             },
             "Offset": {
                 "name": "offset", "in": "query",
@@ -803,8 +824,8 @@ fn components() -> Value {
             },
             "Sort": {
                 "name": "sort", "in": "query",
-                "description": "Sort by these fields (PascalCase) or params (any other name), in order",
-                "schema": { "type": "array", "items": { "type": "string" } },
+                "description": format!("Sort by these fields (PascalCase) or params (any other name), in order; at most {MAX_SORT_KEYS}"),
+                "schema": { "type": "array", "items": { "type": "string" }, "maxItems": MAX_SORT_KEYS },
                 "style": "form",
                 "explode": true,
             },
@@ -817,9 +838,11 @@ fn components() -> Value {
                 "name": "filters",
                 "in": "query",
                 "description": format!(
-                    "Filters, each `Field=Op(value)`: Eq, Ne, Lt, Lte, Gt, Gte, In(a,b,...), Nin(a,b,...), Between(low,high), Except(low,high); a bare `Field=value` is Eq. PascalCase names are object fields, any other name a param. Numbers compare as numbers. At most {MAX_FILTERS}."
+                    "Filters, each `Field=Op(value)`: Eq, Ne, Lt, Lte, Gt, Gte, In(a,b,...), Nin(a,b,...), Between(low,high), Except(low,high); a bare `Field=value` is Eq. PascalCase names are object fields, any other name a param. Numbers compare as numbers. A field may be filtered more than once (every filter must pass). At most {MAX_FILTERS} filters."
                 ),
-                "schema": { "type": "object", "additionalProperties": { "type": "string" } },
+                // Any value: on the wire each is text (`Rank=5` is `Eq(5)`), and a repeated name
+                // is a list.
+                "schema": { "type": "object", "additionalProperties": {}, "maxProperties": MAX_FILTERS },
                 "style": "form",
                 "explode": true,
                 "example": { "Name": "Eq(fred1)" },
@@ -841,8 +864,8 @@ fn components() -> Value {
             },
             "Ttl": {
                 "name": "ttl", "in": "query",
-                "description": "Seconds the token is valid",
-                "schema": { "type": "integer", "minimum": 1, "maximum": MAX_TTL_SECS, "default": 3600 },
+                "description": format!("Seconds the token is valid; more than {MAX_TTL_SECS} (30 days) is cut to that"),
+                "schema": { "type": "integer", "minimum": 0, "default": 3600 },
             },
             "Sha256Claim": {
                 "name": "X-DRP-SHA256SUM",

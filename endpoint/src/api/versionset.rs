@@ -45,13 +45,10 @@ fn parse_body(body: &[u8]) -> Result<ApplyBody, ApiError> {
     if trimmed.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    if trimmed.starts_with('{') {
-        serde_json::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("invalid apply request: {e}")))
-    } else {
-        serde_yaml::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("invalid apply request (YAML): {e}")))
-    }
+    // Parsed with the API's bounds on nesting and YAML alias expansion, then typed.
+    let doc = super::request::parse_json(body)?;
+    serde_json::from_value(doc)
+        .map_err(|e| ApiError::bad_request(format!("invalid apply request: {e}")))
 }
 
 /// The version a component must end up at: the catalog-resolved one when present.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
@@ -12,14 +12,19 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::events::Pattern;
 use crate::node::Node;
 
-/// Hostile-input limits: command size and subscriptions per connection.
-const MAX_MESSAGE_BYTES: usize = 4096;
-const MAX_SUBSCRIPTIONS: usize = 256;
+/// Longest command: a pattern is three short names, so 4 KiB is generous; a longer one is
+/// answered with an error (Code 413) and the connection stays open.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+/// Longest message (or frame) the socket buffers at all: past it the connection is closed with
+/// 1009 (Message Too Big), before the payload is read.
+pub const MAX_FRAME_BYTES: usize = 64 << 10;
+/// Registrations per connection: each event is matched against every one of them.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn upgrade(State(node): State<Node>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| serve(node, socket))
 }
 
@@ -34,12 +39,25 @@ async fn serve(node: Node, mut socket: WebSocket) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                let outcome = match incoming {
+                    Some(Ok(Message::Text(t))) if t.len() > MAX_MESSAGE_BYTES => error(
+                        413,
+                        &format!(
+                            "a command is at most {MAX_MESSAGE_BYTES} bytes (the limit); this one has {}",
+                            t.len()
+                        ),
+                    ),
+                    Some(Ok(Message::Text(t))) => command(&mut patterns, t.trim()),
+                    Some(Ok(Message::Binary(_))) => {
+                        error(400, "commands are text messages: register or deregister <type>.<action>.<key>")
+                    }
+                    Some(Ok(Message::Close(_))) | None => return,
                     Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        close_after(&mut socket, &e.to_string()).await;
+                        return;
+                    }
                 };
-                let outcome = command(&mut patterns, text.trim());
                 if !reply(&mut socket, outcome).await {
                     return;
                 }
@@ -69,18 +87,37 @@ async fn serve(node: Node, mut socket: WebSocket) {
     }
 }
 
+/// Closes the connection after a read error, saying why. tungstenite refuses a frame or message
+/// over [`MAX_FRAME_BYTES`] with a "Space limit exceeded" error before reading its payload.
+async fn close_after(socket: &mut WebSocket, problem: &str) {
+    let (code, reason) = if problem.contains("Space limit exceeded") {
+        (
+            close_code::SIZE,
+            format!("message larger than the limit of {MAX_FRAME_BYTES} bytes"),
+        )
+    } else {
+        (close_code::PROTOCOL, "websocket protocol error".to_string())
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
 /// Applies one client command; the reply names what happened or what was wrong.
 fn command(patterns: &mut Vec<Pattern>, text: &str) -> String {
     let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
     let pattern = match Pattern::parse(arg.trim()) {
         Ok(p) => p,
-        Err(e) => return error(&format!("{verb}: {e}")),
+        Err(e) => return error(400, &format!("{verb}: {e}")),
     };
     match verb {
         "register" if patterns.contains(&pattern) => ok(verb, arg),
-        "register" if patterns.len() >= MAX_SUBSCRIPTIONS => {
-            error(&format!("at most {MAX_SUBSCRIPTIONS} registrations"))
-        }
+        "register" if patterns.len() >= MAX_SUBSCRIPTIONS => error(
+            422,
+            &format!("at most {MAX_SUBSCRIPTIONS} registrations per connection (the limit)"),
+        ),
         "register" => {
             patterns.push(pattern);
             ok(verb, arg)
@@ -89,9 +126,10 @@ fn command(patterns: &mut Vec<Pattern>, text: &str) -> String {
             patterns.retain(|p| *p != pattern);
             ok(verb, arg)
         }
-        other => error(&format!(
-            "unknown command {other:?}: use register or deregister <type>.<action>.<key>"
-        )),
+        other => error(
+            400,
+            &format!("unknown command {other:?}: use register or deregister <type>.<action>.<key>"),
+        ),
     }
 }
 
@@ -99,6 +137,9 @@ fn ok(verb: &str, arg: &str) -> String {
     serde_json::json!({"Type": "websocket", "Action": verb, "Key": arg.trim()}).to_string()
 }
 
-fn error(message: &str) -> String {
-    serde_json::json!({"Type": "websocket", "Action": "error", "Key": "", "Object": {"Messages": [message]}}).to_string()
+/// An error reply; its `Object` is DRP's error shape, `Code` the matching HTTP status.
+fn error(code: u16, message: &str) -> String {
+    let body = crate::command::error_body(code, "websocket", "", vec![message.to_string()]);
+    serde_json::json!({"Type": "websocket", "Action": "error", "Key": "", "Object": body})
+        .to_string()
 }

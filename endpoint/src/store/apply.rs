@@ -252,7 +252,27 @@ fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), (u16, S
         ));
     }
     let mut size = json_len(doc);
+    // An upper bound of the result's depth, kept per operation without walking the document
+    // again: what an operation puts in sits at most its path's length below the root.
+    let mut depth = crate::command::value_depth(doc);
     for (i, op) in ops.0.iter().enumerate() {
+        let segments = |p: &str| p.matches('/').count();
+        depth = depth.max(match op {
+            P::Add(a) => segments(a.path.as_str()) + crate::command::value_depth(&a.value),
+            P::Replace(r) => segments(r.path.as_str()) + crate::command::value_depth(&r.value),
+            P::Copy(c) => segments(c.path.as_str()) + depth,
+            P::Move(m) => segments(m.path.as_str()) + depth,
+            _ => 0,
+        });
+        if depth > crate::command::MAX_OBJECT_DEPTH {
+            return Err((
+                422,
+                format!(
+                    "patch operation {i} could nest the object deeper than {} levels",
+                    crate::command::MAX_OBJECT_DEPTH
+                ),
+            ));
+        }
         size = size.saturating_add(match op {
             P::Add(a) => json_len(&a.value),
             P::Replace(r) => json_len(&r.value),
