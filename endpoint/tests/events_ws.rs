@@ -17,11 +17,17 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(base: &str, auth: bool) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    connect_as(base, auth.then_some(("rocketskates", ADMIN_PASSWORD))).await
+}
+
+async fn connect_as(
+    base: &str,
+    user: Option<(&str, &str)>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let url = format!("{}/ws", base.replace("http://", "ws://"));
     let mut req = url.into_client_request()?;
-    if auth {
-        let cred = base64::engine::general_purpose::STANDARD
-            .encode(format!("rocketskates:{ADMIN_PASSWORD}"));
+    if let Some((user, password)) = user {
+        let cred = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         req.headers_mut().insert(
             "authorization",
             format!("Basic {cred}").parse().expect("header"),
@@ -165,4 +171,47 @@ async fn events_follow_registrations() {
         "p2 was deregistered: {event}"
     );
     assert_eq!(event["Object"]["Name"], json!("m1"));
+}
+
+/// A user sees only the changes to objects their roles let them `get`.
+#[tokio::test]
+async fn events_are_filtered_by_the_users_claims() {
+    let http = reqwest::Client::new();
+    let node = start_node(&http).await;
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", node.base))
+            .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
+            .json(&body)
+            .send()
+    };
+    let role = json!({"Name": "profile-watcher", "Claims": [{"Scope": "profiles", "Action": "get", "Specific": "*"}]});
+    assert_eq!(post("/roles", role).await.expect("role").status(), 201);
+    let user = json!({"Name": "watcher", "Password": "watcher-pw", "Roles": ["profile-watcher"]});
+    assert_eq!(post("/users", user).await.expect("user").status(), 201);
+
+    let mut ws = connect_as(&node.base, Some(("watcher", "watcher-pw")))
+        .await
+        .expect("connect");
+    ws.send(Message::Text("register *.*.*".into()))
+        .await
+        .expect("send");
+    assert_eq!(next_json(&mut ws).await["Action"], json!("register"));
+    let machine = json!({"Name": "hidden", "Uuid": "0b6f3f0e-1c1d-4e57-8f44-5b0b7a4d0c01"});
+    assert_eq!(
+        post("/machines", machine).await.expect("machine").status(),
+        201
+    );
+    assert_eq!(
+        post("/profiles", json!({"Name": "seen"}))
+            .await
+            .expect("profile")
+            .status(),
+        201
+    );
+    let event = next_json(&mut ws).await;
+    assert_eq!(
+        (event["Type"].clone(), event["Key"].clone()),
+        (json!("profiles"), json!("seen")),
+        "the machine's creation is not for this user: {event}"
+    );
 }

@@ -1,6 +1,7 @@
 //! `/api/v3/ws`: DRP's event websocket. A client sends `register <type>.<action>.<key>` and
 //! `deregister <...>` (`*` matches anything) and receives every matching change applied on
-//! this member, as JSON `{Time, Type, Action, Key, Principal, Object, Original}`.
+//! this member, as JSON `{Time, Type, Action, Key, Principal, Object, Original}`. A user sees
+//! only the changes to objects their roles let them `get`.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::auth::roles::{self, Need};
 use crate::events::Pattern;
 use crate::node::Node;
 
@@ -23,16 +25,28 @@ pub const MAX_SUBSCRIPTIONS: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn upgrade(State(node): State<Node>, ws: WebSocketUpgrade) -> Response {
+    // Taken here: the connection's task runs outside the request's authentication scope.
+    let user = crate::auth::current_user().unwrap_or_default();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(node, socket))
+        .on_upgrade(move |socket| serve(node, user, socket))
+}
+
+/// Whether `user` may see this change: a `get` claim on the changed object.
+fn visible(node: &Node, user: &str, e: &crate::events::Event) -> bool {
+    let need = Need {
+        scope: e.kind.clone(),
+        action: "get",
+        specific: e.key.clone(),
+    };
+    roles::allowed(&node.store, user, &need)
 }
 
 async fn reply(socket: &mut WebSocket, text: String) -> bool {
     socket.send(Message::Text(text.into())).await.is_ok()
 }
 
-async fn serve(node: Node, mut socket: WebSocket) {
+async fn serve(node: Node, user: String, mut socket: WebSocket) {
     let mut events = node.events.subscribe();
     let mut patterns: Vec<Pattern> = Vec::new();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -63,7 +77,7 @@ async fn serve(node: Node, mut socket: WebSocket) {
                 }
             }
             event = events.recv() => match event {
-                Ok(e) if patterns.iter().any(|p| p.matches(&e)) => {
+                Ok(e) if patterns.iter().any(|p| p.matches(&e)) && visible(&node, &user, &e) => {
                     let Ok(json) = serde_json::to_string(&e) else { continue };
                     if !reply(&mut socket, json).await {
                         return;
