@@ -355,6 +355,21 @@ fn satisfied_prerequisites_load_and_protect_their_pack() {
     assert_eq!(s.install(&small_pack(), false).status, 201);
     assert_eq!(s.install(&needs, false).status, 201);
 
+    // A new version of small-pack outside what needs-small asks for is refused; nothing changes.
+    let before = s.everything();
+    let mut old = small_pack();
+    old.meta.insert("Version".into(), json!("v0.9.0"));
+    let resp = s.install(&old, false);
+    assert_eq!(resp.status, 409);
+    assert_eq!(
+        messages(&resp),
+        ["installed content pack needs-small requires small-pack at \">=1.0.0\"; version \"v0.9.0\" would break it"]
+    );
+    assert_eq!(s.everything(), before);
+    let mut newer = small_pack();
+    newer.meta.insert("Version".into(), json!("v1.5.0"));
+    assert_eq!(s.install(&newer, false).status, 200);
+
     let resp = s.remove("small-pack");
     assert_eq!(resp.status, 409);
     assert_eq!(

@@ -82,6 +82,7 @@ pub(super) fn install_content(
     }
     if !pack.name().is_empty() {
         invalid.extend(unmet_prerequisites(objects, pack, &[], features)?);
+        conflicts.extend(broken_dependents(objects, pack)?);
     }
     let status = if !invalid.is_empty() {
         422
@@ -101,6 +102,37 @@ pub(super) fn install_content(
     install_pack(objects, pack)?;
     let summary = load(objects, CONTENTS, pack.name())?.unwrap_or(Value::Null);
     Ok(Response::ok(if replaced { 200 } else { 201 }, summary))
+}
+
+/// Installed packs whose prerequisite on `pack`'s name the new version would no longer meet
+/// (a replacement must not break the packs built on it), one sentence each.
+fn broken_dependents(objects: &Objects, pack: &ContentPack) -> Result<Vec<String>, StoreError> {
+    let (name, version) = (pack.name(), pack.version());
+    let mut out = Vec::new();
+    for (other, meta) in installed_metas(objects)? {
+        if other == name {
+            continue;
+        }
+        let Some(text) = meta.get("Prerequisites").and_then(Value::as_str) else {
+            continue;
+        };
+        for p in prereqs::parse_prerequisites(text) {
+            if p.name != name || p.range_text.is_empty() {
+                continue;
+            }
+            let met = match (&p.range, prereqs::parse_version(version)) {
+                (Ok(range), Some(v)) => range.matches(&v),
+                _ => false,
+            };
+            if !met {
+                out.push(format!(
+                    "installed content pack {other} requires {name} at {:?}; version {version:?} would break it",
+                    p.range_text
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `DELETE /contents/<name>`: refused (409) while another installed pack requires it.
