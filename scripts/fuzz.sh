@@ -4,21 +4,22 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 20)
 #
-# Builds every target in fuzz/ with nightly, replays the crash reproducers kept in
+# Builds every target in fuzz/, replays the crash reproducers kept in
 # fuzz/regressions/<target>/, then fuzzes each target for SECONDS_PER_TARGET on a copy of
 # its seed corpus (fuzz/corpus/<target>/) in a scratch directory, so the repository is
 # never changed. Exits non-zero when any target crashes, leaks past the RSS limit or times
 # out, printing where the reproducer was written.
 #
 # Environment:
-#   FUZZ_TARGETS   space-separated subset of targets (default: all, from `cargo fuzz list`)
+#   FUZZ_TARGETS   space-separated subset of targets (default: all in fuzz/fuzz_targets)
+#   FUZZ_MODE      asan (nightly + cargo-fuzz) or stable (default: asan when available)
 #   FUZZ_OUT       directory for logs, corpus copies and crash artifacts (default: a new
 #                  temporary directory, removed after a clean run and kept after a failure)
 #   CARGO_BUILD_JOBS  parallel build jobs (cargo's own variable)
 #   FUZZ_ARGS      extra libFuzzer flags for the fuzzing runs (e.g. "-max_len=65536")
 #
-# Needs only rustup with a nightly toolchain (installed here if missing) and a C++ compiler
-# for libFuzzer (cc/c++); cargo-fuzz is installed from crates.io when absent.
+# Needs a C++ compiler for libFuzzer (cc/c++). With nightly and cargo-fuzz installed it builds
+# with AddressSanitizer; otherwise with the stable toolchain (FUZZ_MODE=asan|stable forces one).
 set -euo pipefail
 
 seconds="${1:-20}"
@@ -34,34 +35,55 @@ cd "$root"
 # libFuzzer limits for every run (fuzzing and regression replay).
 limits=(-rss_limit_mb=2048 -timeout=10)
 
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    echo "== installing the nightly toolchain"
-    rustup toolchain install nightly --profile minimal
-fi
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "== installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
+# Two ways to build the same targets:
+# - asan: nightly + cargo-fuzz, with AddressSanitizer (the default where both are installed);
+# - stable: the stable toolchain with libFuzzer's coverage instrumentation (sancov) and debug
+#   assertions but no sanitizer. The fuzzed code is safe Rust, so what the targets look for
+#   (panics, unbounded memory, timeouts) is caught the same; this is what CI runs, since a CI
+#   machine has only the stable toolchain.
+mode="${FUZZ_MODE:-}"
+if [ -z "$mode" ]; then
+    if rustup run nightly rustc --version >/dev/null 2>&1 && cargo +nightly fuzz --version >/dev/null 2>&1; then
+        mode=asan
+    else
+        mode=stable
+    fi
 fi
 
-host="$(rustup run nightly rustc -vV | sed -n 's/^host: //p')"
 target_dir="${CARGO_TARGET_DIR:-$fuzz_dir/target}"
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
-bin_dir="$target_dir/$host/release"
 
 targets="${FUZZ_TARGETS:-}"
 if [ -z "$targets" ]; then
-    targets="$(cargo +nightly fuzz list --fuzz-dir "$fuzz_dir")"
+    targets="$(find "$fuzz_dir/fuzz_targets" -name '*.rs' -exec basename {} .rs \; | sort | tr '\n' ' ')"
 fi
 
-echo "== building fuzz targets (nightly, release + debug assertions, AddressSanitizer)"
 build_started=$SECONDS
-if [ -z "${FUZZ_TARGETS:-}" ]; then
-    cargo +nightly fuzz build --fuzz-dir "$fuzz_dir" --target "$host"
-else
+case "$mode" in
+asan)
+    host="$(rustup run nightly rustc -vV | sed -n 's/^host: //p')"
+    bin_dir="$target_dir/$host/release"
+    echo "== building fuzz targets (nightly, release + debug assertions, AddressSanitizer)"
     for target in $targets; do
         cargo +nightly fuzz build --fuzz-dir "$fuzz_dir" --target "$host" "$target"
     done
-fi
+    ;;
+stable)
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    bin_dir="$target_dir/stable/$host/release"
+    echo "== building fuzz targets (stable, release + debug assertions, sancov, no sanitizer)"
+    # The flags cargo-fuzz gives libFuzzer builds; `--target` keeps them off build scripts.
+    RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks" \
+        cargo build --manifest-path "$fuzz_dir/Cargo.toml" --release --target "$host" \
+        --target-dir "$target_dir/stable" $(printf -- '--bin %s ' $targets)
+    ;;
+*)
+    echo "FUZZ_MODE must be asan or stable, not $mode" >&2
+    exit 2
+    ;;
+esac
 echo "== built in $((SECONDS - build_started))s"
 
 out="${FUZZ_OUT:-}"
