@@ -82,7 +82,7 @@ pub(super) fn install_content(
     }
     if !pack.name().is_empty() {
         invalid.extend(unmet_prerequisites(objects, pack, &[], features)?);
-        conflicts.extend(broken_dependents(objects, pack)?);
+        conflicts.extend(broken_dependents(objects, pack, &[])?);
     }
     let status = if !invalid.is_empty() {
         422
@@ -105,12 +105,18 @@ pub(super) fn install_content(
 }
 
 /// Installed packs whose prerequisite on `pack`'s name the new version would no longer meet
-/// (a replacement must not break the packs built on it), one sentence each.
-fn broken_dependents(objects: &Objects, pack: &ContentPack) -> Result<Vec<String>, StoreError> {
+/// (a replacement must not break the packs built on it), one sentence each. Packs in
+/// `replaced_too` are being replaced in the same entry: their new versions' prerequisites are
+/// checked on their own.
+pub(super) fn broken_dependents(
+    objects: &Objects,
+    pack: &ContentPack,
+    replaced_too: &[ContentPack],
+) -> Result<Vec<String>, StoreError> {
     let (name, version) = (pack.name(), pack.version());
     let mut out = Vec::new();
     for (other, meta) in installed_metas(objects)? {
-        if other == name {
+        if other == name || replaced_too.iter().any(|p| p.name() == other) {
             continue;
         }
         let Some(text) = meta.get("Prerequisites").and_then(Value::as_str) else {

@@ -339,3 +339,62 @@ fn dangling_references_make_an_object_unavailable() {
         (json!(true), json!([]))
     );
 }
+
+#[test]
+fn a_versionset_may_not_break_an_installed_packs_prerequisite() {
+    let (_d, s) = store();
+    let needs = |version: &str, range: &str| {
+        let mut p = pack("top", version, &["top-profile"]);
+        p.meta
+            .insert("Prerequisites".into(), json!(format!("base: {range}")));
+        p
+    };
+    assert_eq!(
+        run(
+            &s,
+            &req(
+                apply_packs(vec![pack("base", "v1.2.0", &["b"])], "k1"),
+                None,
+                ""
+            ),
+            1
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        run(
+            &s,
+            &req(
+                apply_packs(vec![needs("v1.0.0", ">=1.0.0")], "k2"),
+                None,
+                ""
+            ),
+            2
+        )
+        .status,
+        200
+    );
+    // base downgraded alone: top's prerequisite would break, so nothing changes.
+    let refused = run(
+        &s,
+        &req(
+            apply_packs(vec![pack("base", "v0.5.0", &["b"])], "k3"),
+            None,
+            "",
+        ),
+        3,
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains("top requires base"),
+        "{}",
+        refused.body
+    );
+    // Together with a top that accepts it: applied.
+    let both = vec![pack("base", "v0.5.0", &["b"]), needs("v2.0.0", ">=0.1.0")];
+    assert_eq!(
+        run(&s, &req(apply_packs(both, "k4"), None, ""), 4).status,
+        200
+    );
+}

@@ -7,7 +7,7 @@ use redb::WriteTransaction;
 use serde_json::{json, Value};
 
 use super::apply::{load, params_mut, put};
-use super::contents::{check_pack, install_pack, unmet_prerequisites};
+use super::contents::{broken_dependents, check_pack, install_pack, unmet_prerequisites};
 use super::{StoreError, FILES, OBJECTS};
 use crate::command::{Response, VersionSetApply};
 use crate::model;
@@ -34,6 +34,7 @@ pub fn apply_version_set(
             &vs.content_packs,
             &vs.features,
         )?);
+        problems.extend(broken_dependents(&objects, pack, &vs.content_packs)?);
     }
     let mut decoded = Vec::with_capacity(vs.files.len());
     for file in &vs.files {
