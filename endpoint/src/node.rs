@@ -162,10 +162,6 @@ impl Node {
 
     /// Proposes on this node, which must be the leader. Never forwards.
     pub async fn write_as_leader(&self, req: Request, deadline: Instant) -> ForwardOutcome {
-        if let Err(e) = check_depth(&req) {
-            let message = e.messages.join("; ");
-            return ForwardOutcome::Applied(Response::error(e.status, &e.model, &e.key, message));
-        }
         // A retry of a write that already committed is answered from the replicated record
         // (a key not yet applied here is still deduplicated when its entry applies).
         match self.store.recorded_outcome(&req) {
@@ -315,8 +311,8 @@ impl Node {
 }
 
 /// Refuses a command nested too deeply to be decoded back from the log (413): checked before
-/// it is proposed, by the member that received it and again by the leader.
-fn check_depth(req: &Request) -> Result<(), ApiError> {
+/// it is proposed, by the member that received it and, for a forwarded write, by the leader.
+pub(crate) fn check_depth(req: &Request) -> Result<(), ApiError> {
     let bytes = serde_json::to_vec(req).map_err(|e| ApiError::internal(e.to_string()))?;
     let depth = crate::command::json_depth(&bytes);
     if depth > crate::command::MAX_COMMAND_DEPTH {

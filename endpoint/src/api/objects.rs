@@ -23,16 +23,30 @@ fn collection(name: &str) -> Result<&'static Collection, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no collection named {name:?}")))
 }
 
-/// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
-/// The index is read after the read fence (unless the client asked for a stale read), so a
-/// rename acknowledged by any member is seen, and a write never lands on the object that
-/// held the name before.
+/// Whether `key` is a unique-index lookup (`Name:fred1`) rather than the key itself.
+fn is_index_lookup(c: &Collection, key: &str) -> bool {
+    key.split_once(':')
+        .is_some_and(|(field, _)| field != c.key_field && model::INDEXED_FIELDS.contains(&field))
+}
+
+/// For writes: the object's key, with an index lookup read after the read fence (unless the
+/// client asked for a stale read), so a write never lands on the object that held the name
+/// before a rename some member acknowledged.
 async fn resolve_key(
     node: &Node,
     c: &Collection,
     key: String,
     headers: &HeaderMap,
 ) -> Result<String, ApiError> {
+    if is_index_lookup(c, &key) {
+        fence(node, headers).await?;
+    }
+    lookup_key(node, c, key)
+}
+
+/// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
+/// Reads this member's state: reads call it after their own fence.
+fn lookup_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
     let Some((field, value)) = key.split_once(':') else {
         return Ok(key);
     };
@@ -42,7 +56,6 @@ async fn resolve_key(
     if !model::INDEXED_FIELDS.contains(&field) {
         return Ok(key);
     }
-    fence(node, headers).await?;
     if crate::store::unique::unique_field(c.name) == Some(field) {
         return crate::store::unique::lookup(node.store.db(), c.name, value)?.ok_or_else(|| {
             ApiError::not_found(format!("no {} with {field} {value:?}", c.name)).on(c.model, &key)
@@ -238,8 +251,8 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
+    let key = lookup_key(&node, c, key)?;
     match node.store.get(c.name, &key)? {
         Some(mut object) => {
             let tag = crate::store::etag(&object);
@@ -264,8 +277,8 @@ pub async fn exists(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
+    let key = lookup_key(&node, c, key)?;
     let found = node.store.get(c.name, &key)?.is_some();
     Ok(if found {
         StatusCode::OK
@@ -355,8 +368,8 @@ pub async fn params(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
+    let key = lookup_key(&node, c, key)?;
     let object = node.store.get(c.name, &key)?.ok_or_else(|| {
         ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
     })?;
@@ -381,8 +394,8 @@ pub async fn get_param(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
     fence(&node, &headers).await?;
+    let key = lookup_key(&node, c, key)?;
     let object = node.store.get(c.name, &key)?.ok_or_else(|| {
         ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
     })?;

@@ -56,10 +56,18 @@ impl ClusterService for ClusterGrpc {
     async fn forward_write(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let request: command::Request = decode(req.get_ref()).map_err(Status::invalid_argument)?;
         let outcome = match self.node.leader_hint() {
-            LeaderHint::Me => {
-                let deadline = Instant::now() + self.node.settings.write_timeout;
-                self.node.write_as_leader(request, deadline).await
-            }
+            LeaderHint::Me => match crate::node::check_depth(&request) {
+                Ok(()) => {
+                    let deadline = Instant::now() + self.node.settings.write_timeout;
+                    self.node.write_as_leader(request, deadline).await
+                }
+                Err(e) => ForwardOutcome::Applied(command::Response::error(
+                    e.status,
+                    &e.model,
+                    &e.key,
+                    e.messages.join("; "),
+                )),
+            },
             _ => ForwardOutcome::NotLeader(self.node.metrics().current_leader),
         };
         reply(&outcome)

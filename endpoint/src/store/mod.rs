@@ -16,7 +16,9 @@ pub use snapshot::{restore, SnapshotBody, SNAPSHOT_FORMAT};
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde_json::Value;
 
 /// (collection, key) → object JSON.
@@ -89,7 +91,12 @@ impl ObjectStore {
                 }
             }
         }
-        unique::rebuild(&tx)?;
+        // A store written before the index existed gets one; afterwards it is kept current
+        // by every apply and rebuilt by snapshot installs, so a restart need not scan.
+        let indexed = tx.list_tables()?.any(|t| t.name() == unique::NAMES.name());
+        if !indexed {
+            unique::rebuild(&tx)?;
+        }
         tx.commit()?;
         Ok(ObjectStore { db: Arc::new(db) })
     }

@@ -398,3 +398,13 @@ fn a_versionset_may_not_break_an_installed_packs_prerequisite() {
         200
     );
 }
+
+#[test]
+fn every_builtin_is_protected() {
+    for (collection, key, _) in crate::model::builtins() {
+        assert!(
+            crate::model::is_builtin(collection, key),
+            "{collection}/{key}"
+        );
+    }
+}

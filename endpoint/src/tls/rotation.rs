@@ -38,7 +38,6 @@ pub struct Live {
     api_source: Option<ApiSource>,
     api: Option<(watch::Sender<Arc<rustls::ServerConfig>>, Mutex<String>)>,
     member: watch::Sender<Arc<rustls::ServerConfig>>,
-    member_tls: Mutex<MemberTls>,
 }
 
 /// The SHA-256 of the first certificate in `pem` (what a client pinning the leaf compares).
@@ -72,7 +71,6 @@ impl Live {
             api_source,
             api,
             member,
-            member_tls: Mutex::new(member_tls),
         };
         Ok((live, api_rx, member_rx))
     }
@@ -118,9 +116,6 @@ impl Live {
         self.member.send_replace(Arc::new(config));
         node.channels.set_tls(super::member_client_config(&tls));
         let print = fingerprint(&tls.member.cert_pem);
-        if let Ok(mut slot) = self.member_tls.lock() {
-            *slot = tls;
-        }
         tracing::info!(sha256 = %print, "member certificate rotated");
         Ok(print)
     }
