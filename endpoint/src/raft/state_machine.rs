@@ -218,8 +218,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     .insert(MEMBERSHIP, membership.as_slice())
                     .map_err(io_err)?;
             }
-            tx.commit().map_err(io_err)?;
+            // The file before the commit (and after `restore` accepted the data). A crash in
+            // between leaves a snapshot newer than the store, which openraft installs again at
+            // the next start. The other order would leave the store ahead of the only snapshot
+            // on disk; openraft, which purges the log up to the store at start, would then
+            // offer peers a snapshot older than the log it kept, and a lagging follower could
+            // never catch up.
             persist_snapshot(&dir, &meta, &snapshot)?;
+            tx.commit().map_err(io_err)?;
             tracing::info!(last = ?meta.last_log_id, bytes = snapshot.len(), "snapshot installed");
             Ok(())
         })
