@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// cross the network in clear. (Member-to-member traffic is mutual TLS regardless.)
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,
+    /// Fault injection for the test suite: delay every Raft log write by this long, so this
+    /// member's durable log lags behind what it has already replicated.
+    #[arg(long, default_value_t = 0, hide = true,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub fault_log_write_delay_ms: u64,
 }
 
 fn advertised(listen: &SocketAddr) -> String {
@@ -160,8 +165,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         snapshot_every: args.snapshot_every.max(10),
     };
     let config = raft::raft_config(&ha_id, &timing).map_err(anyhow::Error::msg)?;
-    let log_store =
-        LogStore::open(&args.data_dir.join("raft-log.redb")).context("opening the raft log")?;
+    let log_store = LogStore::open_with(
+        &args.data_dir.join("raft-log.redb"),
+        Duration::from_millis(args.fault_log_write_delay_ms),
+    )
+    .context("opening the raft log")?;
     let store =
         ObjectStore::open(&args.data_dir.join("state.redb")).context("opening the object store")?;
     let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
@@ -172,14 +180,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         channels: channels.clone(),
         ha_id: ha_id.clone(),
     };
+    // A member that already holds its certificate dials with it from Raft's first message
+    // (a restarted member may be elected before the API below is up).
+    let tls_dir = TlsDir::new(&args.data_dir);
+    let saved_member = tls_dir.load_member()?;
+    if let Some(member) = &saved_member {
+        channels.set_tls(tls::member_client_config(member));
+    }
     let raft = raft::Raft::new(node_id, config, network, log_store, state_machine)
         .await
         .context("starting raft")?;
 
     let initialized = raft.is_initialized().await.context("reading raft state")?;
     let bootstrapping = !initialized && args.bootstrap;
-    let tls_dir = TlsDir::new(&args.data_dir);
-    let member_tls = match tls_dir.load_member()? {
+    let had_member = saved_member.is_some();
+    let member_tls = match saved_member {
         Some(t) => t,
         None if bootstrapping => {
             let hosts = api_hosts(&api_url);
@@ -206,7 +221,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.join("tls").display()
         ),
     };
-    channels.set_tls(tls::member_client_config(&member_tls));
+    if !had_member {
+        channels.set_tls(tls::member_client_config(&member_tls));
+    }
     let api_source = match (&args.tls_cert, &args.tls_key) {
         _ if args.no_tls => None,
         (Some(cert), Some(key)) => Some(tls::rotation::ApiSource::Files {

@@ -13,6 +13,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
@@ -68,6 +69,12 @@ pub struct LogReader {
 
 impl LogStore {
     pub fn open(path: &Path) -> io::Result<Self> {
+        Self::open_with(path, Duration::ZERO)
+    }
+
+    /// `write_delay` > 0 is fault injection for the test suite: the writer waits that long
+    /// before each batch, like a slow disk, so this member's log lags what it has sent.
+    pub fn open_with(path: &Path, write_delay: Duration) -> io::Result<Self> {
         let db = Database::create(path).map_err(io_err)?;
         let tx = db.begin_write().map_err(io_err)?;
         tx.open_table(LOG).map_err(io_err)?;
@@ -81,7 +88,7 @@ impl LogStore {
         let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || writer_loop(thread_shared, queue))?;
+            .spawn(move || writer_loop(thread_shared, queue, write_delay))?;
         Ok(LogStore { shared, writer })
     }
 
@@ -93,8 +100,11 @@ impl LogStore {
 }
 
 /// Runs until every `LogStore` handle is dropped (openraft shut down).
-fn writer_loop(shared: Arc<Shared>, queue: mpsc::Receiver<LogOp>) {
+fn writer_loop(shared: Arc<Shared>, queue: mpsc::Receiver<LogOp>, write_delay: Duration) {
     while let Ok(first) = queue.recv() {
+        if !write_delay.is_zero() {
+            std::thread::sleep(write_delay);
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {

@@ -87,6 +87,14 @@ pub fn raft_config(
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
         max_in_snapshot_log_to_keep: keep,
         purge_batch_size: 256,
+        // No "leader restore": a member that led before a restart must win a new election,
+        // in a new term. A leader replicates entries before its own write of them is
+        // durable, so it can restart with a shorter log than its followers; restored as
+        // leader of the same term it would propose new entries under log ids (term, index)
+        // the followers already hold with other contents, and they would keep theirs: the
+        // members' states diverge and writes acknowledged through it are lost elsewhere
+        // (`tests/tests/faults.rs`, f12).
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     config

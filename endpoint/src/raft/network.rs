@@ -109,15 +109,20 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         PeerClient {
             target,
             ha_id: self.ha_id.clone(),
-            channel: self.channels.get(&node.consensus_addr),
+            channels: self.channels.clone(),
+            addr: node.consensus_addr.clone(),
         }
     }
 }
 
+/// openraft keeps one client per peer for as long as a replication stream lives, so the
+/// channel is looked up at every call: a client made before this node held its member
+/// certificate, or before a certificate rotation, must not stay broken or stale.
 pub struct PeerClient {
     target: NodeId,
     ha_id: String,
-    channel: Result<Channel, String>,
+    channels: Channels,
+    addr: String,
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Payload, String> {
@@ -169,10 +174,8 @@ impl PeerClient {
     }
 
     fn client(&self) -> Result<RaftServiceClient<Channel>, RPCError<TypeConfig>> {
-        match &self.channel {
-            Ok(ch) => Ok(RaftServiceClient::new(ch.clone()).max_decoding_message_size(64 << 20)),
-            Err(e) => Err(unreachable(e)),
-        }
+        let ch = self.channels.get(&self.addr).map_err(unreachable)?;
+        Ok(RaftServiceClient::new(ch).max_decoding_message_size(64 << 20))
     }
 
     async fn unary<Req, Resp, F, Fut>(

@@ -28,8 +28,18 @@ pub async fn start_node(http: &reqwest::Client) -> Node {
     start_node_with(http, &[]).await
 }
 
-/// A node started with extra `serve` flags.
+/// A node started with extra `serve` flags. A node that exits before it is ready (a port
+/// picked here was taken by another process in the meantime) is started again on new ports.
 pub async fn start_node_with(http: &reqwest::Client, extra: &[&str]) -> Node {
+    for _ in 0..3 {
+        if let Some(node) = try_start_node(http, extra).await {
+            return node;
+        }
+    }
+    panic!("drp-endpoint did not become ready (3 attempts)");
+}
+
+async fn try_start_node(http: &reqwest::Client, extra: &[&str]) -> Option<Node> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (api, raft) = (free_port(), free_port());
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_drp-endpoint"))
@@ -46,13 +56,13 @@ pub async fn start_node_with(http: &reqwest::Client, extra: &[&str]) -> Node {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn drp-endpoint");
-    let node = Node {
+    let mut node = Node {
         child,
         _dir: dir,
         base: format!("http://127.0.0.1:{api}/api/v3"),
     };
     // Ready when a linearizable read succeeds: the node is up and leads its cluster.
-    for _ in 0..200 {
+    for _ in 0..400 {
         let ok = http
             .get(format!("{}/contents", node.base))
             .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
@@ -60,9 +70,12 @@ pub async fn start_node_with(http: &reqwest::Client, extra: &[&str]) -> Node {
             .await
             .is_ok_and(|r| r.status() == 200);
         if ok {
-            return node;
+            return Some(node);
+        }
+        if node.child.try_wait().ok().flatten().is_some() {
+            return None;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("drp-endpoint did not become ready");
+    panic!("drp-endpoint did not become ready within 20 s");
 }

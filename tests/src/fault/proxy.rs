@@ -19,7 +19,10 @@
 //!   forwarded (like dropped packets: the caller's RPCs time out, nothing is refused). Existing
 //!   connections freeze at once; when the rule is lifted every frozen connection is closed (its
 //!   byte stream is no longer usable) and the caller's gRPC client reconnects by itself.
-//! * [`Rule::Delay`]: every chunk, both ways, of an `A → B` connection is held for the delay.
+//! * [`Rule::Delay`]: every chunk, both ways, of an `A → B` connection arrives that much later
+//!   (latency: chunks keep their order and do not queue behind each other's delay).
+//! * [`Rule::DelayReplies`]: the same for `B`'s answers only, while `A`'s requests pass at once:
+//!   `B` has acted on a request well before `A` learns of it.
 //!
 //! A rule on `A → B` affects RPCs that `A` *initiates* towards `B` (requests and their
 //! replies); RPCs that `B` initiates towards `A` travel on `B`'s own connections to `A`'s proxy
@@ -39,6 +42,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -51,6 +55,14 @@ pub enum Rule {
     Pass,
     Blackhole,
     Delay(Duration),
+    DelayReplies(Duration),
+}
+
+/// Which way a chunk travels on a proxied `caller → callee` connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Request,
+    Reply,
 }
 
 #[derive(Default)]
@@ -276,7 +288,7 @@ async fn wait_unblocked(
 }
 
 async fn proxy_conn(
-    mut client: TcpStream,
+    client: TcpStream,
     peer: SocketAddr,
     to: usize,
     state: Arc<Mutex<NetState>>,
@@ -292,54 +304,104 @@ async fn proxy_conn(
     let Some(port) = lock(&state).upstream.get(&to).copied() else {
         return;
     };
-    let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)).await else {
+    let Ok(upstream) = TcpStream::connect(("127.0.0.1", port)).await else {
         return;
     };
     let _ = upstream.set_nodelay(true);
-    let (mut cr, mut cw) = client.split();
-    let (mut ur, mut uw) = upstream.split();
-    let mut b1 = vec![0u8; 64 * 1024];
-    let mut b2 = vec![0u8; 64 * 1024];
-    loop {
-        tokio::select! {
-            r = cr.read(&mut b1) => {
-                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
-                if !forward(&state, &mut rx, from, to, &mut uw, &b1[..n]).await { return; }
-            }
-            r = ur.read(&mut b2) => {
-                let n = match r { Ok(0) | Err(_) => return, Ok(n) => n };
-                if !forward(&state, &mut rx, from, to, &mut cw, &b2[..n]).await { return; }
-            }
-            c = rx.changed() => {
-                if c.is_err() { return; }
-                if rule(&state, from, to) == Rule::Blackhole {
-                    wait_unblocked(&state, &mut rx, from, to).await;
-                    return;
-                }
-            }
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = upstream.into_split();
+    let link = Link {
+        state,
+        rx,
+        from,
+        to,
+    };
+    // Either way ending (EOF, error, or a blackhole lifted) closes the whole connection.
+    tokio::select! {
+        _ = pump(cr, uw, Way::Request, link.clone()) => {}
+        _ = pump(ur, cw, Way::Reply, link) => {}
+    }
+}
+
+/// What a pump needs to look up the rule of its connection.
+#[derive(Clone)]
+struct Link {
+    state: Arc<Mutex<NetState>>,
+    rx: watch::Receiver<u64>,
+    from: Option<usize>,
+    to: usize,
+}
+
+impl Link {
+    /// How long a chunk travelling `way` is held now; `None` = blackholed.
+    fn hold(&self, way: Way) -> Option<Duration> {
+        match rule(&self.state, self.from, self.to) {
+            Rule::Pass => Some(Duration::ZERO),
+            Rule::Blackhole => None,
+            Rule::Delay(d) => Some(d),
+            Rule::DelayReplies(d) if way == Way::Reply => Some(d),
+            Rule::DelayReplies(_) => Some(Duration::ZERO),
         }
     }
 }
 
-/// Forward one chunk under the current rule; false = close the connection.
-async fn forward(
-    state: &Mutex<NetState>,
-    rx: &mut watch::Receiver<u64>,
-    from: Option<usize>,
-    to: usize,
-    w: &mut (impl AsyncWriteExt + Unpin),
-    buf: &[u8],
-) -> bool {
-    match rule(state, from, to) {
-        Rule::Pass => {}
-        Rule::Delay(d) => tokio::time::sleep(d).await,
-        Rule::Blackhole => {
-            // Freeze: the chunk is lost with the connection, which closes once healed.
-            wait_unblocked(state, rx, from, to).await;
-            return false;
+/// Copies one direction of a connection. Each chunk is due `hold` after it was read, and a
+/// separate writer delivers chunks in order when due, so a delay is latency rather than a
+/// queue. At EOF what is due is still delivered (like packets already on the wire). Under a
+/// blackhole nothing more is read or delivered, and the connection is closed once the cut is
+/// lifted (its byte stream is no longer usable).
+async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, way: Way, mut link: Link) {
+    let (tx, mut due) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    // Frozen, the writer keeps its half open but silent: closing it would tell the peer.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writer = AbortOnDrop(tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            while let Some((at, chunk)) = due.recv().await {
+                tokio::time::sleep_until(at).await;
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                if w.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
         }
+    }));
+    let mut buf = vec![0u8; 64 * 1024];
+    let frozen = loop {
+        tokio::select! {
+            r = r.read(&mut buf) => {
+                let n = match r { Ok(0) | Err(_) => break false, Ok(n) => n };
+                let Some(hold) = link.hold(way) else { break true };
+                if tx.send((tokio::time::Instant::now() + hold, buf[..n].to_vec())).is_err() {
+                    break false;
+                }
+            }
+            c = link.rx.changed() => {
+                if c.is_err() { break true; }
+                if link.hold(way).is_none() { break true; }
+            }
+        }
+    };
+    if frozen {
+        // The undelivered chunks are lost with the connection, closed once the cut is lifted
+        // (`tx` lives until then, so the writer keeps its half open).
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        wait_unblocked(&link.state, &mut link.rx, link.from, link.to).await;
+    } else {
+        drop(tx);
+        let _ = (&mut writer.0).await;
     }
-    w.write_all(buf).await.is_ok()
+}
+
+/// Aborts the task when dropped: a pump cancelled with its connection takes its writer along.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]
@@ -413,6 +475,45 @@ mod tests {
         s.write_all(b"back").await?;
         s.read_exact(&mut b).await?;
         assert_eq!(&b, b"back");
+        Ok(())
+    }
+
+    /// `DelayReplies`: the request reaches the server at once, the answer comes late.
+    #[tokio::test]
+    async fn delayed_replies_only() -> Result<()> {
+        let server = TcpListener::bind("127.0.0.1:0").await?;
+        let server_port = server.local_addr()?.port();
+        let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = server.accept().await {
+                let mut b = [0u8; 4];
+                if s.read_exact(&mut b).await.is_ok() {
+                    let _ = arrived_tx.send(());
+                    let _ = s.write_all(&b).await;
+                }
+                let _ = s.read(&mut b).await;
+            }
+        });
+        let net = FaultNet::start(2).await?;
+        lock(&net.state).upstream.insert(1, server_port);
+        net.set(0, 1, Rule::DelayReplies(Duration::from_secs(1)));
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::new(IpAddr::V4(source_ip(0)), 0))?;
+        let mut s = sock
+            .connect(SocketAddr::from(([127, 0, 0, 1], net.proxy_ports[1])))
+            .await?;
+        let t0 = tokio::time::Instant::now();
+        s.write_all(b"ping").await?;
+        tokio::time::timeout(Duration::from_millis(900), arrived.recv())
+            .await
+            .context("the request was held, not only the reply")?;
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).await?;
+        assert_eq!(&b, b"ping");
+        assert!(
+            t0.elapsed() >= Duration::from_secs(1),
+            "the reply came early"
+        );
         Ok(())
     }
 }
