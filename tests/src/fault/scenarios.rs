@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use super::checker::{self, Verdict};
 use super::history::{History, Op, OpCounts, Outcome};
 use super::monitor::LeaderMonitor;
-use super::proxy::{slot_of_name, FaultNet};
+use super::proxy::{slot_of_name, FaultNet, Rule};
 use super::workload::{self, Targets, Workload, WorkloadCfg};
 use crate::cluster::{endpoint_bin, wait_for, Cluster, Opts, Start};
 use crate::workload::{missing, profile_names, BackgroundWriter};
@@ -933,7 +933,7 @@ async fn random_faults(ctx: &mut Ctx) -> Result<()> {
         let l = ctx.leader().await?;
         let others = ctx.others(l);
         let f = others[ctx.rng.random_range(0..others.len())];
-        let kinds = if ctx.net.is_some() { 9 } else { 6 };
+        let kinds = if ctx.net.is_some() { 10 } else { 6 };
         let hold = ctx.hold() / 2;
         match ctx.rng.random_range(0..kinds) {
             0 => ctx.kill(l, "leader").await,
@@ -973,6 +973,18 @@ async fn random_faults(ctx: &mut Ctx) -> Result<()> {
                 ctx.log.fault(
                     "asymmetric partition",
                     format!("n{} cannot reach n{}", from + 1, to + 1),
+                );
+            }
+            8 => {
+                // The follower acts on the leader's entries at once; the leader learns of it
+                // late. (The window where followers hold entries the leader has not applied.)
+                let (a, b) = (ctx.slot(l)?, ctx.slot(f)?);
+                let ms = ctx.rng.random_range(20..300u64);
+                ctx.net()?
+                    .set(a, b, Rule::DelayReplies(Duration::from_millis(ms)));
+                ctx.log.fault(
+                    "slow replies",
+                    format!("n{}'s answers to n{} delayed {ms} ms", b + 1, a + 1),
                 );
             }
             _ => {
