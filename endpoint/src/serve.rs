@@ -91,8 +91,9 @@ pub struct ServeArgs {
     /// cross the network in clear. (Member-to-member traffic is mutual TLS regardless.)
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,
-    /// Fault injection for the test suite: delay every Raft log write by this long, so this
-    /// member's durable log lags behind what it has already replicated.
+    /// Fault injection for the test suite: write each Raft log append no sooner than this
+    /// long after it was made (a slow disk), so this member's durable log lags behind what it
+    /// has already replicated. Votes are not delayed.
     #[arg(long, default_value_t = 0, hide = true,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub fault_log_write_delay_ms: u64,

@@ -180,7 +180,7 @@ async fn f12_restarted_leader_with_a_lagging_log() -> Result<()> {
     use std::sync::Arc;
     use tests::cluster::{endpoint_bin, wait_for, Cluster, NodeArgs, Opts, Start};
     use tests::fault::proxy::{slot_of_name, FaultNet, Rule};
-    use tests::workload::{create_profiles, missing, profile_names, BackgroundWriter};
+    use tests::workload::{create_profiles, BackgroundWriter};
 
     let _g = serial().await;
     if !FaultNet::supported(&endpoint_bin()?) {
@@ -242,20 +242,7 @@ async fn f12_restarted_leader_with_a_lagging_log() -> Result<()> {
     let acked: BTreeSet<String> = before.acked.into_iter().chain(after).collect();
 
     c.wait_converged(3, Duration::from_secs(30)).await?;
-    let mut views = Vec::new();
-    for i in 0..3 {
-        // A linearizable list first: it makes this member catch up with the leader.
-        profile_names(&c.http, &c.nodes[i].url(), false).await?;
-        let have = profile_names(&c.http, &c.nodes[i].url(), true).await?;
-        let (lost, some) = missing(&acked, &have);
-        anyhow::ensure!(
-            lost == 0,
-            "{}: {lost} of {} acknowledged writes missing, e.g. {some:?}",
-            c.nodes[i].name,
-            acked.len()
-        );
-        views.push((c.nodes[i].name.clone(), have));
-    }
+    let views = every_member_holds(&c, &acked).await?;
     for (name, have) in &views[1..] {
         let first = &views[0].1;
         let only_first: Vec<&String> = first.difference(have).take(5).collect();
@@ -269,4 +256,113 @@ async fn f12_restarted_leader_with_a_lagging_log() -> Result<()> {
     }
     c.success();
     Ok(())
+}
+
+/// A member whose state machine is ahead of its own log at start (it applied entries its
+/// followers held before its own write of them was durable, then was killed) has openraft
+/// purge its log up to its state machine. If it then leads, a member behind that point can only
+/// be caught up with a snapshot, which must exist and cover the purged entries.
+///
+/// n1 leads with its appends written 2 s late while n2 and n3 acknowledge at once; it is
+/// killed right after a burst of writes, restarted, and elected again (n2 and n3 wait 5 s
+/// before campaigning). Then a fourth member joins through it and must catch up, and every
+/// member must take and serve writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f13_leader_with_a_purged_log_catches_up_a_new_member() -> Result<()> {
+    use std::sync::Arc;
+    use tests::cluster::{Cluster, NodeArgs, Opts, Start};
+    use tests::workload::create_profiles;
+
+    let _g = serial().await;
+    let opts = Opts {
+        node_args: Some(NodeArgs(Arc::new(|node| {
+            let args: &[&str] = match node.name.as_str() {
+                "n1" => &["--fault-log-write-delay-ms", "2000"],
+                "n2" | "n3" => &["--election-timeout-ms", "5000"],
+                _ => &[],
+            };
+            args.iter().map(|a| a.to_string()).collect()
+        }))),
+        ..Opts::default()
+    };
+    let mut c = Cluster::start_with(3, opts).await?;
+    let l = c.wait_converged(3, Duration::from_secs(30)).await?;
+    anyhow::ensure!(
+        l == 0,
+        "the bootstrap node n1 should lead, not {}",
+        c.nodes[l].name
+    );
+
+    let mut acked = create_profiles(
+        &c.http,
+        &[c.nodes[0].url()],
+        (0..50).map(|i| format!("f13a-{i:03}")).collect(),
+        8,
+        Duration::from_secs(120),
+    )
+    .await?;
+    c.node_mut(0).kill();
+    c.node_mut(0).spawn(Start::Restart)?;
+    c.node_mut(0).wait_ready(Duration::from_secs(30)).await?;
+    let log = std::fs::read_to_string(c.nodes[0].log_path())?;
+    let restarted = log
+        .rsplit("==== harness: spawning")
+        .next()
+        .unwrap_or_default();
+    anyhow::ensure!(
+        restarted.contains("Clean the hole"),
+        "n1 restarted with its log as far as its state machine: the test did not set up its case"
+    );
+    let l = c.wait_converged(3, Duration::from_secs(30)).await?;
+    anyhow::ensure!(
+        l == 0,
+        "n1 should lead again, not {}: the test did not set up its case",
+        c.nodes[l].name
+    );
+
+    c.add_node()
+        .await
+        .context("a fourth member joining through n1")?;
+    c.wait_caught_up(Duration::from_secs(60))
+        .await
+        .context("n4 did not catch up")?;
+    for i in 0..4 {
+        let more = create_profiles(
+            &c.http,
+            &[c.nodes[i].url()],
+            vec![format!("f13b-{i}")],
+            1,
+            Duration::from_secs(60),
+        )
+        .await
+        .with_context(|| format!("a write through {}", c.nodes[i].name))?;
+        acked.extend(more);
+    }
+    every_member_holds(&c, &acked).await?;
+    c.success();
+    Ok(())
+}
+
+/// Every live member holds every name in `acked` (a linearizable list first, so the member has
+/// caught up, then its local list); returns each member's local list.
+async fn every_member_holds(
+    c: &tests::cluster::Cluster,
+    acked: &std::collections::BTreeSet<String>,
+) -> Result<Vec<(String, std::collections::BTreeSet<String>)>> {
+    use tests::workload::{missing, profile_names};
+    let mut views = Vec::new();
+    for i in c.live() {
+        let n = &c.nodes[i];
+        profile_names(&c.http, &n.url(), false).await?;
+        let have = profile_names(&c.http, &n.url(), true).await?;
+        let (lost, some) = missing(acked, &have);
+        anyhow::ensure!(
+            lost == 0,
+            "{}: {lost} of {} acknowledged writes missing, e.g. {some:?}",
+            n.name,
+            acked.len()
+        );
+        views.push((n.name.clone(), have));
+    }
+    Ok(views)
 }

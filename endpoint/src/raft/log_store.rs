@@ -13,7 +13,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
@@ -58,7 +58,7 @@ struct Shared {
 /// The log storage handed to openraft.
 pub struct LogStore {
     shared: Arc<Shared>,
-    writer: mpsc::Sender<LogOp>,
+    writer: mpsc::Sender<(Instant, LogOp)>,
 }
 
 /// A cheap read handle for openraft's replication tasks.
@@ -72,8 +72,9 @@ impl LogStore {
         Self::open_with(path, Duration::ZERO)
     }
 
-    /// `write_delay` > 0 is fault injection for the test suite: the writer waits that long
-    /// before each batch, like a slow disk, so this member's log lags what it has sent.
+    /// `write_delay` > 0 is fault injection for the test suite: each append is written no
+    /// sooner than that after it was made, like a slow disk, so this member's log lags what it
+    /// has sent.
     pub fn open_with(path: &Path, write_delay: Duration) -> io::Result<Self> {
         let db = Database::create(path).map_err(io_err)?;
         let tx = db.begin_write().map_err(io_err)?;
@@ -94,21 +95,42 @@ impl LogStore {
 
     fn submit(&self, op: LogOp) -> io::Result<()> {
         self.writer
-            .send(op)
+            .send((Instant::now(), op))
             .map_err(|_| io_err("raft log writer has stopped"))
     }
 }
 
 /// Runs until every `LogStore` handle is dropped (openraft shut down).
-fn writer_loop(shared: Arc<Shared>, queue: mpsc::Receiver<LogOp>, write_delay: Duration) {
-    while let Ok(first) = queue.recv() {
-        if !write_delay.is_zero() {
-            std::thread::sleep(write_delay);
+fn writer_loop(
+    shared: Arc<Shared>,
+    queue: mpsc::Receiver<(Instant, LogOp)>,
+    write_delay: Duration,
+) {
+    // With the fault delay, an append is written no sooner than `write_delay` after it was
+    // submitted; a younger append waits for the next batch, with everything queued after it.
+    let due = |(at, op): &(Instant, LogOp)| {
+        !matches!(op, LogOp::Append { .. }) || at.elapsed() >= write_delay
+    };
+    let mut carried: Option<(Instant, LogOp)> = None;
+    loop {
+        let first = match carried.take() {
+            Some(op) => op,
+            None => match queue.recv() {
+                Ok(op) => op,
+                Err(_) => return,
+            },
+        };
+        if !due(&first) {
+            std::thread::sleep(write_delay.saturating_sub(first.0.elapsed()));
         }
-        let mut batch = vec![first];
+        let mut batch = vec![first.1];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op) if due(&op) => batch.push(op.1),
+                Ok(op) => {
+                    carried = Some(op);
+                    break;
+                }
                 Err(_) => break,
             }
         }
