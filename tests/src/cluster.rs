@@ -904,6 +904,30 @@ impl Cluster {
         .await
     }
 
+    /// `DELETE /system/consensus/node/<id>` through whoever leads, retried until the leader's
+    /// membership no longer names it (a leadership change during the removal answers 503,
+    /// and an operator or the manager retries).
+    pub async fn remove_member(&self, id: &str) -> Result<()> {
+        wait_for(
+            Duration::from_secs(30),
+            &format!("removing member {id}"),
+            async || {
+                let l = self.wait_leader(Duration::from_secs(10)).await?;
+                let r = self.nodes[l]
+                    .delete(&format!("/system/consensus/node/{id}"))
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await?;
+                if r.is_success() || r.status == 404 {
+                    let st = self.nodes[l].state().await?;
+                    return Ok(st.nodes.iter().all(|n| n.consensus_id != id).then_some(()));
+                }
+                bail!("{} -> {}: {}", r.what, r.status, r.text())
+            },
+        )
+        .await
+    }
+
     /// Wait until every live node has applied at least the leader's current commit index.
     pub async fn wait_caught_up(&self, timeout: Duration) -> Result<()> {
         let l = self.leader().await?;

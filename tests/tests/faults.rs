@@ -112,16 +112,14 @@ async fn f11_random_faults() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f00_follower_read_waits_for_its_own_apply() -> Result<()> {
     use serde_json::{json, Value};
-    use tests::cluster::{endpoint_bin, Cluster, Opts};
-    use tests::fault::proxy::{slot_of_name, FaultNet, Rule};
+    use tests::cluster::{Cluster, Opts};
+    use tests::fault::proxy::{slot_of_name, Rule};
     use tests::fault::workload::{setup, WorkloadCfg};
 
     let _g = serial().await;
-    if !FaultNet::supported(&endpoint_bin()?) {
-        eprintln!("SKIPPED: drp-endpoint has no --consensus-source-ip");
+    let Some(net) = fault_net(3).await? else {
         return Ok(());
-    }
-    let net = FaultNet::start(3).await?;
+    };
     let mut c = Cluster::start_with(3, net.opts(Opts::default())).await?;
     let l = c.wait_converged(3, Duration::from_secs(20)).await?;
     let f = (0..3).find(|&i| i != l).unwrap();
@@ -177,36 +175,19 @@ async fn f00_follower_read_waits_for_its_own_apply() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f12_restarted_leader_with_a_lagging_log() -> Result<()> {
     use std::collections::BTreeSet;
-    use std::sync::Arc;
-    use tests::cluster::{endpoint_bin, wait_for, Cluster, NodeArgs, Opts, Start};
-    use tests::fault::proxy::{slot_of_name, FaultNet, Rule};
+    use tests::cluster::{wait_for, Opts, Start};
+    use tests::fault::proxy::{slot_of_name, Rule};
     use tests::workload::{create_profiles, BackgroundWriter};
 
     let _g = serial().await;
-    if !FaultNet::supported(&endpoint_bin()?) {
-        eprintln!("SKIPPED: drp-endpoint has no --consensus-source-ip");
+    let Some(net) = fault_net(3).await? else {
         return Ok(());
-    }
-    let net = FaultNet::start(3).await?;
-    let mut opts = net.opts(Opts::default());
-    let proxied = opts.node_args.take();
-    opts.node_args = Some(NodeArgs(Arc::new(move |node| {
-        let mut args = proxied.as_ref().map(|a| (a.0)(node)).unwrap_or_default();
-        let extra: &[&str] = if node.name == "n1" {
-            &["--fault-log-write-delay-ms", "300"]
-        } else {
-            &["--election-timeout-ms", "3000"]
-        };
-        args.extend(extra.iter().map(|a| a.to_string()));
-        args
-    })));
-    let mut c = Cluster::start_with(3, opts).await?;
-    let l = c.wait_converged(3, Duration::from_secs(30)).await?;
-    anyhow::ensure!(
-        l == 0,
-        "the bootstrap node n1 should lead, not {}",
-        c.nodes[l].name
-    );
+    };
+    let opts = with_flags(net.opts(Opts::default()), |node| match node {
+        "n1" => &["--fault-log-write-delay-ms", "300"],
+        _ => &["--election-timeout-ms", "3000"],
+    });
+    let mut c = three_led_by_n1(opts).await?;
     let slot = |i: usize| slot_of_name(&c.nodes[i].name).unwrap_or(0);
     // Entries reach the followers at once, their acknowledgements reach n1 100 ms later.
     for f in 1..3 {
@@ -269,29 +250,16 @@ async fn f12_restarted_leader_with_a_lagging_log() -> Result<()> {
 /// member must take and serve writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f13_leader_with_a_purged_log_catches_up_a_new_member() -> Result<()> {
-    use std::sync::Arc;
-    use tests::cluster::{Cluster, NodeArgs, Opts, Start};
+    use tests::cluster::{Opts, Start};
     use tests::workload::create_profiles;
 
     let _g = serial().await;
-    let opts = Opts {
-        node_args: Some(NodeArgs(Arc::new(|node| {
-            let args: &[&str] = match node.name.as_str() {
-                "n1" => &["--fault-log-write-delay-ms", "2000"],
-                "n2" | "n3" => &["--election-timeout-ms", "5000"],
-                _ => &[],
-            };
-            args.iter().map(|a| a.to_string()).collect()
-        }))),
-        ..Opts::default()
-    };
-    let mut c = Cluster::start_with(3, opts).await?;
-    let l = c.wait_converged(3, Duration::from_secs(30)).await?;
-    anyhow::ensure!(
-        l == 0,
-        "the bootstrap node n1 should lead, not {}",
-        c.nodes[l].name
-    );
+    let opts = with_flags(Opts::default(), |node| match node {
+        "n1" => &["--fault-log-write-delay-ms", "2000"],
+        "n2" | "n3" => &["--election-timeout-ms", "5000"],
+        _ => &[],
+    });
+    let mut c = three_led_by_n1(opts).await?;
 
     let mut acked = create_profiles(
         &c.http,
@@ -365,4 +333,40 @@ async fn every_member_holds(
         views.push((n.name.clone(), have));
     }
     Ok(views)
+}
+
+/// The fault proxies for `slots` members, or `None` (reported as SKIPPED) when this
+/// drp-endpoint cannot dial from a chosen source IP.
+async fn fault_net(slots: usize) -> Result<Option<tests::fault::proxy::FaultNet>> {
+    if !scenarios::proxy_supported()? {
+        eprintln!("SKIPPED: drp-endpoint has no --consensus-source-ip");
+        return Ok(None);
+    }
+    Ok(Some(tests::fault::proxy::FaultNet::start(slots).await?))
+}
+
+/// `opts` with extra `serve` flags per node name, after any flags `opts` already gives.
+fn with_flags(
+    mut opts: tests::cluster::Opts,
+    flags: fn(&str) -> &'static [&'static str],
+) -> tests::cluster::Opts {
+    let before = opts.node_args.take();
+    opts.node_args = Some(tests::cluster::NodeArgs(std::sync::Arc::new(move |node| {
+        let mut args = before.as_ref().map(|a| (a.0)(node)).unwrap_or_default();
+        args.extend(flags(&node.name).iter().map(|a| a.to_string()));
+        args
+    })));
+    opts
+}
+
+/// Three members led by the bootstrap node n1, as the tests that slow n1 down rely on.
+async fn three_led_by_n1(opts: tests::cluster::Opts) -> Result<tests::cluster::Cluster> {
+    let c = tests::cluster::Cluster::start_with(3, opts).await?;
+    let l = c.wait_converged(3, Duration::from_secs(30)).await?;
+    anyhow::ensure!(
+        l == 0,
+        "the bootstrap node n1 should lead, not {}",
+        c.nodes[l].name
+    );
+    Ok(c)
 }

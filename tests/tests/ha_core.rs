@@ -550,27 +550,7 @@ async fn t6_grow_to_five_shrink_to_three_under_load() -> Result<()> {
             .ok_or_else(|| anyhow!("no non-leader to remove"))?;
         let id = c.node(victim).consensus_id().to_string();
         let before = c.node(l).state().await?.voters().len();
-        // Through whoever leads: a leadership change during the removal answers 503, and an
-        // operator (or the manager) retries.
-        wait_for(
-            Duration::from_secs(30),
-            &format!("DELETE of {id} accepted"),
-            async || {
-                let l = c.wait_leader(Duration::from_secs(10)).await?;
-                let r = c
-                    .node(l)
-                    .delete(&format!("/system/consensus/node/{id}"))
-                    .timeout(Duration::from_secs(30))
-                    .send()
-                    .await?;
-                match r.status {
-                    200 | 404 => Ok(Some(())),
-                    503 => Ok(None),
-                    _ => bail!("{} -> {}: {}", r.what, r.status, r.text()),
-                }
-            },
-        )
-        .await?;
+        c.remove_member(&id).await?;
         let l = c.wait_leader(Duration::from_secs(10)).await?;
         let ln = &c.node(l);
         wait_for(

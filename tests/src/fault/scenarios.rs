@@ -712,7 +712,7 @@ async fn play(scenario: Scenario, ctx: &mut Ctx, history: &Arc<History>) -> Resu
             let others: Vec<usize> = ctx.others(l).into_iter().filter(|&o| o != i).collect();
             let f = others[ctx.rng.random_range(0..others.len())];
             let id = ctx.c.nodes[f].consensus_id().to_string();
-            remove_member(ctx, &id).await?;
+            ctx.c.remove_member(&id).await?;
             ctx.voters -= 1;
             ctx.c.nodes[f].retire();
             ctx.set_targets();
@@ -751,29 +751,6 @@ async fn probe(
     out
 }
 
-/// `DELETE /system/consensus/node/<id>` through whoever leads, retried.
-async fn remove_member(ctx: &Ctx, id: &str) -> Result<()> {
-    let c = &ctx.c;
-    wait_for(
-        Duration::from_secs(30),
-        &format!("removing member {id}"),
-        async || {
-            let l = c.wait_leader(Duration::from_secs(10)).await?;
-            let r = c.nodes[l]
-                .delete(&format!("/system/consensus/node/{id}"))
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await?;
-            if r.is_success() || r.status == 404 {
-                let st = c.nodes[l].state().await?;
-                return Ok(st.nodes.iter().all(|n| n.consensus_id != id).then_some(()));
-            }
-            bail!("{} -> {}: {}", r.what, r.status, r.text())
-        },
-    )
-    .await
-}
-
 /// Wipe member `f`, remove its old identity, rejoin it under a new one.
 async fn wipe_rejoin(ctx: &mut Ctx, f: usize) -> Result<()> {
     let old = ctx.c.nodes[f].consensus_id().to_string();
@@ -783,7 +760,7 @@ async fn wipe_rejoin(ctx: &mut Ctx, f: usize) -> Result<()> {
         "wipe",
         format!("kill -9 {n} and wiped its data dir (was {old})"),
     );
-    remove_member(ctx, &old).await?;
+    ctx.c.remove_member(&old).await?;
     ctx.voters -= 1;
     ctx.log.note(format!("removed the old identity {old}"));
     let urls: Vec<String> = ctx
