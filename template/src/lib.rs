@@ -13,6 +13,8 @@
 //! - [`RenderData::lookup`] resolves a field/method chain on the root data (`.Machine.Name`,
 //!   `.Param "x"`, `.Env.PathFor "tftp" "/x"`), everything else is plain JSON.
 
+pub mod drp;
+
 use std::sync::Arc;
 
 use serde_json::Value;
