@@ -342,7 +342,7 @@ impl DrpContext {
                 // The MAC the request came from; renders here are not tied to a request.
                 value("")
             }
-            _ => json_member(m, name, args),
+            _ => model_member(m, name, args, MACHINE_FIELDS),
         }
     }
 
@@ -469,7 +469,11 @@ impl DrpContext {
                 arity(name, 0, args)?;
                 match self.install_repos().first() {
                     Some(repo) => value(field(repo, "URL")),
-                    None => Err("error calling InstallUrl: No install repository available".into()),
+                    None => Err(format!(
+                        "error calling InstallUrl: No install repository available (no package-repositories entry for OS {:?} and bootenv {:?} is not its -install bootenv)",
+                        self.machine_os(),
+                        field(env, "Name")
+                    )),
                 }
             }
             "JoinInitrds" => {
@@ -511,7 +515,7 @@ impl DrpContext {
                     None => String::new(),
                 })
             }
-            _ => json_member(env, name, args),
+            _ => model_member(env, name, args, BOOTENV_FIELDS),
         }
     }
 
@@ -547,7 +551,7 @@ impl DrpContext {
                 arity(name, 1, args)?;
                 value(version_eq(&os_family_version(os), str_arg(args, 0)?))
             }
-            _ => json_member(os, name, args),
+            _ => model_member(os, name, args, OS_FIELDS),
         }
     }
 
@@ -619,9 +623,10 @@ impl DrpContext {
     }
 
     /// The install tree of the bootenv being rendered, when it is an `-install` bootenv for the
-    /// machine's OS (DRP checks that the ISO is exploded; this endpoint serves no ISOs, so an
-    /// install bootenv is taken at its word).
-    fn local_install_repo(&self) -> Option<Value> {
+    /// machine's OS. DRP checks that the ISO is exploded there (and for apt trees that a
+    /// `dists/stable/Release` exists); this endpoint serves no ISOs, so an install bootenv is
+    /// taken at its word.
+    fn local_install_repo(&self) -> Option<(Value, String)> {
         let env = self.env.as_ref()?;
         let os = field(self.env_os(), "Name");
         if !field(env, "Name").ends_with("-install") || os.is_empty() || os != self.machine_os() {
@@ -629,26 +634,29 @@ impl DrpContext {
         }
         let arch = self.machine_arch();
         let url = format!("{}{}", self.provisioner_url, self.env_path("", &arch));
-        let repo = serde_json::json!({
+        let mut repo = serde_json::json!({
             "tag": field(env, "Name"),
             "os": [os],
             "url": url,
             "installSource": true,
         });
-        let style = repo_style(&repo, os);
-        // DRP only offers a local apt tree with a Release file; there is none to check here.
-        if style == "apt" {
-            return None;
+        if repo_style(&repo, os) == "apt" {
+            repo["distribution"] = Value::from("stable");
+            repo["components"] = serde_json::json!(["main", "restricted"]);
         }
-        Some(repo)
+        Some((repo, os.to_string()))
     }
 
+    /// DRP's `MachineRepos`: the local install tree (unless apt), then the
+    /// `package-repositories` entries for the machine's OS and arch.
     fn machine_repo_list(&self) -> Vec<(Value, String)> {
         let os = self.machine_os();
         let local = self.local_install_repo();
         let mut found: Vec<(Value, String)> = Vec::new();
-        if let Some(l) = &local {
-            found.push((l.clone(), os.clone()));
+        if let Some((l, los)) = &local {
+            if repo_style(l, los) != "apt" {
+                found.push((l.clone(), los.clone()));
+            }
         }
         let arch = self.machine_arch();
         for repo in self.repos() {
@@ -680,16 +688,26 @@ impl DrpContext {
             .collect()
     }
 
+    /// DRP's `InstallRepos`: the install source (the local tree first), then at most one
+    /// security-update repo.
     fn install_repos(&self) -> Vec<Value> {
-        let found = self.machine_repo_list();
         let flag = |r: &Value, k: &str| r.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let install = found.iter().find(|(r, _)| flag(r, "installSource"));
-        let update = found.iter().find(|(r, _)| flag(r, "securitySource"));
+        let found = self.machine_repo_list();
+        let mut install = self.local_install_repo();
+        let mut update = None;
+        for (repo, os) in &found {
+            if install.is_none() && flag(repo, "installSource") {
+                install = Some((repo.clone(), os.clone()));
+            }
+            if update.is_none() && flag(repo, "securitySource") {
+                update = Some((repo.clone(), os.clone()));
+            }
+        }
         let mut out = Vec::new();
         if let Some((r, os)) = install {
-            out.push(self.repo_view(r, os));
+            out.push(self.repo_view(&r, &os));
             if let Some((u, os)) = update {
-                out.push(self.repo_view(u, os));
+                out.push(self.repo_view(&u, &os));
             }
         }
         out
@@ -821,6 +839,98 @@ fn repo_style<'a>(repo: &'a Value, target_os: &str) -> &'a str {
         },
         t => t,
     }
+}
+
+/// The zero value a Go struct field has when the stored JSON omits it.
+#[derive(Clone, Copy)]
+enum Zero {
+    Str,
+    Int,
+    Bool,
+    List,
+    Map,
+}
+
+impl Zero {
+    fn value(self) -> Value {
+        match self {
+            Zero::Str => Value::String(String::new()),
+            Zero::Int => Value::from(0),
+            Zero::Bool => Value::Bool(false),
+            Zero::List => Value::Array(Vec::new()),
+            Zero::Map => Value::Object(Map::new()),
+        }
+    }
+}
+
+/// Fields of DRP's `models.Machine` that templates may read even when the JSON omits them.
+const MACHINE_FIELDS: &[(&str, Zero)] = &[
+    ("Name", Zero::Str),
+    ("Description", Zero::Str),
+    ("Uuid", Zero::Str),
+    ("Address", Zero::Str),
+    ("BootEnv", Zero::Str),
+    ("Stage", Zero::Str),
+    ("Workflow", Zero::Str),
+    ("OS", Zero::Str),
+    ("Arch", Zero::Str),
+    ("Context", Zero::Str),
+    ("Pool", Zero::Str),
+    ("CurrentJob", Zero::Str),
+    ("CurrentTask", Zero::Int),
+    ("Runnable", Zero::Bool),
+    ("WorkflowComplete", Zero::Bool),
+    ("Locked", Zero::Bool),
+    ("Profiles", Zero::List),
+    ("Tasks", Zero::List),
+    ("HardwareAddrs", Zero::List),
+    ("Params", Zero::Map),
+    ("Meta", Zero::Map),
+];
+
+/// Fields of DRP's `models.BootEnv`.
+const BOOTENV_FIELDS: &[(&str, Zero)] = &[
+    ("Name", Zero::Str),
+    ("Description", Zero::Str),
+    ("Documentation", Zero::Str),
+    ("Kernel", Zero::Str),
+    ("BootParams", Zero::Str),
+    ("Initrds", Zero::List),
+    ("RequiredParams", Zero::List),
+    ("OptionalParams", Zero::List),
+    ("Templates", Zero::List),
+    ("OnlyUnknown", Zero::Bool),
+    ("Available", Zero::Bool),
+    ("Meta", Zero::Map),
+    ("Loaders", Zero::Map),
+];
+
+/// Fields of DRP's `models.OsInfo`.
+const OS_FIELDS: &[(&str, Zero)] = &[
+    ("Name", Zero::Str),
+    ("Family", Zero::Str),
+    ("Codename", Zero::Str),
+    ("Version", Zero::Str),
+    ("IsoFile", Zero::Str),
+    ("IsoSha256", Zero::Str),
+    ("IsoUrl", Zero::Str),
+    ("SupportedArchitectures", Zero::Map),
+];
+
+/// A member of a DRP model held as JSON: a struct field the JSON omits reads as Go's zero
+/// value, as it would on the Go struct; any other missing key is missing.
+fn model_member(
+    v: &Value,
+    name: &str,
+    args: &[Value],
+    fields: &[(&str, Zero)],
+) -> Result<Step, String> {
+    if v.get(name).is_none() && args.is_empty() {
+        if let Some((_, zero)) = fields.iter().find(|(f, _)| *f == name) {
+            return value(zero.value());
+        }
+    }
+    json_member(v, name, args)
 }
 
 /// A plain JSON member: a map key (missing keys are Go's `<no value>`).
