@@ -5,13 +5,23 @@
 //! This crate is a pure library: it parses template text (errors carry the template name,
 //! line and column) and renders a parsed template against a [`RenderData`] supplied by the
 //! caller, resolving `{{template "name" .}}` through a [`TemplateSource`]. It knows nothing of
-//! the store: the endpoint implements both traits over its replicated objects.
+//! the store: the endpoint implements both traits over its replicated objects, or fills
+//! [`drp::DrpContext`] with plain JSON.
 //!
 //! API contract (shared by the endpoint's runtime; keep these signatures stable):
 //! - [`Template::parse`] → `Result<Template, ParseError>`
 //! - [`render`] → `Result<String, RenderError>`
 //! - [`RenderData::lookup`] resolves a field/method chain on the root data (`.Machine.Name`,
 //!   `.Param "x"`, `.Env.PathFor "tftp" "/x"`), everything else is plain JSON.
+//!
+//! Also: [`render_json`] renders over plain JSON (Go's `map[string]interface{}` semantics);
+//! [`RenderData::resolve`] lets render data answer "missing key" or "render this string too".
+//! A render is bounded by [`MAX_TEMPLATE_DEPTH`], [`MAX_OUTPUT_BYTES`] and [`MAX_STEPS`]; it is
+//! CPU work (up to about a second for a hostile template in a debug build), so async callers
+//! should run it on a blocking thread.
+//!
+//! Layout: `lex` → `parse` (to `ast`) → `exec` (with `value` semantics, `funcs` builtins,
+//! `gofmt` printf, `sprig`), and `drp` for DRP's render data.
 
 pub mod drp;
 

@@ -22,7 +22,7 @@ pub(crate) struct Parsed {
 }
 
 /// Deeper nesting than this is refused, so hostile input cannot exhaust the parser's stack.
-const MAX_NESTING: usize = 200;
+const MAX_NESTING: usize = 100;
 
 pub(crate) fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, SyntaxError> {
     let tokens = lex(src).map_err(|e| SyntaxError {
