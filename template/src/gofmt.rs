@@ -146,10 +146,14 @@ fn pad(body: &str, spec: &Spec, numeric: bool) -> String {
     format!("{}{body}", " ".repeat(fill))
 }
 
-fn bad_verb(verb: char, arg: &Val) -> String {
+/// `%!d(string=x)`: fmt prints the value with `%v` and the directive's flags and width.
+fn bad_verb(verb: char, arg: &Val, spec: &Spec) -> String {
     match arg {
         Val::Nil | Val::Missing => format!("%!{verb}(<nil>)"),
-        _ => format!("%!{verb}({}={})", arg.type_name(), arg.print()),
+        _ => {
+            let inner = pad(&format_one('v', arg, spec, 1), spec, arg.as_f64().is_some());
+            format!("%!{verb}({}={inner})", arg.type_name())
+        }
     }
 }
 
@@ -168,6 +172,10 @@ fn sign_prefix(negative: bool, spec: &Spec) -> &'static str {
 fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
     if depth > MAX_VALUE_DEPTH {
         return "...".into();
+    }
+    // fmt prints a nil element of a list or map as <nil> whatever the verb.
+    if depth > 0 && matches!(arg, Val::Nil | Val::Missing) && verb != 'T' {
+        return "<nil>".into();
     }
     // Lists and maps apply the verb to each element, as fmt does.
     match arg {
@@ -198,23 +206,17 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
         _ => {}
     }
     match verb {
+        // `%+v` asks for struct field names, so the plus flag adds no sign here.
         'v' => match arg {
-            Val::Float(f) => {
-                let s = format_float_v(*f);
-                if spec.plus && *f >= 0.0 {
-                    format!("+{s}")
-                } else {
-                    s
-                }
-            }
-            Val::Int(i) => format!("{}{}", sign_prefix(*i < 0, spec), i.unsigned_abs()),
+            Val::Float(f) => format_float_v(*f),
+            Val::Int(i) => i.to_string(),
             Val::Str(s) if spec.sharp => go_quote(s),
             _ => arg.print(),
         },
         'T' => arg.type_name().to_string(),
         's' => match arg {
             Val::Str(s) => truncate(s, spec.prec),
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
         'q' => match arg {
             Val::Str(s) => {
@@ -233,11 +235,11 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
                 }
                 None => "'\u{FFFD}'".into(),
             },
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
         't' => match arg {
             Val::Bool(b) => b.to_string(),
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
         'd' => match arg {
             Val::Int(i) => {
@@ -250,7 +252,7 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
                 };
                 format!("{}{digits}", sign_prefix(*i < 0, spec))
             }
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
         'c' => match arg {
             Val::Int(i) => u32::try_from(*i)
@@ -258,7 +260,7 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
                 .and_then(char::from_u32)
                 .unwrap_or('\u{FFFD}')
                 .to_string(),
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
         'o' | 'b' | 'x' | 'X' => match arg {
             Val::Int(i) => {
@@ -272,6 +274,14 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
                 let prefix = if spec.sharp { prefix } else { "" };
                 format!("{}{prefix}{body}", sign_prefix(*i < 0, spec))
             }
+            Val::Float(f) => {
+                let s = hex_float(*f);
+                if verb == 'X' {
+                    s.to_uppercase()
+                } else {
+                    s
+                }
+            }
             Val::Str(s) if verb == 'x' || verb == 'X' => {
                 let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
                 if verb == 'X' {
@@ -280,13 +290,13 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
                     hex
                 }
             }
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
         'f' | 'F' | 'e' | 'E' | 'g' | 'G' => match arg {
             Val::Float(f) => format_float(*f, verb, spec),
-            _ => bad_verb(verb, arg),
+            _ => bad_verb(verb, arg, spec),
         },
-        _ => bad_verb(verb, arg),
+        _ => bad_verb(verb, arg, spec),
     }
 }
 
@@ -345,6 +355,46 @@ fn format_float(f: f64, verb: char, spec: &Spec) -> String {
         }
     };
     format!("{sign}{body}")
+}
+
+/// Go's `%x` of a float64: `-0x1.e848p+19`, shortest hex mantissa, normalised.
+fn hex_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if f == 0.0 {
+        return format!("{sign}0x0p+00");
+    }
+    let bits = f.abs().to_bits();
+    let mut exp = ((bits >> 52) & 0x7ff) as i32;
+    let mut mant = bits & ((1u64 << 52) - 1);
+    if exp == 0 {
+        // Subnormal: shift until the leading bit would be the implicit one.
+        exp = 1;
+        while mant & (1u64 << 52) == 0 {
+            mant <<= 1;
+            exp -= 1;
+        }
+        mant &= (1u64 << 52) - 1;
+    }
+    let exp = exp - 1023;
+    let digits = format!("{mant:013x}");
+    let digits = digits.trim_end_matches('0');
+    let frac = if digits.is_empty() {
+        String::new()
+    } else {
+        format!(".{digits}")
+    };
+    let esign = if exp < 0 { '-' } else { '+' };
+    format!("{sign}0x1{frac}p{esign}{:02}", exp.abs())
 }
 
 /// Rust's `1.5e3` to Go's `1.5e+03`.

@@ -170,6 +170,7 @@ impl Parser<'_> {
     fn parse_definition(&mut self) -> PResult<()> {
         let context = "define clause";
         let token = self.next_non_space();
+        let name_pos = token.pos;
         let Tok::Str(name) = token.tok else {
             return self.unexpected(&token, context);
         };
@@ -178,19 +179,32 @@ impl Parser<'_> {
             return self.unexpected(&close, context);
         }
         let body = self.fresh_scope(|p| p.item_list_to_end(context))?;
-        self.add_define(name, body);
-        Ok(())
+        self.add_define(name_pos, name, body)
     }
 
     /// Go keeps an existing definition when a later one is empty (whitespace only).
-    fn add_define(&mut self, name: String, body: List) {
-        let empty = body
-            .iter()
-            .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
-        if empty && self.parsed.defines.contains_key(&name) {
-            return;
+    /// Go: an empty (whitespace-only) definition never replaces one, and two non-empty
+    /// definitions of a name in one text are an error.
+    fn add_define(&mut self, pos: usize, name: String, body: List) -> PResult<()> {
+        let is_empty = |list: &List| {
+            list.iter()
+                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        };
+        match self.parsed.defines.get(&name) {
+            Some(existing) if !is_empty(existing) => {
+                if is_empty(&body) {
+                    return Ok(());
+                }
+                self.err(
+                    pos,
+                    format!("template: multiple definition of template {name:?}"),
+                )
+            }
+            _ => {
+                self.parsed.defines.insert(name, body);
+                Ok(())
+            }
         }
-        self.parsed.defines.insert(name, body);
     }
 
     /// Run `f` with the variables and range depth of a new template body.
@@ -374,7 +388,7 @@ impl Parser<'_> {
         let (pos, name) = self.template_name(context)?;
         let pipe = self.pipeline(context, &Tok::RightDelim)?;
         let body = self.fresh_scope(|p| p.item_list_to_end(context))?;
-        self.add_define(name.clone(), body);
+        self.add_define(pos, name.clone(), body)?;
         Ok(Node::Template {
             pos,
             name,
@@ -626,6 +640,10 @@ pub(crate) fn parse_number(text: &str) -> Option<Const> {
     let digits = body.replace('_', "");
     let lower = digits.to_ascii_lowercase();
     let is_hex = lower.starts_with("0x");
+    if is_hex && lower.contains('p') {
+        let f = parse_hex_float(&lower[2..])?;
+        return Some(Const::Float(if neg { -f } else { f }));
+    }
     if !is_hex && lower.contains(['.', 'e']) {
         if !lower
             .chars()
@@ -653,4 +671,25 @@ pub(crate) fn parse_number(text: &str) -> Option<Const> {
     let magnitude = i128::from_str_radix(rest, radix).ok()?;
     let value = if neg { -magnitude } else { magnitude };
     i64::try_from(value).ok().map(Const::Int)
+}
+
+/// A hex float's body after `0x`: hex mantissa with an optional `.`, then `p` and a decimal
+/// power of two.
+fn parse_hex_float(body: &str) -> Option<f64> {
+    let (mantissa, exp) = body.split_once('p')?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int_part.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac_part.chars() {
+        value += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    Some(value * 2f64.powi(exp.clamp(-2000, 2000)))
 }

@@ -192,13 +192,22 @@ fn define_template_block() {
         run(r#"{{block "b" .v}}default {{.}}{{end}}"#, json!({"v": 7})),
         "default 7"
     );
-    // A later definition replaces an earlier one, as in Go.
+    // Two definitions of a name in one text are refused, as in Go; an empty one is ignored.
+    let err = Template::parse(
+        "t",
+        r#"{{block "b" .}}first{{end}}{{define "b"}}second{{end}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "template: multiple definition of template \"b\""
+    );
     assert_eq!(
         run(
-            r#"{{block "b" .}}first{{end}}{{define "b"}}second{{end}}"#,
+            r#"{{define "x"}}full{{end}}{{define "x"}} {{end}}{{template "x"}}"#,
             json!({})
         ),
-        "second"
+        "full"
     );
     // `$` inside a called template is the value passed to it.
     assert_eq!(
