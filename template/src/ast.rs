@@ -94,4 +94,6 @@ pub(crate) enum Const {
     Int(i64),
     Float(f64),
     Str(String),
+    /// An integer literal too large for Go's `int` (an error when executed).
+    Overflow(String),
 }

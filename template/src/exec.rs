@@ -411,9 +411,9 @@ impl Exec<'_> {
                 Ok(dot.clone())
             }
             Arg::Nil(pos) => self.fail(*pos, "nil is not a command"),
-            Arg::Const(_, c) => {
+            Arg::Const(pos, c) => {
                 self.not_a_function(cmd, fin.as_ref())?;
-                Ok(const_val(c))
+                const_val(c).or_else(|m| self.fail(*pos, m))
             }
         }
     }
@@ -454,7 +454,7 @@ impl Exec<'_> {
             Arg::Ident { pos, name } => self.eval_function(*pos, name, dot, &[], None),
             Arg::Dot(_) => Ok(dot.clone()),
             Arg::Nil(_) => Ok(Val::Nil),
-            Arg::Const(_, c) => Ok(const_val(c)),
+            Arg::Const(pos, c) => const_val(c).or_else(|m| self.fail(*pos, m)),
         }
     }
 
@@ -608,11 +608,12 @@ impl Exec<'_> {
     }
 }
 
-fn const_val(c: &Const) -> Val {
-    match c {
+fn const_val(c: &Const) -> Result<Val, String> {
+    Ok(match c {
         Const::Bool(b) => Val::Bool(*b),
         Const::Int(i) => Val::Int(*i),
         Const::Float(f) => Val::Float(*f),
         Const::Str(s) => Val::str(s.as_str()),
-    }
+        Const::Overflow(text) => return Err(format!("{text} overflows int")),
+    })
 }

@@ -265,11 +265,25 @@ fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || (!c.is_ascii() && !is_go_printable(c)) => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
     out
+}
+
+/// Go's `unicode.IsPrint` for non-ASCII: not a control, format, separator (other than the
+/// ASCII space), private-use or non-character code point.
+fn is_go_printable(c: char) -> bool {
+    let u = c as u32;
+    let format = matches!(u,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E
+        | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB);
+    let private = matches!(u, 0xE000..=0xF8FF | 0xF0000..=0x10FFFF);
+    let nonchar = u & 0xFFFE == 0xFFFE || (0xFDD0..=0xFDEF).contains(&u);
+    !(c.is_control() || c.is_whitespace() || format || private || nonchar)
 }
 
 /// Go's `url.QueryEscape`.

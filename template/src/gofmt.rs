@@ -143,6 +143,10 @@ fn pad(body: &str, spec: &Spec, numeric: bool) -> String {
         };
         return format!("{sign}{}{digits}", "0".repeat(fill));
     }
+    if spec.zero {
+        // Go (1.19) pads strings with zeros too.
+        return format!("{}{body}", "0".repeat(fill));
+    }
     format!("{}{body}", " ".repeat(fill))
 }
 

@@ -445,9 +445,7 @@ impl Parser<'_> {
                 Tok::Declare | Tok::Assign => {
                     self.next();
                     pipe.is_assign = next.tok == Tok::Assign;
-                    if pipe.is_assign && !self.vars.contains(&name) {
-                        return self.err(token.pos, format!("undefined variable {name:?}"));
-                    }
+                    // Go checks that an assigned variable exists only when executing.
                     pipe.decl.push(name.clone());
                     if !pipe.is_assign {
                         self.vars.push(name);
@@ -599,6 +597,9 @@ impl Parser<'_> {
             Tok::Str(s) => Arg::Const(pos, Const::Str(s)),
             Tok::Number(text) => match parse_number(&text) {
                 Some(c) => Arg::Const(pos, c),
+                None if is_plain_integer(&text) => {
+                    return self.err(pos, format!("integer overflow: {text:?}"))
+                }
                 None => return self.err(pos, format!("illegal number syntax: {text:?}")),
             },
             Tok::LeftParen => {
@@ -670,7 +671,26 @@ pub(crate) fn parse_number(text: &str) -> Option<Const> {
     }
     let magnitude = i128::from_str_radix(rest, radix).ok()?;
     let value = if neg { -magnitude } else { magnitude };
-    i64::try_from(value).ok().map(Const::Int)
+    if let Ok(i) = i64::try_from(value) {
+        return Some(Const::Int(i));
+    }
+    // Go parses a uint64 and refuses it only when executing; beyond that it is a parse error.
+    (!neg && u64::try_from(value).is_ok()).then(|| Const::Overflow(text.to_string()))
+}
+
+/// Digits only (with sign, base prefix, `_`): an integer literal, valid or too large.
+fn is_plain_integer(text: &str) -> bool {
+    let t = text
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase()
+        .replace('_', "");
+    let (digits, radix) = match t.get(..2) {
+        Some("0x") => (&t[2..], 16),
+        Some("0o") => (&t[2..], 8),
+        Some("0b") => (&t[2..], 2),
+        _ => (t.as_str(), 10),
+    };
+    !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
 }
 
 /// A hex float's body after `0x`: hex mantissa with an optional `.`, then `p` and a decimal
