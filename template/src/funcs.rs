@@ -5,7 +5,8 @@ use crate::gofmt::{sprint, sprintf, sprintln};
 use crate::sprig;
 use crate::value::Val;
 
-/// Go's builtins (text/template `builtins()`).
+/// Go's builtins (text/template `builtins()`). `slice` is listed but DRP's function map
+/// replaces it with sprig's, so [`crate::sprig`] runs it.
 pub const BUILTINS: &[&str] = &[
     "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "slice", "print",
     "printf", "println", "html", "js", "urlquery", "call",
@@ -44,7 +45,6 @@ pub(crate) fn call(name: &str, args: Vec<Val>) -> FResult {
             length(&a).map(|n| Val::Int(n as i64))
         }
         "index" => index(args),
-        "slice" => slice(args),
         "print" => Ok(Val::str(sprint(&args))),
         "println" => Ok(Val::str(sprintln(&args))),
         "printf" => {
@@ -185,49 +185,6 @@ fn index(args: Vec<Val>) -> FResult {
         };
     }
     Ok(item)
-}
-
-fn slice(args: Vec<Val>) -> FResult {
-    let Some((item, idx)) = args.split_first() else {
-        return Err("wrong number of args for slice: want at least 1 got 0".into());
-    };
-    if idx.len() > 3 {
-        return Err(format!("too many slice indexes: {}", idx.len()));
-    }
-    let len = match item {
-        Val::Str(s) => {
-            if idx.len() == 3 {
-                return Err("cannot 3-index slice a string".into());
-            }
-            s.len()
-        }
-        Val::List(l) => l.len(),
-        Val::Nil | Val::Missing => return Err("slice of untyped nil".into()),
-        other => return Err(format!("can't slice item of type {}", other.type_name())),
-    };
-    let mut bounds = [0usize, len, len];
-    for (i, v) in idx.iter().enumerate() {
-        let n = index_int(v)?;
-        let n = usize::try_from(n).map_err(|_| format!("index out of range: {n}"))?;
-        if n > len {
-            return Err(format!("index out of range: {n}"));
-        }
-        bounds[i] = n;
-    }
-    if bounds[0] > bounds[1] {
-        return Err(format!(
-            "invalid slice index: {} > {}",
-            bounds[0], bounds[1]
-        ));
-    }
-    match item {
-        Val::Str(s) => match s.get(bounds[0]..bounds[1]) {
-            Some(sub) => Ok(Val::str(sub)),
-            None => Err("slice index splits a UTF-8 character".into()),
-        },
-        Val::List(l) => Ok(Val::list(l[bounds[0]..bounds[1]].to_vec())),
-        _ => Err("can't slice".into()),
-    }
 }
 
 /// The escapers take `fmt.Sprint` of their arguments (a lone string as is).

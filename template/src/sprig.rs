@@ -15,6 +15,7 @@ pub const FUNCS: &[&str] = &[
     // strings
     "trim",
     "trimAll",
+    "trimall",
     "trimPrefix",
     "trimSuffix",
     "upper",
@@ -64,6 +65,8 @@ pub const FUNCS: &[&str] = &[
     "until",
     // lists
     "list",
+    "tuple",
+    "slice",
     "first",
     "last",
     "rest",
@@ -100,7 +103,15 @@ pub const FUNCS: &[&str] = &[
     "typeOf",
     "kindIs",
     "typeIs",
+    "deepEqual",
     "fail",
+    // paths and digests
+    "base",
+    "dir",
+    "clean",
+    "ext",
+    "isAbs",
+    "sha256sum",
 ];
 
 /// Strings and lists built by functions stay under this size (a doubling loop would otherwise
@@ -126,7 +137,7 @@ fn dispatch(name: &str, args: Vec<Val>) -> FResult {
         "nospace" => unary_str(name, args, |s| {
             s.chars().filter(|c| !c.is_whitespace()).collect()
         }),
-        "trimAll" => {
+        "trimAll" | "trimall" => {
             let [cut, s] = strs::<2>(name, args)?;
             Ok(Val::str(s.trim_matches(|c| cut.contains(c))))
         }
@@ -164,14 +175,24 @@ fn dispatch(name: &str, args: Vec<Val>) -> FResult {
             Ok(Val::str(s.repeat(n)))
         }
         "substr" => {
+            // sprig's substring, panics (here errors) included.
             let [start, end, s] = exact::<3>(name, args)?;
             let (start, end, s) = (want_int(&start)?, want_int(&end)?, want_str(&s)?);
             let len = s.len() as i64;
-            let start = if start < 0 { 0 } else { start.min(len) };
-            let end = if end < 0 || end > len { len } else { end };
-            Ok(Val::str(
-                s.get(start as usize..end.max(start) as usize).unwrap_or(""),
-            ))
+            let range = if start < 0 {
+                0..end
+            } else if end < 0 || end > len {
+                start..len
+            } else {
+                start..end
+            };
+            match s.get(range.start.max(0) as usize..range.end.max(0) as usize) {
+                Some(sub) if range.start <= range.end => Ok(Val::str(sub)),
+                _ => Err(format!(
+                    "slice bounds out of range [{}:{}] with length {len}",
+                    range.start, range.end
+                )),
+            }
         }
         "trunc" => {
             let [n, s] = exact::<2>(name, args)?;
@@ -341,12 +362,21 @@ fn dispatch(name: &str, args: Vec<Val>) -> FResult {
             let [a] = exact::<1>(name, args)?;
             Ok(Val::Int(to_int64(&a).wrapping_add(1)))
         }
-        "sub" | "mul" | "div" | "mod" => {
+        "mul" => {
+            let Some((first, rest)) = args.split_first() else {
+                return Err("wrong number of args for mul: want at least 1 got 0".into());
+            };
+            Ok(Val::Int(
+                rest.iter()
+                    .map(to_int64)
+                    .fold(to_int64(first), i64::wrapping_mul),
+            ))
+        }
+        "sub" | "div" | "mod" => {
             let [a, b] = exact::<2>(name, args)?;
             let (a, b) = (to_int64(&a), to_int64(&b));
             Ok(Val::Int(match name {
                 "sub" => a.wrapping_sub(b),
-                "mul" => a.wrapping_mul(b),
                 "div" => a.checked_div(b).ok_or("integer divide by zero")?,
                 _ => a.checked_rem(b).ok_or("integer divide by zero")?,
             }))
@@ -393,7 +423,8 @@ fn dispatch(name: &str, args: Vec<Val>) -> FResult {
             };
             Ok(Val::list(items))
         }
-        "list" => Ok(Val::list(args)),
+        "list" | "tuple" => Ok(Val::list(args)),
+        "slice" => sprig_slice(args),
         "first" | "last" | "rest" | "initial" | "reverse" | "compact" | "uniq" => {
             let [l] = exact::<1>(name, args)?;
             let items = want_list(name, &l)?;
@@ -614,6 +645,25 @@ fn dispatch(name: &str, args: Vec<Val>) -> FResult {
             let [t, v] = exact::<2>(name, args)?;
             Ok(Val::Bool(want_str(&t)? == v.type_name()))
         }
+        "deepEqual" => {
+            let [a, b] = exact::<2>(name, args)?;
+            Ok(Val::Bool(deep_equal(&a, &b, 0)))
+        }
+        "base" | "dir" | "clean" | "ext" | "isAbs" => {
+            let [p] = strs::<1>(name, args)?;
+            Ok(match name {
+                "base" => Val::str(go_path_base(&p)),
+                "dir" => Val::str(go_path_dir(&p)),
+                "clean" => Val::str(go_path_clean(&p)),
+                "ext" => Val::str(go_path_ext(&p)),
+                _ => Val::Bool(p.starts_with('/')),
+            })
+        }
+        "sha256sum" => {
+            use sha2::Digest;
+            let [s] = strs::<1>(name, args)?;
+            Ok(Val::str(hex::encode(sha2::Sha256::digest(s.as_bytes()))))
+        }
         "fail" => {
             let [m] = strs::<1>(name, args)?;
             Err(m)
@@ -745,9 +795,102 @@ fn to_float64(v: &Val) -> f64 {
         Val::Int(i) => *i as f64,
         Val::Float(f) => *f,
         Val::Bool(b) => f64::from(u8::from(*b)),
-        Val::Str(s) => s.trim().parse().unwrap_or(0.0),
+        Val::Str(s) => s.parse().unwrap_or(0.0),
         _ => 0.0,
     }
+}
+
+/// sprig's `slice list [start [end]]`, which replaces Go's builtin in DRP's function map:
+/// lists only, indexes through `cast.ToInt` (so JSON numbers work), an empty list gives nil.
+fn sprig_slice(args: Vec<Val>) -> FResult {
+    let Some((list, idx)) = args.split_first() else {
+        return Err("wrong number of args for slice: want at least 1 got 0".into());
+    };
+    let items = match list {
+        Val::List(items) => items,
+        Val::Nil | Val::Missing => {
+            return Err("list should be type of slice or array but <nil>".into())
+        }
+        other => {
+            return Err(format!(
+                "list should be type of slice or array but {}",
+                kind(other)
+            ))
+        }
+    };
+    if items.is_empty() {
+        return Ok(Val::Nil);
+    }
+    let len = items.len() as i64;
+    let start = idx.first().map(to_int64).unwrap_or(0);
+    let end = idx.get(1).map(to_int64).unwrap_or(len);
+    if start < 0 || end > len || start > end {
+        return Err(format!(
+            "slice bounds out of range [{start}:{end}] with capacity {len}"
+        ));
+    }
+    Ok(Val::list(items[start as usize..end as usize].to_vec()))
+}
+
+/// Go's `path.Clean`.
+fn go_path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// Go's `path.Base`.
+fn go_path_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let trimmed = p.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".into();
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+/// Go's `path.Dir`.
+fn go_path_dir(p: &str) -> String {
+    let dir = match p.rfind('/') {
+        Some(i) => &p[..=i],
+        None => "",
+    };
+    go_path_clean(dir)
+}
+
+/// Go's `path.Ext`.
+fn go_path_ext(p: &str) -> String {
+    for (i, c) in p.char_indices().rev() {
+        match c {
+            '/' => break,
+            '.' => return p[i..].to_string(),
+            _ => {}
+        }
+    }
+    String::new()
 }
 
 /// `reflect.DeepEqual` for template values (sprig's `uniq`, `has`, `without`).

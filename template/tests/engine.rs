@@ -276,15 +276,19 @@ fn len_index_slice() {
         "b 9 101"
     );
     assert_eq!(run("{{index .m \"none\"}}", data.clone()), "<no value>");
+    // DRP's function map has sprig's slice in place of Go's: lists only, JSON numbers as
+    // indexes (flexiflow slices Machine.Tasks at CurrentTask), an empty list gives nil.
     assert_eq!(
         run(
-            "{{slice .l 1}} {{slice .l 0 2}} {{slice .s 1 3}} {{slice .l}}",
-            data.clone()
+            "{{slice .l 1}} {{slice .l 0 2}} {{slice .l}} {{slice .l 0 .n}} {{slice .e}}",
+            json!({"l": ["a", "b", "c"], "n": 1, "e": []})
         ),
-        "[b c] [a b] el [a b c]"
+        "[b c] [a b] [a b c] [a] <no value>"
     );
     assert!(run_err("{{index .l 5}}", data.clone()).contains("index out of range: 5"));
-    assert!(run_err("{{slice .l 2 1}}", data).contains("invalid slice index"));
+    assert!(run_err("{{slice .l 2 1}}", data.clone()).contains("slice bounds out of range [2:1]"));
+    assert!(run_err("{{slice .s 1 3}}", data)
+        .contains("list should be type of slice or array but string"));
 }
 
 #[test]
@@ -377,6 +381,35 @@ fn sprig_dicts_and_lists() {
             json!({"m": {"b": "<x>&", "a": [1, 2.5, null]}})
         ),
         r#"{"a":[1,2.5,null],"b":"\u003cx\u003e\u0026"}"#
+    );
+}
+
+#[test]
+fn sprig_paths_digests_and_variadics() {
+    assert_eq!(
+        run(
+            r#"{{base "/a/b.tar.gz"}} {{dir "/a/b/c"}} {{clean "a/../b/./c//"}} {{ext "x/y.sh"}} {{isAbs "/x"}}"#,
+            json!({})
+        ),
+        "b.tar.gz /a/b b/c .sh true"
+    );
+    assert_eq!(
+        run(r#"{{sha256sum "abc"}}"#, json!({})),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        run(
+            r#"{{mul 2 3 4}} {{substr 1 3 "hello"}} {{substr -1 2 "hello"}} {{substr 2 99 "hello"}}"#,
+            json!({})
+        ),
+        "24 el he llo"
+    );
+    assert_eq!(
+        run(
+            r#"{{deepEqual (list 1 (dict "a" 2)) (list 1 (dict "a" 2))}} {{trimall "$" "$$x$"}}"#,
+            json!({})
+        ),
+        "true x"
     );
 }
 

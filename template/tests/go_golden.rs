@@ -18,6 +18,8 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "a whole float indexes (index, slice): DRP's int fields such as CurrentTask arrive as JSON numbers",
     ),
     ("imaginary", "complex constants are not supported (Go prints (0+1i))"),
+    ("slice", "DRP's function map replaces Go's slice with sprig's: lists only"),
+    ("b2-slice-str-full", "the same: sprig's slice refuses strings"),
 ];
 
 fn load(name: &str) -> Value {
