@@ -43,6 +43,8 @@ pub(crate) struct Exec<'a> {
     steps: u64,
     nesting: usize,
     frames: Vec<Frame>,
+    /// Go's `missingkey=error`: a missing map key is an error instead of `<no value>`.
+    missing_key_error: bool,
 }
 
 type R<T> = Result<T, RenderError>;
@@ -61,6 +63,7 @@ pub(crate) fn execute(
         steps: 0,
         nesting: 0,
         frames: Vec::new(),
+        missing_key_error: tmpl.missing_key_error,
     };
     let tmpl = Arc::new(tmpl.clone());
     let body = tmpl.root.clone();
@@ -169,7 +172,7 @@ impl Exec<'_> {
                 self.step(*pos)?;
                 let value = match pipe {
                     Some(p) => self.eval_pipeline(dot, p)?,
-                    None => Val::Nil,
+                    None => Val::Missing,
                 };
                 self.nest(*pos, |e| e.call_template(*pos, name, value))?;
             }
@@ -312,7 +315,7 @@ impl Exec<'_> {
                 let body = tmpl.root.clone();
                 self.run_body(name.to_string(), tmpl, &body, dot)
             }
-            None => self.fail(pos, format!("no such template {name:?}")),
+            None => self.fail(pos, format!("template {name:?} not defined")),
         }
     }
 
@@ -327,9 +330,12 @@ impl Exec<'_> {
         };
         let body = tmpl.root.clone();
         let saved = std::mem::take(&mut self.out);
+        // DRP renders expanded params and boot params with missingkey=error.
+        let strict = std::mem::replace(&mut self.missing_key_error, true);
         let result = self.nest(pos, |e| {
             e.run_body(what.to_string(), tmpl, &body, Val::Root)
         });
+        self.missing_key_error = strict;
         let rendered = std::mem::replace(&mut self.out, saved);
         result?;
         Ok(rendered)
@@ -492,6 +498,9 @@ impl Exec<'_> {
         for (i, name) in chain.iter().enumerate() {
             let last = i + 1 == chain.len();
             receiver = match &receiver {
+                Val::Missing if self.missing_key_error => {
+                    return self.fail(pos, format!("nil data; no entry for key {name:?}"));
+                }
                 Val::Missing => Val::Missing,
                 Val::Nil => {
                     return self.fail(pos, format!("nil pointer evaluating interface {{}}.{name}"))
@@ -501,7 +510,13 @@ impl Exec<'_> {
                         return self.fail(pos, format!("{name} is not a method but has arguments"));
                     }
                     let found = m.try_borrow().ok().and_then(|m| m.get(name).cloned());
-                    found.unwrap_or(Val::Missing)
+                    match found {
+                        Some(v) => v,
+                        None if self.missing_key_error => {
+                            return self.fail(pos, format!("map has no entry for key {name:?}"));
+                        }
+                        None => Val::Missing,
+                    }
                 }
                 Val::Root => {
                     // A chain that came back to the root (`(.).Machine`): resolve the remainder.
@@ -554,6 +569,10 @@ impl Exec<'_> {
         let names: Vec<&str> = chain.iter().map(String::as_str).collect();
         match self.data.resolve(&names, &json_args) {
             Ok(Resolved::Value(v)) => Ok(Val::from_json(&v)),
+            Ok(Resolved::Missing) if self.missing_key_error => {
+                let last = names.last().copied().unwrap_or_default();
+                self.fail(pos, format!("map has no entry for key {last:?}"))
+            }
             Ok(Resolved::Missing) => Ok(Val::Missing),
             Ok(Resolved::Expand(v)) => self.expand_value(pos, &names.join("."), &v, 0),
             Err(message) => self.fail(pos, message),

@@ -133,6 +133,7 @@ pub struct Template {
     source: Arc<str>,
     root: Arc<ast::List>,
     defines: BTreeMap<String, Arc<ast::List>>,
+    missing_key_error: bool,
 }
 
 impl Template {
@@ -150,6 +151,7 @@ impl Template {
                     .map(|(k, v)| (k, Arc::new(v)))
                     .collect(),
                 source,
+                missing_key_error: false,
             }),
             Err(e) => {
                 let (line, column) = line_col(&source, e.pos);
@@ -161,6 +163,14 @@ impl Template {
                 })
             }
         }
+    }
+
+    /// Go's `Option("missingkey=error")`: rendering this template fails on a missing map key
+    /// (`map has no entry for key "x"`) instead of printing `<no value>`. DRP sets it on
+    /// `TemplateInfo.Path` templates; `.ParamExpand` and `.BootParams` always render this way.
+    pub fn with_missing_key_error(mut self) -> Template {
+        self.missing_key_error = true;
+        self
     }
 
     /// The name the template was parsed under.
@@ -206,7 +216,12 @@ pub fn render_json(
     data: &Value,
     source: &dyn TemplateSource,
 ) -> Result<String, RenderError> {
-    exec::execute(template, value::Val::from_json(data), &NoMethods, source)
+    // Nil data is Go's invalid value: fields of it are missing, not an error.
+    let root = match data {
+        Value::Null => value::Val::Missing,
+        other => value::Val::from_json(other),
+    };
+    exec::execute(template, root, &NoMethods, source)
 }
 
 /// The render data of [`render_json`]: its root is a plain value, so nothing is looked up.

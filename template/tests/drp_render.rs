@@ -115,6 +115,25 @@ fn compose_expand_and_json() {
 }
 
 #[test]
+fn expanded_params_and_path_templates_fail_on_missing_keys() {
+    let mut data = ctx();
+    data.param_layers[0].insert("strict".into(), json!("{{.Machine.Meta.nope}}"));
+    let err = run_with(r#"{{.ParamExpand "strict"}}"#, &data, &NoTemplates).unwrap_err();
+    assert!(err.contains("map has no entry for key \"nope\""), "{err}");
+    // A TemplateInfo Path template, as DRP parses it (missingkey=error).
+    let path = Template::parse("path", "{{.Machine.Path}}/{{.Machine.Meta.nope}}")
+        .unwrap()
+        .with_missing_key_error();
+    let err = render(&path, &data, &NoTemplates).unwrap_err();
+    assert!(
+        err.message.contains("map has no entry for key \"nope\""),
+        "{err}"
+    );
+    let lax = Template::parse("path", "{{.Machine.Meta.nope}}").unwrap();
+    assert_eq!(render(&lax, &data, &NoTemplates).unwrap(), "<no value>");
+}
+
+#[test]
 fn machine_helpers() {
     assert_eq!(
         run("{{.Machine.Name}}|{{.Machine.ShortName}}|{{.Machine.UUID}}|{{.Machine.Uuid}}|{{.Machine.Address}}|{{.Machine.HexAddress}}"),

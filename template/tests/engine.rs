@@ -217,7 +217,9 @@ fn define_template_block() {
         ),
         "inner"
     );
-    assert!(run_err(r#"{{template "nope" .}}"#, json!({})).contains("no such template \"nope\""));
+    assert!(
+        run_err(r#"{{template "nope" .}}"#, json!({})).contains("template \"nope\" not defined")
+    );
 }
 
 #[test]

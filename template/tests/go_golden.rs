@@ -51,7 +51,11 @@ fn outputs_match_go_text_template() {
             "golden file out of order"
         );
         let src = case["template"].as_str().unwrap_or_default();
-        let got = match Template::parse("t", src) {
+        let parsed = Template::parse("t", src).map(|t| match case["option"].as_str() {
+            Some("missingkey=error") => t.with_missing_key_error(),
+            _ => t,
+        });
+        let got = match parsed {
             Err(e) => ("parse", e.to_string()),
             Ok(t) => match render_json(&t, &case["data"], &NoTemplates) {
                 Err(e) => ("exec", e.to_string()),

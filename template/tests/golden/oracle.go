@@ -19,6 +19,8 @@ type testCase struct {
 	Name     string          `json:"name"`
 	Template string          `json:"template"`
 	Data     json.RawMessage `json:"data"`
+	// Optional: a template option such as "missingkey=error".
+	Option string `json:"option,omitempty"`
 }
 
 type result struct {
@@ -50,7 +52,11 @@ func main() {
 				panic(err)
 			}
 		}
-		t, err := template.New("t").Parse(c.Template)
+		t := template.New("t")
+		if c.Option != "" {
+			t = t.Option(c.Option)
+		}
+		t, err := t.Parse(c.Template)
 		if err != nil {
 			r.Error, r.Message = "parse", err.Error()
 		} else {
