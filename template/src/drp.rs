@@ -111,7 +111,7 @@ enum Cursor {
 impl RenderData for DrpContext {
     fn lookup(&self, chain: &[&str], args: &[Value]) -> Result<Value, String> {
         match self.resolve(chain, args)? {
-            Resolved::Value(v) | Resolved::Expand(v) => Ok(v),
+            Resolved::Value(v) | Resolved::Expand(v) | Resolved::Object(v) => Ok(v),
             Resolved::Missing => Ok(Value::Null),
         }
     }
@@ -131,9 +131,9 @@ impl RenderData for DrpContext {
         }
         Ok(match cursor {
             Cursor::Root => Resolved::Value(Value::Null),
-            Cursor::Machine => Resolved::Value(self.machine.clone().unwrap_or(Value::Null)),
-            Cursor::Env => Resolved::Value(self.env.clone().unwrap_or(Value::Null)),
-            Cursor::EnvOs => Resolved::Value(self.env_os().clone()),
+            Cursor::Machine => Resolved::Object(self.machine.clone().unwrap_or(Value::Null)),
+            Cursor::Env => Resolved::Object(self.env.clone().unwrap_or(Value::Null)),
+            Cursor::EnvOs => Resolved::Object(self.env_os().clone()),
             Cursor::Json(v) => Resolved::Value(v),
             Cursor::Missing => Resolved::Missing,
         })

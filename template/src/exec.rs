@@ -221,7 +221,7 @@ impl Exec<'_> {
 
     fn walk_range_inner(&mut self, dot: &Val, b: &Branch) -> R<Flow> {
         let value = self.eval_pipeline(dot, &b.pipe)?;
-        let items: Vec<(Val, Val)> = match &value {
+        let items: Vec<(Val, Val)> = match value.plain() {
             Val::List(l) => l
                 .iter()
                 .enumerate()
@@ -468,6 +468,7 @@ impl Exec<'_> {
     fn eval_func_arg(&mut self, dot: &Val, arg: &Arg) -> R<Val> {
         Ok(match self.eval_arg(dot, arg)? {
             Val::Missing => Val::Nil,
+            Val::Obj(ref o) => o.value.clone(),
             v => v,
         })
     }
@@ -484,7 +485,12 @@ impl Exec<'_> {
         fin: Option<Val>,
     ) -> R<Val> {
         let has_args = !args.is_empty() || fin.is_some();
-        if let Val::Root = base {
+        let root_chain: Option<Vec<String>> = match &base {
+            Val::Root => Some(chain.to_vec()),
+            Val::Obj(o) => Some(o.chain.iter().chain(chain).cloned().collect()),
+            _ => None,
+        };
+        if let Some(full) = root_chain {
             let mut values = Vec::with_capacity(args.len() + 1);
             for a in args {
                 values.push(self.eval_func_arg(dot, a)?);
@@ -492,7 +498,7 @@ impl Exec<'_> {
             if let Some(f) = fin {
                 values.push(f);
             }
-            return self.call_root(pos, chain, values);
+            return self.call_root(pos, &full, values);
         }
         let mut receiver = base;
         for (i, name) in chain.iter().enumerate() {
@@ -569,6 +575,10 @@ impl Exec<'_> {
         let names: Vec<&str> = chain.iter().map(String::as_str).collect();
         match self.data.resolve(&names, &json_args) {
             Ok(Resolved::Value(v)) => Ok(Val::from_json(&v)),
+            Ok(Resolved::Object(v)) => Ok(Val::Obj(std::rc::Rc::new(crate::value::ObjRef {
+                chain: chain.to_vec(),
+                value: Val::from_json(&v),
+            }))),
             Ok(Resolved::Missing) if self.missing_key_error => {
                 let last = names.last().copied().unwrap_or_default();
                 self.fail(pos, format!("map has no entry for key {last:?}"))
@@ -617,6 +627,7 @@ impl Exec<'_> {
         if let Some(f) = fin {
             values.push(match f {
                 Val::Missing => Val::Nil,
+                Val::Obj(ref o) => o.value.clone(),
                 v => v,
             });
         }

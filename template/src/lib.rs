@@ -79,6 +79,10 @@ pub enum Resolved {
     /// (DRP's `.ParamExpand`, `.BootParams`): the engine renders them, bounded like any
     /// `{{template}}` call.
     Expand(Value),
+    /// An object with methods of its own (DRP's `.Machine`, `.Env`): its JSON is the value,
+    /// and a later `.Field` on it (after `with`, or from a variable) resolves through
+    /// [`RenderData::resolve`] with the chain that reached it plus that field.
+    Object(Value),
 }
 
 /// What `.` (and `$`) is at the top of a render.

@@ -755,6 +755,7 @@ pub(crate) fn empty(v: &Val) -> bool {
         Val::Float(f) => *f == 0.0,
         Val::Str(_) | Val::List(_) | Val::Map(_) => length(v).map(|n| n == 0).unwrap_or(true),
         Val::Root => false,
+        Val::Obj(o) => empty(&o.value),
     }
 }
 
@@ -768,6 +769,7 @@ fn kind(v: &Val) -> &'static str {
         Val::List(_) => "slice",
         Val::Map(_) => "map",
         Val::Root => "ptr",
+        Val::Obj(o) => kind(&o.value),
     }
 }
 

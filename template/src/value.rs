@@ -25,6 +25,16 @@ pub(crate) enum Val {
     /// The render data itself (`.` and `$` at the top of a render): field chains on it go to
     /// [`crate::RenderData`].
     Root,
+    /// An object of the render data that has methods (`.Machine`, `.Env`): as a value it is
+    /// its JSON, while `.Field` / `.Method args` on it resolve through the root data with the
+    /// chain that reached it, so `{{with .Machine}}{{.ShortName}}{{end}}` works as in DRP.
+    Obj(Rc<ObjRef>),
+}
+
+#[derive(Debug)]
+pub(crate) struct ObjRef {
+    pub chain: Vec<String>,
+    pub value: Val,
 }
 
 /// Containers are unwound iteratively on drop, so a value nested a million levels deep (built
@@ -72,9 +82,18 @@ impl Val {
         Val::Map(Rc::new(RefCell::new(m)))
     }
 
+    /// The plain value: an object's JSON, anything else itself.
+    pub(crate) fn plain(&self) -> &Val {
+        match self {
+            Val::Obj(o) => &o.value,
+            other => other,
+        }
+    }
+
     /// Go's type name, for error messages.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
+            Val::Obj(o) => o.value.type_name(),
             Val::Missing => "<no value>",
             Val::Nil => "<nil>",
             Val::Bool(_) => "bool",
@@ -90,6 +109,7 @@ impl Val {
     /// Go's `template.IsTrue`.
     pub(crate) fn truth(&self) -> bool {
         match self {
+            Val::Obj(o) => o.value.truth(),
             Val::Missing | Val::Nil => false,
             Val::Bool(b) => *b,
             Val::Int(i) => *i != 0,
@@ -148,6 +168,7 @@ impl Val {
         }
         Ok(match self {
             Val::Missing | Val::Nil | Val::Root => Value::Null,
+            Val::Obj(o) => o.value.to_json_at(depth)?,
             Val::Bool(b) => Value::Bool(*b),
             Val::Int(i) => Value::from(*i),
             Val::Float(f) => float_to_json(*f),
@@ -213,6 +234,7 @@ impl Val {
                 out.push(']');
             }
             Val::Root => out.push_str("&{RenderData}"),
+            Val::Obj(o) => o.value.write_go(out, depth),
         }
     }
 }

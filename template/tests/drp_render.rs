@@ -155,6 +155,34 @@ fn machine_helpers() {
 }
 
 #[test]
+fn machine_and_env_keep_their_methods_when_rebound() {
+    assert_eq!(
+        run("{{with .Machine}}{{.ShortName}} {{.Path}}{{end}}"),
+        "node1 machines/3e7031fe-3062-45f1-835c-92541bc9cbd3"
+    );
+    assert_eq!(
+        run(r#"{{$e := .Env}}{{$e.PathFor "tftp" "x"}} {{$e.OS.FamilyType}}"#),
+        "centos-7/install/x rhel"
+    );
+    let mut source: BTreeMap<String, Arc<Template>> = BTreeMap::new();
+    source.insert(
+        "m.tmpl".into(),
+        Arc::new(Template::parse("m.tmpl", "{{.Url}}|{{.Name}}").unwrap()),
+    );
+    assert_eq!(
+        run_with(r#"{{template "m.tmpl" .Machine}}"#, &ctx(), &source).unwrap(),
+        "http://10.0.0.1:8091/machines/3e7031fe-3062-45f1-835c-92541bc9cbd3|node1.lab.example.com"
+    );
+    // As a value it is its JSON.
+    assert_eq!(
+        run(
+            r#"{{$os := .Env.OS}}{{get $os "Name"}} {{hasKey .Machine "Uuid"}} {{if .Machine}}yes{{end}} {{.Machine.Profiles}}"#
+        ),
+        "centos-7 true yes [rack-a]"
+    );
+}
+
+#[test]
 fn env_helpers() {
     assert_eq!(
         run(r#"{{.Env.PathFor "tftp" .Env.Kernel}}"#),
