@@ -497,3 +497,18 @@ fn sprig_strings_and_math() {
     assert!(run_err(r#"{{trim 3}}"#, json!({})).contains("expected string; got int"));
     assert!(run_err(r#"{{div 1 0}}"#, json!({})).contains("integer divide by zero"));
 }
+
+#[test]
+fn parsed_templates_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<template::ParseError>();
+    assert_send_sync::<template::RenderError>();
+    assert_send_sync::<template::drp::DrpContext>();
+    let t = std::sync::Arc::new(Template::parse("t", "{{.a}}").unwrap());
+    let handle = {
+        let t = t.clone();
+        std::thread::spawn(move || render_json(&t, &json!({"a": "x"}), &NoTemplates).unwrap())
+    };
+    assert_eq!(handle.join().unwrap(), "x");
+}
