@@ -5,7 +5,8 @@
 //! DRP's template surface (the `RenderData` of dr-provision's backend):
 //!
 //! - root: `.Param`, `.ParamExists`, `.ParamExpand`, `.ComposeParam` / `.ParamCompose`,
-//!   `.ParamComposeExpand`, `.ParamAsJSON`, `.ApiURL`, `.ProvisionerURL`, `.ProvisionerAddress`,
+//!   `.ParamComposeExpand`, `.ParamAsJSON`, `.ParamAsYAML`, `.StringExpand`, `.ObjectExpand`,
+//!   `.ApiURL` / `.ApiHostURL`, `.ProvisionerURL` / `.ProvisionerHostURL`, `.ProvisionerAddress`,
 //!   `.GenerateToken`, `.GenerateInfiniteToken`, `.GenerateProfileToken`, `.BootParams`,
 //!   `.BootParamsFor`, `.ParseUrl` / `.ParseURL`, `.NetmaskToCIDR`, `.InstallRepos`,
 //!   `.MachineRepos`, `.Repos`, `.Info`, `.Task`, `.Stage`, and `.CallTemplate` (run by the engine);
@@ -216,11 +217,26 @@ impl DrpContext {
                 let text = serde_json::to_string(&v).map_err(|e| e.to_string())?;
                 value(format!("{}\n", crate::sprig::go_json_escape(&text)))
             }
-            "ApiURL" => {
+            "StringExpand" => {
+                arity(name, 1, args)?;
+                Ok(Step::Expand(Value::String(str_arg(args, 0)?.to_string())))
+            }
+            "ObjectExpand" => {
+                arity(name, 1, args)?;
+                Ok(Step::Expand(args[0].clone()))
+            }
+            "ParamAsYAML" => {
+                arity(name, 1, args)?;
+                let v = self.param(str_arg(args, 0)?)?;
+                value(serde_yaml::to_string(&v).map_err(|e| e.to_string())?)
+            }
+            // This endpoint knows one base URL per service; the "Host" variants (by server
+            // hostname rather than by address) answer the same.
+            "ApiURL" | "ApiHostURL" => {
                 no_args(name)?;
                 value(self.api_url.clone())
             }
-            "ProvisionerURL" => {
+            "ProvisionerURL" | "ProvisionerHostURL" => {
                 no_args(name)?;
                 value(self.provisioner_url.clone())
             }

@@ -228,6 +228,25 @@ fn env_helpers() {
 }
 
 #[test]
+fn expansion_and_yaml_helpers() {
+    assert_eq!(
+        run(r#"{{.StringExpand "{{.Machine.ShortName}}!"}}"#),
+        "node1!"
+    );
+    assert_eq!(
+        run(
+            r#"{{$o := .ObjectExpand (dict "a" (list "{{.Param \"machine-only\"}}" 2))}}{{index $o "a" 0}}"#
+        ),
+        "m"
+    );
+    assert_eq!(run(r#"{{.ParamAsYAML "nd"}}"#), "a: 1\nb: 1\n");
+    assert_eq!(
+        run("{{.ApiHostURL}} {{.ProvisionerHostURL}}"),
+        "https://10.0.0.1:8092 http://10.0.0.1:8091"
+    );
+}
+
+#[test]
 fn root_helpers() {
     assert_eq!(
         run("{{.ApiURL}} {{.ProvisionerURL}} {{.ProvisionerAddress}} {{.GenerateToken}} {{.GenerateInfiniteToken}} {{.Info.id}}"),
