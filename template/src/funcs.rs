@@ -14,7 +14,7 @@ pub const BUILTINS: &[&str] = &[
 
 /// Whether `name` is a function a template may call (checked at parse time, as Go does).
 pub(crate) fn is_func(name: &str) -> bool {
-    BUILTINS.contains(&name) || sprig::FUNCS.contains(&name)
+    BUILTINS.contains(&name) || sprig::is_func(name)
 }
 
 pub(crate) type FResult = Result<Val, String>;

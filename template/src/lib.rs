@@ -41,7 +41,7 @@ use serde_json::Value;
 
 pub use exec::{MAX_OUTPUT_BYTES, MAX_STEPS, MAX_TEMPLATE_DEPTH};
 pub use funcs::BUILTINS;
-pub use sprig::FUNCS as SPRIG_FUNCS;
+pub use sprig::names as sprig_functions;
 
 /// A template that failed to parse: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
