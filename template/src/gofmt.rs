@@ -2,7 +2,7 @@
 //! uses (`%s %d %v %q %x %X %t %f %e %g %c %o %b %T %%`), flags, width and precision, and
 //! Go's in-band error forms (`%!d(string=x)`, `%!s(MISSING)`, `%!(EXTRA ...)`).
 
-use crate::value::{exp_form, format_float_v, shortest_digits, Val, MAX_VALUE_DEPTH};
+use crate::value::{exp_form, format_float_v, non_finite, shortest_digits, Val, MAX_VALUE_DEPTH};
 
 /// `fmt.Sprint`: a space between operands when neither side is a string.
 pub(crate) fn sprint(args: &[Val]) -> String {
@@ -312,15 +312,8 @@ fn truncate(s: &str, prec: Option<usize>) -> String {
 }
 
 fn format_float(f: f64, verb: char, spec: &Spec) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            format!("{}Inf", if spec.plus { "+" } else { "" })
-        } else {
-            "-Inf".into()
-        };
+    if let Some(special) = non_finite(f) {
+        return special.into();
     }
     let sign = sign_prefix(f.is_sign_negative(), spec);
     let a = f.abs();
@@ -363,15 +356,8 @@ fn format_float(f: f64, verb: char, spec: &Spec) -> String {
 
 /// Go's `%x` of a float64: `-0x1.e848p+19`, shortest hex mantissa, normalised.
 fn hex_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+    if let Some(special) = non_finite(f) {
+        return special.into();
     }
     let sign = if f.is_sign_negative() { "-" } else { "" };
     if f == 0.0 {

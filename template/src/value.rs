@@ -260,17 +260,21 @@ pub(crate) fn shortest_digits(f: f64) -> (String, i32) {
     (digits.to_string(), exp + 1)
 }
 
+/// How Go prints NaN and the infinities, if `f` is one of them.
+pub(crate) fn non_finite(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("NaN")
+    } else if f.is_infinite() {
+        Some(if f > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        None
+    }
+}
+
 /// Go's `%v` for a float64: `strconv.FormatFloat(f, 'g', -1, 64)`.
 pub(crate) fn format_float_v(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+    if let Some(special) = non_finite(f) {
+        return special.into();
     }
     let sign = if f.is_sign_negative() { "-" } else { "" };
     if f == 0.0 {

@@ -19,14 +19,7 @@ impl DrpContext {
     /// Returns (kernel, initrds, boot params).
     pub(super) fn arch_info(&self, env: &Value, arch: &str) -> (String, Vec<String>, String) {
         let want = canonical_arch(arch);
-        let arches = env
-            .pointer("/OS/SupportedArchitectures")
-            .and_then(Value::as_object);
-        let entry = arches.and_then(|a| {
-            a.iter()
-                .find(|(k, _)| canonical_arch(k) == want)
-                .map(|(_, v)| v)
-        });
+        let entry = arch_entry(env, &want);
         let top_level = want == "amd64";
         let pick = |key: &str| -> String {
             match entry.map(|e| field(e, key)).filter(|s| !s.is_empty()) {
@@ -146,14 +139,7 @@ impl DrpContext {
                     "ShaFor" => "Sha256",
                     _ => "IsoUrl",
                 };
-                let arches = env
-                    .pointer("/OS/SupportedArchitectures")
-                    .and_then(Value::as_object);
-                let entry = arches.and_then(|a| {
-                    a.iter()
-                        .find(|(k, _)| canonical_arch(k) == want)
-                        .map(|(_, v)| v)
-                });
+                let entry = arch_entry(env, &want);
                 let os_key = if key == "Sha256" { "IsoSha256" } else { key };
                 value(match entry {
                     Some(e) => field(e, key).to_string(),
@@ -200,6 +186,15 @@ impl DrpContext {
             _ => model_member(os, name, args, OS_FIELDS),
         }
     }
+}
+
+/// The `OS.SupportedArchitectures` entry whose name is an alias of the canonical `arch`.
+fn arch_entry<'a>(env: &'a Value, arch: &str) -> Option<&'a Value> {
+    env.pointer("/OS/SupportedArchitectures")
+        .and_then(Value::as_object)?
+        .iter()
+        .find(|(k, _)| canonical_arch(k) == arch)
+        .map(|(_, v)| v)
 }
 
 /// DRP's `models.SupportedArch`: the canonical name of an architecture alias.

@@ -155,26 +155,12 @@ pub(super) fn call(name: &str, args: Vec<Val>) -> FResult {
         }
         "split" => {
             let [sep, s] = strs::<2>(name, args)?;
-            let parts = go_split(&s, &sep, None);
-            Ok(Val::map(
-                parts
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| (format!("_{i}"), Val::str(p)))
-                    .collect(),
-            ))
+            Ok(split_map(go_split(&s, &sep, None)))
         }
         "splitn" => {
             let [sep, n, s] = exact::<3>(name, args)?;
             let (sep, n, s) = (want_str(&sep)?, want_int(&n)?, want_str(&s)?);
-            let parts = go_split(&s, &sep, Some(n));
-            Ok(Val::map(
-                parts
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| (format!("_{i}"), Val::str(p)))
-                    .collect(),
-            ))
+            Ok(split_map(go_split(&s, &sep, Some(n))))
         }
         "splitList" => {
             let [sep, s] = strs::<2>(name, args)?;
@@ -242,6 +228,17 @@ fn go_replace_all(s: &str, old: &str, new: &str) -> Result<String, String> {
         return Err(format!("result larger than {MAX_BUILT_BYTES} bytes"));
     }
     Ok(s.replace(old, new))
+}
+
+/// sprig's `split` result: `{"_0": first, "_1": second, ...}`.
+fn split_map(parts: Vec<String>) -> Val {
+    Val::map(
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("_{i}"), Val::str(p)))
+            .collect(),
+    )
 }
 
 /// Go's `strings.Split` / `SplitN`: an empty separator splits into UTF-8 characters.
