@@ -584,7 +584,13 @@ impl Exec<'_> {
                 self.fail(pos, format!("map has no entry for key {last:?}"))
             }
             Ok(Resolved::Missing) => Ok(Val::Missing),
-            Ok(Resolved::Expand(v)) => self.expand_value(pos, &names.join("."), &v, 0),
+            Ok(Resolved::Expand(v)) => {
+                // Errors inside the expansion name the template that asked for it.
+                let caller = self.frame().map(|f| f.name.clone()).unwrap_or_default();
+                let shown: Vec<String> = json_args.iter().map(Value::to_string).collect();
+                let what = format!("{caller} (.{} {})", names.join("."), shown.join(" "));
+                self.expand_value(pos, &what, &v, 0)
+            }
             Err(message) => self.fail(pos, message),
         }
     }

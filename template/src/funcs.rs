@@ -6,7 +6,7 @@ use crate::sprig;
 use crate::value::Val;
 
 /// Go's builtins (text/template `builtins()`). `slice` is listed but DRP's function map
-/// replaces it with sprig's, so [`crate::sprig`] runs it.
+/// replaces it with sprig's (see [`crate::sprig_functions`]).
 pub const BUILTINS: &[&str] = &[
     "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "slice", "print",
     "printf", "println", "html", "js", "urlquery", "call",

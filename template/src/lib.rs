@@ -15,10 +15,11 @@
 //!   `.Param "x"`, `.Env.PathFor "tftp" "/x"`), everything else is plain JSON.
 //!
 //! Also: [`render_json`] renders over plain JSON (Go's `map[string]interface{}` semantics);
-//! [`RenderData::resolve`] lets render data answer "missing key" or "render this string too".
+//! [`RenderData::resolve`] lets render data answer "missing key", "render this string too" or
+//! "an object with methods"; [`Template::with_missing_key_error`] is Go's `missingkey=error`.
 //! A render is bounded by [`MAX_TEMPLATE_DEPTH`], [`MAX_OUTPUT_BYTES`] and [`MAX_STEPS`]; it is
-//! CPU work (up to about a second for a hostile template in a debug build), so async callers
-//! should run it on a blocking thread.
+//! CPU work (a hostile template runs into the step bound after about 0.1 s in a release
+//! build, over a second in a debug one), so async callers should run it on a blocking thread.
 //!
 //! Layout: `lex` → `parse` (to `ast`) → `exec` (with `value` semantics, `funcs` builtins,
 //! `gofmt` printf, `sprig`), and `drp` for DRP's render data.

@@ -119,7 +119,10 @@ fn expanded_params_and_path_templates_fail_on_missing_keys() {
     let mut data = ctx();
     data.param_layers[0].insert("strict".into(), json!("{{.Machine.Meta.nope}}"));
     let err = run_with(r#"{{.ParamExpand "strict"}}"#, &data, &NoTemplates).unwrap_err();
-    assert!(err.contains("map has no entry for key \"nope\""), "{err}");
+    assert_eq!(
+        err,
+        "template t (.ParamExpand \"strict\"): 1:3: map has no entry for key \"nope\""
+    );
     // A TemplateInfo Path template, as DRP parses it (missingkey=error).
     let path = Template::parse("path", "{{.Machine.Path}}/{{.Machine.Meta.nope}}")
         .unwrap()

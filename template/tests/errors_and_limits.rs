@@ -250,3 +250,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn deepest_allowed_nesting_fits_a_default_thread_stack() {
+    // 99 nested ifs (the parser allows 100 levels) inside a template that calls itself: the
+    // evaluation nesting bound must stop it before a 2 MiB stack (tokio's, std's) runs out.
+    let ifs = "{{if 1}}".repeat(99);
+    let ends = "{{end}}".repeat(99);
+    let src = format!(
+        r#"{{{{define "r"}}}}{ifs}{{{{template "r" .}}}}{ends}{{{{end}}}}{{{{template "r" .}}}}"#
+    );
+    let t = Template::parse("t", &src).unwrap();
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || render_json(&t, &json!({}), &NoTemplates).map_err(|e| e.message))
+        .unwrap();
+    let err = handle
+        .join()
+        .expect("render overflowed its stack")
+        .unwrap_err();
+    assert!(
+        err.contains("nested deeper") || err.contains("maximum template depth"),
+        "{err}"
+    );
+    // Parenthesised pipelines nest too.
+    let parens = format!("{{{{{}1{}}}}}", "(".repeat(99), ")".repeat(99));
+    let src = format!(
+        r#"{{{{define "p"}}}}{parens}{{{{template "p" .}}}}{{{{end}}}}{{{{template "p" .}}}}"#
+    );
+    let t = Template::parse("t", &src).unwrap();
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || render_json(&t, &json!({}), &NoTemplates).map_err(|e| e.message))
+        .unwrap();
+    assert!(handle.join().expect("render overflowed its stack").is_err());
+}
