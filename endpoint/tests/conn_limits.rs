@@ -354,3 +354,55 @@ fn base64_basic(user: &str, password: &str) -> String {
     let cred = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {cred}")
 }
+
+#[tokio::test]
+async fn a_user_holds_at_most_64_event_websockets() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let http = reqwest::Client::new();
+    let node = start_node_with(&http, &[]).await;
+    create_limited_user(&http, &node, "wsuser", "wsuser-pass").await;
+    let url = format!("{}/ws", node.base.replace("http://", "ws://"));
+    let open = || async {
+        let mut req = url.as_str().into_client_request().expect("request");
+        let auth = base64_basic("wsuser", "wsuser-pass");
+        req.headers_mut()
+            .insert("authorization", auth.parse().expect("header"));
+        tokio_tungstenite::connect_async(req).await
+    };
+    let mut sockets = Vec::new();
+    for i in 0..64 {
+        match open().await {
+            Ok((ws, _)) => sockets.push(ws),
+            Err(e) => panic!("socket {i} refused: {e}"),
+        }
+    }
+    match open().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 429);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap_or_default())
+                .expect("DRP error body");
+            let message = body["Messages"][0].as_str().unwrap_or_default();
+            assert!(
+                message.contains("64 event websockets per user"),
+                "{message}"
+            );
+        }
+        other => panic!("the 65th socket was not refused: {:?}", other.map(|_| ())),
+    }
+    // Closing one makes room again.
+    drop(sockets.pop());
+    let reopened = async {
+        loop {
+            if open().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), reopened)
+            .await
+            .is_ok(),
+        "a socket is accepted again once one closed"
+    );
+}
