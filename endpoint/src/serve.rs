@@ -16,9 +16,11 @@ use tokio::sync::{watch, Mutex};
 
 use crate::cluster::join::join_until_member;
 use crate::cluster::service::ClusterGrpc;
+use crate::limits::RateLimits;
 use crate::node::{Node, NodeInner, NodeSettings};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Channels, NetworkFactory};
+use crate::raft::runtime::ConsensusRuntime;
 use crate::raft::server::RaftGrpc;
 use crate::raft::state_machine::StateMachineStore;
 use crate::raft::{self, node_id_of, MemberInfo, Timing};
@@ -97,6 +99,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0, hide = true,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub fault_log_write_delay_ms: u64,
+    /// Connection limits of both listeners (`--max-conns-per-source`, deadlines, ...).
+    #[command(flatten)]
+    pub conn: netguard::ConnArgs,
+    /// Request rate limits of the API.
+    #[command(flatten)]
+    pub rate: netguard::RateArgs,
 }
 
 fn advertised(listen: &SocketAddr) -> String {
@@ -176,7 +184,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
     let state_machine =
         StateMachineStore::new(store.clone(), &args.data_dir).with_events(events.clone());
-    let channels = Channels::with_source_ip(args.consensus_source_ip);
+    let consensus_rt = ConsensusRuntime::new()?;
+    let channels =
+        Channels::with_source_ip(args.consensus_source_ip).on_runtime(consensus_rt.handle());
     let network = NetworkFactory {
         channels: channels.clone(),
         ha_id: ha_id.clone(),
@@ -188,8 +198,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(member) = &saved_member {
         channels.set_tls(tls::member_client_config(member));
     }
-    let raft = raft::Raft::new(node_id, config, network, log_store, state_machine)
-        .await
+    let raft = consensus_rt
+        .run(raft::Raft::new(
+            node_id,
+            config,
+            network,
+            log_store,
+            state_machine,
+        ))
+        .await?
         .context("starting raft")?;
 
     let initialized = raft.is_initialized().await.context("reading raft state")?;
@@ -302,18 +319,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let raft_svc = InterceptedService::new(raft_svc, tls::peer::members_only(raft.clone()));
         let cluster_svc =
             InterceptedService::new(cluster_svc, tls::peer::members_only(raft.clone()));
-        // Mutual TLS 1.3 with the cluster CA; the accept loop also sets TCP_NODELAY (small
-        // Raft replies must not wait out delayed ACKs).
-        let accepted = tls::listener::spawn(
-            consensus_listener,
-            member_config,
-            shutdown_rx.clone(),
-            "consensus",
-        );
-        let incoming = tokio_stream::wrappers::ReceiverStream::new(accepted)
-            .map(|(conn, _)| Ok::<_, std::io::Error>(conn));
+        // Mutual TLS 1.3 with the cluster CA, on the consensus runtime; the accept loop also
+        // sets TCP_NODELAY (small Raft replies must not wait out delayed ACKs).
+        let rt = consensus_rt
+            .handle()
+            .context("the consensus runtime has stopped")?;
+        let accepted = {
+            let _on_consensus_runtime = rt.enter();
+            netguard::tls_incoming(
+                consensus_listener,
+                member_config,
+                args.conn.consensus_limits(),
+                shutdown_rx.clone(),
+                "consensus",
+            )
+            .1
+        };
+        let incoming =
+            tokio_stream::wrappers::ReceiverStream::new(accepted).map(Ok::<_, std::io::Error>);
         let mut stop = shutdown_rx.clone();
-        tokio::spawn(
+        rt.spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(raft_svc)
@@ -324,40 +349,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     };
     let http = {
-        let app = api::router(node.clone());
-        let mut stop = shutdown_rx.clone();
-        let stopped = async move {
-            let _ = stop.changed().await;
-        };
-        match api_config {
-            Some(config) => {
-                let listener = tls::listener::AxumTls {
-                    accepted: tls::listener::spawn(
-                        api_listener,
-                        config,
-                        shutdown_rx.clone(),
-                        "api",
-                    ),
-                    local: api_local,
-                };
-                tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stopped)
-                        .await
-                })
-            }
-            None => tokio::spawn(async move {
-                use axum::serve::ListenerExt;
-                let api_listener = api_listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "TCP_NODELAY on an API connection");
-                    }
-                });
-                axum::serve(api_listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }),
-        }
+        let app = api::router(node.clone(), RateLimits::new(&args.rate));
+        netguard::serve(
+            api_listener,
+            api_config,
+            app,
+            args.conn.limits(),
+            shutdown_rx.clone(),
+            "api",
+        )
+        .task
     };
 
     if bootstrapping {
@@ -398,6 +399,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
     }
+    drop(consensus_rt);
     Ok(())
 }
 

@@ -107,6 +107,12 @@ struct ServeArgs {
     /// How often each endpoint is re-read and re-planned (ms).
     #[arg(long, default_value_t = 3000)]
     reconcile_ms: u64,
+    /// Connection limits of the API listener (`--max-conns-per-source`, deadlines, ...).
+    #[command(flatten)]
+    conn: netguard::ConnArgs,
+    /// Request rate limits (only `--rate-limit-per-source` applies: the manager has one user).
+    #[command(flatten)]
+    rate: netguard::RateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +241,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         admin_password: a.admin_password,
         max_parallel: a.max_parallel,
         reconcile_every: Duration::from_millis(a.reconcile_ms.max(100)),
+        conn: a.conn,
+        rate: a.rate,
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -29,6 +29,10 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub max_parallel: usize,
     pub reconcile_every: Duration,
+    /// Connection limits of the API listener.
+    pub conn: netguard::ConnArgs,
+    /// Request rate limits of the API.
+    pub rate: netguard::RateArgs,
 }
 
 /// Where an effective endpoint's definition came from.
@@ -427,14 +431,21 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    let app = crate::api::router(mgr.clone());
+    // Per source before authentication: the manager's only user is its admin.
+    let per_source = netguard::RequestLimit::new(
+        "source address",
+        mgr.config.rate.rate_limit_per_source,
+        netguard::SourceIp::of_request,
+    );
+    let app = crate::api::router(mgr.clone()).layer(axum::middleware::from_fn_with_state(
+        per_source,
+        netguard::enforce::<netguard::SourceIp>,
+    ));
+    let limits = mgr.config.conn.limits();
+    let served = netguard::serve(listener, None, app, limits, shutdown.clone(), "manager");
     let mut stop = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
-        .context("serving the API")?;
+    let _ = stop.wait_for(|s| *s).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), served.task).await;
     if let Some(t) = git_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cluster;
 pub mod fault;
+pub mod hostile;
 pub mod http;
 pub mod stats;
 pub mod tls;

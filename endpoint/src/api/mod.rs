@@ -25,20 +25,31 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 
+use crate::limits::RateLimits;
 use crate::node::Node;
 
 /// The API: every route of `routes::ROUTES` (the table the OpenAPI document describes too;
-/// add a route there, never here), behind authentication and the cluster headers.
-pub fn router(node: Node) -> Router {
+/// add a route there, never here), behind the rate limits (per source before authentication,
+/// per user after it), authentication and the cluster headers.
+pub fn router(node: Node, limits: RateLimits) -> Router {
     routes::routes()
+        .layer(middleware::from_fn_with_state(
+            limits.per_user,
+            netguard::enforce::<String>,
+        ))
         .layer(middleware::from_fn_with_state(
             node.clone(),
             crate::auth::require_auth,
         ))
         .layer(middleware::from_fn_with_state(
+            limits.per_source,
+            netguard::enforce::<netguard::SourceIp>,
+        ))
+        .layer(middleware::from_fn_with_state(
             node.clone(),
             cluster_headers,
         ))
+        .layer(axum::Extension(ws::WsQuota::default()))
         .with_state(node)
 }
 

@@ -2,13 +2,22 @@
 //! `deregister <...>` (`*` matches anything) and receives every matching change applied on
 //! this member, as JSON `{Time, Type, Action, Key, Principal, Object, Original}`. A user sees
 //! only the changes to objects their roles let them `get`.
+//!
+//! Under hostile load: a user holds at most [`MAX_SOCKETS_PER_USER`] sockets and
+//! [`MAX_REGISTRATIONS_PER_USER`] registrations over all of them on this member (429 / an
+//! error reply past that), and a consumer that does not take its events is dropped: a send
+//! waits at most [`SEND_TIMEOUT`] and the socket buffers at most [`MAX_WRITE_BUFFER`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Extension, State};
+use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
+
+use super::error::ApiError;
 
 use crate::auth::roles::{self, Need};
 use crate::events::Pattern;
@@ -23,13 +32,123 @@ pub const MAX_FRAME_BYTES: usize = 64 << 10;
 /// Registrations per connection: each event is matched against every one of them.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(30);
+/// Open event sockets per user on one member.
+pub const MAX_SOCKETS_PER_USER: usize = 64;
+/// Registrations per user over all their sockets on one member.
+pub const MAX_REGISTRATIONS_PER_USER: usize = 1024;
+/// A send (an event, a reply, a ping) that the client does not take within this long drops
+/// the client: a slow consumer is cut, not buffered for.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes queued for one socket before sends fail (and the consumer is dropped).
+const MAX_WRITE_BUFFER: usize = 1 << 20;
 
-pub async fn upgrade(State(node): State<Node>, ws: WebSocketUpgrade) -> Response {
+/// Sockets and registrations per user on this member.
+#[derive(Clone, Default)]
+pub struct WsQuota(Arc<Mutex<HashMap<String, Usage>>>);
+
+#[derive(Default)]
+struct Usage {
+    sockets: usize,
+    registrations: usize,
+}
+
+/// One open socket's share of its user's quota, returned when it drops.
+struct Share {
+    quota: WsQuota,
+    user: String,
+    registrations: usize,
+}
+
+impl WsQuota {
+    fn open(&self, user: &str) -> Option<Share> {
+        let mut map = self.0.lock().ok()?;
+        let usage = map.entry(user.to_string()).or_default();
+        if usage.sockets >= MAX_SOCKETS_PER_USER {
+            return None;
+        }
+        usage.sockets += 1;
+        Some(Share {
+            quota: self.clone(),
+            user: user.to_string(),
+            registrations: 0,
+        })
+    }
+}
+
+impl Share {
+    /// Takes one registration from the user's quota, if any is left.
+    fn register(&mut self) -> bool {
+        let Ok(mut map) = self.quota.0.lock() else {
+            return false;
+        };
+        let usage = map.entry(self.user.clone()).or_default();
+        if usage.registrations >= MAX_REGISTRATIONS_PER_USER {
+            return false;
+        }
+        usage.registrations += 1;
+        self.registrations += 1;
+        true
+    }
+
+    fn deregister(&mut self, n: usize) {
+        let n = n.min(self.registrations);
+        self.registrations -= n;
+        if let Ok(mut map) = self.quota.0.lock() {
+            if let Some(usage) = map.get_mut(&self.user) {
+                usage.registrations = usage.registrations.saturating_sub(n);
+            }
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Ok(mut map) = self.quota.0.lock() else {
+            return;
+        };
+        if let Some(usage) = map.get_mut(&self.user) {
+            usage.sockets = usage.sockets.saturating_sub(1);
+            usage.registrations = usage.registrations.saturating_sub(self.registrations);
+            if usage.sockets == 0 {
+                map.remove(&self.user);
+            }
+        }
+    }
+}
+
+pub async fn upgrade(
+    State(node): State<Node>,
+    quota: Option<Extension<WsQuota>>,
+    conn: Option<Extension<netguard::Slot>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     // Taken here: the connection's task runs outside the request's authentication scope.
     let user = crate::auth::current_user().unwrap_or_default();
+    let quota = quota.map(|q| q.0).unwrap_or_default();
+    let Some(share) = quota.open(&user) else {
+        let mut resp = ApiError::new(
+            429,
+            format!("at most {MAX_SOCKETS_PER_USER} event websockets per user (the limit)"),
+        )
+        .on("websocket", &user)
+        .into_response();
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(10));
+        return resp;
+    };
+    // The socket keeps its connection's slot (it still counts against the caps) and is
+    // never shed as idle: it is waiting for events, not idle.
+    let conn = conn.map(|c| c.0);
+    if let Some(slot) = &conn {
+        slot.state().pin();
+    }
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve(node, user, socket))
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| async move {
+            let _conn = conn;
+            serve(node, user, share, socket).await
+        })
 }
 
 /// Whether `user` may see this change: a `get` claim on the changed object.
@@ -42,11 +161,19 @@ fn visible(node: &Node, user: &str, e: &crate::events::Event) -> bool {
     roles::allowed(&node.store, user, &need)
 }
 
-async fn reply(socket: &mut WebSocket, text: String) -> bool {
-    socket.send(Message::Text(text.into())).await.is_ok()
+/// Sends `message`; false when the client is gone or did not take it within [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
-async fn serve(node: Node, user: String, mut socket: WebSocket) {
+async fn reply(socket: &mut WebSocket, text: String) -> bool {
+    send(socket, Message::Text(text.into())).await
+}
+
+async fn serve(node: Node, user: String, mut share: Share, mut socket: WebSocket) {
     let mut events = node.events.subscribe();
     let mut patterns: Vec<Pattern> = Vec::new();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -61,7 +188,7 @@ async fn serve(node: Node, user: String, mut socket: WebSocket) {
                             t.len()
                         ),
                     ),
-                    Some(Ok(Message::Text(t))) => command(&mut patterns, t.trim()),
+                    Some(Ok(Message::Text(t))) => command(&mut patterns, &mut share, t.trim()),
                     Some(Ok(Message::Binary(_))) => {
                         error(400, "commands are text messages: register or deregister <type>.<action>.<key>")
                     }
@@ -93,7 +220,7 @@ async fn serve(node: Node, user: String, mut socket: WebSocket) {
                 Err(RecvError::Closed) => return,
             },
             _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if !send(&mut socket, Message::Ping(Vec::new().into())).await {
                     return;
                 }
             }
@@ -116,11 +243,11 @@ async fn close_after(socket: &mut WebSocket, problem: &str) {
         code,
         reason: reason.into(),
     };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    let _ = send(socket, Message::Close(Some(frame))).await;
 }
 
 /// Applies one client command; the reply names what happened or what was wrong.
-fn command(patterns: &mut Vec<Pattern>, text: &str) -> String {
+fn command(patterns: &mut Vec<Pattern>, share: &mut Share, text: &str) -> String {
     let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
     let pattern = match Pattern::parse(arg.trim()) {
         Ok(p) => p,
@@ -132,12 +259,18 @@ fn command(patterns: &mut Vec<Pattern>, text: &str) -> String {
             422,
             &format!("at most {MAX_SUBSCRIPTIONS} registrations per connection (the limit)"),
         ),
+        "register" if !share.register() => error(
+            422,
+            &format!("at most {MAX_REGISTRATIONS_PER_USER} registrations per user over all their websockets (the limit)"),
+        ),
         "register" => {
             patterns.push(pattern);
             ok(verb, arg)
         }
         "deregister" => {
+            let before = patterns.len();
             patterns.retain(|p| *p != pattern);
+            share.deregister(before - patterns.len());
             ok(verb, arg)
         }
         other => error(

@@ -3,6 +3,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod runtime;
 pub mod server;
 pub mod state_machine;
 

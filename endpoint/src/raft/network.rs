@@ -46,6 +46,9 @@ pub struct Channels {
     source_ip: Option<std::net::IpAddr>,
     /// Member TLS; until this node holds a member certificate it cannot dial anyone.
     tls: Arc<Mutex<Option<ClientTlsConfig>>>,
+    /// The consensus runtime: channels are made there, so their connections run on its
+    /// threads even when an API request is the first to dial a peer.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Channels {
@@ -54,6 +57,11 @@ impl Channels {
             source_ip,
             ..Channels::default()
         }
+    }
+
+    /// Makes channels on `runtime` from now on.
+    pub fn on_runtime(self, runtime: Option<tokio::runtime::Handle>) -> Self {
+        Channels { runtime, ..self }
     }
 
     /// Dial members with this TLS identity from now on (drops channels made before).
@@ -91,6 +99,7 @@ impl Channels {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5));
+        let _on_consensus_runtime = self.runtime.as_ref().map(|rt| rt.enter());
         let ch = endpoint.connect_lazy();
         map.insert(addr.to_string(), ch.clone());
         Ok(ch)

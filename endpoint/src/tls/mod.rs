@@ -4,7 +4,7 @@
 //!   member can issue certificates after a leader change.
 //! * Members talk to each other over mutual TLS 1.3: each holds a member certificate issued by
 //!   the cluster CA (CN = its ConsensusID), obtained when it joins ([`join`]), and accepts only
-//!   peers whose certificate chains to that CA ([`listener`], [`peer`]).
+//!   peers whose certificate chains to that CA ([`peer`]; the listeners are `netguard`'s).
 //! * The API serves HTTPS by default: `--tls-cert/--tls-key`, or one API certificate issued by
 //!   the cluster CA at bootstrap and handed to every member, so all members present the same
 //!   identity. Its chain includes the CA certificate, so a client can pin the CA on first use.
@@ -14,7 +14,6 @@
 
 pub mod authority;
 pub mod join;
-pub mod listener;
 pub mod peer;
 pub mod rotation;
 

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::authority::Authority;
-use super::listener::LiveConfig;
 use super::{MemberTls, Pair, TlsDir, API_CERT_KEY, CA_KEY};
 use crate::api::error::ApiError;
 use crate::node::Node;
+use netguard::LiveConfig;
 
 /// How often a member looks for a new API certificate (store or files).
 const WATCH_EVERY: Duration = Duration::from_secs(1);

@@ -211,7 +211,13 @@ fn note_err(report: &mut Report, what: &str, r: Result<()>) {
 }
 
 async fn start_pair(http: &reqwest::Client, max_clients: usize) -> Result<Pair> {
-    let ours = Cluster::start(3).await?;
+    // The benchmark's clients all come from 127.0.0.1 and measure raw throughput: the
+    // per-source request limit would measure itself instead.
+    let unthrottled = crate::cluster::Opts {
+        extra_args: vec!["--rate-limit-per-source".into(), "0".into()],
+        ..Default::default()
+    };
+    let ours = Cluster::start_with(3, unthrottled).await?;
     let l = ours.leader().await?;
     let auth = ours::bearer(http, &ours.node(l).url(), 24 * 3600).await?;
     let mut names = vec![PROFILE.to_string()];
