@@ -346,10 +346,11 @@ pub async fn decode_params(
     Ok(())
 }
 
-/// Whether the query string asks for `decode=true`.
+/// Whether the query string asks for `decode=true` (any case: Python clients send `True`).
 pub fn wants_decode(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "decode" && v == "true")
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "decode" && v.eq_ignore_ascii_case("true"))
     })
 }
 

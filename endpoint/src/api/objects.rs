@@ -108,7 +108,8 @@ fn aggregate_params(node: &Node, object: &Value) -> Result<Value, ApiError> {
 
 fn wants_aggregate(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "aggregate" && v != "false")
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "aggregate" && !v.eq_ignore_ascii_case("false"))
     })
 }
 
