@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cluster;
 pub mod command;
 pub mod events;
+pub mod fill;
 pub mod identity;
 pub mod limits;
 pub mod model;

@@ -1,7 +1,7 @@
 //! The DRP collections this endpoint serves and what makes an object of each valid.
 //! Syntactic checks run where the request enters; state-dependent checks run in `apply`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A collection served under `/api/v3/<name>`.
 #[derive(Debug, Clone, Copy)]
@@ -129,31 +129,7 @@ pub fn validate(collection: &Collection, object: &Value) -> Vec<String> {
             _ => problems.push("Name is required".to_string()),
         }
     }
-    if let Some(params) = map.get("Params") {
-        if !params.is_object() && !params.is_null() {
-            problems.push("Params must be an object of param name to value".to_string());
-        }
-    }
-    if map
-        .get("ReadOnly")
-        .is_some_and(|v| !v.is_boolean() && !v.is_null())
-    {
-        problems.push("ReadOnly must be true or false".to_string());
-    }
-    if map
-        .get("Meta")
-        .is_some_and(|v| !v.is_object() && !v.is_null())
-    {
-        problems.push("Meta must be an object of name to value".to_string());
-    }
-    if let Some(profiles) = map.get("Profiles") {
-        let ok = profiles
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string));
-        if !ok && !profiles.is_null() {
-            problems.push("Profiles must be a list of profile names".to_string());
-        }
-    }
+    problems.extend(crate::fill::type_problems(collection.name, map));
     problems
 }
 
@@ -169,28 +145,10 @@ pub fn key_problem(key: &str) -> Option<&'static str> {
     }
 }
 
-/// Fills the fields every stored DRP object carries. Deterministic: runs in `apply`.
+/// Fills the fields every stored DRP object carries (DRP's defaults, `fill::defaults`).
+/// Deterministic: runs in `apply`.
 pub fn stamp_new(collection: &str, object: Value) -> Value {
-    let Value::Object(mut map) = object else {
-        return object;
-    };
-    // Absent and null both mean the default (DRP's clients send nulls for empty fields).
-    let mut default = |field: &str, value: Value| {
-        let slot = map.entry(field).or_insert(Value::Null);
-        if slot.is_null() {
-            *slot = value;
-        }
-    };
-    default("Params", Value::Object(Map::new()));
-    if collection == "machines" {
-        default("Profiles", Value::Array(Vec::new()));
-    }
-    default("ReadOnly", Value::Bool(false));
-    default("Meta", Value::Object(Map::new()));
-    map.insert("Validated".into(), Value::Bool(true));
-    map.insert("Available".into(), Value::Bool(true));
-    map.insert("Errors".into(), Value::Array(Vec::new()));
-    Value::Object(map)
+    crate::fill::defaults(collection, object)
 }
 
 /// The objects `object` names by key: (collection, key, the field naming it).

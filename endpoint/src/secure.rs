@@ -3,12 +3,21 @@
 //! write, before it is proposed. The Raft log, snapshots, the store, replies and change
 //! events only ever hold the sealed form `{"Key","Nonce","Payload"}` (DRP's SecureData
 //! shape). `?decode=true` opens it for a caller with a `getSecure` claim on the object.
+//!
+//! DRP's clients seal a secure value themselves: `GET /<collection>/<key>/pubkey` gives the
+//! object's X25519 public key, and the client sends `crypto_box(value)` from a fresh key pair
+//! as `{"Key": its public key, "Nonce", "Payload"}` (base64). The member receiving it opens it
+//! with the object's secret key (a value that does not open is refused, 422) and seals it
+//! with the cluster's key like any other, so the store holds one form only. Each object's
+//! key pair is derived from the cluster's key and the object's collection and key: every
+//! member gives the same public key without storing one per object.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde_json::{json, Map, Value};
+use sha2::Digest;
 
 use crate::api::error::ApiError;
 use crate::auth::roles::{self, Need};
@@ -22,6 +31,15 @@ const KEY_ID: &str = "cluster-1";
 
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// The cluster's key, from which each object's box key pair is derived.
+    key: [u8; 32],
+}
+
+/// The object a secure value belongs to: its box key pair is this object's.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub collection: &'a str,
+    pub key: &'a str,
 }
 
 fn stored_key(node: &Node) -> Result<Option<Vec<u8>>, ApiError> {
@@ -68,7 +86,45 @@ impl Sealer {
     fn from_key(key: &[u8]) -> Result<Sealer, ApiError> {
         let cipher = XChaCha20Poly1305::new_from_slice(key)
             .map_err(|_| ApiError::internal("the secure-params key has the wrong length"))?;
-        Ok(Sealer { cipher })
+        let key = <[u8; 32]>::try_from(key)
+            .map_err(|_| ApiError::internal("the secure-params key has the wrong length"))?;
+        Ok(Sealer { cipher, key })
+    }
+
+    /// The object's box secret key: sha256 over a label, the cluster key and the object's name.
+    fn box_secret(&self, target: Target) -> crypto_box::SecretKey {
+        let mut h = sha2::Sha256::new();
+        h.update(b"drp-object-box-key\0");
+        h.update(self.key);
+        h.update(target.collection.as_bytes());
+        h.update(b"\0");
+        h.update(target.key.as_bytes());
+        crypto_box::SecretKey::from(<[u8; 32]>::from(h.finalize()))
+    }
+
+    /// The object's public key, as DRP's `/pubkey` route gives it (base64).
+    pub fn public_key(&self, target: Target) -> String {
+        B64.encode(self.box_secret(target).public_key().as_bytes())
+    }
+
+    /// Opens a value a client sealed to `target`'s public key. `None` when it does not open.
+    fn open_client_box(&self, target: Target, sealed: &Value) -> Option<Value> {
+        use crypto_box::aead::Aead as _;
+        let field = |name: &str| sealed.get(name).and_then(Value::as_str);
+        let theirs = <[u8; 32]>::try_from(B64.decode(field("Key")?).ok()?).ok()?;
+        let nonce = B64.decode(field("Nonce")?).ok().filter(|n| n.len() == 24)?;
+        let payload = B64.decode(field("Payload")?).ok()?;
+        let salsa = crypto_box::SalsaBox::new(
+            &crypto_box::PublicKey::from(theirs),
+            &self.box_secret(target),
+        );
+        let plain = salsa
+            .decrypt(
+                crypto_box::aead::generic_array::GenericArray::from_slice(&nonce),
+                payload.as_slice(),
+            )
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
     }
 
     pub fn seal(&self, value: &Value) -> Result<Value, ApiError> {
@@ -115,37 +171,86 @@ pub fn is_secure(node: &Node, name: &str) -> Result<bool, ApiError> {
         .unwrap_or(false))
 }
 
-/// Seals `value` when `name` is a secure param.
-pub async fn seal_param(node: &Node, name: &str, value: Value) -> Result<Value, ApiError> {
-    if is_sealed(&value) || !is_secure(node, name)? {
+/// A value a client sealed with `crypto_box` (its `Key` is a public key, not ours).
+fn is_client_box(value: &Value) -> bool {
+    is_sealed(value) && value.get("Key").and_then(Value::as_str) != Some(KEY_ID)
+}
+
+/// What is stored for param `name` of `target`: a client's box opened (422 when it does not
+/// open with the object's key) and sealed with the cluster's key; a plain value sealed when
+/// the param is secure; anything else as sent.
+async fn sealed_value(
+    node: &Node,
+    sealer: &mut Option<Sealer>,
+    target: Target<'_>,
+    name: &str,
+    value: Value,
+) -> Result<Value, ApiError> {
+    let client_box = is_client_box(&value);
+    if !client_box && (is_sealed(&value) || !is_secure(node, name)?) {
         return Ok(value);
     }
-    Sealer::get(node).await?.seal(&value)
+    if sealer.is_none() {
+        *sealer = Some(Sealer::get(node).await?);
+    }
+    let Some(s) = sealer.as_ref() else {
+        return Err(ApiError::internal("no secure-params key"));
+    };
+    if !client_box {
+        return s.seal(&value);
+    }
+    match s.open_client_box(target, &value) {
+        Some(plain) => s.seal(&plain),
+        None => Err(ApiError::new(
+            422,
+            format!(
+                "param {name}: the sealed value does not open with the public key of {}/{} \
+                 (GET /api/v3/{}/{}/pubkey gives it)",
+                target.collection, target.key, target.collection, target.key
+            ),
+        )
+        .on(target.collection, target.key)),
+    }
+}
+
+/// Seals `value` when `name` is a secure param, or opens and reseals a client's box.
+pub async fn seal_param(
+    node: &Node,
+    target: Target<'_>,
+    name: &str,
+    value: Value,
+) -> Result<Value, ApiError> {
+    sealed_value(node, &mut None, target, name, value).await
 }
 
 /// Seals the secure entries of a `Params` map in place.
-pub async fn seal_params(node: &Node, params: &mut Map<String, Value>) -> Result<(), ApiError> {
+pub async fn seal_params(
+    node: &Node,
+    target: Target<'_>,
+    params: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
     let mut sealer = None;
     for (name, value) in params.iter_mut() {
-        if is_sealed(value) || !is_secure(node, name)? {
-            continue;
-        }
-        if sealer.is_none() {
-            sealer = Some(Sealer::get(node).await?);
-        }
-        if let Some(s) = &sealer {
-            *value = s.seal(value)?;
-        }
+        *value = sealed_value(node, &mut sealer, target, name, value.take()).await?;
     }
     Ok(())
 }
 
 /// Seals the secure params of an object's `Params` field.
-pub async fn seal_object(node: &Node, object: &mut Value) -> Result<(), ApiError> {
+pub async fn seal_object(
+    node: &Node,
+    target: Target<'_>,
+    object: &mut Value,
+) -> Result<(), ApiError> {
     match object.get_mut("Params").and_then(Value::as_object_mut) {
-        Some(params) => seal_params(node, params).await,
+        Some(params) => seal_params(node, target, params).await,
         None => Ok(()),
     }
+}
+
+/// `GET /<collection>/<key>/pubkey`: the object's public key for sealing a secure value.
+pub async fn public_key(node: &Node, target: Target<'_>) -> Result<String, ApiError> {
+    Ok(Sealer::get(node).await?.public_key(target))
 }
 
 fn unescape(token: &str) -> String {
@@ -153,7 +258,11 @@ fn unescape(token: &str) -> String {
 }
 
 /// Seals the values a JSON Patch puts into `Params` (`/Params/<name>` or all of `/Params`).
-pub async fn seal_patch(node: &Node, patch: &mut Value) -> Result<(), ApiError> {
+pub async fn seal_patch(
+    node: &Node,
+    target: Target<'_>,
+    patch: &mut Value,
+) -> Result<(), ApiError> {
     for op in patch.as_array_mut().into_iter().flatten() {
         let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
         if !matches!(kind, "add" | "replace") {
@@ -183,11 +292,11 @@ pub async fn seal_patch(node: &Node, patch: &mut Value) -> Result<(), ApiError> 
         };
         match param {
             Some(name) => {
-                *value = seal_param(node, &name, value.take()).await?;
+                *value = seal_param(node, target, &name, value.take()).await?;
             }
             _ if whole => {
                 if let Some(params) = value.as_object_mut() {
-                    seal_params(node, params).await?;
+                    seal_params(node, target, params).await?;
                 }
             }
             _ => {}
@@ -237,10 +346,11 @@ pub async fn decode_params(
     Ok(())
 }
 
-/// Whether the query string asks for `decode=true`.
+/// Whether the query string asks for `decode=true` (any case: Python clients send `True`).
 pub fn wants_decode(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "decode" && v == "true")
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "decode" && v.eq_ignore_ascii_case("true"))
     })
 }
 
@@ -263,6 +373,32 @@ mod tests {
         );
         let other = Sealer::from_key(&[8u8; 32]).expect("key");
         assert_eq!(other.open(&sealed), None, "another key does not open it");
+        let machine = Target {
+            collection: "machines",
+            key: "m1",
+        };
+        let theirs = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
+        let ours = B64.decode(s.public_key(machine)).expect("base64");
+        let ours = crypto_box::PublicKey::from(<[u8; 32]>::try_from(ours).expect("32 bytes"));
+        let nonce = [3u8; 24];
+        let payload = {
+            use crypto_box::aead::Aead as _;
+            crypto_box::SalsaBox::new(&ours, &theirs)
+                .encrypt((&nonce).into(), br#""hunter2""#.as_slice())
+                .expect("encrypt")
+        };
+        let boxed = json!({"Key": B64.encode(theirs.public_key().as_bytes()),
+                           "Nonce": B64.encode(nonce), "Payload": B64.encode(payload)});
+        assert_eq!(s.open_client_box(machine, &boxed), Some(json!("hunter2")));
+        let other = Target {
+            collection: "machines",
+            key: "m2",
+        };
+        assert_eq!(
+            s.open_client_box(other, &boxed),
+            None,
+            "sealed to another object"
+        );
         let mut tampered = sealed.clone();
         tampered["Payload"] = json!(B64.encode(b"not the payload at all"));
         assert_eq!(s.open(&tampered), None);

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use versionsets::{parse_endpoints, parse_version_sets, Endpoint, VersionSet};
 
 use crate::crypto::MASK;
+use crate::endpoint_params;
 use crate::reconcile::{self, short_sha};
 use crate::serve::{Manager, Source};
 use crate::trust::{self, Anchor, Pin};
@@ -77,7 +78,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -97,7 +98,9 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route("/api/v3/git/refresh", post(git_refresh))
         .route(
             "/api/v3/endpoints",
-            get(list_endpoints).post(create_endpoint),
+            get(list_endpoints)
+                .head(count_endpoints)
+                .post(create_endpoint),
         )
         .route(
             "/api/v3/endpoints/{id}",
@@ -108,8 +111,23 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         )
         .route("/api/v3/endpoints/{id}/plan", get(plan_endpoint))
         .route(
+            "/api/v3/endpoints/{id}/params",
+            get(endpoint_params::get_params)
+                .post(endpoint_params::replace_params)
+                .patch(endpoint_params::patch_params),
+        )
+        .route(
+            "/api/v3/endpoints/{id}/params/{*key}",
+            get(endpoint_params::get_param)
+                .post(endpoint_params::set_param)
+                .put(endpoint_params::set_param)
+                .delete(endpoint_params::delete_param),
+        )
+        .route(
             "/api/v3/version_sets",
-            get(list_version_sets).post(create_version_set),
+            get(list_version_sets)
+                .head(count_version_sets)
+                .post(create_version_set),
         )
         .route(
             "/api/v3/version_sets/{id}",
@@ -179,11 +197,54 @@ fn verify(st: &AppState, header: &str) -> bool {
     ok
 }
 
+/// DRP's `Info`, every field of it, as a DRP manager answers it (`manager: true`): the
+/// manager runs no boot services and is no HA member, so those ports are 0 and flags false.
 async fn info(State(st): State<AppState>) -> Json<Value> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let listen = st.mgr.config.api_listen;
     Json(json!({
         "id": "drp-manager",
+        "local_id": "drp-manager",
+        "uuid": "drp-manager",
         "version": env!("CARGO_PKG_VERSION"),
+        "os": std::env::consts::OS,
+        "arch": arch,
+        "address": listen.ip().to_string(),
+        "server_hostname": std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default(),
         "manager": true,
+        "features": [],
+        "api_port": listen.port(),
+        "extra_api_ports": [],
+        "file_port": 0,
+        "extra_file_ports": [],
+        "secure_file_port": 0,
+        "extra_secure_file_ports": [],
+        "tftp_port": 0,
+        "tftp_enabled": false,
+        "dhcp_port": 0,
+        "dhcp_enabled": false,
+        "binl_port": 0,
+        "binl_enabled": false,
+        "dns_port": 0,
+        "dns_enabled": false,
+        "prov_enabled": false,
+        "secure_prov_enabled": false,
+        "ha_id": "",
+        "ha_enabled": false,
+        "ha_is_active": true,
+        "ha_active_id": "",
+        "ha_consensus_id": "",
+        "ha_status": "Standalone",
+        "ha_passive_state": [],
+        "errors": [],
+        "scopes": {},
+        "stats": [],
         "endpoints": st.mgr.effective_endpoints().len(),
         "git_repo": st.mgr.config.git_repo.as_ref().map(|p| p.display().to_string()),
         "git_branch": st.mgr.config.git_branch,
@@ -205,6 +266,8 @@ const ENDPOINT_OUTPUT_FIELDS: &[&str] = &[
     "Global",
     "ConnectionStatus",
     "Actions",
+    "ActionErrorCount",
+    "ActionErrors",
     "Leader",
     "Members",
     "AppliedVersionSet",
@@ -273,6 +336,7 @@ fn parse_endpoint_body(headers: &HeaderMap, body: &Bytes) -> Result<Endpoint, Ap
         let mut v = json_value(body, M)?;
         strip(&mut v, ENDPOINT_OUTPUT_FIELDS);
         strip(&mut v, BOOKKEEPING);
+        versionsets::strip_drp_bookkeeping(&mut v);
         endpoint_from_value(v)
     } else {
         let t = text(body, M)?;
@@ -290,7 +354,7 @@ fn parse_endpoint_body(headers: &HeaderMap, body: &Bytes) -> Result<Endpoint, Ap
     }
 }
 
-fn endpoint_from_value(v: Value) -> Result<Endpoint, ApiError> {
+pub(crate) fn endpoint_from_value(v: Value) -> Result<Endpoint, ApiError> {
     const M: &str = "endpoints";
     let ep: Endpoint = serde_json::from_value(v)
         .map_err(|e| ApiError::one(StatusCode::BAD_REQUEST, M, "", e.to_string()))?;
@@ -311,6 +375,7 @@ fn parse_version_set_body(headers: &HeaderMap, body: &Bytes) -> Result<VersionSe
     if is_json(headers, body) {
         let mut v = json_value(body, M)?;
         strip(&mut v, BOOKKEEPING);
+        versionsets::strip_drp_bookkeeping(&mut v);
         version_set_from_value(v)
     } else {
         let t = text(body, M)?;
@@ -438,7 +503,7 @@ fn live_observed(mgr: &Manager, id: &str) -> crate::registry::Observed {
     o
 }
 
-fn api_part_view(ep: &Endpoint) -> Value {
+pub(crate) fn api_part_view(ep: &Endpoint) -> Value {
     let mut e = ep.clone();
     if e.params.contains_key("manager/password") {
         e.params
@@ -447,14 +512,41 @@ fn api_part_view(ep: &Endpoint) -> Value {
     serde_json::to_value(&e).unwrap_or(Value::Null)
 }
 
-async fn list_endpoints(State(st): State<AppState>) -> Json<Vec<Value>> {
-    Json(
-        st.mgr
-            .effective_endpoints()
-            .values()
-            .map(|(ep, src)| endpoint_view(&st.mgr, ep, *src))
-            .collect(),
+/// DRP's list counts: every collection list and `HEAD` carries them.
+fn with_counts(mut resp: Response, count: usize) -> Response {
+    for name in [
+        "x-drp-list-count",
+        "x-drp-list-total-count",
+        "x-drp-list-filter-count",
+    ] {
+        resp.headers_mut()
+            .insert(name, axum::http::HeaderValue::from(count));
+    }
+    resp
+}
+
+async fn list_endpoints(State(st): State<AppState>) -> Response {
+    let all: Vec<Value> = st
+        .mgr
+        .effective_endpoints()
+        .values()
+        .map(|(ep, src)| endpoint_view(&st.mgr, ep, *src))
+        .collect();
+    let count = all.len();
+    with_counts(Json(all).into_response(), count)
+}
+
+/// `HEAD /api/v3/endpoints`: the count in `X-Drp-List-Filter-Count`.
+async fn count_endpoints(State(st): State<AppState>) -> Response {
+    with_counts(
+        StatusCode::OK.into_response(),
+        st.mgr.effective_endpoints().len(),
     )
+}
+
+/// `HEAD /api/v3/version_sets`: the count in `X-Drp-List-Filter-Count`.
+async fn count_version_sets(State(st): State<AppState>) -> Response {
+    with_counts(StatusCode::OK.into_response(), st.mgr.version_sets().len())
 }
 
 async fn get_endpoint(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -464,7 +556,7 @@ async fn get_endpoint(State(st): State<AppState>, Path(id): Path<String>) -> Api
     }
 }
 
-fn not_found(model: &'static str, id: &str) -> ApiError {
+pub(crate) fn not_found(model: &'static str, id: &str) -> ApiError {
     ApiError::one(
         StatusCode::NOT_FOUND,
         model,
@@ -475,7 +567,7 @@ fn not_found(model: &'static str, id: &str) -> ApiError {
 
 /// How a registration treats an earlier pin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pinning {
+pub(crate) enum Pinning {
     /// POST/PUT: pin what the cluster presents now (re-registration is how a changed
     /// certificate is accepted).
     Repin,
@@ -637,7 +729,7 @@ async fn put_endpoint(
     replace_endpoint(&st, &id, &mut ep, Pinning::Repin).await
 }
 
-async fn replace_endpoint(
+pub(crate) async fn replace_endpoint(
     st: &AppState,
     id: &str,
     ep: &mut Endpoint,
@@ -683,7 +775,7 @@ async fn patch_endpoint(
     replace_endpoint(&st, &id, &mut ep, Pinning::Keep).await
 }
 
-fn apply_patch(
+pub(crate) fn apply_patch(
     mut doc: Value,
     body: &Bytes,
     model: &'static str,
@@ -773,14 +865,15 @@ fn vs_view(vs: &VersionSet, source: Source) -> Value {
     v
 }
 
-async fn list_version_sets(State(st): State<AppState>) -> Json<Vec<Value>> {
-    Json(
-        st.mgr
-            .version_sets()
-            .values()
-            .map(|(v, s)| vs_view(v, *s))
-            .collect(),
-    )
+async fn list_version_sets(State(st): State<AppState>) -> Response {
+    let all: Vec<Value> = st
+        .mgr
+        .version_sets()
+        .values()
+        .map(|(v, s)| vs_view(v, *s))
+        .collect();
+    let count = all.len();
+    with_counts(Json(all).into_response(), count)
 }
 
 async fn get_version_set(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {

@@ -13,6 +13,8 @@ pub struct Client {
     base: String,
     username: String,
     password: Option<String>,
+    /// Sent as `Authorization: Bearer` instead of Basic credentials.
+    token: Option<String>,
     http: reqwest::Client,
 }
 
@@ -41,8 +43,27 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             username: username.to_owned(),
             password,
+            token: None,
             http: http.build()?,
         })
+    }
+
+    /// A client for a resolved connection (flags and DRP's `RS_*` variables).
+    pub fn connect(
+        conn: &crate::drp_env::Connection,
+        ca_pem: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        use crate::drp_env::Credentials;
+        match &conn.credentials {
+            Credentials::Basic { username, password } => {
+                Self::new(&conn.url, username, password.clone(), ca_pem)
+            }
+            Credentials::Bearer(token) => {
+                let mut client = Self::new(&conn.url, crate::drp_env::DEFAULT_USER, None, ca_pem)?;
+                client.token = Some(token.clone());
+                Ok(client)
+            }
+        }
     }
 
     pub async fn call(
@@ -53,7 +74,9 @@ impl Client {
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.clone(), &url);
-        if let Some(pw) = &self.password {
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        } else if let Some(pw) = &self.password {
             req = req.basic_auth(&self.username, Some(pw));
         }
         if let Some((ct, text)) = body {

@@ -5,6 +5,8 @@
 pub mod api;
 pub mod cli;
 pub mod crypto;
+pub mod drp_env;
+pub mod endpoint_params;
 pub mod gateway;
 pub mod gitsource;
 pub mod leader;

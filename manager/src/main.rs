@@ -23,21 +23,15 @@ struct Cli {
 /// How the client commands reach a running manager.
 #[derive(Debug, Args)]
 struct ClientArgs {
-    /// The manager's API URL.
-    #[arg(
-        long,
-        env = "DRP_MANAGER_URL",
-        default_value = "http://127.0.0.1:8090",
-        global = true
-    )]
-    url: String,
-    #[arg(
-        long,
-        env = "RS_USERNAME",
-        default_value = "rocketskates",
-        global = true
-    )]
-    username: String,
+    /// The manager's API URL [default: $RS_ENDPOINT, the first of $RS_ENDPOINTS, or
+    /// http://127.0.0.1:8090].
+    #[arg(long, env = "DRP_MANAGER_URL", global = true)]
+    url: Option<String>,
+    /// [default: the user of $RS_KEY, or rocketskates]
+    #[arg(long, env = "RS_USERNAME", global = true)]
+    username: Option<String>,
+    /// Without it, $RS_TOKEN (a bearer token) or $RS_KEY (user:password) authenticate, as
+    /// with drpcli.
     #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true, global = true)]
     password: Option<String>,
     /// PEM CA certificate(s) to verify an https manager URL with, besides the public roots.
@@ -54,12 +48,13 @@ impl ClientArgs {
             ),
             None => None,
         };
-        Client::new(
-            &self.url,
-            &self.username,
+        let conn = manager::drp_env::resolve(
+            self.url.clone(),
+            self.username.clone(),
             self.password.clone(),
-            ca.as_deref(),
-        )
+            |name| std::env::var(name).ok(),
+        );
+        Client::connect(&conn, ca.as_deref())
     }
 }
 

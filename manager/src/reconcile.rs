@@ -177,6 +177,7 @@ pub async fn read_cluster(cluster: &Cluster) -> Reading {
                     name,
                     version: s("Version").unwrap_or_default(),
                     actual_version: None,
+                    replace_writable: false,
                 });
             }
         }
@@ -197,6 +198,9 @@ pub async fn read_cluster(cluster: &Cluster) -> Reading {
                     .and_then(Value::as_object)
                     .map(|m| m.clone().into_iter().collect())
                     .unwrap_or_default(),
+                description: None,
+                documentation: None,
+                meta: Default::default(),
             });
         }
     }

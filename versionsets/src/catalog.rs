@@ -167,6 +167,7 @@ mod tests {
                     name: (*name).into(),
                     version: (*version).into(),
                     actual_version: None,
+                    replace_writable: false,
                 })
                 .collect(),
             ..VersionSet::default()

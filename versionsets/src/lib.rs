@@ -25,5 +25,6 @@ pub use merge::{merge, merge_for_endpoint, MergeError};
 pub use model::*;
 pub use parse::{parse_documents, parse_endpoints, parse_version_sets, Document, DocumentKind};
 pub use plan::{plan, ObservedPlugin, ObservedState, PlanError};
+pub use schema::{strip_drp_bookkeeping, DRP_BOOKKEEPING};
 pub use validate::{endpoint as validate_endpoint, version_set as validate_version_set};
 pub use version::{same_version, VersionSpec};

@@ -79,6 +79,9 @@ pub struct Component {
         skip_serializing_if = "Option::is_none"
     )]
     pub actual_version: Option<String>,
+    /// DRP's `Element.ReplaceWritable`: the pack may take over writable objects it defines.
+    #[serde(rename = "ReplaceWritable", default, skip_serializing_if = "is_false")]
+    pub replace_writable: bool,
 }
 
 /// DRP's name for a component.
@@ -127,6 +130,20 @@ pub struct Plugin {
     pub provider: String,
     #[serde(rename = "Params", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: ParamMap,
+    #[serde(
+        rename = "Description",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub description: Option<String>,
+    #[serde(
+        rename = "Documentation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub documentation: Option<String>,
+    #[serde(rename = "Meta", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
 }
 
 /// DRP's `FileData`: a file to place in the endpoint's file server.
@@ -182,6 +199,20 @@ pub struct Endpoint {
     pub version_set: Option<String>,
     #[serde(rename = "Apply", default, skip_serializing_if = "is_false")]
     pub apply: bool,
+    /// DRP's switch for this endpoint's place in the manager's single pane (kept, not acted on).
+    #[serde(
+        rename = "SinglePaneDisabled",
+        default,
+        skip_serializing_if = "is_false"
+    )]
+    pub single_pane_disabled: bool,
+    /// DRP's switch that stops VersionSet processing for this endpoint (kept, not acted on).
+    #[serde(
+        rename = "VersionSetsDisabled",
+        default,
+        skip_serializing_if = "is_false"
+    )]
+    pub version_sets_disabled: bool,
 
     // Observed state, written by the manager.
     #[serde(rename = "HaId", default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +250,15 @@ pub struct Endpoint {
     /// The last plan (a dry run while `Apply` is false).
     #[serde(rename = "Actions", default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ElementAction>,
+    /// DRP's count and messages of the plan's actions that failed.
+    #[serde(rename = "ActionErrorCount", default, skip_serializing_if = "is_zero")]
+    pub action_error_count: u64,
+    #[serde(
+        rename = "ActionErrors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub action_errors: Vec<String>,
     #[serde(rename = "Leader", default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<LeaderRef>,
     #[serde(rename = "Members", default, skip_serializing_if = "Vec::is_empty")]
@@ -423,4 +463,8 @@ pub struct CatalogItem {
 
 fn is_false(value: &bool) -> bool {
     !*value
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }

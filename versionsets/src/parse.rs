@@ -428,6 +428,9 @@ impl Decoder {
             }
             let (key_pos, value) = (*key_pos, *value);
             let Some(field) = shape.field(key) else {
+                if shape.drp_object && crate::schema::DRP_BOOKKEEPING.contains(&key.as_str()) {
+                    continue;
+                }
                 self.error(key_pos, path, unknown_field_message(key, shape));
                 ok = false;
                 continue;

@@ -41,6 +41,40 @@ pub(crate) struct Choice {
 #[derive(Debug)]
 pub(crate) struct StructShape {
     pub fields: &'static [Field],
+    /// A DRP object: DRP's own bookkeeping fields ([`DRP_BOOKKEEPING`]) are accepted and
+    /// dropped, so an object exported from a real DRP loads.
+    pub drp_object: bool,
+}
+
+/// Fields DRP's server writes on every object it stores (its verdict, ownership, times).
+/// They describe the copy DRP held, not the desired state, so they are read and dropped.
+pub const DRP_BOOKKEEPING: &[&str] = &[
+    "Validated",
+    "Available",
+    "Errors",
+    "ReadOnly",
+    "Bundle",
+    "Endpoint",
+    "CreatedAt",
+    "CreatedBy",
+    "LastModifiedAt",
+    "LastModifiedBy",
+    "Partial",
+    "PluginErrors",
+];
+
+/// Drops DRP's bookkeeping fields from a VersionSet or Endpoint document and from its
+/// plugins, for input that is deserialized without the positional decoder (JSON bodies).
+pub fn strip_drp_bookkeeping(doc: &mut serde_json::Value) {
+    let strip = |v: &mut serde_json::Value| {
+        if let Some(map) = v.as_object_mut() {
+            map.retain(|k, _| !DRP_BOOKKEEPING.contains(&k.as_str()));
+        }
+    };
+    strip(doc);
+    if let Some(plugins) = doc.get_mut("Plugins").and_then(|p| p.as_array_mut()) {
+        plugins.iter_mut().for_each(strip);
+    }
 }
 
 #[derive(Debug)]
@@ -111,7 +145,9 @@ pub(crate) static COMPONENT: StructShape = StructShape {
         req("Name", NAME),
         req("Version", VERSION),
         opt("ActualVersion", Shape::Text(validate::check_exact_version)),
+        opt("ReplaceWritable", Shape::Bool),
     ],
+    drp_object: false,
 };
 
 pub(crate) static PLUGIN: StructShape = StructShape {
@@ -119,7 +155,11 @@ pub(crate) static PLUGIN: StructShape = StructShape {
         req("Name", NAME),
         req("Provider", NAME),
         opt("Params", ANY_MAP),
+        opt("Description", Shape::Str),
+        opt("Documentation", Shape::Str),
+        opt("Meta", STR_MAP),
     ],
+    drp_object: true,
 };
 
 pub(crate) static FILE: StructShape = StructShape {
@@ -129,6 +169,7 @@ pub(crate) static FILE: StructShape = StructShape {
         req("Source", Shape::Text(validate::check_source)),
         opt("Explode", Shape::Bool),
     ],
+    drp_object: false,
 };
 
 const COMPONENTS: Shape = Shape::UniqueList {
@@ -164,6 +205,7 @@ pub(crate) static VERSION_SET: StructShape = StructShape {
             },
         ),
     ],
+    drp_object: true,
 };
 
 pub(crate) static ELEMENT_ACTION: StructShape = StructShape {
@@ -174,10 +216,12 @@ pub(crate) static ELEMENT_ACTION: StructShape = StructShape {
         opt("Version", Shape::Str),
         opt("Value", Shape::Any),
     ],
+    drp_object: false,
 };
 
 pub(crate) static LEADER: StructShape = StructShape {
     fields: &[opt("ConsensusID", Shape::Str), opt("ApiUrl", Shape::Str)],
+    drp_object: false,
 };
 
 pub(crate) static MEMBER: StructShape = StructShape {
@@ -191,6 +235,7 @@ pub(crate) static MEMBER: StructShape = StructShape {
         opt("MatchIndex", Shape::UInt),
         opt("Online", Shape::Bool),
     ],
+    drp_object: false,
 };
 
 pub(crate) static APPLIED_VERSION_SET: StructShape = StructShape {
@@ -200,6 +245,7 @@ pub(crate) static APPLIED_VERSION_SET: StructShape = StructShape {
         opt("Index", Shape::UInt),
         opt("At", Shape::Str),
     ],
+    drp_object: false,
 };
 
 pub(crate) static ENDPOINT: StructShape = StructShape {
@@ -219,6 +265,8 @@ pub(crate) static ENDPOINT: StructShape = StructShape {
         ),
         opt("VersionSet", ID),
         opt("Apply", Shape::Bool),
+        opt("SinglePaneDisabled", Shape::Bool),
+        opt("VersionSetsDisabled", Shape::Bool),
         opt("HaId", Shape::Str),
         opt("Arch", Shape::Str),
         opt("Os", Shape::Str),
@@ -230,10 +278,13 @@ pub(crate) static ENDPOINT: StructShape = StructShape {
         opt("Global", ANY_MAP),
         opt("ConnectionStatus", Shape::Str),
         opt("Actions", Shape::List(&Shape::Struct(&ELEMENT_ACTION))),
+        opt("ActionErrorCount", Shape::UInt),
+        opt("ActionErrors", Shape::List(&Shape::Str)),
         opt("Leader", Shape::Struct(&LEADER)),
         opt("Members", Shape::List(&Shape::Struct(&MEMBER))),
         opt("AppliedVersionSet", Shape::Struct(&APPLIED_VERSION_SET)),
     ],
+    drp_object: true,
 };
 
 #[cfg(test)]
@@ -266,6 +317,7 @@ mod tests {
             name: "a".into(),
             version: "tip".into(),
             actual_version: Some("v1.0.0".into()),
+            replace_writable: true,
         }
     }
 
@@ -274,6 +326,9 @@ mod tests {
             name: "p".into(),
             provider: "ipmi".into(),
             params: BTreeMap::from([("k".to_owned(), json!(1))]),
+            description: Some("d".into()),
+            documentation: Some("d".into()),
+            meta: one(),
         }
     }
 
@@ -317,6 +372,8 @@ mod tests {
             version_sets: vec!["a".into()],
             version_set: Some("b".into()),
             apply: true,
+            single_pane_disabled: true,
+            version_sets_disabled: true,
             ha_id: Some("h".into()),
             arch: Some("amd64".into()),
             os: Some("linux".into()),
@@ -334,6 +391,8 @@ mod tests {
                 version: "".into(),
                 value: Some(json!("v")),
             }],
+            action_error_count: 1,
+            action_errors: vec!["e".into()],
             leader: Some(LeaderRef::default()),
             members: vec![Member {
                 consensus_addr: "a".into(),

@@ -179,6 +179,7 @@ mod tests {
             name: "x".into(),
             version: "tip".into(),
             actual_version: None,
+            replace_writable: false,
         };
         let vs = VersionSet {
             id: "a".into(),

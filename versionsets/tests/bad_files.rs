@@ -203,6 +203,6 @@ fn a_version_set_typo_in_an_endpoint_directory_lists_endpoint_fields() {
     .unwrap_err();
     assert_eq!(
         err.lines(),
-        ["endpoints/x.yaml:2:1: unknown field `VersonSets` (did you mean `VersionSets`?), expected one of `Id`, `Description`, `Documentation`, `Meta`, `Params`, `VersionSets`, `VersionSet`, `Apply`, `HaId`, `Arch`, `Os`, `DRPVersion`, `DRPUXVersion`, `Components`, `Plugins`, `Prefs`, `Global`, `ConnectionStatus`, `Actions`, `Leader`, `Members`, `AppliedVersionSet`"]
+        ["endpoints/x.yaml:2:1: unknown field `VersonSets` (did you mean `VersionSets`?), expected one of `Id`, `Description`, `Documentation`, `Meta`, `Params`, `VersionSets`, `VersionSet`, `Apply`, `SinglePaneDisabled`, `VersionSetsDisabled`, `HaId`, `Arch`, `Os`, `DRPVersion`, `DRPUXVersion`, `Components`, `Plugins`, `Prefs`, `Global`, `ConnectionStatus`, `Actions`, `ActionErrorCount`, `ActionErrors`, `Leader`, `Members`, `AppliedVersionSet`"]
     );
 }

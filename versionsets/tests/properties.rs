@@ -39,6 +39,7 @@ fn component() -> impl Strategy<Value = Component> {
         name,
         version,
         actual_version: None,
+        replace_writable: false,
     })
 }
 
@@ -52,6 +53,9 @@ fn plugin() -> impl Strategy<Value = Plugin> {
             name,
             provider,
             params,
+            description: None,
+            documentation: None,
+            meta: Default::default(),
         })
 }
 

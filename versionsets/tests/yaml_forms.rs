@@ -11,6 +11,7 @@ fn component(kind: ComponentType, name: &str, version: &str) -> Component {
         name: name.into(),
         version: version.into(),
         actual_version: None,
+        replace_writable: false,
     }
 }
 

@@ -118,7 +118,8 @@ pub fn parse(query: Option<&str>) -> Result<ListQuery, ApiError> {
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match name.as_ref() {
             "offset" => q.offset = count("offset", &value)?,
-            "limit" => q.limit = Some(count("limit", &value)?),
+            // DRP's clients send `limit=0` for "no limit" (drppy-client documents it so).
+            "limit" => q.limit = Some(count("limit", &value)?).filter(|&n| n > 0),
             "sort" => {
                 if q.sort.len() == MAX_SORT_KEYS {
                     return Err(bad(format!(
@@ -345,6 +346,11 @@ mod tests {
         assert_eq!(names("site/rack=Ne(r2)", &it), ["a", "c"]);
         assert_eq!(names("sort=Rank&reverse=true", &it), ["b", "c", "a"]);
         assert_eq!(names("sort=Rank&offset=1&limit=1", &it), ["c"]);
+        assert_eq!(
+            names("sort=Rank&limit=0", &it).len(),
+            it.len(),
+            "0 is no limit"
+        );
     }
 
     #[test]

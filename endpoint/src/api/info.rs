@@ -1,4 +1,4 @@
-//! `GET /api/v3/info`: DRP's endpoint info, with the HA fields.
+//! `GET /api/v3/info`: DRP's `Info` model, every field of it, with the HA fields.
 
 use axum::extract::State;
 use axum::Json;
@@ -6,18 +6,103 @@ use serde_json::{json, Value};
 
 use crate::node::Node;
 
+/// DRP's name for this machine's architecture (`amd64`, `arm64`, as Go spells them).
+pub fn drp_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+/// The host name, as DRP's `server_hostname` reports it (empty when unknown).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The host part of a URL (`https://10.0.0.1:8092` gives `10.0.0.1`).
+fn url_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+        .unwrap_or_default()
+}
+
 pub async fn info(State(node): State<Node>) -> Json<Value> {
+    Json(info_value(&node))
+}
+
+/// DRP's `Info` for this member (also in every `UserToken`).
+pub fn info_value(node: &Node) -> Value {
     let m = node.metrics();
     let leader = node.leader_consensus_id(&m).unwrap_or_default();
-    Json(json!({
+    let active = m.current_leader == Some(node.node_id);
+    let ha_status = if active {
+        "Active"
+    } else if m.current_leader.is_some() {
+        "Passive"
+    } else {
+        "Electing"
+    };
+    // Every other member, as DRP lists its passive nodes: electable when a voter.
+    let voters: Vec<_> = m.membership_config.membership().voter_ids().collect();
+    let passive: Vec<Value> = m
+        .membership_config
+        .membership()
+        .nodes()
+        .filter(|(id, _)| Some(**id) != m.current_leader)
+        .map(|(id, member)| {
+            json!({
+                "id": member.consensus_id,
+                "address": url_host(&member.api_url),
+                "state": if voters.contains(id) { "Passive" } else { "Joining" },
+                "electable": voters.contains(id) && !member.observer,
+            })
+        })
+        .collect();
+    // The boot services (static files, TFTP, DHCP, BINL, DNS) do not run on this member:
+    // their ports are 0 and their flags false, as DRP reports a disabled service.
+    json!({
         "id": node.settings.ha_id,
+        "local_id": node.settings.consensus_id,
+        "uuid": node.settings.consensus_id,
         "version": env!("CARGO_PKG_VERSION"),
+        "os": std::env::consts::OS,
+        "arch": drp_arch(),
+        "address": url_host(&node.settings.api_url),
+        "server_hostname": hostname(),
+        "manager": false,
+        "features": crate::packs::FEATURES,
+        "api_port": node.settings.api_port,
+        "extra_api_ports": [],
+        "file_port": 0,
+        "extra_file_ports": [],
+        "secure_file_port": 0,
+        "extra_secure_file_ports": [],
+        "tftp_port": 0,
+        "tftp_enabled": false,
+        "dhcp_port": 0,
+        "dhcp_enabled": false,
+        "binl_port": 0,
+        "binl_enabled": false,
+        "dns_port": 0,
+        "dns_enabled": false,
+        "prov_enabled": false,
+        "secure_prov_enabled": false,
         "ha_id": node.settings.ha_id,
         "ha_enabled": true,
-        "ha_is_active": m.current_leader == Some(node.node_id),
+        "ha_is_active": active,
         "ha_active_id": leader,
         "ha_consensus_id": node.settings.consensus_id,
-        "api_port": node.settings.api_port,
-        "features": crate::packs::FEATURES,
-    }))
+        "ha_status": ha_status,
+        "ha_virtual_address": "",
+        "ha_passive_state": passive,
+        "errors": [],
+        "scopes": {},
+        "stats": [],
+    })
 }

@@ -5,7 +5,9 @@ pub mod contents;
 pub mod error;
 mod files;
 mod filter;
+mod indexes;
 pub mod info;
+mod object_params;
 pub mod objects;
 mod request;
 pub use files::{DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES};
@@ -16,6 +18,7 @@ mod swagger;
 mod system;
 mod users;
 mod versionset;
+mod whoami;
 mod ws;
 pub use certificate::stored_pair;
 

@@ -18,7 +18,15 @@ use crate::model::{self, Collection};
 use crate::node::Node;
 use crate::secure;
 
-fn collection(name: &str) -> Result<&'static Collection, ApiError> {
+/// The object a secure value written to `c`/`key` is sealed for.
+pub(super) fn target<'a>(c: &'a Collection, key: &'a str) -> secure::Target<'a> {
+    secure::Target {
+        collection: c.name,
+        key,
+    }
+}
+
+pub(super) fn collection(name: &str) -> Result<&'static Collection, ApiError> {
     model::collection(name)
         .ok_or_else(|| ApiError::not_found(format!("no collection named {name:?}")))
 }
@@ -32,7 +40,7 @@ fn is_index_lookup(c: &Collection, key: &str) -> bool {
 /// For writes: the object's key, with an index lookup read after the read fence (unless the
 /// client asked for a stale read), so a write never lands on the object that held the name
 /// before a rename some member acknowledged.
-async fn resolve_key(
+pub(super) async fn resolve_key(
     node: &Node,
     c: &Collection,
     key: String,
@@ -46,7 +54,7 @@ async fn resolve_key(
 
 /// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
 /// Reads this member's state: reads call it after their own fence.
-fn lookup_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
+pub(super) fn lookup_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
     let Some((field, value)) = key.split_once(':') else {
         return Ok(key);
     };
@@ -100,11 +108,12 @@ fn aggregate_params(node: &Node, object: &Value) -> Result<Value, ApiError> {
 
 fn wants_aggregate(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "aggregate" && v != "false")
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "aggregate" && !v.eq_ignore_ascii_case("false"))
     })
 }
 
-async fn commit(
+pub(super) async fn commit(
     node: &Node,
     method: &Method,
     uri: &Uri,
@@ -184,7 +193,7 @@ pub async fn patch(
             ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, &key),
         );
     }
-    secure::seal_patch(&node, &mut patch).await?;
+    secure::seal_patch(&node, target(c, &key), &mut patch).await?;
     commit(
         &node,
         &method,
@@ -213,19 +222,19 @@ pub async fn create(
     if c.name == "users" {
         super::users::hash_password_field(&mut object).await?;
     }
-    secure::seal_object(&node, &mut object).await?;
     if c.generated_key {
         if let Some(map) = object.as_object_mut() {
             map.entry(c.key_field)
                 .or_insert_with(|| Value::String(uuid::Uuid::new_v4().to_string()));
         }
     }
-    let problems = model::validate(c, &object);
     let key = object
         .get(c.key_field)
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    secure::seal_object(&node, target(c, &key), &mut object).await?;
+    let problems = model::validate(c, &object);
     if !problems.is_empty() {
         return Err(ApiError::with_messages(422, problems).on(c.model, &key));
     }
@@ -302,7 +311,7 @@ pub async fn replace(
     if c.name == "users" {
         super::users::hash_password_field(&mut object).await?;
     }
-    secure::seal_object(&node, &mut object).await?;
+    secure::seal_object(&node, target(c, &key), &mut object).await?;
     if let Some(map) = object.as_object_mut() {
         match map.get(c.key_field) {
             Some(Value::String(k)) if *k != key => {
@@ -428,7 +437,7 @@ pub async fn set_param(
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
     let key = resolve_key(&node, c, key, &headers).await?;
-    let value = secure::seal_param(&node, &param, parse_json(&body)?).await?;
+    let value = secure::seal_param(&node, target(c, &key), &param, parse_json(&body)?).await?;
     let op = Op::SetParam {
         collection: c.name.into(),
         key,

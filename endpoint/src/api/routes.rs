@@ -13,7 +13,8 @@ use futures::StreamExt;
 
 use super::error::ApiError;
 use super::{
-    certificate, consensus, contents, files, info, objects, swagger, system, users, versionset, ws,
+    certificate, consensus, contents, files, indexes, info, object_params, objects, swagger,
+    system, users, versionset, whoami, ws,
 };
 use crate::node::Node;
 use crate::packs::bundle::MAX_PACK_BYTES;
@@ -93,6 +94,12 @@ pub enum Body {
     JsonPatch,
     /// Any JSON value (a param value).
     AnyJson,
+    /// A map of param name to value (a whole `Params`).
+    Params,
+    /// DRP's `UserPassword`: `{"Password"}`.
+    Password,
+    /// DRP's `Whoami`: what a machine knows of itself.
+    Whoami,
     Prefs,
     Enroll,
     CertificateRequest,
@@ -706,12 +713,26 @@ pub static ROUTES: &[Route] = &[
         path: "/api/v3/{collection}/{key}/params",
         tag: "{c}",
         body_limit: BodyLimit::Default,
-        ops: &[op(Get, |m| on(m, objects::params), "get{C}Params", Read)
-            .says("A {m}'s params")
-            .notes("`?aggregate=true`: as a machine sees them, its own, then its profiles', then the global profile's.")
-            .params(&[Param::Aggregate])
-            .replies(&[200], R::Params)
-            .errors(&[404])],
+        ops: &[
+            op(Get, |m| on(m, objects::params), "get{C}Params", Read)
+                .says("A {m}'s params")
+                .notes("`?aggregate=true`: as a machine sees them, its own, then its profiles', then the global profile's.")
+                .params(&[Param::Aggregate])
+                .replies(&[200], R::Params)
+                .errors(&[404]),
+            op(Post, |m| on(m, object_params::replace_params), "post{C}Params", GuardedWrite)
+                .says("Replace all of a {m}'s params")
+                .notes("The map becomes the object's Params; secure values are sealed. Answers the new map.")
+                .body(B::Params)
+                .replies(&[200], R::Params)
+                .errors(&[403, 404]),
+            op(Patch, |m| on(m, object_params::patch_params), "patch{C}Params", GuardedWrite)
+                .says("Patch a {m}'s params with an RFC 6902 JSON Patch")
+                .notes("Paths point into the params map (`/ipmi~1address`). Applied whole or not at all, as a patch of the object. Answers the new map.")
+                .body(B::JsonPatch)
+                .replies(&[200], R::Params)
+                .errors(&[403, 404, 409]),
+        ],
     },
     Route {
         path: "/api/v3/{collection}/{key}/params/{*param}",
@@ -739,6 +760,73 @@ pub static ROUTES: &[Route] = &[
                 .replies(&[200], R::AnyJson)
                 .errors(&[403, 404]),
         ],
+    },
+    Route {
+        path: "/api/v3/{collection}/{key}/pubkey",
+        tag: "{c}",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, object_params::pubkey), "get{C}PubKey", Read)
+            .says("A {m}'s public key, for sealing a secure param value")
+            .notes("Base64 of an X25519 key, as a JSON string. A client sends a secure value as `{\"Key\": <its ephemeral public key>, \"Nonce\", \"Payload\"}` (NaCl crypto_box, base64), as drppy-client and drpcli do; one that does not open with this key is refused (422).")
+            .replies(&[200], R::String)
+            .errors(&[404])],
+    },
+    Route {
+        path: "/api/v3/objects",
+        tag: "meta",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, indexes::objects), "listObjects", Local)
+            .says("The collections this endpoint serves (DRP's ObjectPrefixes)")
+            .replies(&[200], R::AnyJson)],
+    },
+    Route {
+        path: "/api/v3/indexes",
+        tag: "meta",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, indexes::all), "listIndexes", Local)
+            .says("Every collection's indexes: collection to field to DRP's Index")
+            .notes("An index names a field that list filters and `sort` may use; `Unique` fields also serve `/<collection>/<Field>:<value>` lookups.")
+            .replies(&[200], R::AnyJson)],
+    },
+    Route {
+        path: "/api/v3/indexes/{prefix}",
+        tag: "meta",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, indexes::of_prefix), "getIndex", Local)
+            .says("One collection's indexes: field to DRP's Index")
+            .replies(&[200], R::AnyJson)
+            .errors(&[404])],
+    },
+    Route {
+        path: "/api/v3/indexes/{prefix}/{param}",
+        tag: "meta",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, indexes::one), "getSingleIndex", Local)
+            .says("One index of one collection")
+            .replies(&[200], R::AnyJson)
+            .errors(&[404])],
+    },
+    Route {
+        path: "/api/v3/whoami",
+        tag: "machines",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Post, |m| on(m, whoami::whoami), "fillWhoami", Read)
+            .says("Identify a machine from its fingerprint, MAC addresses and on-disk UUID")
+            .notes("Answers the Whoami sent with `Result` `{Score, Uuid, Token}` naming the best-matching machine (an empty Uuid and score 0 when none matches). Token is left empty.")
+            .body(B::Whoami)
+            .replies(&[200], R::AnyJson)
+            .errors(&[400, 422])],
+    },
+    Route {
+        path: "/api/v3/users/{name}/password",
+        tag: "users",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Put, |m| on(m, users::set_password), "putUserPassword", Write)
+            .says("Set a user's password")
+            .notes("Hashed (argon2) by the member receiving it; only the hash is replicated and no hash is returned. A user may set their own; others need a `password` claim on the user.")
+            .body(B::Password)
+            .replies(&[200], R::AnyJson)
+            .errors(&[404])],
     },
     Route {
         path: "/api/v3/ws",

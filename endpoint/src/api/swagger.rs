@@ -132,11 +132,15 @@ fn path_param_doc(name: &str, path: &str, c: Option<&Collection>) -> String {
             c.key_field,
             INDEXED_FIELDS.join(", ")
         ),
+        ("param", _) if path.starts_with("/indexes/") => "The indexed field".into(),
         ("param", _) => "The param's name (it may contain `/`)".into(),
+        ("prefix", _) => "The collection (DRP's object prefix), e.g. `machines`".into(),
         ("path", _) => "The file's path (it may contain `/`; `..` is refused)".into(),
         ("id", _) => "The member's ConsensusID".into(),
         ("name", _) if path.starts_with("/contents/") => "The content pack's name".into(),
-        ("name", _) if path.starts_with("/users/") => "The user's Name".into(),
+        ("name", _) if path.starts_with("/users/") => {
+            "The user's Name (`{name}` itself: the caller, or `?name=` for a token, as DRP's generated clients send it)".into()
+        }
         _ => String::new(),
     }
 }
@@ -230,6 +234,29 @@ fn request_body(d: &Documented) -> Option<Value> {
             "The param's value: any JSON value".into(),
             json_or_yaml(json!({})),
         ),
+        Body::Params => (
+            "Param name to value".into(),
+            json_or_yaml(schema_ref("Params")),
+        ),
+        Body::Password => (
+            "DRP's UserPassword".into(),
+            json!({ "application/json": { "schema": {
+                "type": "object",
+                "required": ["Password"],
+                "properties": { "Password": { "type": "string", "minLength": 1 } },
+            } } }),
+        ),
+        Body::Whoami => (
+            "DRP's Whoami: Fingerprint, MacAddrs, OnDiskUUID".into(),
+            json!({ "application/json": { "schema": {
+                "type": "object",
+                "properties": {
+                    "Fingerprint": { "type": "object", "additionalProperties": true },
+                    "MacAddrs": { "type": "array", "items": { "type": "string" } },
+                    "OnDiskUUID": { "type": "string" },
+                },
+            } } }),
+        ),
         Body::Prefs => (
             "Prefs to set, name to string value".into(),
             json_or_yaml(schema_ref("Prefs")),
@@ -263,7 +290,13 @@ fn request_body(d: &Documented) -> Option<Value> {
         // The bodies `request::parse_json` reads.
         if matches!(
             d.op.body,
-            Body::Object | Body::JsonPatch | Body::AnyJson | Body::Prefs
+            Body::Object
+                | Body::JsonPatch
+                | Body::AnyJson
+                | Body::Prefs
+                | Body::Params
+                | Body::Password
+                | Body::Whoami
         ) {
             format!(", nested at most {MAX_BODY_DEPTH} levels deep")
         } else {
@@ -467,6 +500,42 @@ fn operation(d: &Documented) -> Value {
     op
 }
 
+/// The JSON schema of a DRP wire type (`fill::Ty`), null allowed.
+fn field_schema(ty: crate::fill::Ty) -> Value {
+    use crate::fill::Ty;
+    let object_of = |fields: &[crate::fill::Field]| {
+        let properties: Map<String, Value> = fields
+            .iter()
+            .map(|f| (f.name.to_string(), field_schema(f.ty)))
+            .collect();
+        json!({ "type": "object", "properties": properties, "additionalProperties": true })
+    };
+    let mut schema = match ty {
+        Ty::Str => json!({ "type": "string" }),
+        Ty::Bool => json!({ "type": "boolean" }),
+        Ty::Int => json!({ "type": "integer" }),
+        Ty::Time => json!({ "type": "string", "format": "date-time" }),
+        Ty::Any => json!({}),
+        Ty::StrList => json!({ "type": "array", "items": { "type": "string" } }),
+        Ty::StrMap => json!({ "type": "object", "additionalProperties": { "type": "string" } }),
+        Ty::Map => json!({ "type": "object", "additionalProperties": true }),
+        Ty::ListMap => {
+            json!({ "type": "object", "additionalProperties": { "type": "array", "items": { "type": "string" } } })
+        }
+        Ty::Struct(fields) => object_of(fields),
+        Ty::StructList(fields) => json!({ "type": "array", "items": object_of(fields) }),
+        Ty::StructMap(fields) => {
+            json!({ "type": "object", "additionalProperties": object_of(fields) })
+        }
+    };
+    if let Some(map) = schema.as_object_mut() {
+        if !map.is_empty() {
+            map.insert("nullable".into(), Value::Bool(true));
+        }
+    }
+    schema
+}
+
 /// The schema of a collection's objects: loosely typed, with the key field and the fields
 /// every stored object carries.
 fn object_schema(c: &Collection) -> Value {
@@ -514,6 +583,15 @@ fn object_schema(c: &Collection) -> Value {
             "Profiles".into(),
             json!({ "type": "array", "items": { "type": "string" }, "nullable": true }),
         );
+    }
+    // Every other field of DRP's model, typed as `fill` checks it (null means the default).
+    for field in crate::fill::COMMON
+        .iter()
+        .chain(crate::fill::fields(c.name))
+    {
+        properties
+            .entry(field.name)
+            .or_insert_with(|| field_schema(field.ty));
     }
     if c.name == "users" {
         properties.insert(

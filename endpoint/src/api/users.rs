@@ -13,7 +13,12 @@ use crate::node::Node;
 #[derive(Deserialize)]
 pub struct TokenQuery {
     ttl: Option<u64>,
+    /// The user, when the path holds DRP's literal `{name}` (as drppy-client sends it).
+    name: Option<String>,
 }
+
+/// The path segment DRP's generated clients send instead of the user's name.
+const LITERAL_NAME: &str = "{name}";
 
 /// `GET /api/v3/users/<name>/token?ttl=<seconds>`: a signed, expiring token for `name`
 /// (a user may get their own; the admin may get anyone's).
@@ -23,6 +28,16 @@ pub async fn token(
     Path(name): Path<String>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, ApiError> {
+    let name = match (name.as_str(), q.name) {
+        (LITERAL_NAME, Some(from_query)) => from_query,
+        (LITERAL_NAME, None) => {
+            return Err(ApiError::bad_request(
+                "the path names the user {name}: give the user as ?name=<user>",
+            )
+            .on("users", LITERAL_NAME))
+        }
+        _ => name,
+    };
     if caller.user != name && caller.user != ADMIN_USER {
         return Err(ApiError::new(
             403,
@@ -35,8 +50,14 @@ pub async fn token(
     }
     let ttl = q.ttl.unwrap_or(3600);
     let (token, exp) = token::issue(&node, &name, ttl).map_err(ApiError::unavailable)?;
-    Ok(Json(json!({ "Token": token, "Info": { "User": name, "Expires": exp, "Ttl": ttl.min(token::MAX_TTL_SECS) } }))
-        .into_response())
+    // DRP's UserToken: the token with the endpoint's Info, plus who and until when.
+    let mut info = super::info::info_value(&node);
+    if let Some(map) = info.as_object_mut() {
+        map.insert("User".into(), json!(name));
+        map.insert("Expires".into(), json!(exp));
+        map.insert("Ttl".into(), json!(ttl.min(token::MAX_TTL_SECS)));
+    }
+    Ok(Json(json!({ "Token": token, "Info": info })).into_response())
 }
 
 /// Turns a `Password` field of a user object into `PasswordHash` (hashed here, once, so
@@ -64,3 +85,43 @@ pub async fn hash_password_field(object: &mut Value) -> Result<(), ApiError> {
 }
 
 pub use crate::model::redact;
+
+/// `PUT /api/v3/users/<name>/password` with DRP's `UserPassword` `{"Password": "..."}`: the
+/// user's new password, hashed here (only the hash is replicated). A user may change their
+/// own; others need a `password` claim on the user. Answers the user, without the hash.
+/// DRP's swagger gives this call no name parameter, so its generated clients send the literal
+/// `{name}`: that form sets the caller's own password.
+pub async fn set_password(
+    State(node): State<Node>,
+    Extension(caller): Extension<Principal>,
+    Path(name): Path<String>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let name = if name == LITERAL_NAME {
+        caller.user
+    } else {
+        name
+    };
+    let mut wanted = super::request::parse_json(&body)?;
+    if wanted.get("Password").is_none_or(Value::is_null) {
+        return Err(ApiError::new(422, "Password is required").on("users", &name));
+    }
+    hash_password_field(&mut wanted).await?;
+    let Some(hash) = wanted.get("PasswordHash").cloned() else {
+        return Err(ApiError::new(422, "Password is required").on("users", &name));
+    };
+    let op = crate::command::Op::Patch {
+        collection: "users".into(),
+        key: name,
+        patch: json!([{ "op": "add", "path": "/PasswordHash", "value": hash }]),
+    };
+    let request = super::request::build(&method, uri.path(), &headers, &body, op)?;
+    let outcome = node.write(request).await?;
+    Ok(super::request::respond(crate::command::Response {
+        body: redact("users", outcome.body),
+        ..outcome
+    }))
+}

@@ -56,6 +56,11 @@ pub fn required(method: &Method, path: &str, user: &str) -> Option<Need> {
     Some(match parts.as_slice() {
         [] => need("*", "action", ""),
         ["users", name, "token"] if *name == user => return None,
+        // DRP's swagger makes its clients send the literal `{name}` with the user in the
+        // query; the handler then allows only the caller's own token or the admin.
+        ["users", "{name}" | "%7Bname%7D" | "%7bname%7d", "token" | "password"] => return None,
+        ["users", name, "password"] if *name == user => return None,
+        ["users", name, "password"] => need("users", "password", name),
         ["users", name, "token"] => need("users", "token", name),
         ["system", ..] => need("system", if read { "get" } else { "action" }, ""),
         // Any user may listen: each event is then filtered by a `get` claim on its object.
@@ -79,7 +84,14 @@ fn listed(list: &str, item: &str) -> bool {
 }
 
 fn covers(claim: &Value, need: &Need) -> bool {
-    let field = |name: &str| claim.get(name).and_then(Value::as_str).unwrap_or("");
+    // DRP's wire names are lowercase (`scope`); this API has always read `Scope` too.
+    let field = |name: &str| {
+        claim
+            .get(name)
+            .or_else(|| claim.get(name.to_ascii_lowercase()))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     let specific = field("Specific");
     listed(field("Scope"), &need.scope)
         && listed(field("Action"), need.action)

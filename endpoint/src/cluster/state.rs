@@ -22,6 +22,20 @@ pub struct NodeState {
     pub observer: bool,
     pub match_index: Option<u64>,
     pub online: bool,
+    // DRP's `NodeInfo` names for the same facts, so DRP's clients read it.
+    /// Every member but the leader.
+    pub passive: bool,
+    /// `!online`.
+    pub offline: bool,
+    /// The member's binary version; known for the member answering only (versions are not
+    /// replicated), empty for the others.
+    pub version: String,
+    /// The sha256 of the member's binary; as `version`.
+    pub sha_sum: String,
+    /// `MatchIndex`, 0 when unknown.
+    pub last_artifact_commit_handled: u64,
+    pub virt_interface: String,
+    pub virt_interface_script: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +54,23 @@ pub struct ClusterState {
     pub applied_index: u64,
     #[serde(rename = "Nodes")]
     pub nodes: Vec<NodeState>,
+    // DRP's `ClusterState` fields beside ours (DESIGN.md).
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    #[serde(rename = "ConsensusEnabled")]
+    pub consensus_enabled: bool,
+    /// The API URL a joining node is pointed at: the leader's.
+    #[serde(rename = "ConsensusJoin")]
+    pub consensus_join: String,
+    #[serde(rename = "VirtAddr")]
+    pub virt_addr: String,
+    /// Whether this member sees a leader (the cluster can serve writes).
+    #[serde(rename = "Valid")]
+    pub valid: bool,
+    #[serde(rename = "LoadBalanced")]
+    pub load_balanced: bool,
+    #[serde(rename = "ServerHostname")]
+    pub server_hostname: String,
 }
 
 const VIEW_TIMEOUT: Duration = Duration::from_millis(700);
@@ -117,6 +148,13 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
             } else {
                 "learner"
             };
+            let online = progress.map_or(*id == node.node_id, |p| p.online);
+            let match_index = progress.and_then(|p| p.match_index);
+            let (version, sha_sum) = if *id == node.node_id {
+                (env!("CARGO_PKG_VERSION").to_string(), own_sha256())
+            } else {
+                (String::new(), String::new())
+            };
             NodeState {
                 consensus_id: info.consensus_id.clone(),
                 consensus_addr: info.consensus_addr.clone(),
@@ -124,24 +162,61 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
                 role,
                 voter,
                 observer: info.observer,
-                match_index: progress.and_then(|p| p.match_index),
-                online: progress.map_or(*id == node.node_id, |p| p.online),
+                match_index,
+                online,
+                passive: m.current_leader != Some(*id),
+                offline: !online,
+                version,
+                sha_sum,
+                last_artifact_commit_handled: match_index.unwrap_or(0),
+                virt_interface: String::new(),
+                virt_interface_script: String::new(),
             }
         })
         .collect();
     let leader = m.current_leader.and_then(|id| node.member_info(&m, id));
+    let active_uri = leader
+        .as_ref()
+        .map(|l| l.api_url.clone())
+        .unwrap_or_default();
     ClusterState {
         ha_id: node.settings.ha_id.clone(),
         leader_id: leader
             .as_ref()
             .map(|l| l.consensus_id.clone())
             .unwrap_or_default(),
-        active_uri: leader.map(|l| l.api_url).unwrap_or_default(),
+        valid: leader.is_some(),
+        consensus_join: active_uri.clone(),
+        active_uri,
         term: m.current_term,
         commit_index: m.local_committed.as_ref().map_or(0, |l| l.index),
         applied_index: m.last_applied.as_ref().map_or(0, |l| l.index),
         nodes,
+        enabled: true,
+        consensus_enabled: true,
+        virt_addr: String::new(),
+        load_balanced: false,
+        server_hostname: crate::api::info::hostname(),
     }
+}
+
+/// The sha256 of this member's binary: empty until a blocking task has hashed it (the first
+/// `ClusterState` starts it), so no async worker ever reads and hashes the file.
+fn own_sha256() -> String {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(sha) = SHA.get() {
+        return sha.clone();
+    }
+    tokio::task::spawn_blocking(|| {
+        SHA.get_or_init(|| {
+            use sha2::Digest;
+            std::env::current_exe()
+                .and_then(std::fs::read)
+                .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
+                .unwrap_or_default()
+        });
+    });
+    String::new()
 }
 
 /// At least one voter other than the leader is online and fully caught up.

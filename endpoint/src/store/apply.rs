@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{decode, unique, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
 use crate::command::{Idempotency, Op, Request, Response};
+use crate::fill;
 use crate::model;
 
 /// What a replayed idempotency key returns.
@@ -98,7 +99,13 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
         } => super::files::finish(tx, upload, path, *chunks, sha256, *explode)?,
         Op::AbortUpload { upload } => super::files::abort(tx, upload)?,
         Op::DeleteFile { path } => super::files::delete(tx, path)?,
-        op => apply_object_op(tx, op, req.if_match.as_deref())?,
+        op => {
+            let stamp = fill::Stamp {
+                at_ms: req.at_ms,
+                by: req.principal.as_deref().unwrap_or_default(),
+            };
+            apply_object_op(tx, op, req.if_match.as_deref(), stamp)?
+        }
     };
 
     if let Some(key) = &req.idempotency {
@@ -308,6 +315,7 @@ fn apply_patch(
     collection: &str,
     key: &str,
     patch: &Value,
+    stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
     let Some(original) = load(objects, collection, key)? else {
         return Ok(not_found(collection, key));
@@ -324,7 +332,7 @@ fn apply_patch(
         }
     };
     // Patched on a copy: a failure leaves the stored object untouched.
-    let mut patched = original;
+    let mut patched = original.clone();
     if let Err((status, message)) = patch_bounded(&mut patched, &ops) {
         return Ok(Response::error(status, collection, key, message));
     }
@@ -345,7 +353,8 @@ fn apply_patch(
             ));
         }
     }
-    let patched = mark_references(objects, collection, model::stamp_new(collection, patched))?;
+    let patched = fill::stored(collection, patched, Some(&original), stamp);
+    let patched = mark_references(objects, collection, patched)?;
     put(objects, collection, key, &patched)?;
     Ok(Response::ok(200, patched))
 }
@@ -356,13 +365,14 @@ fn apply_object_op(
     tx: &WriteTransaction,
     op: &Op,
     if_match: Option<&str>,
+    stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
     let mut objects = tx.open_table(OBJECTS)?;
     let Some((collection, key)) = unique::indexed_target(op) else {
-        return apply_op(&mut objects, op, if_match);
+        return apply_op(&mut objects, op, if_match, stamp);
     };
     let before = load(&objects, collection, key)?;
-    let response = apply_op(&mut objects, op, if_match)?;
+    let response = apply_op(&mut objects, op, if_match, stamp)?;
     if !(200..300).contains(&response.status) {
         return Ok(response);
     }
@@ -386,6 +396,7 @@ fn apply_op(
     objects: &mut Table<(&str, &str), &[u8]>,
     op: &Op,
     if_match: Option<&str>,
+    stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
     if let Some(refused) = read_only(objects, op)? {
         return Ok(refused);
@@ -418,7 +429,7 @@ fn apply_op(
             collection,
             key,
             patch,
-        } => apply_patch(objects, collection, key, patch)?,
+        } => apply_patch(objects, collection, key, patch, stamp)?,
         Op::PutSystem { key, object } => {
             put(objects, "_system", key, object)?;
             Response::ok(200, Value::Null)
@@ -451,11 +462,8 @@ fn apply_op(
                     format!("{collection}/{key} already exists"),
                 ));
             }
-            let object = mark_references(
-                objects,
-                collection,
-                model::stamp_new(collection, object.clone()),
-            )?;
+            let object = fill::stored(collection, object.clone(), None, stamp);
+            let object = mark_references(objects, collection, object)?;
             put(objects, collection, key, &object)?;
             Response::ok(201, object)
         }
@@ -464,14 +472,11 @@ fn apply_op(
             key,
             object,
         } => {
-            if objects.get((collection.as_str(), key.as_str()))?.is_none() {
+            let Some(previous) = load(objects, collection, key)? else {
                 return Ok(not_found(collection, key));
-            }
-            let object = mark_references(
-                objects,
-                collection,
-                model::stamp_new(collection, object.clone()),
-            )?;
+            };
+            let object = fill::stored(collection, object.clone(), Some(&previous), stamp);
+            let object = mark_references(objects, collection, object)?;
             put(objects, collection, key, &object)?;
             Response::ok(200, object)
         }
@@ -500,6 +505,7 @@ fn apply_op(
                 return Ok(bad_params(collection, key));
             };
             params.insert(param.clone(), value.clone());
+            fill::touch(&mut object, stamp);
             put(objects, collection, key, &object)?;
             Response::ok(200, value.clone())
         }
@@ -516,6 +522,7 @@ fn apply_op(
             };
             match params.remove(param) {
                 Some(old) => {
+                    fill::touch(&mut object, stamp);
                     put(objects, collection, key, &object)?;
                     Response::ok(200, old)
                 }

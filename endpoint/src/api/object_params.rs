@@ -1,0 +1,114 @@
+//! DRP's whole-map params calls and the object public key:
+//! `POST /<collection>/<key>/params` (replace the map), `PATCH /<collection>/<key>/params`
+//! (an RFC 6902 patch of the map) and `GET /<collection>/<key>/pubkey`. Both writes become
+//! one `Op::Patch` of the object's `Params`, so they commit, seal and validate like any
+//! other patch; they answer the resulting map, as DRP does.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::objects::{collection, lookup_key, resolve_key, target};
+use super::request::{build, fence, parse_json, respond};
+use crate::command::Op;
+use crate::model::Collection;
+use crate::node::Node;
+use crate::secure;
+
+/// Commits `patch` on the object and answers its `Params` (or the refusal as it is).
+async fn commit_params_patch(
+    node: &Node,
+    c: &Collection,
+    key: String,
+    (method, uri, headers, body): (&Method, &Uri, &HeaderMap, &[u8]),
+    patch: Value,
+) -> Result<Response, ApiError> {
+    let op = Op::Patch {
+        collection: c.name.into(),
+        key,
+        patch,
+    };
+    let outcome = node
+        .write(build(method, uri.path(), headers, body, op)?)
+        .await?;
+    if !(200..300).contains(&outcome.status) {
+        return Ok(respond(outcome));
+    }
+    let params = outcome.body.get("Params").cloned().unwrap_or(json!({}));
+    Ok(Json(params).into_response())
+}
+
+/// `POST /<collection>/<key>/params`: the object's params become exactly the body's map.
+pub async fn replace_params(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
+    let mut params = parse_json(&body)?;
+    let Some(map) = params.as_object_mut() else {
+        return Err(
+            ApiError::new(422, "params must be an object of param name to value").on(c.model, &key),
+        );
+    };
+    secure::seal_params(&node, target(c, &key), map).await?;
+    let patch = json!([{ "op": "add", "path": "/Params", "value": params }]);
+    commit_params_patch(&node, c, key, (&method, &uri, &headers, &body), patch).await
+}
+
+/// Prefixes a JSON Pointer into the params map with `/Params`.
+fn under_params(pointer: &str) -> String {
+    format!("/Params{pointer}")
+}
+
+/// `PATCH /<collection>/<key>/params`: an RFC 6902 patch whose paths point into the map.
+pub async fn patch_params(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    let key = resolve_key(&node, c, key, &headers).await?;
+    let mut patch = parse_json(&body)?;
+    if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
+        return Err(
+            ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, &key),
+        );
+    }
+    for op in patch.as_array_mut().into_iter().flatten() {
+        for field in ["path", "from"] {
+            if let Some(Value::String(pointer)) = op.get_mut(field) {
+                *pointer = under_params(pointer);
+            }
+        }
+    }
+    secure::seal_patch(&node, target(c, &key), &mut patch).await?;
+    commit_params_patch(&node, c, key, (&method, &uri, &headers, &body), patch).await
+}
+
+/// `GET /<collection>/<key>/pubkey`: the object's X25519 public key (base64, as a JSON
+/// string), for a client sealing a secure param value with `crypto_box`.
+pub async fn pubkey(
+    State(node): State<Node>,
+    Path((name, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let c = collection(&name)?;
+    fence(&node, &headers).await?;
+    let key = lookup_key(&node, c, key)?;
+    if node.store.get(c.name, &key)?.is_none() {
+        return Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key));
+    }
+    Ok(Json(secure::public_key(&node, target(c, &key)).await?).into_response())
+}

@@ -1,0 +1,81 @@
+//! `POST /api/v3/whoami`: DRP's machine identification. A booting machine sends what it
+//! knows of itself (`Fingerprint`, `MacAddrs`, `OnDiskUUID`); the reply is the same document
+//! with `Result` naming the best-matching machine and its score (no match: an empty `Uuid`
+//! and score 0).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::request::{fence, parse_json};
+use crate::node::Node;
+
+/// How much each kind of evidence counts: the on-disk UUID names the machine outright, a
+/// hardware fingerprint field nearly so, a shared MAC address (NICs move) least.
+const ON_DISK_UUID: i64 = 1000;
+const FINGERPRINT_FIELD: i64 = 100;
+const MAC_ADDRESS: i64 = 10;
+const FINGERPRINT_FIELDS: &[&str] = &["SystemUUID", "SSNHash", "CSNHash", "CloudInstanceID"];
+
+fn score(asked: &Value, machine: &Value) -> i64 {
+    let text = |v: &Value, f: &str| {
+        v.get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let mut score = 0;
+    if text(asked, "OnDiskUUID").is_some() && text(asked, "OnDiskUUID") == text(machine, "Uuid") {
+        score += ON_DISK_UUID;
+    }
+    if let (Some(a), Some(m)) = (asked.get("Fingerprint"), machine.get("Fingerprint")) {
+        for field in FINGERPRINT_FIELDS {
+            if text(a, field).is_some() && text(a, field) == text(m, field) {
+                score += FINGERPRINT_FIELD;
+            }
+        }
+    }
+    let macs = |v: &Value, f: &str| -> Vec<String> {
+        v.get(f)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let known = macs(machine, "HardwareAddrs");
+    let shared = macs(asked, "MacAddrs")
+        .iter()
+        .filter(|m| known.contains(m))
+        .count();
+    score + MAC_ADDRESS * shared as i64
+}
+
+pub async fn whoami(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let mut asked = parse_json(&body)?;
+    if !asked.is_object() {
+        return Err(ApiError::new(422, "a Whoami must be a JSON object").on("whoami", ""));
+    }
+    fence(&node, &headers).await?;
+    let machines = node.store.list("machines", 0, None)?;
+    let best = machines
+        .items
+        .iter()
+        .map(|m| (score(&asked, m), m))
+        .filter(|(s, _)| *s > 0)
+        .max_by_key(|(s, _)| *s);
+    let (score, uuid) = match best {
+        Some((s, m)) => (s, m.get("Uuid").cloned().unwrap_or(json!(""))),
+        None => (0, json!("")),
+    };
+    asked["Result"] = json!({ "Score": score, "Uuid": uuid, "Token": "" });
+    Ok(Json(asked))
+}
