@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod command;
 pub mod events;
 pub mod identity;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod packs;

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0, hide = true,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub fault_log_write_delay_ms: u64,
+    /// Serve `GET /metrics` without credentials on this address too (plain HTTP; meant for
+    /// loopback or a private scrape network). On the API port it needs a `metrics` claim.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn advertised(listen: &SocketAddr) -> String {
@@ -385,6 +389,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
+    let metrics_tasks = crate::metrics::spawn(&node, args.metrics_listen, &shutdown_rx).await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -393,6 +398,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = j.await;
     }
     let _ = cert_watcher.await;
+    for t in metrics_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
     if let Err(e) = raft.shutdown().await {

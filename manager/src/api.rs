@@ -118,7 +118,8 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .patch(patch_version_set)
                 .delete(delete_version_set),
         )
-        .fallback(crate::gateway::handle)
+        .route("/metrics", get(crate::metrics::scrape))
+        .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -415,7 +416,7 @@ fn trust_view(mgr: &Manager, ep: &Endpoint) -> Value {
 
 /// The recorded observations, with the connection fields taken live from the tracker (a
 /// reconciler busy with a slow cluster never makes them stale).
-fn live_observed(mgr: &Manager, id: &str) -> crate::registry::Observed {
+pub fn live_observed(mgr: &Manager, id: &str) -> crate::registry::Observed {
     let mut o = mgr.registry.observed(id);
     if let Some(cluster) = mgr.cluster(id) {
         let view = cluster.view();

@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod gitsource;
 pub mod leader;
 pub mod lint;
+pub mod metrics;
 pub mod quickstart;
 pub mod reconcile;
 pub mod registry;

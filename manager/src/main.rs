@@ -107,6 +107,10 @@ struct ServeArgs {
     /// How often each endpoint is re-read and re-planned (ms).
     #[arg(long, default_value_t = 3000)]
     reconcile_ms: u64,
+    /// Also serve `GET /metrics` here without credentials (plain HTTP; for loopback or a
+    /// private scrape network). On the API port `/metrics` needs the admin's credentials.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +239,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         admin_password: a.admin_password,
         max_parallel: a.max_parallel,
         reconcile_every: Duration::from_millis(a.reconcile_ms.max(100)),
+        metrics_listen: a.metrics_listen,
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

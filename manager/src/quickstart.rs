@@ -310,6 +310,7 @@ async fn run_inner(
         admin_password: Some(password.to_owned()),
         max_parallel: 1,
         reconcile_every: Duration::from_secs(2),
+        metrics_listen: None,
     };
     let manager = tokio::spawn(serve::run(config, shutdown_rx, Some(ready_tx)));
     let outcome = drive(opts, &urls, password, &ca, ready_rx).await;

@@ -29,6 +29,8 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub max_parallel: usize,
     pub reconcile_every: Duration,
+    /// `--metrics-listen`: also serve `/metrics` there, without credentials.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where an effective endpoint's definition came from.
@@ -427,6 +429,10 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
+    let metrics = match mgr.config.metrics_listen {
+        Some(a) => Some(crate::metrics::serve_plain(a, mgr.clone(), shutdown.clone()).await?),
+        None => None,
+    };
     let app = crate::api::router(mgr.clone());
     let mut stop = shutdown.clone();
     axum::serve(listener, app)
@@ -436,6 +442,9 @@ pub async fn run(
         .await
         .context("serving the API")?;
     if let Some(t) = git_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    if let Some(t) = metrics {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     mgr.stop_all().await;

@@ -31,6 +31,7 @@ use crate::node::Node;
 /// add a route there, never here), behind authentication and the cluster headers.
 pub fn router(node: Node) -> Router {
     routes::routes()
+        .route("/metrics", axum::routing::get(crate::metrics::http::scrape))
         .layer(middleware::from_fn_with_state(
             node.clone(),
             crate::auth::require_auth,
@@ -39,6 +40,7 @@ pub fn router(node: Node) -> Router {
             node.clone(),
             cluster_headers,
         ))
+        .layer(middleware::from_fn(crate::metrics::http::track_requests))
         .with_state(node)
 }
 

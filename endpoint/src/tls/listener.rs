@@ -59,9 +59,13 @@ pub fn spawn(
                         let _ = tx.send((tls, peer)).await;
                     }
                     Ok(Err(e)) => {
+                        crate::metrics::tls_handshake_failed(what);
                         tracing::debug!(%peer, error = %e, listener = what, "TLS handshake refused")
                     }
-                    Err(_) => tracing::debug!(%peer, listener = what, "TLS handshake timed out"),
+                    Err(_) => {
+                        crate::metrics::tls_handshake_failed(what);
+                        tracing::debug!(%peer, listener = what, "TLS handshake timed out")
+                    }
                 }
             });
         }
