@@ -29,7 +29,7 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+        .map_or_else(|| "unmatched".to_string(), |p| route_label(p.as_str()));
     let resp = next.run(req).await;
     global()
         .http_requests
@@ -40,6 +40,12 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
         })
         .observe(started.elapsed().as_secs_f64());
     resp
+}
+
+/// `/api/v3/{collection}/{key}` as `/api/v3/:collection/:key`: braces inside a label value
+/// trip simple text-format parsers.
+fn route_label(template: &str) -> String {
+    template.replace('{', ":").replace('}', "")
 }
 
 /// Methods outside the API's own collapse into one label value, keeping the set bounded.
