@@ -121,6 +121,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route("/metrics", get(crate::metrics::scrape))
         .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .merge(crate::ui::routes())
         .with_state(state)
 }
 
@@ -888,7 +889,7 @@ async fn delete_version_set(State(st): State<AppState>, Path(id): Path<String>) 
 
 // --- git and status ---
 
-fn git_view(mgr: &Manager) -> Value {
+pub fn git_view(mgr: &Manager) -> Value {
     let g = mgr.registry.git();
     json!({
         "Repo": mgr.config.git_repo.as_ref().map(|p| p.display().to_string()),

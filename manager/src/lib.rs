@@ -15,3 +15,4 @@ pub mod reconcile;
 pub mod registry;
 pub mod serve;
 pub mod trust;
+pub mod ui;
