@@ -10,6 +10,7 @@ pub mod gitsource;
 pub mod leader;
 pub mod lint;
 pub mod metrics;
+pub mod progress;
 pub mod quickstart;
 pub mod reconcile;
 pub mod registry;

@@ -52,7 +52,15 @@ impl Browser {
     fn run(&mut self, cmd: Value) -> Value {
         writeln!(self.input, "{cmd}").expect("driver stdin");
         let r = self.reply();
-        assert_eq!(r["ok"], true, "browser command {cmd} failed: {r}");
+        if r["ok"] != true {
+            let path = shots_dir().join("failure.png");
+            let _ = writeln!(self.input, "{}", json!({"op": "screenshot", "path": path}));
+            let _ = self.reply();
+            panic!(
+                "browser command {cmd} failed (page in {}): {r}",
+                path.display()
+            );
+        }
         r["value"].clone()
     }
 
