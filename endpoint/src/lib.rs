@@ -8,6 +8,7 @@ pub mod events;
 pub mod fill;
 pub mod identity;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod packs;

@@ -170,6 +170,14 @@ impl Node {
             Err(e) => tracing::warn!(error = %e, "reading idempotency records"),
         }
         let budget = deadline.saturating_duration_since(Instant::now());
+        let outcome = self.propose(req, budget).await;
+        if !matches!(outcome, ForwardOutcome::Applied(_)) {
+            crate::metrics::global().proposals_failed.inc();
+        }
+        outcome
+    }
+
+    async fn propose(&self, req: Request, budget: Duration) -> ForwardOutcome {
         match tokio::time::timeout(budget, self.raft.client_write(req)).await {
             Err(_) => ForwardOutcome::Unknown(format!(
                 "no quorum acknowledged the write within {budget:?}"
@@ -191,6 +199,7 @@ impl Node {
         req: &Request,
         deadline: Instant,
     ) -> Result<ForwardOutcome, String> {
+        crate::metrics::global().forwarded_writes.inc();
         let mut client = self
             .cluster_client(&leader.consensus_addr)
             .map_err(|e| e.to_string())?;
@@ -221,6 +230,7 @@ impl Node {
             let budget = deadline.saturating_duration_since(Instant::now());
             match self.leader_hint() {
                 LeaderHint::Me => {
+                    crate::metrics::read_index_round("leader");
                     match tokio::time::timeout(
                         budget,
                         self.raft.ensure_linearizable(ReadPolicy::ReadIndex),
@@ -269,6 +279,7 @@ impl Node {
         leader: &MemberInfo,
         deadline: Instant,
     ) -> Result<ReadIndexOutcome, String> {
+        crate::metrics::read_index_round("follower");
         let mut client = self
             .cluster_client(&leader.consensus_addr)
             .map_err(|e| e.to_string())?;

@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// Request rate limits of the API.
     #[command(flatten)]
     pub rate: netguard::RateArgs,
+    /// Serve `GET /metrics` without credentials on this address too (plain HTTP; meant for
+    /// loopback or a private scrape network). On the API port it needs a `metrics` claim.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn advertised(listen: &SocketAddr) -> String {
@@ -143,6 +147,7 @@ fn settle_ha_id(data_dir: &std::path::Path, flag: Option<&str>) -> anyhow::Resul
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    netguard::on_handshake_failure(crate::metrics::tls_handshake_failed);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (consensus_id, fresh) =
@@ -386,6 +391,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
+    let metrics_tasks = crate::metrics::spawn(&node, args.metrics_listen, &shutdown_rx).await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -394,6 +400,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = j.await;
     }
     let _ = cert_watcher.await;
+    for t in metrics_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
     if let Err(e) = raft.shutdown().await {

@@ -136,8 +136,10 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .patch(patch_version_set)
                 .delete(delete_version_set),
         )
-        .fallback(crate::gateway::handle)
+        .route("/metrics", get(crate::metrics::scrape))
+        .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .merge(crate::ui::routes())
         .with_state(state)
 }
 
@@ -480,7 +482,7 @@ fn trust_view(mgr: &Manager, ep: &Endpoint) -> Value {
 
 /// The recorded observations, with the connection fields taken live from the tracker (a
 /// reconciler busy with a slow cluster never makes them stale).
-fn live_observed(mgr: &Manager, id: &str) -> crate::registry::Observed {
+pub fn live_observed(mgr: &Manager, id: &str) -> crate::registry::Observed {
     let mut o = mgr.registry.observed(id);
     if let Some(cluster) = mgr.cluster(id) {
         let view = cluster.view();
@@ -980,7 +982,7 @@ async fn delete_version_set(State(st): State<AppState>, Path(id): Path<String>) 
 
 // --- git and status ---
 
-fn git_view(mgr: &Manager) -> Value {
+pub fn git_view(mgr: &Manager) -> Value {
     let g = mgr.registry.git();
     json!({
         "Repo": mgr.config.git_repo.as_ref().map(|p| p.display().to_string()),

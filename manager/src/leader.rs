@@ -450,6 +450,7 @@ impl Cluster {
             *v = view;
         }
         if before != after {
+            crate::metrics::leader_seen(&self.id, &before.0, &after.0);
             tracing::info!(endpoint = %self.id, leader = ?after.0.as_ref().map(|l| &l.api_url), status = %after.1, "cluster view changed");
             self.changed.send_modify(|n| *n += 1);
         }

@@ -108,6 +108,10 @@ struct ServeArgs {
     /// Request rate limits (only `--rate-limit-per-source` applies: the manager has one user).
     #[command(flatten)]
     rate: netguard::RateArgs,
+    /// Also serve `GET /metrics` here without credentials (plain HTTP; for loopback or a
+    /// private scrape network). On the API port `/metrics` needs the admin's credentials.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +242,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         reconcile_every: Duration::from_millis(a.reconcile_ms.max(100)),
         conn: a.conn,
         rate: a.rate,
+        metrics_listen: a.metrics_listen,
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -259,11 +259,15 @@ async fn run_inner(
         let Some((_, client)) = &cluster else {
             bail!("no cluster CA");
         };
-        let url = wait_for(Duration::from_secs(30), || answers(client, api, password))
-            .await
-            .with_context(|| {
-                format!("node{n} did not answer; see {}/node{n}.log", work.display())
-            })?;
+        let waiting = crate::progress::step(format!("node{n} starting"));
+        let url = wait_for(Duration::from_secs(30), || answers(client, api, password)).await;
+        match &url {
+            Some(_) => waiting.done(),
+            None => waiting.failed(),
+        }
+        let url = url.with_context(|| {
+            format!("node{n} did not answer; see {}/node{n}.log", work.display())
+        })?;
         println!("  node{n}: {url}");
         urls.push(url);
     }
@@ -271,7 +275,8 @@ async fn run_inner(
         bail!("no cluster CA");
     };
     let state_url = format!("{}/api/v3/system/consensus/state", urls[0]);
-    wait_for(Duration::from_secs(60), || async {
+    let forming = crate::progress::step("cluster forming (3 voters, a leader)");
+    let formed = wait_for(Duration::from_secs(60), || async {
         let r = client
             .get(&state_url)
             .basic_auth("rocketskates", Some(password))
@@ -286,8 +291,12 @@ async fn run_inner(
             .count();
         (voters == 3 && v["LeaderID"].as_str().is_some_and(|l| !l.is_empty())).then_some(())
     })
-    .await
-    .context("the 3-node cluster did not form within 60 s")?;
+    .await;
+    match formed {
+        Some(()) => forming.done(),
+        None => forming.failed(),
+    }
+    formed.context("the 3-node cluster did not form within 60 s")?;
     println!("  cluster {HA_ID}: 3 voters, leader elected");
 
     let repo = work.join("repo");
@@ -312,6 +321,7 @@ async fn run_inner(
         reconcile_every: Duration::from_secs(2),
         conn: Default::default(),
         rate: Default::default(),
+        metrics_listen: None,
     };
     let manager = tokio::spawn(serve::run(config, shutdown_rx, Some(ready_tx)));
     let outcome = drive(opts, &urls, password, &ca, ready_rx).await;
@@ -359,15 +369,21 @@ async fn drive(
     .await?;
     println!("  manager: {murl} (endpoint {HA_ID} registered; VersionSets from git)");
     let started = Instant::now();
+    let applying = crate::progress::step("VersionSet applying");
     let applied = loop {
         let st = api.get("/api/v3/status").await?;
         let row = st["Endpoints"]
             .as_array()
             .and_then(|r| r.iter().find(|r| r["Endpoint"] == HA_ID).cloned());
         if row.as_ref().is_some_and(|r| r["InSync"] == true) {
+            applying.done();
             break Some(st);
         }
+        if let Some(r) = &row {
+            applying.set(r["ConnectionStatus"].as_str().unwrap_or("waiting"));
+        }
         if started.elapsed() > opts.timeout {
+            applying.failed();
             println!("{}", status_table(&st));
             break None;
         }

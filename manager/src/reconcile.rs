@@ -457,7 +457,9 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
     tracing::info!(endpoint = %id, hash = %d.hash, commit = ?d.commit, drift, "applying VersionSet");
     if drift {
         memory.last_drift_push = Some(Instant::now());
+        crate::metrics::drift_detected(id);
     }
+    let started = Instant::now();
     let result = cluster
         .json(
             Method::POST,
@@ -468,6 +470,12 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
             APPLY_DEADLINE,
         )
         .await;
+    let outcome = match &result {
+        Ok((status, _)) if status.is_success() => "ok",
+        Ok(_) => "refused",
+        Err(_) => "failed",
+    };
+    crate::metrics::apply_done(id, outcome, started.elapsed());
     match result {
         Ok((status, reply)) if status.is_success() => {
             let index = reply.get("Index").and_then(Value::as_u64).unwrap_or(0);

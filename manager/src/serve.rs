@@ -33,6 +33,8 @@ pub struct Config {
     pub conn: netguard::ConnArgs,
     /// Request rate limits of the API.
     pub rate: netguard::RateArgs,
+    /// `--metrics-listen`: also serve `/metrics` there, without credentials.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where an effective endpoint's definition came from.
@@ -431,6 +433,10 @@ pub async fn run(
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
+    let metrics = match mgr.config.metrics_listen {
+        Some(a) => Some(crate::metrics::serve_plain(a, mgr.clone(), shutdown.clone()).await?),
+        None => None,
+    };
     // Per source before authentication: the manager's only user is its admin.
     let per_source = netguard::RequestLimit::new(
         "source address",
@@ -447,6 +453,9 @@ pub async fn run(
     let _ = stop.wait_for(|s| *s).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), served.task).await;
     if let Some(t) = git_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    if let Some(t) = metrics {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     mgr.stop_all().await;

@@ -63,6 +63,21 @@ where
     })
 }
 
+/// Called with the listener's name on every refused or timed-out TLS handshake; set once by the
+/// binary (a metrics counter lives above this crate, which must not depend on it).
+static HANDSHAKE_FAILURE_HOOK: std::sync::OnceLock<fn(&'static str)> = std::sync::OnceLock::new();
+
+/// Install the hook told of each failed TLS handshake (the first call wins).
+pub fn on_handshake_failure(hook: fn(&'static str)) {
+    let _ = HANDSHAKE_FAILURE_HOOK.set(hook);
+}
+
+fn note_handshake_failure(what: &'static str) {
+    if let Some(hook) = HANDSHAKE_FAILURE_HOOK.get() {
+        hook(what);
+    }
+}
+
 /// The TLS handshake of an admitted connection, bounded by `timeout`; `None` when it failed,
 /// timed out or the registry shed the connection first.
 pub async fn handshake(
@@ -81,10 +96,12 @@ pub async fn handshake(
                 Some(tls)
             }
             Ok(Err(e)) => {
+                note_handshake_failure(what);
                 tracing::debug!(%peer, error = %e, listener = what, "TLS handshake refused");
                 None
             }
             Err(_) => {
+                note_handshake_failure(what);
                 tracing::debug!(%peer, listener = what, "TLS handshake timed out");
                 None
             }

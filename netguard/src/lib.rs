@@ -13,7 +13,7 @@ mod rate;
 mod registry;
 mod request_limit;
 
-pub use accept::LiveConfig;
+pub use accept::{on_handshake_failure, LiveConfig};
 pub use body_rate::TooSlow;
 pub use guarded::{tls_incoming, Guarded};
 pub use http::{peer_of, serve, Served};

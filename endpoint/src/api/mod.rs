@@ -36,6 +36,7 @@ use crate::node::Node;
 /// per user after it), authentication and the cluster headers.
 pub fn router(node: Node, limits: RateLimits) -> Router {
     routes::routes()
+        .route("/metrics", axum::routing::get(crate::metrics::http::scrape))
         .layer(middleware::from_fn_with_state(
             limits.per_user,
             netguard::enforce::<String>,
@@ -53,6 +54,7 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
             cluster_headers,
         ))
         .layer(axum::Extension(ws::WsQuota::default()))
+        .layer(middleware::from_fn(crate::metrics::http::track_requests))
         .with_state(node)
 }
 

@@ -123,10 +123,10 @@ fn writer_loop(
         if !due(&first) {
             std::thread::sleep(write_delay.saturating_sub(first.0.elapsed()));
         }
-        let mut batch = vec![first.1];
+        let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(op) if due(&op) => batch.push(op.1),
+                Ok(op) if due(&op) => batch.push(op),
                 Ok(op) => {
                     carried = Some(op);
                     break;
@@ -134,16 +134,19 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let result = write_batch(&shared.db, &batch);
+        let started = Instant::now();
+        let result = write_batch(&shared.db, batch.iter().map(|(_, op)| op));
+        crate::metrics::log_batch_written(batch.len(), started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "raft log write failed");
         }
-        for op in batch {
+        for (submitted, op) in batch {
             let outcome = result.as_ref().map(|_| ()).map_err(io_err);
             match op {
                 LogOp::Append { done, entries } => {
                     if outcome.is_ok() {
                         forget_flushed(&shared, &entries);
+                        crate::metrics::log_append_durable(submitted.elapsed());
                     }
                     done.io_completed(outcome);
                 }
@@ -157,7 +160,10 @@ fn writer_loop(
     }
 }
 
-fn write_batch(db: &Database, batch: &[LogOp]) -> Result<(), redb::Error> {
+fn write_batch<'a>(
+    db: &Database,
+    batch: impl Iterator<Item = &'a LogOp>,
+) -> Result<(), redb::Error> {
     let tx = db.begin_write()?;
     {
         let mut log = tx.open_table(LOG)?;

@@ -94,6 +94,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let store = self.store.clone();
         let dir = self.dir.clone();
+        let started = std::time::Instant::now();
         blocking(move || {
             let body = store.dump().map_err(io_err)?;
             let mut last_log_id: Option<LogId> = None;
@@ -111,6 +112,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             };
             persist_snapshot(&dir, &meta, &body.bytes)?;
             tracing::info!(last = ?meta.last_log_id, bytes = body.bytes.len(), "snapshot built");
+            crate::metrics::snapshot_taken(Some(started.elapsed()), body.bytes.len());
             Ok(Snapshot {
                 meta,
                 snapshot: body.bytes,
@@ -227,6 +229,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             persist_snapshot(&dir, &meta, &snapshot)?;
             tx.commit().map_err(io_err)?;
             tracing::info!(last = ?meta.last_log_id, bytes = snapshot.len(), "snapshot installed");
+            crate::metrics::snapshot_taken(None, snapshot.len());
             Ok(())
         })
         .await

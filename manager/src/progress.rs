@@ -1,0 +1,64 @@
+//! Progress on long waits: an indicatif spinner with the elapsed time on a terminal, plain
+//! start and end lines otherwise (logs and CI keep a readable record).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// One long step, shown until [`Step::done`] or [`Step::failed`] (or drop).
+pub struct Step {
+    bar: Option<ProgressBar>,
+    what: String,
+    started: Instant,
+}
+
+pub fn step(what: impl Into<String>) -> Step {
+    let what = what.into();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("  {spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(what.clone());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    });
+    if bar.is_none() {
+        eprintln!("  {what} ...");
+    }
+    Step {
+        bar,
+        what,
+        started: Instant::now(),
+    }
+}
+
+impl Step {
+    /// Updates what the step is waiting on (shown on a terminal only).
+    pub fn set(&self, detail: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{}: {detail}", self.what));
+        }
+    }
+
+    pub fn done(self) {
+        self.finish("done");
+    }
+
+    pub fn failed(self) {
+        self.finish("failed");
+    }
+
+    fn finish(&self, outcome: &str) {
+        let line = format!(
+            "  {}: {outcome} in {:.1} s",
+            self.what,
+            self.started.elapsed().as_secs_f64()
+        );
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        eprintln!("{line}");
+    }
+}
