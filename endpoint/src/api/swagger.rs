@@ -44,9 +44,12 @@ fn instances(route: &'static Route) -> Vec<(String, Option<&'static Collection>)
         .unwrap_or(route.path)
         .replace("{*", "{");
     if path.contains("{collection}") {
+        // A collection with a route of its own at the same path (`/jobs`) is described there.
+        let own = |p: &str| ROUTES.iter().any(|r| r.path.strip_prefix(BASE) == Some(p));
         COLLECTIONS
             .iter()
             .map(|c| (path.replace("{collection}", c.name), Some(c)))
+            .filter(|(p, _)| !own(p))
             .collect()
     } else {
         vec![(path, None)]

@@ -98,7 +98,7 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
         } => super::files::finish(tx, upload, path, *chunks, sha256, *explode)?,
         Op::AbortUpload { upload } => super::files::abort(tx, upload)?,
         Op::DeleteFile { path } => super::files::delete(tx, path)?,
-        op => apply_object_op(tx, op, req.if_match.as_deref())?,
+        op => apply_object_op(tx, op, req.if_match.as_deref(), req.at_ms)?,
     };
 
     if let Some(key) = &req.idempotency {
@@ -157,6 +157,33 @@ fn mark_references(
         }
     }
     Ok(object)
+}
+
+/// A written object as it is stored: the runtime's fields maintained (machines, jobs) and
+/// its references checked. `Err` is the refusal to answer instead; nothing is written then.
+fn maintained(
+    objects: &mut Table<(&str, &str), &[u8]>,
+    collection: &str,
+    before: Option<&Value>,
+    object: Value,
+    at_ms: u64,
+) -> Result<Result<Value, Response>, StoreError> {
+    let (object, problems) = match (collection, before) {
+        ("machines", _) => match super::runtime::maintain_machine(objects, before, object)? {
+            Ok(kept) => kept,
+            Err(refused) => return Ok(Err(refused)),
+        },
+        ("jobs", Some(before)) => {
+            match super::runtime::maintain_job(objects, before, object, at_ms)? {
+                Ok(kept) => (kept, Vec::new()),
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
+        _ => (object, Vec::new()),
+    };
+    let mut object = mark_references(objects, collection, object)?;
+    super::runtime::add_problems(&mut object, problems);
+    Ok(Ok(object))
 }
 
 /// Objects from a content pack change only with their pack.
@@ -308,6 +335,7 @@ fn apply_patch(
     collection: &str,
     key: &str,
     patch: &Value,
+    at_ms: u64,
 ) -> Result<Response, StoreError> {
     let Some(original) = load(objects, collection, key)? else {
         return Ok(not_found(collection, key));
@@ -324,7 +352,7 @@ fn apply_patch(
         }
     };
     // Patched on a copy: a failure leaves the stored object untouched.
-    let mut patched = original;
+    let mut patched = original.clone();
     if let Err((status, message)) = patch_bounded(&mut patched, &ops) {
         return Ok(Response::error(status, collection, key, message));
     }
@@ -345,7 +373,11 @@ fn apply_patch(
             ));
         }
     }
-    let patched = mark_references(objects, collection, model::stamp_new(collection, patched))?;
+    let stamped = model::stamp_new(collection, patched);
+    let patched = match maintained(objects, collection, Some(&original), stamped, at_ms)? {
+        Ok(object) => object,
+        Err(refused) => return Ok(refused),
+    };
     put(objects, collection, key, &patched)?;
     Ok(Response::ok(200, patched))
 }
@@ -356,13 +388,14 @@ fn apply_object_op(
     tx: &WriteTransaction,
     op: &Op,
     if_match: Option<&str>,
+    at_ms: u64,
 ) -> Result<Response, StoreError> {
     let mut objects = tx.open_table(OBJECTS)?;
     let Some((collection, key)) = unique::indexed_target(op) else {
-        return apply_op(&mut objects, op, if_match);
+        return apply_op(&mut objects, op, if_match, at_ms);
     };
     let before = load(&objects, collection, key)?;
-    let response = apply_op(&mut objects, op, if_match)?;
+    let response = apply_op(&mut objects, op, if_match, at_ms)?;
     if !(200..300).contains(&response.status) {
         return Ok(response);
     }
@@ -386,6 +419,7 @@ fn apply_op(
     objects: &mut Table<(&str, &str), &[u8]>,
     op: &Op,
     if_match: Option<&str>,
+    at_ms: u64,
 ) -> Result<Response, StoreError> {
     if let Some(refused) = read_only(objects, op)? {
         return Ok(refused);
@@ -418,7 +452,9 @@ fn apply_op(
             collection,
             key,
             patch,
-        } => apply_patch(objects, collection, key, patch)?,
+        } => apply_patch(objects, collection, key, patch, at_ms)?,
+        Op::CreateJob { machine, job } => super::runtime::create_job(objects, machine, job, at_ms)?,
+        Op::AppendJobLog { job, data } => super::runtime::append_log(objects, job, data)?,
         Op::PutSystem { key, object } => {
             put(objects, "_system", key, object)?;
             Response::ok(200, Value::Null)
@@ -451,11 +487,11 @@ fn apply_op(
                     format!("{collection}/{key} already exists"),
                 ));
             }
-            let object = mark_references(
-                objects,
-                collection,
-                model::stamp_new(collection, object.clone()),
-            )?;
+            let stamped = model::stamp_new(collection, object.clone());
+            let object = match maintained(objects, collection, None, stamped, at_ms)? {
+                Ok(object) => object,
+                Err(refused) => return Ok(refused),
+            };
             put(objects, collection, key, &object)?;
             Response::ok(201, object)
         }
@@ -464,14 +500,14 @@ fn apply_op(
             key,
             object,
         } => {
-            if objects.get((collection.as_str(), key.as_str()))?.is_none() {
+            let Some(before) = load(objects, collection, key)? else {
                 return Ok(not_found(collection, key));
-            }
-            let object = mark_references(
-                objects,
-                collection,
-                model::stamp_new(collection, object.clone()),
-            )?;
+            };
+            let stamped = model::stamp_new(collection, object.clone());
+            let object = match maintained(objects, collection, Some(&before), stamped, at_ms)? {
+                Ok(object) => object,
+                Err(refused) => return Ok(refused),
+            };
             put(objects, collection, key, &object)?;
             Response::ok(200, object)
         }
