@@ -484,3 +484,120 @@ async fn bad_runtime_input_is_refused_and_changes_nothing() -> Result<()> {
     c.success();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_render_with_drp_data_and_bad_ones_are_refused() -> Result<()> {
+    let _g = serial().await;
+    let mut c = Cluster::start(3).await?;
+    let tmp = tempfile::tempdir()?;
+    let ran = tmp.path().join("ran.txt");
+    let n = c.node(1);
+    n.post("/params")
+        .json(&json!({"Name": "greeting", "Schema": {"type": "string", "default": "hi"}}))
+        .send()
+        .await?
+        .expect(201)?;
+    n.post("/profiles")
+        .json(&json!({"Name": "site", "Params": {"greeting": "hello-from-profile"}}))
+        .send()
+        .await?
+        .expect(201)?;
+    n.post("/templates")
+        .json(&json!({"ID": "motd.tmpl", "Contents": "machine {{.Machine.Name}} says {{.Param \"greeting\"}}\n"}))
+        .send()
+        .await?
+        .expect(201)?;
+    let script = format!(
+        "#!/usr/bin/env bash\necho {{{{.Machine.Name}}}}-{{{{.Param \"greeting\"}}}} >> {}\n",
+        ran.display()
+    );
+    n.post("/tasks")
+        .json(&json!({"Name": "greet", "Templates": [
+            {"Name": "motd", "Path": "/etc/motd", "ID": "motd.tmpl"},
+            {"Name": "greet.sh", "Contents": script},
+        ]}))
+        .send()
+        .await?
+        .expect(201)?;
+    n.post("/stages")
+        .json(&json!({"Name": "hello", "Tasks": ["greet"]}))
+        .send()
+        .await?
+        .expect(201)?;
+    n.post("/workflows")
+        .json(&json!({"Name": "hello-wf", "Stages": ["hello"]}))
+        .send()
+        .await?
+        .expect(201)?;
+    n.post("/machines")
+        .json(&json!({"Uuid": M1, "Name": "m1", "Profiles": ["site"], "Workflow": "hello-wf"}))
+        .send()
+        .await?
+        .expect(201)?;
+
+    // The render route: params through the machine's profile.
+    let text = n
+        .get(&format!("/machines/{M1}/render?template=motd.tmpl"))
+        .send()
+        .await?
+        .expect(200)?
+        .text();
+    ensure!(text == "machine m1 says hello-from-profile\n", "{text:?}");
+
+    // The agent writes the file under its work dir and runs the rendered script.
+    let t = token(n, M1).await?;
+    let mut agent = Agent::start(&[n], M1, &t, tmp.path()).await?;
+    let code = agent.exit_code(Duration::from_secs(90)).await?;
+    ensure!(code == 0, "agent exited {code}:\n{}", agent.output());
+    ensure!(
+        ran_lines(&ran) == ["m1-hello-from-profile"],
+        "{:?}",
+        ran_lines(&ran)
+    );
+    let motd = std::fs::read_to_string(tmp.path().join("machine/etc/motd"))?;
+    ensure!(motd == "machine m1 says hello-from-profile\n", "{motd:?}");
+
+    // Without the profile's value, the param's default applies.
+    n.post("/machines")
+        .json(&json!({"Uuid": M2, "Name": "m2"}))
+        .send()
+        .await?
+        .expect(201)?;
+    let text = n
+        .get(&format!("/machines/{M2}/render?template=motd.tmpl"))
+        .send()
+        .await?
+        .expect(200)?
+        .text();
+    ensure!(text == "machine m2 says hi\n", "{text:?}");
+
+    // A template with a syntax error is refused with its position, and nothing is stored.
+    let bad = n
+        .post("/templates")
+        .json(&json!({"ID": "broken.tmpl", "Contents": "line one\n  {{ if .Machine.Name }\n"}))
+        .send()
+        .await?;
+    ensure!(bad.status == 422, "{}: {}", bad.status, bad.text());
+    let message = bad.messages().join(" ");
+    ensure!(
+        message.contains("broken.tmpl") && message.contains("line 2"),
+        "{message}"
+    );
+    ensure!(n.get("/templates/broken.tmpl").send().await?.status == 404);
+    let bad = n
+        .post("/tasks")
+        .json(
+            &json!({"Name": "broken", "Templates": [{"Name": "b.sh", "Contents": "{{ .Param }"}]}),
+        )
+        .send()
+        .await?;
+    ensure!(
+        bad.status == 422 && bad.text().contains("b.sh"),
+        "{}: {}",
+        bad.status,
+        bad.text()
+    );
+    ensure!(n.get("/tasks/broken").send().await?.status == 404);
+    c.success();
+    Ok(())
+}
