@@ -17,8 +17,9 @@ use crate::cluster::{endpoint_bin, Cluster};
 use crate::http::Http;
 use crate::stats::{fmt_ms, percentile};
 
-/// Tasks per machine's workflow: more than any run completes, so no agent runs out.
-const TASKS_PER_MACHINE: usize = 5000;
+/// Tasks per machine's workflow. Small: every transition rewrites the machine, task list and
+/// all. A machine that completes its workflow is restarted in it (not timed).
+const TASKS_PER_MACHINE: usize = 50;
 
 async fn setup(http: &Http, base: &str, agents: usize) -> Result<Vec<String>> {
     let post = |path: &str, body: Value| {
@@ -49,16 +50,31 @@ async fn setup(http: &Http, base: &str, agents: usize) -> Result<Vec<String>> {
     Ok(machines)
 }
 
-/// One agent cycle; `Err` names the step that failed.
-async fn cycle(http: &Http, base: &str, machine: &str) -> Result<()> {
-    let job = http
+/// Puts a machine whose workflow is complete back at its start.
+async fn restart_workflow(http: &Http, base: &str, machine: &str) -> Result<()> {
+    for wf in ["", "loop"] {
+        http.request(Method::PATCH, format!("{base}/machines/{machine}"))
+            .raw_json(json!([{"op": "replace", "path": "/Workflow", "value": wf}]).to_string())
+            .send()
+            .await?
+            .expect(200)?;
+    }
+    Ok(())
+}
+
+/// One agent cycle (`Ok(false)`: the workflow was complete, nothing ran); `Err` names the
+/// step that failed.
+async fn cycle(http: &Http, base: &str, machine: &str) -> Result<bool> {
+    let created = http
         .post(format!("{base}/jobs"))
         .idem(&format!("c-{}", uuid::Uuid::new_v4()))
         .json(&json!({"Machine": machine}))
         .send()
-        .await?
-        .expect(201)?
-        .value()?;
+        .await?;
+    if created.status == 204 {
+        return Ok(false);
+    }
+    let job = created.expect(201)?.value()?;
     let id = job["Uuid"].as_str().context("job Uuid")?;
     let state = |s: &str| json!([{"op": "replace", "path": "/State", "value": s}]).to_string();
     http.request(Method::PATCH, format!("{base}/jobs/{id}"))
@@ -80,7 +96,7 @@ async fn cycle(http: &Http, base: &str, machine: &str) -> Result<()> {
         .send()
         .await?
         .expect(200)?;
-    Ok(())
+    Ok(true)
 }
 
 pub async fn job_cycle(agents: usize, secs: u64) -> Result<()> {
@@ -106,7 +122,13 @@ pub async fn job_cycle(agents: usize, secs: u64) -> Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 match cycle(&http, &base, &m).await {
-                    Ok(()) => ok.push(t.elapsed()),
+                    Ok(true) => ok.push(t.elapsed()),
+                    Ok(false) => {
+                        if let Err(e) = restart_workflow(&http, &base, &m).await {
+                            errors += 1;
+                            first_error.get_or_insert(format!("{e:#}"));
+                        }
+                    }
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert(format!("{e:#}"));
