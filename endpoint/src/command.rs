@@ -177,6 +177,16 @@ pub enum Op {
     },
     /// A whole VersionSet, applied all-or-nothing as one log entry.
     ApplyVersionSet(Box<VersionSetApply>),
+    /// `POST /jobs`: the job (UUID chosen by the receiving member) for the machine's next task.
+    CreateJob {
+        machine: String,
+        job: String,
+    },
+    /// `PUT /jobs/<uuid>/log`: text appended to the job's log.
+    AppendJobLog {
+        job: String,
+        data: String,
+    },
 }
 
 /// What `POST` and `PUT /contents` promise about a pack already installed under the name.
@@ -261,6 +271,7 @@ impl Op {
             Op::Seed { .. } | Op::PutSystem { .. } => "_system",
             Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
             Op::ApplyVersionSet(_) => "version_sets",
+            Op::CreateJob { .. } | Op::AppendJobLog { .. } => "jobs",
         }
     }
 }
@@ -346,6 +357,10 @@ impl std::fmt::Display for Request {
             }
             Op::RemoveContent { name } => write!(f, "remove content {name}"),
             Op::ApplyVersionSet(vs) => write!(f, "apply versionset {}", vs.hash),
+            Op::CreateJob { machine, job } => write!(f, "create job {job} for machine {machine}"),
+            Op::AppendJobLog { job, data } => {
+                write!(f, "append {} bytes to the log of job {job}", data.len())
+            }
         }
     }
 }

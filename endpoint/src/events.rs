@@ -67,6 +67,8 @@ pub fn for_change(
         Op::RemoveContent { name } => ("contents", "delete", name.clone()),
         Op::FinishUpload { path, .. } => ("files", "create", path.clone()),
         Op::DeleteFile { path } => ("files", "delete", path.clone()),
+        Op::CreateJob { job, .. } if resp.status == 201 => ("jobs", "create", job.clone()),
+        Op::CreateJob { .. } | Op::AppendJobLog { .. } => return None,
         Op::Seed { .. }
         | Op::PutSystem { .. }
         | Op::UploadChunk { .. }

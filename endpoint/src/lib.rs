@@ -1,5 +1,6 @@
 //! `drp-endpoint`: one member of a Raft-replicated Digital Rebar Provision endpoint cluster.
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod cluster;
@@ -13,6 +14,7 @@ pub mod model;
 pub mod node;
 pub mod packs;
 pub mod raft;
+pub mod runtime;
 pub mod secure;
 pub mod serve;
 pub mod store;

@@ -335,8 +335,8 @@ fn missing_and_wrong_version_prerequisites_are_each_named() {
             "content pack needs-newer requires content pack BasicStore at \">=5.0.0\", but BasicStore v4.8.0 is installed",
             "content pack needs-newer requires content pack small-pack at \"^2.0\", but small-pack v1.2.0 is installed",
             "content pack needs-newer requires content pack missing-pack, which is not installed",
-            "content pack needs-newer requires feature flag sane-exit-codes, which this endpoint does not provide",
-            "content pack needs-newer requires feature flag job-exit-states, which this endpoint does not provide",
+            "content pack needs-newer requires feature flag fsm-runner, which this endpoint does not provide",
+            "content pack needs-newer requires feature flag virtual-media-boot, which this endpoint does not provide",
         ]
     );
     assert_eq!(s.everything(), before);
@@ -480,16 +480,12 @@ fn real_packs_install_or_are_refused_precisely() {
     let mut s = Store::new();
     let empty = s.everything();
 
-    // drp-community-content: BasicStore is built in; every required feature is missing.
+    // drp-community-content: BasicStore is built in; the flags not implemented yet are named.
     let before = s.everything();
     let resp = s.install(&fixture("content"), false);
     assert_eq!(resp.status, 422);
     let features = [
-        "sane-exit-codes",
-        "job-exit-states",
         "fsm-runner",
-        "workflows",
-        "default-workflow",
         "http-range-header",
         "roles",
         "tenants",

@@ -31,6 +31,7 @@ use crate::http::{Http, Req, ADMIN_PASSWORD};
 
 static ENDPOINT_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 static MANAGER_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+static AGENT_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// Path of `drp-endpoint`: `$DRP_ENDPOINT_BIN`, else built once per process.
 pub fn endpoint_bin() -> Result<PathBuf> {
@@ -40,6 +41,11 @@ pub fn endpoint_bin() -> Result<PathBuf> {
         "drp-endpoint",
         &ENDPOINT_BIN,
     )
+}
+
+/// Path of `drp-agent`: `$DRP_AGENT_BIN`, else built once per process.
+pub fn agent_bin() -> Result<PathBuf> {
+    locate("DRP_AGENT_BIN", "endpoint", "drp-agent", &AGENT_BIN)
 }
 
 /// Path of `drp-manager`: `$DRP_MANAGER_BIN`, else built once per process.

@@ -238,6 +238,7 @@ pub async fn create(
     if !problems.is_empty() {
         return Err(ApiError::with_messages(422, problems).on(c.model, &key));
     }
+    super::render::check_templates(c.name, &object).map_err(|e| e.on(c.model, &key))?;
     commit(
         &node,
         &method,
@@ -332,6 +333,7 @@ pub async fn replace(
     if !problems.is_empty() {
         return Err(ApiError::with_messages(422, problems).on(c.model, &key));
     }
+    super::render::check_templates(c.name, &object).map_err(|e| e.on(c.model, &key))?;
     commit(
         &node,
         &method,

@@ -13,7 +13,7 @@ use futures::StreamExt;
 
 use super::error::ApiError;
 use super::{
-    certificate, consensus, contents, files, indexes, info, object_params, objects, swagger,
+    certificate, consensus, contents, files, indexes, info, jobs, object_params, objects, swagger,
     system, users, versionset, whoami, ws,
 };
 use crate::node::Node;
@@ -650,6 +650,81 @@ pub static ROUTES: &[Route] = &[
                 .replies(&[200], R::FileMeta)
                 .errors(&[404]),
         ],
+    },
+    Route {
+        path: "/api/v3/jobs",
+        tag: "jobs",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, jobs::list), "listJobs", Read)
+                .says("List jobs")
+                .params(&[Param::ListQuery])
+                .replies(&[200], R::Objects)
+                .errors(&[400]),
+            op(Head, |m| on(m, jobs::count), "countJobs", Read)
+                .says("Count jobs (filters apply)")
+                .params(&[Param::ListQuery])
+                .replies(&[200], R::Count)
+                .errors(&[400]),
+            op(Post, |m| on(m, jobs::create), "createJob", Write)
+                .says("Create the job for a machine's next task: `{\"Machine\": \"<uuid>\"}`")
+                .notes(
+                    "201 with the new job; 202 with the machine's job that is still created or \
+                     running; 204 when the machine has nothing to run (not Runnable, its \
+                     workflow complete). A machine token may only create its own machine's jobs \
+                     (403). Stage and bootenv entries of the task list are applied by the server \
+                     on the way.",
+                )
+                .body(B::Object)
+                .replies(&[201, 202, 204], R::Object)
+                .errors(&[403, 422]),
+        ],
+    },
+    Route {
+        path: "/api/v3/jobs/{key}/actions",
+        tag: "jobs",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, jobs::actions), "getJobActions", Read)
+            .says("The job's task rendered for its machine: `[{Name, Path, Content, Meta}]`")
+            .notes("An action with a Path is a file to write; one without is a script to run. 422 names a template that fails to parse or render.")
+            .replies(&[200], R::AnyJson)
+            .errors(&[404, 422])],
+    },
+    Route {
+        path: "/api/v3/jobs/{key}/log",
+        tag: "jobs",
+        body_limit: BodyLimit::Max(crate::runtime::job::MAX_JOB_LOG_BYTES),
+        ops: &[
+            op(Get, |m| on(m, jobs::get_log), "getJobLog", Read)
+                .says("The job's log, as text")
+                .replies(&[200], R::String)
+                .errors(&[404]),
+            op(Put, |m| on(m, jobs::append_log), "appendJobLog", Write)
+                .says("Append the body (text) to the job's log")
+                .notes("Replicated. A log holds at most 1 MiB: an append past it is refused whole (413).")
+                .body(B::Bytes)
+                .replies(&[204], R::Empty)
+                .errors(&[404, 413]),
+        ],
+    },
+    Route {
+        path: "/api/v3/machines/{key}/token",
+        tag: "machines",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, jobs::machine_token), "getMachineToken", Read)
+            .says("A machine token: its claims allow only this machine and its jobs")
+            .params(&[Param::Ttl])
+            .replies(&[200], R::Token)
+            .errors(&[400, 403, 404, 503])],
+    },
+    Route {
+        path: "/api/v3/machines/{key}/render",
+        tag: "machines",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, jobs::machine_render), "renderMachine", Read)
+            .says("Render for the machine: `?template=<ID>` one stored template (text), else its current task's templates as job actions")
+            .replies(&[200], R::AnyJson)
+            .errors(&[404, 422])],
     },
     Route {
         path: "/api/v3/{collection}",

@@ -44,9 +44,12 @@ fn instances(route: &'static Route) -> Vec<(String, Option<&'static Collection>)
         .unwrap_or(route.path)
         .replace("{*", "{");
     if path.contains("{collection}") {
+        // A collection with a route of its own at the same path (`/jobs`) is described there.
+        let own = |p: &str| ROUTES.iter().any(|r| r.path.strip_prefix(BASE) == Some(p));
         COLLECTIONS
             .iter()
             .map(|c| (path.replace("{collection}", c.name), Some(c)))
+            .filter(|(p, _)| !own(p))
             .collect()
     } else {
         vec![(path, None)]
@@ -137,6 +140,8 @@ fn path_param_doc(name: &str, path: &str, c: Option<&Collection>) -> String {
         ("prefix", _) => "The collection (DRP's object prefix), e.g. `machines`".into(),
         ("path", _) => "The file's path (it may contain `/`; `..` is refused)".into(),
         ("id", _) => "The member's ConsensusID".into(),
+        ("key", None) if path.starts_with("/jobs/") => "The job's Uuid".into(),
+        ("key", None) if path.starts_with("/machines/") => "The machine's Uuid".into(),
         ("name", _) if path.starts_with("/contents/") => "The content pack's name".into(),
         ("name", _) if path.starts_with("/users/") => {
             "The user's Name (`{name}` itself: the caller, or `?name=` for a token, as DRP's generated clients send it)".into()
@@ -311,6 +316,8 @@ fn reason(status: u16) -> &'static str {
         101 => "Switching Protocols: the connection is now a websocket",
         200 => "OK",
         201 => "Created",
+        202 => "Accepted: the job already in progress",
+        204 => "No Content",
         400 => "Bad request: a malformed body, query, path or header; the messages say which",
         401 => "No valid credentials (HTTP Basic or a Bearer token)",
         403 => "Forbidden: the object belongs to a content pack, or the caller may not do this",

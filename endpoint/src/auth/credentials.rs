@@ -18,6 +18,8 @@ const CACHE_MAX: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: String,
+    /// A machine token's machine: its claims allow only that machine and its jobs.
+    pub machine: Option<String>,
 }
 
 /// Verified (user, password, stored hash) triples, keyed by an HMAC under a per-process
@@ -106,6 +108,7 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
                 if a == b {
                     return Ok(Principal {
                         user: user.to_string(),
+                        machine: None,
                     });
                 }
             }
@@ -116,6 +119,7 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
     if node.credentials.hit(&digest) {
         return Ok(Principal {
             user: user.to_string(),
+            machine: None,
         });
     }
     let pass = pass.to_string();
@@ -128,5 +132,6 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
     node.credentials.remember(digest);
     Ok(Principal {
         user: user.to_string(),
+        machine: None,
     })
 }

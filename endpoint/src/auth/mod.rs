@@ -6,6 +6,7 @@
 //! pool, never on an async worker.
 
 mod credentials;
+pub mod machine;
 pub mod password;
 pub mod roles;
 pub mod token;
@@ -83,9 +84,12 @@ pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next
             if let Some(need) = roles::required(req.method(), req.uri().path(), &p.user) {
                 // Roles are read locally too; before refusing, catch up once in case the
                 // claim was granted through another member a moment ago.
-                let allowed = roles::allowed(&node.store, &p.user, &need)
-                    || (node.read_barrier().await.is_ok()
-                        && roles::allowed(&node.store, &p.user, &need));
+                let check = |store: &crate::store::ObjectStore| match &p.machine {
+                    Some(m) => machine::allowed(store, m, &need),
+                    None => roles::allowed(store, &p.user, &need),
+                };
+                let allowed =
+                    check(&node.store) || (node.read_barrier().await.is_ok() && check(&node.store));
                 if !allowed {
                     return forbidden(&p.user, &need);
                 }

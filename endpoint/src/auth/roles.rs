@@ -62,6 +62,9 @@ pub fn required(method: &Method, path: &str, user: &str) -> Option<Need> {
         ["users", name, "password"] if *name == user => return None,
         ["users", name, "password"] => need("users", "password", name),
         ["users", name, "token"] => need("users", "token", name),
+        ["machines", key, "token"] => need("machines", "token", key),
+        ["machines", key, "render"] => need("machines", "get", key),
+        ["jobs", key, "log" | "actions"] => need("jobs", if read { "get" } else { "update" }, key),
         ["system", ..] => need("system", if read { "get" } else { "action" }, ""),
         // Any user may listen: each event is then filtered by a `get` claim on its object.
         ["ws"] => return None,

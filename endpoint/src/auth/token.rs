@@ -19,6 +19,14 @@ pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 struct Claims {
     u: String,
     exp: u64,
+    /// Set on a machine token: the machine it acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
+}
+
+/// The name a machine token's caller goes by (events' `Principal`).
+pub fn machine_principal(uuid: &str) -> String {
+    format!("machine:{uuid}")
 }
 
 fn now_secs() -> u64 {
@@ -48,12 +56,28 @@ fn sign(secret: &[u8], payload: &str) -> Result<String, String> {
 }
 
 pub fn issue(node: &Node, user: &str, ttl_secs: u64) -> Result<(String, u64), String> {
+    sign_claims(node, user.to_string(), None, ttl_secs)
+}
+
+/// A machine token: its claims allow only `machine` and that machine's jobs (DRP's machine
+/// token, what an agent running on the machine uses).
+pub fn issue_machine(node: &Node, machine: &str, ttl_secs: u64) -> Result<(String, u64), String> {
+    sign_claims(
+        node,
+        machine_principal(machine),
+        Some(machine.to_string()),
+        ttl_secs,
+    )
+}
+
+fn sign_claims(
+    node: &Node,
+    u: String,
+    m: Option<String>,
+    ttl_secs: u64,
+) -> Result<(String, u64), String> {
     let exp = now_secs() + ttl_secs.clamp(1, MAX_TTL_SECS);
-    let claims = serde_json::to_vec(&Claims {
-        u: user.to_string(),
-        exp,
-    })
-    .map_err(|e| e.to_string())?;
+    let claims = serde_json::to_vec(&Claims { u, exp, m }).map_err(|e| e.to_string())?;
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
     let signature = sign(&secret(node)?, &payload)?;
     Ok((format!("{payload}.{signature}"), exp))
@@ -75,8 +99,26 @@ pub fn verify(node: &Node, token: &str) -> Result<Principal, String> {
     if claims.exp <= now_secs() {
         return Err("token expired".into());
     }
+    if let Some(machine) = claims.m {
+        if node
+            .store
+            .get("machines", &machine)
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err("token machine no longer exists".into());
+        }
+        return Ok(Principal {
+            user: claims.u,
+            machine: Some(machine),
+        });
+    }
     if node.store.get("users", &claims.u).ok().flatten().is_none() {
         return Err("token user no longer exists".into());
     }
-    Ok(Principal { user: claims.u })
+    Ok(Principal {
+        user: claims.u,
+        machine: None,
+    })
 }

@@ -20,18 +20,28 @@ use serde_json::{Map, Value};
 /// `meta.RequiredFeatures` names a flag not listed here is refused.
 ///
 /// Only flags whose behaviour this endpoint really implements belong here; a flag is a
-/// promise to the pack's tasks and templates. None of DRP's flags qualify yet:
-/// - provisioning runtime (`sane-exit-codes`, `job-exit-states`, `fsm-runner`, `workflows`,
-///   `default-workflow`, `change-stage-v2`, ...): no task runner, jobs or workflow engine;
-/// - template engine (`sprig`, `multiarch`, `overridable-bootloaders`, OS bootenv flags like
-///   `centos-8`, `virtual-media-boot`): templates are stored, never rendered;
-/// - `http-range-header`: `GET /files` ignores `Range`;
-/// - `roles`, `tenants`: the objects are stored but not enforced as access control.
+/// promise to the pack's tasks and templates:
+/// - `workflows`: setting a machine's `Workflow` builds its task list from the stages and the
+///   server walks it (`store::runtime`);
+/// - `default-workflow`: the `defaultWorkflow` pref starts every new machine in that workflow;
+/// - `job-exit-states`: jobs carry `ExitState` (complete, failed, stop, reboot, poweroff,
+///   incomplete) and it decides what the machine does next;
+/// - `sane-exit-codes`: `drp-agent` reads script exit codes with DRP's meanings (0, 16 stop,
+///   32 poweroff, 64 reboot, 128 incomplete, a low bit failed).
 ///
-/// Note for a rolling upgrade: this list is compiled in and read by `apply`, so a binary
-/// that adds a flag must not apply an install differently from older members; add flags
-/// only together with a way to agree on them (e.g. carry the list in the log entry).
-pub const FEATURES: &[&str] = &[];
+/// Not yet: `fsm-runner`, `change-stage-v2` (DRP's newer runner protocol); template and boot
+/// flags (`sprig` coverage is the template crate's, `multiarch`, `overridable-bootloaders`,
+/// `centos-8`, `virtual-media-boot`: no boot services render bootenvs); `http-range-header`;
+/// `roles`, `tenants` (DRP's full role and tenant semantics).
+///
+/// Install commands carry the flags of the member that received them (`features` in
+/// `Op::InstallContent`), so members of different versions judge a pack alike.
+pub const FEATURES: &[&str] = &[
+    "workflows",
+    "default-workflow",
+    "job-exit-states",
+    "sane-exit-codes",
+];
 
 /// [`FEATURES`], as a command carries them.
 pub fn advertised() -> Vec<String> {

@@ -166,6 +166,33 @@ fn mark_references(
     Ok(object)
 }
 
+/// A written object as it is stored: the runtime's fields maintained (machines, jobs) and
+/// its references checked. `Err` is the refusal to answer instead; nothing is written then.
+fn maintained(
+    objects: &mut Table<(&str, &str), &[u8]>,
+    collection: &str,
+    before: Option<&Value>,
+    object: Value,
+    at_ms: u64,
+) -> Result<Result<Value, Response>, StoreError> {
+    let (object, problems) = match (collection, before) {
+        ("machines", _) => match super::runtime::maintain_machine(objects, before, object)? {
+            Ok(kept) => kept,
+            Err(refused) => return Ok(Err(refused)),
+        },
+        ("jobs", Some(before)) => {
+            match super::runtime::maintain_job(objects, before, object, at_ms)? {
+                Ok(kept) => (kept, Vec::new()),
+                Err(refused) => return Ok(Err(refused)),
+            }
+        }
+        _ => (object, Vec::new()),
+    };
+    let mut object = mark_references(objects, collection, object)?;
+    super::runtime::add_problems(&mut object, problems);
+    Ok(Ok(object))
+}
+
 /// Objects from a content pack change only with their pack.
 fn read_only(
     objects: &Table<(&str, &str), &[u8]>,
@@ -353,8 +380,11 @@ fn apply_patch(
             ));
         }
     }
-    let patched = fill::stored(collection, patched, Some(&original), stamp);
-    let patched = mark_references(objects, collection, patched)?;
+    let stamped = fill::stored(collection, patched, Some(&original), stamp);
+    let patched = match maintained(objects, collection, Some(&original), stamped, stamp.at_ms)? {
+        Ok(object) => object,
+        Err(refused) => return Ok(refused),
+    };
     put(objects, collection, key, &patched)?;
     Ok(Response::ok(200, patched))
 }
@@ -430,6 +460,8 @@ fn apply_op(
             key,
             patch,
         } => apply_patch(objects, collection, key, patch, stamp)?,
+        Op::CreateJob { machine, job } => super::runtime::create_job(objects, machine, job, stamp)?,
+        Op::AppendJobLog { job, data } => super::runtime::append_log(objects, job, data)?,
         Op::PutSystem { key, object } => {
             put(objects, "_system", key, object)?;
             Response::ok(200, Value::Null)
@@ -462,8 +494,11 @@ fn apply_op(
                     format!("{collection}/{key} already exists"),
                 ));
             }
-            let object = fill::stored(collection, object.clone(), None, stamp);
-            let object = mark_references(objects, collection, object)?;
+            let stamped = fill::stored(collection, object.clone(), None, stamp);
+            let object = match maintained(objects, collection, None, stamped, stamp.at_ms)? {
+                Ok(object) => object,
+                Err(refused) => return Ok(refused),
+            };
             put(objects, collection, key, &object)?;
             Response::ok(201, object)
         }
@@ -472,11 +507,15 @@ fn apply_op(
             key,
             object,
         } => {
-            let Some(previous) = load(objects, collection, key)? else {
+            let Some(before) = load(objects, collection, key)? else {
                 return Ok(not_found(collection, key));
             };
-            let object = fill::stored(collection, object.clone(), Some(&previous), stamp);
-            let object = mark_references(objects, collection, object)?;
+            let stamped = fill::stored(collection, object.clone(), Some(&before), stamp);
+            let object = match maintained(objects, collection, Some(&before), stamped, stamp.at_ms)?
+            {
+                Ok(object) => object,
+                Err(refused) => return Ok(refused),
+            };
             put(objects, collection, key, &object)?;
             Response::ok(200, object)
         }

@@ -5,6 +5,7 @@
 mod apply;
 mod contents;
 pub mod files;
+pub mod runtime;
 mod snapshot;
 pub mod unique;
 pub mod versionset;

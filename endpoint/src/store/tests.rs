@@ -408,3 +408,81 @@ fn every_builtin_is_protected() {
         );
     }
 }
+
+fn put_object(collection: &str, key: &str, object: Value) -> Op {
+    Op::Create {
+        collection: collection.into(),
+        key: key.into(),
+        object,
+    }
+}
+
+/// The runtime in apply: the `defaultWorkflow` pref starts a new machine in it, a job is made
+/// for each task in turn, a retried job report is a replay, and an ended job stays ended.
+#[test]
+fn machines_walk_their_workflow_through_jobs() {
+    let (_dir, s) = store();
+    const J1: &str = "6d1c4a8e-0001-4c4f-9d0a-5a1e0000a001";
+    const J2: &str = "6d1c4a8e-0001-4c4f-9d0a-5a1e0000a002";
+    let m = "6d1c4a8e-0001-4c4f-9d0a-5a1e00000001";
+    let setup = [
+        put_object("tasks", "a", json!({"Name": "a"})),
+        put_object("stages", "one", json!({"Name": "one", "Tasks": ["a"]})),
+        put_object("workflows", "wf", json!({"Name": "wf", "Stages": ["one"]})),
+        Op::SetPrefs {
+            prefs: [("defaultWorkflow".to_string(), "wf".to_string())].into(),
+        },
+        put_object("machines", m, json!({"Uuid": m, "Name": "m"})),
+    ];
+    let mut last = Response::default();
+    for (index, op) in (1..).zip(setup) {
+        last = run(&s, &req(op, None, ""), index);
+        assert!(last.status < 300, "{last:?}");
+    }
+    assert_eq!(last.body["Workflow"], "wf");
+    assert_eq!(last.body["Tasks"], json!(["stage:one", "a"]));
+    assert_eq!(last.body["Stage"], "one");
+
+    let job = run(
+        &s,
+        &req(
+            Op::CreateJob {
+                machine: m.into(),
+                job: J1.into(),
+            },
+            None,
+            "",
+        ),
+        10,
+    );
+    assert_eq!(job.status, 201, "{job:?}");
+    assert_eq!(job.body["Task"], "a");
+    let finish = |status: &str| Op::Patch {
+        collection: "jobs".into(),
+        key: J1.into(),
+        patch: json!([{"op": "replace", "path": "/State", "value": status}]),
+    };
+    let done = run(&s, &req(finish("finished"), Some("k-end"), "f"), 11);
+    assert_eq!(done.status, 200, "{done:?}");
+    let again = run(&s, &req(finish("finished"), Some("k-end"), "f"), 12);
+    assert_eq!(again, done, "a retried report is the first one's replay");
+    let other = run(&s, &req(finish("failed"), Some("k-other"), "g"), 13);
+    assert_eq!(other.status, 409, "{other:?}");
+    let machine = s.get("machines", m).expect("get").expect("machine");
+    assert_eq!(machine["WorkflowComplete"], true);
+    assert_eq!(machine["Runnable"], true);
+    let none = run(
+        &s,
+        &req(
+            Op::CreateJob {
+                machine: m.into(),
+                job: J2.into(),
+            },
+            None,
+            "",
+        ),
+        14,
+    );
+    assert_eq!(none.status, 204);
+    assert!(s.get("jobs", J2).expect("get").is_none());
+}

@@ -14,9 +14,11 @@
 //! | [`report`] | the rows, goals, markdown table, JSON file, `docs/benchmarks.md` section |
 //! | [`run`] | the five workloads (writes, reads, failover, fan-out, scale) |
 //! | [`ha_quick`] | the older `drp-bench ha-quick` (ours only) |
+//! | [`job_cycle`] | `drp-bench job-cycle`: DRP's agent cycle (create, running, actions, log, finish) with N agents |
 
 pub mod etcd;
 pub mod ha_quick;
+pub mod job_cycle;
 pub mod load;
 pub mod machine;
 pub mod ours;

@@ -19,7 +19,7 @@ use serde_json::json;
 use tests::bench::machine;
 use tests::bench::report::Report;
 use tests::bench::run::{self, Config, Workload};
-use tests::bench::{etcd, ha_quick, load, say};
+use tests::bench::{etcd, ha_quick, job_cycle, load, say};
 use tests::cluster::{endpoint_bin, manager_bin};
 
 #[derive(Parser)]
@@ -97,6 +97,14 @@ enum Cmd {
         /// Concurrency levels to measure.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 32])]
         clients: Vec<usize>,
+    },
+    /// Ours only: jobs per second through DRP's whole agent cycle (create, running, actions,
+    /// log, finish) with N concurrent agents, and the p50/p99 of one cycle.
+    JobCycle {
+        #[arg(long, default_value_t = 64)]
+        agents: usize,
+        #[arg(long, default_value_t = 20)]
+        secs: u64,
     },
     /// Drive an endpoint that is already running (e.g. under `perf record`) with the bench's
     /// write or read cell; prints rate and latency.
@@ -252,6 +260,7 @@ fn main() -> Result<()> {
                 )
                 .await
             }
+            Some(Cmd::JobCycle { agents, secs }) => job_cycle::job_cycle(agents, secs).await,
             Some(Cmd::Drive {
                 url,
                 clients,

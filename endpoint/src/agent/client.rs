@@ -1,0 +1,133 @@
+//! The agent's HTTP client: any member will do, so a call that cannot connect, times out or
+//! meets a 502/503/504 (an election, a member going down) moves to the next member and tries
+//! again, with the same body and the same `Idempotency-Key`, until its retry window ends.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use reqwest::Method;
+
+/// One attempt's limit: a member that does not answer in this long is treated as down.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one call keeps retrying across members before it gives up.
+const RETRY_WINDOW: Duration = Duration::from_secs(120);
+
+pub enum Credentials {
+    Token(String),
+    Basic { user: String, password: String },
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    endpoints: Vec<String>,
+    current: AtomicUsize,
+    credentials: Credentials,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).context("the reply is not JSON")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Client {
+    pub fn new(
+        endpoints: Vec<String>,
+        credentials: Credentials,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Client> {
+        if endpoints.is_empty() {
+            bail!("no endpoints given");
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .connect_timeout(Duration::from_secs(3));
+        if let Some(pem) = ca_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem)
+                    .context("the --ca file is not a PEM certificate")?,
+            );
+        }
+        Ok(Client {
+            http: builder.build()?,
+            endpoints: endpoints
+                .into_iter()
+                .map(|e| e.trim_end_matches('/').to_string())
+                .collect(),
+            current: AtomicUsize::new(0),
+            credentials,
+        })
+    }
+
+    /// The member calls go to now.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]
+    }
+
+    fn next_member(&self) {
+        self.current.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `method path` with an optional body and idempotency key, across members as needed.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let url = format!("{}{path}", self.endpoint());
+            let mut req = self.http.request(method.clone(), &url);
+            req = match &self.credentials {
+                Credentials::Token(t) => req.bearer_auth(t),
+                Credentials::Basic { user, password } => req.basic_auth(user, Some(password)),
+            };
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if let Some((content_type, bytes)) = &body {
+                req = req
+                    .header("Content-Type", *content_type)
+                    .body(bytes.clone());
+            }
+            let why = match req.send().await {
+                Ok(resp) if matches!(resp.status().as_u16(), 502..=504) => {
+                    format!("{url}: {}", resp.status())
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    match resp.bytes().await {
+                        Ok(bytes) => {
+                            return Ok(Reply {
+                                status,
+                                body: bytes.to_vec(),
+                            })
+                        }
+                        Err(e) => format!("{url}: reading the reply: {e}"),
+                    }
+                }
+                Err(e) => format!("{url}: {e}"),
+            };
+            if started.elapsed() > RETRY_WINDOW {
+                bail!("no member answered within {RETRY_WINDOW:?}; last: {why}");
+            }
+            tracing::warn!("{why}; trying the next member");
+            self.next_member();
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+}
