@@ -16,6 +16,8 @@ fn concrete(path: &str) -> String {
         .replace("{path}", "swagger/probe.txt")
         .replace("{name}", "swagger-probe")
         .replace("{id}", "swagger-probe")
+        .replace("{prefix}", "machines")
+        .replace("{field}", "Name")
 }
 
 fn method(name: &str) -> Method {

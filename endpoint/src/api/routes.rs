@@ -873,7 +873,7 @@ pub static ROUTES: &[Route] = &[
             .errors(&[404])],
     },
     Route {
-        path: "/api/v3/indexes/{prefix}/{param}",
+        path: "/api/v3/indexes/{prefix}/{field}",
         tag: "meta",
         body_limit: BodyLimit::Default,
         ops: &[op(Get, |m| on(m, indexes::one), "getSingleIndex", Local)

@@ -135,7 +135,7 @@ fn path_param_doc(name: &str, path: &str, c: Option<&Collection>) -> String {
             c.key_field,
             INDEXED_FIELDS.join(", ")
         ),
-        ("param", _) if path.starts_with("/indexes/") => "The indexed field".into(),
+        ("field", _) => "The indexed field, e.g. `Name`".into(),
         ("param", _) => "The param's name (it may contain `/`)".into(),
         ("prefix", _) => "The collection (DRP's object prefix), e.g. `machines`".into(),
         ("path", _) => "The file's path (it may contain `/`; `..` is refused)".into(),
