@@ -1,7 +1,7 @@
 //! HTTP Basic verification with a short-lived cache of verified credentials.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -13,6 +13,9 @@ use crate::node::Node;
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 10_000;
+/// Password hashes computed at once. Each argon2 verification holds ~19 MiB and a core for
+/// tens of milliseconds: a storm of Basic requests must queue here, not exhaust memory.
+const CONCURRENT_HASHES: usize = 4;
 
 /// Who made a request.
 #[derive(Debug, Clone)]
@@ -28,6 +31,10 @@ pub struct Principal {
 pub struct CredentialCache {
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// One verification per credential at a time: concurrent requests with the same
+    /// credentials wait for the first one's verdict instead of each hashing it again.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Default for CredentialCache {
@@ -36,6 +43,8 @@ impl Default for CredentialCache {
         CredentialCache {
             key: rand::rng().random(),
             verified: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
         }
     }
 }
@@ -57,6 +66,40 @@ impl CredentialCache {
             return false;
         };
         map.get(digest).is_some_and(|at| at.elapsed() < CACHE_TTL)
+    }
+
+    /// Whether `given` matches `stored`, hashing it at most once per credential at a time
+    /// and at most [`CONCURRENT_HASHES`] at once overall.
+    async fn verify(&self, digest: [u8; 32], given: &str, stored: &str) -> bool {
+        let gate = match self.in_flight.lock() {
+            Ok(mut map) => map.entry(digest).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let verdict = async {
+            let _same_credential = gate.lock().await;
+            if self.hit(&digest) {
+                return true;
+            }
+            let Ok(_permit) = self.hashing.acquire().await else {
+                return false;
+            };
+            let (pass, stored) = (given.to_string(), stored.to_string());
+            let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &stored))
+                .await
+                .unwrap_or(false);
+            if ok {
+                self.remember(digest);
+            }
+            ok
+        }
+        .await;
+        if let Ok(mut map) = self.in_flight.lock() {
+            // Only the map and this caller hold it: nobody else is waiting on this credential.
+            if Arc::strong_count(&gate) <= 2 {
+                map.remove(&digest);
+            }
+        }
+        verdict
     }
 
     fn remember(&self, digest: [u8; 32]) {
@@ -122,14 +165,9 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
             machine: None,
         });
     }
-    let pass = pass.to_string();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pass, &stored))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    if !node.credentials.verify(digest, pass, &stored).await {
         return Err("invalid username or password".into());
     }
-    node.credentials.remember(digest);
     Ok(Principal {
         user: user.to_string(),
         machine: None,
