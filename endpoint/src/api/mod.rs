@@ -38,6 +38,7 @@ use crate::node::Node;
 /// per user after it), authentication and the cluster headers.
 pub fn router(node: Node, limits: RateLimits) -> Router {
     routes::routes()
+        // Prometheus's conventional path, outside the API's base: not in the OpenAPI document.
         .route("/metrics", axum::routing::get(crate::metrics::http::scrape))
         .layer(middleware::from_fn_with_state(
             limits.per_user,

@@ -126,6 +126,8 @@ pub enum Reply {
     Params,
     AnyJson,
     String,
+    /// Plain text (`text/plain`), such as a job log or the metrics exposition.
+    Text,
     Info,
     OpenApi,
     ClusterState,
@@ -697,7 +699,7 @@ pub static ROUTES: &[Route] = &[
         ops: &[
             op(Get, |m| on(m, jobs::get_log), "getJobLog", Read)
                 .says("The job's log, as text")
-                .replies(&[200], R::String)
+                .replies(&[200], R::Text)
                 .errors(&[404]),
             op(Put, |m| on(m, jobs::append_log), "appendJobLog", Write)
                 .says("Append the body (text) to the job's log")

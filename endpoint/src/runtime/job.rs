@@ -89,7 +89,6 @@ pub fn new_job(uuid: &str, machine: &Value, index: usize, task: &str, at: &str) 
         "State": CREATED,
         "ExitState": "",
         "StartTime": at,
-        "EndTime": "",
         "Archived": false,
         "ResultErrors": [],
         "Meta": {},
