@@ -450,7 +450,8 @@ impl Cluster {
             *v = view;
         }
         if before != after {
-            crate::metrics::leader_seen(&self.id, &before.0, &after.0);
+            let leader = after.0.as_ref().map(|l| l.consensus_id.as_str());
+            crate::metrics::leader_seen(&self.id, leader);
             tracing::info!(endpoint = %self.id, leader = ?after.0.as_ref().map(|l| &l.api_url), status = %after.1, "cluster view changed");
             self.changed.send_modify(|n| *n += 1);
         }

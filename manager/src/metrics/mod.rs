@@ -226,9 +226,19 @@ fn labels(endpoint: &str) -> EndpointLabels {
     }
 }
 
-/// Hook for the leader tracker: the view went from `before` to `after`.
-pub fn leader_seen<T: PartialEq>(endpoint: &str, before: &Option<T>, after: &Option<T>) {
-    if after.is_some() && before.is_some() && before != after {
+/// The leader each endpoint was last seen with: a failover usually passes through "no
+/// reachable leader", so a change is counted against the last leader known, not the last view.
+static LAST_LEADER: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+
+/// Hook for the leader tracker: the cluster's view now names `leader` (or no leader).
+pub fn leader_seen(endpoint: &str, leader: Option<&str>) {
+    let (Some(now), Ok(mut last)) = (leader, LAST_LEADER.lock()) else {
+        return;
+    };
+    if last
+        .insert(endpoint.to_owned(), now.to_owned())
+        .is_some_and(|before| before != now)
+    {
         global()
             .leader_changes
             .get_or_create(&labels(endpoint))
