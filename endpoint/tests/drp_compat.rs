@@ -281,12 +281,14 @@ async fn drp_client_routes() {
     assert_eq!(info["ha_passive_state"], json!([]));
 
     // A user sets their own password (DRP's `{name}` form), the old one stops working.
-    api.call(
-        Method::POST,
-        "/users",
-        Some(json!({"Name": "bob", "Password": "one"})),
-    )
-    .await;
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/users",
+            Some(json!({"Name": "bob", "Password": "one"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
 
     // The token in the form DRP's generated clients send, with a whole Info.
     let (status, token) = api
