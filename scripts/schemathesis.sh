@@ -8,6 +8,7 @@
 #
 #   scripts/schemathesis.sh                 # CI runs this
 #   SCHEMATHESIS_SEED=7 scripts/schemathesis.sh
+#   SCHEMATHESIS_KEEP=/tmp/st scripts/schemathesis.sh   # keep the logs
 #   SCHEMATHESIS_MAX_EXAMPLES=20 SCHEMATHESIS_MAX_SECONDS=900 scripts/schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,11 @@ cleanup() {
     if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
         kill "$node_pid" 2>/dev/null || true
         wait "$node_pid" 2>/dev/null || true
+    fi
+    # SCHEMATHESIS_KEEP=DIR keeps the node's log and schemathesis's output for a look afterwards.
+    if [ -n "${SCHEMATHESIS_KEEP:-}" ]; then
+        mkdir -p "$SCHEMATHESIS_KEEP"
+        cp "$work"/*.log "$work"/report.json "$SCHEMATHESIS_KEEP"/ 2>/dev/null || true
     fi
     rm -rf "$work"
 }
@@ -88,6 +94,9 @@ fi
 #   412 for an If-Match that no longer holds) is not something a schema can say;
 # - object_level_authorization: it compares what two different users may read, and this run
 #   has one user, the admin (roles are tested by the endpoint's own suites).
+# Operations: all, except putUserPassword. DRP's generated clients send its literal `{name}`
+# path, which sets the caller's own password: the fuzzer changed the admin's password with it
+# and every later call got 401 (drppy_client and the endpoint's suites test that operation).
 # Phases: examples, coverage and fuzzing. Not stateful: the document declares no OpenAPI links,
 # so that phase has nothing to chain.
 # One worker: with two, Hypothesis's lambda-source cache (shared between threads) raised
@@ -99,6 +108,7 @@ timeout --kill-after=10 "$MAX_SECONDS" "$venv/bin/schemathesis" run "$base/swagg
     --auth "rocketskates:$password" \
     --checks all \
     --exclude-checks positive_data_acceptance,object_level_authorization \
+    --exclude-operation-id putUserPassword \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" \
     --seed "$SEED" \

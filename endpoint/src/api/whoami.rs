@@ -55,14 +55,36 @@ fn score(asked: &Value, machine: &Value) -> i64 {
     score + MAC_ADDRESS * shared as i64
 }
 
+/// What is wrong with the shape of a Whoami, if anything: the fields DRP defines must have
+/// DRP's types, so a malformed identification is refused rather than scored.
+fn shape_problem(asked: &Value) -> Option<String> {
+    let Some(fields) = asked.as_object() else {
+        return Some("a Whoami must be a JSON object".into());
+    };
+    let wrong = |field: &str, want: &str| Some(format!("Whoami field {field} must be {want}"));
+    match fields.get("Fingerprint") {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => return wrong("Fingerprint", "an object"),
+    }
+    match fields.get("MacAddrs") {
+        None => {}
+        Some(Value::Array(macs)) if macs.iter().all(Value::is_string) => {}
+        Some(_) => return wrong("MacAddrs", "a list of strings"),
+    }
+    match fields.get("OnDiskUUID") {
+        None | Some(Value::String(_)) => None,
+        Some(_) => wrong("OnDiskUUID", "a string"),
+    }
+}
+
 pub async fn whoami(
     State(node): State<Node>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let mut asked = parse_json(&body)?;
-    if !asked.is_object() {
-        return Err(ApiError::new(422, "a Whoami must be a JSON object").on("whoami", ""));
+    if let Some(problem) = shape_problem(&asked) {
+        return Err(ApiError::new(422, problem).on("whoami", ""));
     }
     fence(&node, &headers).await?;
     let machines = node.store.list("machines", 0, None)?;
