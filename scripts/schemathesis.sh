@@ -59,9 +59,11 @@ free_port() {
 api_port="$(free_port)"
 raft_port="$(free_port)"
 password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
-"$endpoint" serve --data-dir "$work/data" \
+# The password goes in the environment: as an argument, one starting with '-' (token_urlsafe
+# gives those) was read as a flag and the node refused to start. It stays out of `ps` too.
+RS_ADMIN_PASSWORD="$password" "$endpoint" serve --data-dir "$work/data" \
     --api-listen "127.0.0.1:$api_port" --consensus-listen "127.0.0.1:$raft_port" \
-    --bootstrap --admin-password "$password" >"$work/node.log" 2>&1 &
+    --bootstrap >"$work/node.log" 2>&1 &
 node_pid=$!
 base="https://127.0.0.1:$api_port/api/v3"
 ca="$work/data/tls/ca.pem"

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod command;
 pub mod events;
 pub mod fill;
+pub mod flag;
 pub mod identity;
 pub mod limits;
 pub mod metrics;

@@ -350,7 +350,7 @@ pub async fn decode_params(
 pub fn wants_decode(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
         url::form_urlencoded::parse(q.as_bytes())
-            .any(|(k, v)| k == "decode" && v.eq_ignore_ascii_case("true"))
+            .any(|(k, v)| k == "decode" && crate::flag::is_set(Some(&v)))
     })
 }
 

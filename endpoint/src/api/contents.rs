@@ -163,13 +163,16 @@ fn replace_writable(
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request(format!("bad query string: {}", e.body_text())).on(CONTENTS, "")
     })?;
+    // A bare `?replaceWritable` asks for it.
     match query.get("replaceWritable").map(String::as_str) {
-        None | Some("false" | "0") => Ok(false),
-        Some("" | "true" | "1") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "replaceWritable must be true or false, not {other:?}"
-        ))
-        .on(CONTENTS, "")),
+        None => Ok(false),
+        Some("") => Ok(true),
+        Some(value) => crate::flag::parse(value).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "replaceWritable must be true or false, not {value:?}"
+            ))
+            .on(CONTENTS, "")
+        }),
     }
 }
 

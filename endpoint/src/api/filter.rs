@@ -129,15 +129,11 @@ pub fn parse(query: Option<&str>) -> Result<ListQuery, ApiError> {
                 q.sort.push(value.to_string())
             }
             "reverse" => {
-                q.reverse = match value.to_ascii_lowercase().as_str() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => {
-                        return Err(bad(format!(
-                            "reverse {value:?} is not a boolean (true or false)"
-                        )))
-                    }
-                }
+                q.reverse = crate::flag::parse(&value).ok_or_else(|| {
+                    bad(format!(
+                        "reverse {value:?} is not a boolean (true or false)"
+                    ))
+                })?
             }
             n if RESERVED.contains(&n) => {}
             field => {

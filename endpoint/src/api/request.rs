@@ -78,10 +78,11 @@ pub fn build(
 
 /// `X-DRP-Stale-Read: true` opts into a local read that may lag the leader.
 pub fn wants_stale_read(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-drp-stale-read")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    crate::flag::is_set(
+        headers
+            .get("x-drp-stale-read")
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// Deepest nesting of arrays and objects a request body may have. Well under serde_json's own

@@ -1,0 +1,40 @@
+//! The one reading of a boolean flag in a query string or header (`reverse`, `decode`,
+//! `replaceWritable`, `X-DRP-Stale-Read`): Go's `strconv.ParseBool`, which DRP uses, in any
+//! case, since Python clients send `True`.
+
+/// `Some(true)` for `1`, `t`, `true`; `Some(false)` for `0`, `f`, `false` (any case); `None`
+/// for anything else, including the empty value (callers decide what a bare flag means).
+pub fn parse(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" => Some(true),
+        "0" | "f" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A flag that is off unless it reads as true: for opt-ins where a malformed value must
+/// not switch anything on.
+pub fn is_set(value: Option<&str>) -> bool {
+    value.and_then(parse).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_go_booleans_in_any_case() {
+        for yes in ["1", "t", "T", "true", "True", "TRUE"] {
+            assert_eq!(parse(yes), Some(true), "{yes}");
+        }
+        for no in ["0", "f", "F", "false", "False", "FALSE"] {
+            assert_eq!(parse(no), Some(false), "{no}");
+        }
+        for neither in ["", "yes", "2", "truee"] {
+            assert_eq!(parse(neither), None, "{neither}");
+        }
+        assert!(!is_set(None));
+        assert!(!is_set(Some("nope")));
+        assert!(is_set(Some("True")));
+    }
+}
