@@ -10,8 +10,9 @@ use redb::Database;
 use serde_json::{json, Value};
 
 /// `endpoint::api::filter` is a private module; compile the very same file here. It names
-/// `super::error::ApiError`, which this re-export provides.
+/// `super::error::ApiError` and `crate::flag`, which these re-exports provide.
 pub use endpoint::api::error;
+pub use endpoint::flag;
 #[allow(dead_code)]
 #[path = "../../endpoint/src/api/filter.rs"]
 pub mod filter;
