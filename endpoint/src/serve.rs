@@ -353,19 +353,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }),
         )
     };
-    let http = {
-        let app = api::router(node.clone(), RateLimits::new(&args.rate));
-        netguard::serve(
-            api_listener,
-            api_config,
-            app,
-            args.conn.limits(),
-            shutdown_rx.clone(),
-            "api",
-        )
-        .task
-    };
-
     if bootstrapping {
         let me = MemberInfo {
             consensus_id: consensus_id.clone(),
@@ -381,6 +368,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else if initialized && (args.bootstrap || !args.join.is_empty()) {
         tracing::info!("data dir holds cluster state; --bootstrap/--join ignored");
     }
+    // The API serves only once a new cluster's seed (the admin user, the token secret) is
+    // applied: before, a client saw a half-made cluster (the start-up credential accepted,
+    // tokens 503). Connections made meanwhile wait in the listener's backlog.
+    let http = {
+        let app = api::router(node.clone(), RateLimits::new(&args.rate));
+        netguard::serve(
+            api_listener,
+            api_config,
+            app,
+            args.conn.limits(),
+            shutdown_rx.clone(),
+            "api",
+        )
+        .task
+    };
     let joiner = (!initialized && !args.join.is_empty()).then(|| {
         tokio::spawn(join_until_member(
             node.clone(),

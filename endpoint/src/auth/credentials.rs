@@ -116,6 +116,17 @@ impl CredentialCache {
     }
 }
 
+/// Whether the cluster's seed (the admin user and the token secret, one entry written by
+/// the bootstrapping node) is applied here. A store that cannot be read counts as seeded:
+/// the start-up credential must not open a door because of a read error.
+fn seeded(node: &Node) -> bool {
+    !matches!(
+        node.store
+            .get(super::token::SECRET_COLLECTION, super::token::SECRET_KEY),
+        Ok(None)
+    )
+}
+
 pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, String> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
@@ -140,9 +151,11 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
         stored = lookup();
     }
     let Some(stored) = stored else {
-        // A node that holds no users yet (not joined, or its bootstrap seed not yet applied)
-        // accepts only the admin credential it was started with.
-        if user == super::ADMIN_USER && node.store.count("users").unwrap_or(0) == 0 {
+        // A node whose cluster seed is not applied here yet (not joined, or the bootstrap
+        // seed still being hashed and written) accepts only the admin credential it was
+        // started with. Not "no users yet": a user created through that very credential
+        // before the seed landed made the admin's next call a 401.
+        if user == super::ADMIN_USER && !seeded(node) {
             if let Some(local) = &node.settings.admin_password {
                 let (a, b) = (
                     node.credentials.digest(user, pass, ""),
