@@ -1,5 +1,5 @@
 //! The one reading of a boolean flag in a query string or header (`reverse`, `decode`,
-//! `replaceWritable`, `X-DRP-Stale-Read`): Go's `strconv.ParseBool`, which DRP uses, in any
+//! `explode`, `replaceWritable`, `X-DRP-Stale-Read`): Go's `strconv.ParseBool`, which DRP uses, in any
 //! case, since Python clients send `True`.
 
 /// `Some(true)` for `1`, `t`, `true`; `Some(false)` for `0`, `f`, `false` (any case); `None`

@@ -7,6 +7,17 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 
+/// A call answered with an error status (the caller may act on `status`, e.g. 409).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: HTTP {status_line}\n  {messages}")]
+pub struct HttpError {
+    pub what: String,
+    pub status: u16,
+    /// The status with its reason, such as `409 Conflict`.
+    pub status_line: String,
+    pub messages: String,
+}
+
 /// A manager API client.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -72,20 +83,54 @@ impl Client {
         path: &str,
         body: Option<(&str, String)>,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        } else if let Some(pw) = &self.password {
-            req = req.basic_auth(&self.username, Some(pw));
-        }
+        let mut req = self.request(&method, path);
         if let Some((ct, text)) = body {
             req = req.header("content-type", ct).body(text);
         }
+        self.send(req, &method, path).await
+    }
+
+    /// Sends a streamed body; `timeout` replaces the client's 30 s for the whole transfer.
+    pub async fn send_stream(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: reqwest::Body,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let req = self
+            .request(&method, path)
+            .header("content-type", content_type)
+            .timeout(timeout)
+            .body(body);
+        self.send(req, &method, path).await
+    }
+
+    fn request(&self, method: &reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req.bearer_auth(token)
+        } else if let Some(pw) = &self.password {
+            req.basic_auth(&self.username, Some(pw))
+        } else {
+            req
+        }
+    }
+
+    /// Sends and reads the reply: the JSON (or text) body, or an error naming DRP's messages.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &reqwest::Method,
+        path: &str,
+    ) -> anyhow::Result<Value> {
         let resp = req
             .send()
             .await
-            .with_context(|| format!("{method} {url}"))?;
+            .with_context(|| format!("{method} {}{path}", self.base))?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
         let value: Value = serde_json::from_slice(&bytes)
@@ -101,7 +146,13 @@ impl Client {
                         .join("\n  ")
                 })
                 .unwrap_or_else(|| value.to_string());
-            bail!("{method} {path}: HTTP {status}\n  {msgs}");
+            return Err(HttpError {
+                what: format!("{method} {path}"),
+                status: status.as_u16(),
+                status_line: status.to_string(),
+                messages: msgs,
+            }
+            .into());
         }
         Ok(value)
     }

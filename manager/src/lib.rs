@@ -19,3 +19,4 @@ pub mod registry;
 pub mod serve;
 pub mod trust;
 pub mod ui;
+pub mod upload;

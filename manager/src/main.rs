@@ -70,6 +70,12 @@ enum Command {
     /// Work with VersionSet and Endpoint files, or a running manager's VersionSets.
     #[command(name = "version-sets", subcommand)]
     VersionSets(VersionSetsCommand),
+    /// Content packs: `contents upload FILE` installs one (replacing the installed version).
+    #[command(subcommand)]
+    Contents(ContentsCommand),
+    /// Files served by the endpoints: `files upload SRC DEST`.
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// One line per endpoint: leader, members, desired and applied state, pending actions.
     Status {
         #[command(flatten)]
@@ -181,6 +187,38 @@ enum EndpointsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ContentsCommand {
+    /// Install a content pack from a JSON or YAML file (`drp-endpoint contents bundle` makes
+    /// one from a directory), with progress. Without --endpoint, the client URL must be a
+    /// member's ($RS_ENDPOINT, as drpcli).
+    Upload {
+        file: PathBuf,
+        /// A registered endpoint to install it on, through the manager's gateway.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FilesCommand {
+    /// Upload SRC as DEST under the files tree, streamed, with progress.
+    Upload {
+        src: PathBuf,
+        dest: String,
+        /// Also unpack a tar or tgz beside it.
+        #[arg(long)]
+        explode: bool,
+        /// A registered endpoint to upload to, through the manager's gateway.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum VersionSetsCommand {
     /// Validate VersionSet/Endpoint YAML or JSON files offline; prints FILE:LINE:COLUMN: message
     /// for each problem and exits 1 if there is any.
@@ -269,6 +307,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Status { client } => cli::status(&client.client()?).await,
+        Command::Contents(ContentsCommand::Upload {
+            file,
+            endpoint,
+            client,
+        }) => manager::upload::contents(&client.client()?, &file, endpoint.as_deref()).await,
+        Command::Files(FilesCommand::Upload {
+            src,
+            dest,
+            explode,
+            endpoint,
+            client,
+        }) => {
+            manager::upload::file(&client.client()?, &src, &dest, explode, endpoint.as_deref())
+                .await
+        }
         Command::Endpoints(e) => match e {
             EndpointsCommand::List { client } => cli::endpoints_list(&client.client()?).await,
             EndpointsCommand::Show { id, client } => {

@@ -34,7 +34,38 @@ pub fn step(what: impl Into<String>) -> Step {
     }
 }
 
+/// A transfer of `total` bytes: a bar with bytes, rate and time left on a terminal; plain
+/// start and end lines otherwise. Advanced with [`Step::advance`].
+pub fn transfer(what: impl Into<String>, total: u64) -> Step {
+    let what = what.into();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({eta} left)",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.clone());
+        bar
+    });
+    if bar.is_none() {
+        eprintln!("  {what} ({total} bytes) ...");
+    }
+    Step {
+        bar,
+        what,
+        started: Instant::now(),
+    }
+}
+
 impl Step {
+    /// `n` more bytes went through (a transfer's bar; nothing otherwise).
+    pub fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
     /// Updates what the step is waiting on (shown on a terminal only).
     pub fn set(&self, detail: &str) {
         if let Some(bar) = &self.bar {
@@ -42,11 +73,11 @@ impl Step {
         }
     }
 
-    pub fn done(self) {
+    pub fn done(&self) {
         self.finish("done");
     }
 
-    pub fn failed(self) {
+    pub fn failed(&self) {
         self.finish("failed");
     }
 

@@ -42,9 +42,12 @@ fn checked(path: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Whether the query string sets the flag `name`: bare (`?explode`) or true by
+/// [`crate::flag::parse`].
 fn flag(query: Option<&str>, name: &str) -> bool {
     query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == name && v != "false")
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == name && (v.is_empty() || crate::flag::is_set(Some(&v))))
     })
 }
 
