@@ -388,14 +388,66 @@ pub async fn version_sets_list(c: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn plan(c: &Client, endpoint: &str) -> anyhow::Result<()> {
-    let p = c.get(&format!("/api/v3/endpoints/{endpoint}/plan")).await?;
+/// Endpoints' plans fetched at once.
+const PLANS_AT_ONCE: usize = 8;
+
+/// The plans of `endpoints`, or of every registered endpoint when none is named, fetched a
+/// few at a time with progress, printed in order. Fails if any could not be fetched.
+pub async fn plans(c: &Client, endpoints: &[String]) -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    let ids: Vec<String> = if endpoints.is_empty() {
+        c.get("/api/v3/endpoints")
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| s(e, "Id"))
+            .collect()
+    } else {
+        endpoints.to_vec()
+    };
+    if ids.is_empty() {
+        println!("no endpoints registered");
+        return Ok(());
+    }
+    let step = crate::progress::items(format!("planning {} endpoints", ids.len()), ids.len());
+    let fetched: Vec<anyhow::Result<Value>> = futures::stream::iter(&ids)
+        .map(|id| {
+            let step = &step;
+            async move {
+                let plan = c.get(&format!("/api/v3/endpoints/{id}/plan")).await;
+                step.advance(1);
+                plan
+            }
+        })
+        .buffered(PLANS_AT_ONCE)
+        .collect()
+        .await;
+    let failed = fetched.iter().filter(|p| p.is_err()).count();
+    if failed == 0 {
+        step.done();
+    } else {
+        step.failed();
+    }
+    for (id, plan) in ids.iter().zip(fetched) {
+        match plan {
+            Ok(p) => print_plan(id, &p),
+            Err(e) => println!("endpoint {id}: {e:#}"),
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} plans could not be read", ids.len());
+    }
+    Ok(())
+}
+
+fn print_plan(endpoint: &str, p: &Value) {
     println!(
         "endpoint {endpoint}: VersionSets {}, hash {}, commit {}, apply {}",
         p["VersionSets"],
-        short(&s(&p, "Hash"), 12),
-        short(&s(&p, "GitCommit"), 12),
-        s(&p, "Apply")
+        short(&s(p, "Hash"), 12),
+        short(&s(p, "GitCommit"), 12),
+        s(p, "Apply")
     );
     for e in p["Errors"].as_array().into_iter().flatten() {
         println!("  error: {}", e.as_str().unwrap_or_default());
@@ -407,5 +459,4 @@ pub async fn plan(c: &Client, endpoint: &str) -> anyhow::Result<()> {
     for l in lines {
         println!("  {}", l.as_str().unwrap_or_default());
     }
-    Ok(())
 }

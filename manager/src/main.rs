@@ -236,9 +236,10 @@ enum VersionSetsCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// The plan (actions) for an endpoint as the manager last observed it.
+    /// The plans (actions) of the endpoints named, or of every registered endpoint, as the
+    /// manager last observed them.
     Plan {
-        endpoint: String,
+        endpoints: Vec<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -363,8 +364,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             VersionSetsCommand::Show { id, client } => {
                 cli::show(&client.client()?, &format!("/api/v3/version_sets/{id}")).await
             }
-            VersionSetsCommand::Plan { endpoint, client } => {
-                cli::plan(&client.client()?, &endpoint).await
+            VersionSetsCommand::Plan { endpoints, client } => {
+                cli::plans(&client.client()?, &endpoints).await
             }
         },
     }

@@ -37,19 +37,38 @@ pub fn step(what: impl Into<String>) -> Step {
 /// A transfer of `total` bytes: a bar with bytes, rate and time left on a terminal; plain
 /// start and end lines otherwise. Advanced with [`Step::advance`].
 pub fn transfer(what: impl Into<String>, total: u64) -> Step {
-    let what = what.into();
+    bar_step(
+        what.into(),
+        total,
+        "  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({eta} left)",
+        &format!(" ({total} bytes)"),
+    )
+}
+
+/// `total` items to go through: a bar with a count on a terminal; plain start and end lines
+/// otherwise. Advanced with [`Step::advance`].
+pub fn items(what: impl Into<String>, total: usize) -> Step {
+    bar_step(
+        what.into(),
+        total as u64,
+        "  {msg} [{bar:30}] {pos}/{len} ({elapsed})",
+        "",
+    )
+}
+
+/// A step shown as a bar of `total` units on a terminal; `plain_suffix` follows the name on
+/// the plain start line.
+fn bar_step(what: String, total: u64, template: &str, plain_suffix: &str) -> Step {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(total);
-        if let Ok(style) = ProgressStyle::with_template(
-            "  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({eta} left)",
-        ) {
+        if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.clone());
         bar
     });
     if bar.is_none() {
-        eprintln!("  {what} ({total} bytes) ...");
+        eprintln!("  {what}{plain_suffix} ...");
     }
     Step {
         bar,

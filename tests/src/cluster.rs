@@ -470,6 +470,7 @@ impl Node {
     /// SIGSTOP the process.
     pub fn pause(&mut self) -> Result<()> {
         self.signal(libc::SIGSTOP)?;
+        self.wait_all_threads_stopped()?;
         self.paused = true;
         self.note(&format!("==== harness: paused {} (SIGSTOP)", self.name));
         Ok(())
@@ -480,6 +481,37 @@ impl Node {
         self.signal(libc::SIGCONT)?;
         self.paused = false;
         self.note(&format!("==== harness: resumed {} (SIGCONT)", self.name));
+        Ok(())
+    }
+
+    /// kill(2) returns before every thread has stopped: a thread running on another core
+    /// could still answer a request sent at once (the harness test once got a 200 from a
+    /// "paused" node). Waits until /proc shows every thread stopped.
+    fn wait_all_threads_stopped(&self) -> Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| anyhow!("{} is not running", self.name))?;
+        let tasks = format!("/proc/{}/task", child.id());
+        let stopped = || -> bool {
+            let Ok(entries) = std::fs::read_dir(&tasks) else {
+                return false;
+            };
+            entries.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                    // The state follows the parenthesised name, which may hold spaces.
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+                })
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !stopped() {
+            if Instant::now() > deadline {
+                bail!("{} did not stop within 5 s of SIGSTOP", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! `drp-manager contents upload` and `files upload` against a real member and through the
-//! manager's gateway: a pack installed, then replaced; a file streamed intact; progress as
-//! plain lines when not on a terminal; a bad pack refused with nothing changed.
+//! The client commands that take time, against a real member and a real manager:
+//! `contents upload` (a pack installed, then replaced; a bad pack refused with nothing
+//! changed), `files upload` (streamed intact, directly and through the gateway) and
+//! `version-sets plan` over every endpoint; progress as plain lines when not on a terminal.
 
 mod common;
 
@@ -36,7 +37,7 @@ fn pack(version: &str) -> String {
 }
 
 #[test]
-fn uploads_packs_and_files_with_progress_to_a_member_and_through_the_gateway() {
+fn uploads_and_plans_show_progress_and_do_the_work() {
     let _g = serial();
     let c = Cluster::start("up-site", 1);
     let node = &c.nodes[0];
@@ -140,4 +141,25 @@ fn uploads_packs_and_files_with_progress_to_a_member_and_through_the_gateway() {
         .and_then(|r| r.text())
         .expect("download");
     assert_eq!(got, "through the gateway\n");
+
+    // Every endpoint's plan, with progress; an unknown endpoint fails naming it.
+    let (ok, out, err) = cli(&["version-sets", "plan"], &m.url, None);
+    assert!(ok, "plan failed: {err}");
+    assert!(out.contains("endpoint up-site: VersionSets"), "{out}");
+    assert!(
+        err.contains("planning 1 endpoints ...") && err.contains("planning 1 endpoints: done in"),
+        "{err}"
+    );
+    let (ok, out, err) = cli(
+        &["version-sets", "plan", "up-site", "nowhere"],
+        &m.url,
+        None,
+    );
+    assert!(!ok);
+    assert!(out.contains("endpoint up-site: VersionSets"), "{out}");
+    assert!(
+        out.contains("endpoint nowhere:") && out.contains("404"),
+        "{out}"
+    );
+    assert!(err.contains("1 of 2 plans could not be read"), "{err}");
 }
