@@ -79,10 +79,40 @@ pub fn for_change(
         (_, Some(current)) => current,
         (_, None) => resp.body.clone(),
     };
+    Some(event(req, kind, action, key, object, original))
+}
+
+/// The `machines.update` event of a machine that a job command changed on the side (its
+/// `CurrentJob`, `CurrentTask`, `Stage`, `WorkflowComplete`, `Runnable`): clients watching
+/// the machine see the runtime move it, as with DRP.
+pub fn for_machine_side_change(
+    req: &Request,
+    key: &str,
+    original: Option<Value>,
+    current: Value,
+) -> Event {
+    event(
+        req,
+        "machines",
+        "update",
+        key.to_string(),
+        current,
+        original,
+    )
+}
+
+fn event(
+    req: &Request,
+    kind: &str,
+    action: &str,
+    key: String,
+    object: Value,
+    original: Option<Value>,
+) -> Event {
     let time = humantime::format_rfc3339_millis(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(req.at_ms),
     );
-    Some(Event {
+    Event {
         time: time.to_string(),
         kind: kind.to_string(),
         action: action.to_string(),
@@ -92,7 +122,7 @@ pub fn for_change(
         original: original
             .map(|o| model::redact(kind, o))
             .unwrap_or(Value::Null),
-    })
+    }
 }
 
 /// A `register`ed pattern `<type>.<action>.<key>`, each part a literal or `*`.

@@ -153,10 +153,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 for (entry, _) in &batch {
                     let response = match &entry.payload {
                         EntryPayload::Normal(req) => {
-                            let (response, event) =
+                            let (response, changes) =
                                 store::apply_with_event(&tx, req, entry.log_id.index)
                                     .map_err(io_err)?;
-                            events.extend(event);
+                            events.extend(changes);
                             response
                         }
                         EntryPayload::Membership(m) => {

@@ -49,12 +49,13 @@ impl super::ObjectStore {
     }
 }
 
-/// `apply`, plus the change event it produced (object before and after, for object ops).
+/// `apply`, plus the change events it produced: the target's (object before and after, for
+/// object ops), and a machine's that a job command moved on the side.
 pub fn apply_with_event(
     tx: &WriteTransaction,
     req: &Request,
     index: u64,
-) -> Result<(Response, Option<crate::events::Event>), StoreError> {
+) -> Result<(Response, Vec<crate::events::Event>), StoreError> {
     let load_target = |tx: &WriteTransaction| -> Result<Option<Value>, StoreError> {
         match target(&req.op) {
             Some((c, k)) => load(&tx.open_table(OBJECTS)?, c, k),
@@ -62,10 +63,48 @@ pub fn apply_with_event(
         }
     };
     let original = load_target(tx)?;
+    let side_machine = job_machine(&req.op, original.as_ref());
+    let machine_before = match &side_machine {
+        Some(m) => load(&tx.open_table(OBJECTS)?, "machines", m)?,
+        None => None,
+    };
     let response = apply(tx, req, index)?;
     let current = load_target(tx)?;
-    let event = crate::events::for_change(req, &response, original, current);
-    Ok((response, event))
+    let mut events: Vec<_> = crate::events::for_change(req, &response, original, current)
+        .into_iter()
+        .collect();
+    if let (Some(m), true) = (side_machine, (200..300).contains(&response.status)) {
+        if let Some(after) = load(&tx.open_table(OBJECTS)?, "machines", &m)? {
+            if machine_before.as_ref() != Some(&after) {
+                events.push(crate::events::for_machine_side_change(
+                    req,
+                    &m,
+                    machine_before,
+                    after,
+                ));
+            }
+        }
+    }
+    Ok((response, events))
+}
+
+/// The machine a job command may change on the side: the one a job is created for, or the
+/// `Machine` of the job being written.
+fn job_machine(op: &Op, original_job: Option<&Value>) -> Option<String> {
+    let machine_of = |job: &Value| job.get("Machine")?.as_str().map(str::to_string);
+    match op {
+        Op::CreateJob { machine, .. } => Some(machine.clone()),
+        Op::Create {
+            collection, object, ..
+        }
+        | Op::Replace {
+            collection, object, ..
+        } if collection == "jobs" => {
+            machine_of(object).or_else(|| original_job.and_then(machine_of))
+        }
+        op if op.collection() == "jobs" => original_job.and_then(machine_of),
+        _ => None,
+    }
 }
 
 /// Applies one command inside the batch's write transaction and returns its outcome.

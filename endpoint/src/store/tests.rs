@@ -486,3 +486,77 @@ fn machines_walk_their_workflow_through_jobs() {
     assert_eq!(none.status, 204);
     assert!(s.get("jobs", J2).expect("get").is_none());
 }
+
+/// A job command that moves its machine also tells the machine's watchers: a
+/// `machines.update` event beside the job's own, with the machine before and after.
+#[test]
+fn job_commands_send_the_machine_update_they_cause() {
+    let (_dir, s) = store();
+    const J1: &str = "6d1c4a8e-0002-4c4f-9d0a-5a1e0000a001";
+    let m = "6d1c4a8e-0002-4c4f-9d0a-5a1e00000001";
+    let setup = [
+        put_object("tasks", "a", json!({"Name": "a"})),
+        put_object("stages", "one", json!({"Name": "one", "Tasks": ["a"]})),
+        put_object("workflows", "wf", json!({"Name": "wf", "Stages": ["one"]})),
+        put_object(
+            "machines",
+            m,
+            json!({"Uuid": m, "Name": "m", "Workflow": "wf"}),
+        ),
+    ];
+    for (index, op) in (1..).zip(setup) {
+        assert!(run(&s, &req(op, None, ""), index).status < 300);
+    }
+    let events_of = |op: Op, index: u64| {
+        let tx = s.db().begin_write().expect("write");
+        let (resp, events) =
+            super::apply_with_event(&tx, &req(op, None, ""), index).expect("apply");
+        tx.commit().expect("commit");
+        (resp, events)
+    };
+    let summary = |events: &[crate::events::Event]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| format!("{}.{}.{}", e.kind, e.action, e.key))
+            .collect()
+    };
+
+    let (resp, events) = events_of(
+        Op::CreateJob {
+            machine: m.into(),
+            job: J1.into(),
+        },
+        10,
+    );
+    assert_eq!(resp.status, 201, "{resp:?}");
+    assert_eq!(
+        summary(&events),
+        [format!("jobs.create.{J1}"), format!("machines.update.{m}")]
+    );
+    assert_eq!(events[1].object["CurrentJob"], J1);
+    assert_ne!(events[1].original["CurrentJob"], J1);
+
+    let (_, events) = events_of(
+        Op::Patch {
+            collection: "jobs".into(),
+            key: J1.into(),
+            patch: json!([{"op": "replace", "path": "/State", "value": "finished"}]),
+        },
+        11,
+    );
+    assert_eq!(
+        summary(&events),
+        [format!("jobs.update.{J1}"), format!("machines.update.{m}")]
+    );
+    assert_eq!(events[1].object["WorkflowComplete"], true);
+
+    // A log append moves no machine: the job's own event only (none for a log).
+    let (_, events) = events_of(
+        Op::AppendJobLog {
+            job: J1.into(),
+            data: "line\n".into(),
+        },
+        12,
+    );
+    assert!(events.is_empty(), "{:?}", summary(&events));
+}
