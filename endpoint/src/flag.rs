@@ -18,6 +18,17 @@ pub fn is_set(value: Option<&str>) -> bool {
     value.and_then(parse).unwrap_or(false)
 }
 
+/// The flag `name` in a query string: false when absent, true when bare (`?explode`), else
+/// its value read by [`parse`]. `Err` carries a value that is not a boolean, for a 400.
+pub fn in_query(query: Option<&str>, name: &str) -> Result<bool, String> {
+    let pairs = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+    match pairs.filter(|(k, _)| k == name).last() {
+        None => Ok(false),
+        Some((_, v)) if v.is_empty() => Ok(true),
+        Some((_, v)) => parse(&v).ok_or_else(|| v.into_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +47,18 @@ mod tests {
         assert!(!is_set(None));
         assert!(!is_set(Some("nope")));
         assert!(is_set(Some("True")));
+    }
+
+    #[test]
+    fn reads_a_flag_of_a_query_string() {
+        assert_eq!(in_query(None, "explode"), Ok(false));
+        assert_eq!(in_query(Some("a=1"), "explode"), Ok(false));
+        assert_eq!(in_query(Some("explode"), "explode"), Ok(true));
+        assert_eq!(in_query(Some("explode=True"), "explode"), Ok(true));
+        assert_eq!(in_query(Some("explode=0"), "explode"), Ok(false));
+        assert_eq!(
+            in_query(Some("explode=%C2%A3"), "explode"),
+            Err("£".to_string())
+        );
     }
 }

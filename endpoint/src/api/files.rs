@@ -42,15 +42,6 @@ fn checked(path: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Whether the query string sets the flag `name`: bare (`?explode`) or true by
-/// [`crate::flag::parse`].
-fn flag(query: Option<&str>, name: &str) -> bool {
-    query.is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .any(|(k, v)| k == name && (v.is_empty() || crate::flag::is_set(Some(&v))))
-    })
-}
-
 async fn write(
     node: &Node,
     method: &Method,
@@ -82,7 +73,10 @@ pub async fn upload(
         // Refused before a byte is replicated.
         return Err(too_large(limit).on("files", &path));
     }
-    let explode = flag(query.as_deref(), "explode");
+    let explode = crate::flag::in_query(query.as_deref(), "explode").map_err(|v| {
+        ApiError::bad_request(format!("explode must be true or false, not {v:?}"))
+            .on("files", &path)
+    })?;
     let upload = uuid::Uuid::new_v4().to_string();
     let result = stream_chunks(&node, &upload, body).await;
     let (chunks, sum) = match result {
