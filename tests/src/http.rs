@@ -32,6 +32,8 @@ pub const HDR_IDEMPOTENCY: &str = "Idempotency-Key";
 #[derive(Clone, Debug)]
 pub struct Http {
     client: reqwest::Client,
+    /// The CA it trusts, to build another pool with [`Http::with_own_pool`].
+    ca_pem: String,
     user: String,
     password: String,
     /// Sent as `Authorization: Bearer` instead of the Basic credentials.
@@ -58,9 +60,20 @@ impl Http {
             .context("building the HTTP client")?;
         Ok(Http {
             client,
+            ca_pem: ca_pem.to_string(),
             user: ADMIN_USER.to_string(),
             password: ADMIN_PASSWORD.to_string(),
             bearer: None,
+        })
+    }
+
+    /// The same credentials on a connection pool of its own, whose connections are driven by
+    /// the runtime it is first used on.
+    pub fn with_own_pool(&self) -> Result<Http> {
+        let fresh = Self::trusting(&self.ca_pem)?;
+        Ok(Http {
+            client: fresh.client,
+            ..self.clone()
         })
     }
 

@@ -19,7 +19,23 @@ pub struct LegitStats {
     pub errors: usize,
 }
 
+/// Runs the client on a thread and runtime of its own, with its own connections: the attack
+/// tasks busy drp-hostile's runtime, and a legitimate client is another machine, whose
+/// timings must not include queueing behind the attacker's tasks (it still shares the cores).
 pub async fn run(http: Http, base: String, until: Instant) -> LegitStats {
+    let own = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let http = http.with_own_pool().ok()?;
+        Some(rt.block_on(paced(http, base, until)))
+    })
+    .await;
+    own.ok().flatten().unwrap_or_default()
+}
+
+async fn paced(http: Http, base: String, until: Instant) -> LegitStats {
     let stats = Arc::new(Mutex::new(LegitStats::default()));
     let mut tick = tokio::time::interval(EVERY);
     let mut tasks = Vec::new();
