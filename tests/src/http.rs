@@ -48,8 +48,13 @@ impl Http {
 
     /// A client trusting only the CA in `ca_pem` (e.g. a cluster's own CA).
     pub fn trusting(ca_pem: &str) -> Result<Self> {
+        Self::trusting_from(ca_pem, None)
+    }
+
+    fn trusting_from(ca_pem: &str, source: Option<std::net::IpAddr>) -> Result<Self> {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("the CA PEM")?;
         let client = reqwest::Client::builder()
+            .local_address(source)
             .tls_built_in_root_certs(false)
             .add_root_certificate(ca)
             .connect_timeout(Duration::from_secs(2))
@@ -71,6 +76,17 @@ impl Http {
     /// the runtime it is first used on.
     pub fn with_own_pool(&self) -> Result<Http> {
         let fresh = Self::trusting(&self.ca_pem)?;
+        Ok(Http {
+            client: fresh.client,
+            ..self.clone()
+        })
+    }
+
+    /// The same credentials on a pool of its own whose connections come from `source` (any
+    /// 127.0.0.0/8 address works on loopback): another machine, as a member's per-source
+    /// limits count it.
+    pub fn from_source(&self, source: std::net::IpAddr) -> Result<Http> {
+        let fresh = Self::trusting_from(&self.ca_pem, Some(source))?;
         Ok(Http {
             client: fresh.client,
             ..self.clone()

@@ -99,6 +99,18 @@ async fn cycle(http: &Http, base: &str, machine: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Agent `i`'s loopback address: 127.0.1.1, 127.0.1.2, ... (apart from the harness's
+/// 127.0.0.1), 250 to a /24.
+fn agent_address(i: usize) -> std::net::IpAddr {
+    let (hi, lo) = (1 + i / 250, 1 + i % 250);
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        127,
+        0,
+        u8::try_from(hi).unwrap_or(u8::MAX),
+        lo as u8,
+    ))
+}
+
 pub async fn job_cycle(agents: usize, secs: u64) -> Result<()> {
     say(format!(
         "job-cycle: starting 3 nodes ({})",
@@ -115,8 +127,11 @@ pub async fn job_cycle(agents: usize, secs: u64) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for m in machines {
-        let (http, base, stop) = (http.clone(), base.clone(), stop.clone());
+    for (i, m) in machines.into_iter().enumerate() {
+        // Each agent is a machine of its own, with its own address: from one address, 64
+        // agents would meet the member's per-source rate limit, as no real fleet does.
+        let http = http.from_source(agent_address(i))?;
+        let (base, stop) = (base.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut first_error) = (Vec::new(), 0usize, None);
             while !stop.load(Ordering::Relaxed) {
