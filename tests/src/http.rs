@@ -75,18 +75,18 @@ impl Http {
     /// The same credentials on a connection pool of its own, whose connections are driven by
     /// the runtime it is first used on.
     pub fn with_own_pool(&self) -> Result<Http> {
-        let fresh = Self::trusting(&self.ca_pem)?;
-        Ok(Http {
-            client: fresh.client,
-            ..self.clone()
-        })
+        self.with_pool_from(None)
     }
 
     /// The same credentials on a pool of its own whose connections come from `source` (any
     /// 127.0.0.0/8 address works on loopback): another machine, as a member's per-source
     /// limits count it.
     pub fn from_source(&self, source: std::net::IpAddr) -> Result<Http> {
-        let fresh = Self::trusting_from(&self.ca_pem, Some(source))?;
+        self.with_pool_from(Some(source))
+    }
+
+    fn with_pool_from(&self, source: Option<std::net::IpAddr>) -> Result<Http> {
+        let fresh = Self::trusting_from(&self.ca_pem, source)?;
         Ok(Http {
             client: fresh.client,
             ..self.clone()

@@ -89,11 +89,13 @@ pub fn apply_with_event(
 }
 
 /// The machine a job command may change on the side: the one a job is created for, or the
-/// `Machine` of the job being written.
+/// `Machine` of the job being written. None for a log append, which never moves its machine
+/// and is the runtime's most frequent command: no machine is read twice for it.
 fn job_machine(op: &Op, original_job: Option<&Value>) -> Option<String> {
     let machine_of = |job: &Value| job.get("Machine")?.as_str().map(str::to_string);
     match op {
         Op::CreateJob { machine, .. } => Some(machine.clone()),
+        Op::AppendJobLog { .. } => None,
         Op::Create {
             collection, object, ..
         }
