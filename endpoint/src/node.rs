@@ -29,6 +29,8 @@ pub struct NodeSettings {
     pub write_timeout: Duration,
     pub read_timeout: Duration,
     pub election_max: Duration,
+    /// The boot services this member runs, as `/api/v3/info` and rendered templates see them.
+    pub boot: crate::boot::Advertised,
     /// `--admin-password`: only used to authenticate callers while this node has not
     /// joined a cluster yet (it then has no users of its own).
     pub admin_password: Option<String>,

@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// loopback or a private scrape network). On the API port it needs a `metrics` claim.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Boot services (static HTTP, TFTP, DHCP) and the virtual address.
+    #[command(flatten)]
+    pub boot: crate::boot::BootArgs,
 }
 
 fn advertised(listen: &SocketAddr) -> String {
@@ -297,6 +300,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         write_timeout: Duration::from_millis(args.write_timeout_ms),
         read_timeout: Duration::from_millis(args.write_timeout_ms),
         election_max: timing.election_max,
+        boot: args.boot.advertised(&api_url),
         admin_password: args.admin_password.clone(),
         max_file_bytes: args.max_file_bytes,
     };
@@ -394,6 +398,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
     let metrics_tasks = crate::metrics::spawn(&node, args.metrics_listen, &shutdown_rx).await?;
+    let boot_tasks =
+        crate::boot::spawn(&node, &args.boot, args.conn.limits(), &shutdown_rx).await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -402,7 +408,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = j.await;
     }
     let _ = cert_watcher.await;
-    for t in metrics_tasks {
+    for t in metrics_tasks.into_iter().chain(boot_tasks) {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;

@@ -323,3 +323,20 @@ fn network_data_style_dict_manipulation() {
         "address=10.1.1.5 cidr=24 vlan=12 "
     );
 }
+
+#[test]
+fn mac_addr_renders_the_mac_a_file_is_for_in_drps_formats() {
+    let data = DrpContext {
+        mac: "52:54:00:AB:cd:01".into(),
+        ..ctx()
+    };
+    let out = |src: &str| run_with(src, &data, &NoTemplates).unwrap();
+    assert_eq!(out(r#"{{.Machine.MacAddr}}"#), "52:54:00:ab:cd:01");
+    assert_eq!(out(r#"{{.Machine.MacAddr "ipxe"}}"#), "52:54:00:ab:cd:01");
+    assert_eq!(
+        out(r#"{{.Machine.MacAddr "pxelinux"}}"#),
+        "01-52-54-00-ab-cd-01"
+    );
+    assert_eq!(out(r#"{{.Machine.MacAddr "pxe"}}"#), "01-52-54-00-ab-cd-01");
+    assert_eq!(out(r#"{{.Machine.MacAddr "rpi4"}}"#), "52-54-00-ab-cd-01");
+}

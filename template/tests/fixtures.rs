@@ -242,6 +242,7 @@ fn sample_context(packs: &Packs, env: Option<&str>, task: Option<&Value>) -> Drp
         provisioner_address: "192.168.124.1".into(),
         token: "sample-machine-token".into(),
         info: Some(json!({"id": "sample-endpoint", "version": "v4.8.0"})),
+        mac: String::new(),
     }
 }
 

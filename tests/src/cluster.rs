@@ -309,7 +309,27 @@ pub struct Opts {
     /// Let the nodes present the API certificate their cluster CA generated at bootstrap
     /// (trusted by reading `tls/ca.pem` from the first node), instead of the harness's.
     pub cluster_tls: bool,
+    /// Run the nodes in network namespaces (tests/src/netns.rs): the k-th node created gets
+    /// `placement[k]` (nodes past the end run on loopback as usual).
+    pub placement: Option<Vec<Placement>>,
+    /// Trust this CA (PEM) instead of the harness's test CA: for a test that gives the nodes
+    /// its own `--tls-cert/--tls-key` in `extra_args` (the harness then passes none).
+    pub trust_ca: Option<String>,
 }
+
+/// Where a node runs when it is not on loopback: `ip netns exec <netns> drp-endpoint ...`, the
+/// API on `0.0.0.0:8092` (so a virtual address on the namespace's interface reaches it too),
+/// consensus on `<ip>:8093`, and `--api-url https://<ip>:8092 --consensus-addr <ip>:8093`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub netns: String,
+    pub ip: std::net::IpAddr,
+}
+
+/// DRP's API port, used by nodes with a [`Placement`] (each in a network namespace of its own).
+pub const PLACED_API_PORT: u16 = 8092;
+/// DRP's consensus port, used by nodes with a [`Placement`].
+pub const PLACED_CONSENSUS_PORT: u16 = 8093;
 
 /// The function inside [`NodeArgs`].
 pub type NodeArgsFn = dyn Fn(&Node) -> Vec<String> + Send + Sync;
@@ -333,6 +353,8 @@ impl Default for Opts {
             join_timeout: Duration::from_secs(30),
             node_args: None,
             cluster_tls: false,
+            placement: None,
+            trust_ca: None,
         }
     }
 }
@@ -346,6 +368,7 @@ pub struct Node {
     api_port: u16,
     consensus_port: u16,
     opts: Opts,
+    placement: Option<Placement>,
     child: Option<Child>,
     paused: bool,
     retired: bool,
@@ -361,18 +384,24 @@ impl Node {
         bin: &Path,
         opts: &Opts,
         http: &Http,
+        placement: Option<Placement>,
     ) -> Result<Self> {
         let dir = root.join(name);
         std::fs::create_dir_all(dir.join("data"))
             .with_context(|| format!("creating {}", dir.display()))?;
+        let (api_port, consensus_port) = match placement {
+            Some(_) => (PLACED_API_PORT, PLACED_CONSENSUS_PORT),
+            None => (free_port()?, free_port()?),
+        };
         Ok(Node {
             name: name.to_string(),
             ha_id: ha_id.to_string(),
             bin: bin.to_path_buf(),
             dir,
-            api_port: free_port()?,
-            consensus_port: free_port()?,
+            api_port,
+            consensus_port,
             opts: opts.clone(),
+            placement,
             child: None,
             paused: false,
             retired: false,
@@ -398,16 +427,34 @@ impl Node {
             .as_ref()
             .map(|h| (h.0)(self))
             .unwrap_or_default();
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &self.placement {
+            // `ip netns exec` execs the binary: the child's pid is drp-endpoint's own.
+            Some(p) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", &p.netns]).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
+        let api_listen = match &self.placement {
+            Some(_) => format!("0.0.0.0:{}", self.api_port),
+            None => format!("127.0.0.1:{}", self.api_port),
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--api-listen")
-            .arg(format!("127.0.0.1:{}", self.api_port))
+            .arg(api_listen)
             .arg("--consensus-listen")
             .arg(self.consensus_addr())
             .arg("--ha-id")
             .arg(&self.ha_id);
+        if self.placement.is_some() {
+            cmd.arg("--api-url")
+                .arg(self.url())
+                .arg("--consensus-addr")
+                .arg(self.consensus_addr());
+        }
         match &how {
             Start::Bootstrap => {
                 cmd.arg("--bootstrap");
@@ -417,9 +464,23 @@ impl Node {
             }
             Start::Restart => {}
         }
-        if !self.opts.cluster_tls {
+        let own_cert = self
+            .opts
+            .extra_args
+            .iter()
+            .chain(&node_args)
+            .any(|a| a == "--tls-cert");
+        if !self.opts.cluster_tls && !own_cert {
             let (cert, key) = crate::tls::write_api_cert(&self.dir)?;
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        // Boot services stay off unless a test asks for them: every cluster's active member
+        // would otherwise compete for 8091, 69 and 67 on this host.
+        for flag in ["--static-port", "--tftp-port", "--dhcp-port"] {
+            let given = self.opts.extra_args.iter().chain(&node_args);
+            if !given.into_iter().any(|a| a == flag) {
+                cmd.arg(flag).arg("0");
+            }
         }
         cmd.args(&self.opts.extra_args)
             .args(&node_args)
@@ -573,9 +634,9 @@ impl Node {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// `https://127.0.0.1:<api port>`.
+    /// `https://127.0.0.1:<api port>` (`https://<ip>:8092` for a node with a [`Placement`]).
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.api_port)
+        format!("https://{}", self.host_port(self.api_port))
     }
     /// `https://127.0.0.1:<api port>/api/v3<path>`.
     pub fn api(&self, path: &str) -> String {
@@ -585,7 +646,23 @@ impl Node {
         self.api_port
     }
     pub fn consensus_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.consensus_port)
+        self.host_port(self.consensus_port)
+    }
+    fn host_port(&self, port: u16) -> String {
+        match self.placement.as_ref().map(|p| p.ip) {
+            Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+            Some(ip) => format!("{ip}:{port}"),
+            None => format!("127.0.0.1:{port}"),
+        }
+    }
+    /// Where the node runs, when not on loopback.
+    pub fn placement(&self) -> Option<&Placement> {
+        self.placement.as_ref()
+    }
+    /// The running process's pid (with a [`Placement`]: drp-endpoint's own, as
+    /// `ip netns exec` execs it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
@@ -751,7 +828,10 @@ impl Cluster {
         let mut c = Cluster {
             nodes: Vec::new(),
             ha_id: format!("ha-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            http: Http::new()?,
+            http: match &opts.trust_ca {
+                Some(ca) => Http::trusting(ca)?,
+                None => Http::new()?,
+            },
             opts,
             bin,
             root: Some(root),
@@ -789,6 +869,11 @@ impl Cluster {
 
     fn new_node(&mut self) -> Result<usize> {
         let name = format!("n{}", self.nodes.len() + 1);
+        let placement = self
+            .opts
+            .placement
+            .as_ref()
+            .and_then(|p| p.get(self.nodes.len()).cloned());
         let node = Node::new(
             &name,
             &self.ha_id,
@@ -796,6 +881,7 @@ impl Cluster {
             &self.bin,
             &self.opts,
             &self.http,
+            placement,
         )?;
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)

@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod fault;
 pub mod hostile;
 pub mod http;
+pub mod netns;
+pub mod pxe;
 pub mod stats;
 pub mod tls;
 pub mod workload;

@@ -64,8 +64,11 @@ pub fn info_value(node: &Node) -> Value {
             })
         })
         .collect();
-    // The boot services (static files, TFTP, DHCP, BINL, DNS) do not run on this member:
-    // their ports are 0 and their flags false, as DRP reports a disabled service.
+    // DRP reports a service's port with whether it runs: boot services run on the active
+    // member only, so a passive member reports them configured but not enabled.
+    let boot = &node.settings.boot;
+    let running = |flag: &std::sync::atomic::AtomicBool| crate::boot::Running::get(flag);
+    let static_on = running(&boot.running.static_http);
     json!({
         "id": node.settings.ha_id,
         "local_id": node.settings.consensus_id,
@@ -79,19 +82,19 @@ pub fn info_value(node: &Node) -> Value {
         "features": crate::packs::FEATURES,
         "api_port": node.settings.api_port,
         "extra_api_ports": [],
-        "file_port": 0,
+        "file_port": boot.static_port,
         "extra_file_ports": [],
         "secure_file_port": 0,
         "extra_secure_file_ports": [],
-        "tftp_port": 0,
-        "tftp_enabled": false,
-        "dhcp_port": 0,
-        "dhcp_enabled": false,
+        "tftp_port": boot.tftp_port,
+        "tftp_enabled": running(&boot.running.tftp),
+        "dhcp_port": boot.dhcp_port,
+        "dhcp_enabled": running(&boot.running.dhcp),
         "binl_port": 0,
         "binl_enabled": false,
         "dns_port": 0,
         "dns_enabled": false,
-        "prov_enabled": false,
+        "prov_enabled": static_on,
         "secure_prov_enabled": false,
         "ha_id": node.settings.ha_id,
         "ha_enabled": true,
@@ -99,7 +102,7 @@ pub fn info_value(node: &Node) -> Value {
         "ha_active_id": leader,
         "ha_consensus_id": node.settings.consensus_id,
         "ha_status": ha_status,
-        "ha_virtual_address": "",
+        "ha_virtual_address": boot.virt_addr.map(|a| a.to_string()).unwrap_or_default(),
         "ha_passive_state": passive,
         "errors": [],
         "scopes": {},

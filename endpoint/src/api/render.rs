@@ -73,7 +73,9 @@ pub fn context(node: &Node, machine: &Value, task: Option<&Value>) -> Result<Drp
         stage,
         param_layers: layers,
         param_defs,
-        api_url: node.settings.api_url.clone(),
+        api_url: node.settings.boot.api_url.clone(),
+        provisioner_url: node.settings.boot.provisioner_url(),
+        provisioner_address: node.settings.boot.address.clone(),
         token,
         ..Default::default()
     })

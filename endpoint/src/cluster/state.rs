@@ -194,7 +194,12 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
         nodes,
         enabled: true,
         consensus_enabled: true,
-        virt_addr: String::new(),
+        virt_addr: node
+            .settings
+            .boot
+            .virt_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         load_balanced: false,
         server_hostname: crate::api::info::hostname(),
     }

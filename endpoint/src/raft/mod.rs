@@ -140,3 +140,20 @@ pub fn acked_within(m: &Metrics, id: NodeId, within: Duration) -> bool {
         .and_then(|t| t.as_ref())
         .is_some_and(|t| t.elapsed() < within)
 }
+
+/// Whether this member leads and heard from a quorum within `within`: a leader cut off from
+/// the others stops counting as active after `within`, before any election elsewhere ends.
+/// The only voter is its own quorum (it gets no acks to count).
+pub fn leads_with_quorum(m: &Metrics, id: NodeId, within: Duration) -> bool {
+    use openraft::Instant;
+    let alone = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .all(|v| v == id);
+    m.current_leader == Some(id)
+        && (alone
+            || m.last_quorum_acked
+                .as_ref()
+                .is_some_and(|t| t.elapsed() < within))
+}

@@ -15,6 +15,21 @@ impl Drop for Node {
     }
 }
 
+impl Node {
+    /// SIGTERM, then waits (up to 20 s) for the process to finish its shutdown.
+    pub fn terminate(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..400 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 pub const ADMIN_PASSWORD: &str = "endpoint-tests";
 
 pub fn free_port() -> u16 {
@@ -42,6 +57,14 @@ pub async fn start_node_with(http: &reqwest::Client, extra: &[&str]) -> Node {
 async fn try_start_node(http: &reqwest::Client, extra: &[&str]) -> Option<Node> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (api, raft) = (free_port(), free_port());
+    // Boot services stay off unless a test asks for them: parallel nodes would compete for
+    // 8091, 69 and 67.
+    let mut boot_off = Vec::new();
+    for flag in ["--static-port", "--tftp-port", "--dhcp-port"] {
+        if !extra.contains(&flag) {
+            boot_off.extend([flag, "0"]);
+        }
+    }
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_drp-endpoint"))
         .arg("serve")
         .arg("--data-dir")
@@ -51,6 +74,7 @@ async fn try_start_node(http: &reqwest::Client, extra: &[&str]) -> Option<Node> 
         .args(["--bootstrap", "--admin-password", ADMIN_PASSWORD])
         // These suites test the API's behaviour; TLS itself is tests/tests/security.rs's job.
         .arg("--no-tls")
+        .args(&boot_off)
         .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

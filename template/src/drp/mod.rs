@@ -56,6 +56,9 @@ pub struct DrpContext {
     pub token: String,
     /// `.Info`: the endpoint's `/api/v3/info` object, if the caller has it.
     pub info: Option<Value>,
+    /// The machine's MAC this render is for (`.Machine.MacAddr`): a bootenv's per-machine
+    /// files are rendered once for each of its `HardwareAddrs`.
+    pub mac: String,
 }
 
 /// Go's answer for a method called with the wrong number of arguments.
@@ -351,8 +354,17 @@ impl DrpContext {
                 value(self.has_profile(str_arg(args, 0)?))
             }
             "MacAddr" => {
-                // The MAC the request came from; renders here are not tied to a request.
-                value("")
+                // DRP's formats: pxelinux's `01-aa-bb-..`, rpi4's dashes, else as stored.
+                let format = match args.first() {
+                    Some(_) => str_arg(args, 0)?,
+                    None => "raw",
+                };
+                let mac = self.mac.to_ascii_lowercase();
+                value(match format {
+                    "pxe" | "pxelinux" => format!("01-{}", mac.replace(':', "-")),
+                    "rpi4" => mac.replace(':', "-"),
+                    _ => mac,
+                })
             }
             _ => model_member(m, name, args, MACHINE_FIELDS),
         }

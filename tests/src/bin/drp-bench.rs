@@ -19,7 +19,7 @@ use serde_json::json;
 use tests::bench::machine;
 use tests::bench::report::Report;
 use tests::bench::run::{self, Config, Workload};
-use tests::bench::{etcd, ha_quick, job_cycle, load, say};
+use tests::bench::{boot_files, dhcp, etcd, ha_quick, job_cycle, load, say};
 use tests::cluster::{endpoint_bin, manager_bin};
 
 #[derive(Parser)]
@@ -105,6 +105,22 @@ enum Cmd {
         agents: usize,
         #[arg(long, default_value_t = 20)]
         secs: u64,
+    },
+    /// Static HTTP: MB/s of one large file from the active member's static file server,
+    /// beside `busybox httpd` serving it from disk, both fetched by curl.
+    BootFiles {
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
+    /// DHCP: leases/s (four-way, each lease committed through Raft) by perfdhcp at rising
+    /// offered rates, beside dnsmasq --no-ping on the same namespace network. Needs root.
+    Dhcp {
+        #[arg(long, value_delimiter = ',', default_values_t = vec![100u32, 200, 400, 800])]
+        rates: Vec<u32>,
+        #[arg(long, default_value_t = 10)]
+        secs: u32,
     },
     /// Drive an endpoint that is already running (e.g. under `perf record`) with the bench's
     /// write or read cell; prints rate and latency.
@@ -261,6 +277,8 @@ fn main() -> Result<()> {
                 .await
             }
             Some(Cmd::JobCycle { agents, secs }) => job_cycle::job_cycle(agents, secs).await,
+            Some(Cmd::BootFiles { mib, reps }) => boot_files::boot_files(mib, reps).await,
+            Some(Cmd::Dhcp { rates, secs }) => dhcp::dhcp(rates, secs).await,
             Some(Cmd::Drive {
                 url,
                 clients,

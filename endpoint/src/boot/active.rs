@@ -1,0 +1,40 @@
+//! Whether this member is the active one (DRP's `HaIsActive`): the Raft leader, while it
+//! still hears from a quorum. Boot services and the virtual address follow it.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::node::Node;
+use crate::raft;
+
+/// How often leadership is re-judged when nothing else wakes the watcher: a leader that loses
+/// its quorum changes no metric, only the age of its last quorum ack grows.
+const RECHECK: Duration = Duration::from_millis(25);
+
+/// A watch of "this member is active", and the task keeping it current until `shutdown`.
+pub fn watch(
+    node: &Node,
+    mut shutdown: watch::Receiver<bool>,
+) -> (watch::Receiver<bool>, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(false);
+    let node = node.clone();
+    // A leader that has not heard from a quorum for the longest election timeout lets go: by
+    // then every follower has started an election, so a new leader may hold the address. A
+    // shorter bound made a busy leader (heartbeats delayed behind a large upload) drop and
+    // retake the address while nobody else could have been elected.
+    let within = node.settings.election_max;
+    let task = tokio::spawn(async move {
+        loop {
+            let active = raft::leads_with_quorum(&node.metrics(), node.node_id, within);
+            tx.send_if_modified(|held| std::mem::replace(held, active) != active);
+            tokio::select! {
+                _ = raft::metrics_changed(&node.raft, RECHECK) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        tx.send_replace(false);
+    });
+    (rx, task)
+}

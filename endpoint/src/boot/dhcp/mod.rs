@@ -1,0 +1,259 @@
+//! DHCP on the active member. DRP's subnets, reservations and leases are the replicated
+//! objects; every OFFER and ACK is committed through Raft before the reply leaves, so a
+//! new leader knows every lease handed out and never gives an address twice.
+//!
+//! Layout: `decide` (pure: packet + stored objects + now → reply and lease write),
+//! `packet` (wire format), `options` (DRP option values), `socket` (IP_PKTINFO I/O).
+//! This file is the thin shell: receive, read the store, decide, commit, send.
+
+pub mod decide;
+pub mod options;
+pub mod packet;
+pub mod socket;
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use self::decide::{Boot, Decision, Inbound, Known, LeaseWrite};
+use self::socket::{DhcpSocket, Interfaces, Received};
+use super::RunningGuard;
+use crate::command::{Op, Request};
+use crate::node::Node;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub port: u16,
+    /// `--dhcp-interfaces`: answer only on these (all when empty).
+    pub interfaces: Vec<String>,
+}
+
+/// Decisions made again when a lease changed under one (a precondition failed).
+const ATTEMPTS: usize = 3;
+/// A reply that cannot be sent within this is dropped (the client retransmits).
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Packets handled at once. Each waits on a Raft commit; handled together, their lease
+/// writes share log batches (one fsync for many). Past this, the socket's receive buffer is
+/// the (bounded) queue under a flood.
+const CONCURRENT: usize = 64;
+
+/// Serves DHCP until `stop` turns true.
+pub async fn serve(
+    node: Node,
+    settings: Settings,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let socket = Arc::new(
+        DhcpSocket::bind(settings.port)
+            .with_context(|| format!("binding DHCP on UDP port {}", settings.port))?,
+    );
+    let running = node.settings.boot.running.clone();
+    let _running = RunningGuard::set(&running.dhcp);
+    tracing::info!(port = settings.port, interfaces = ?settings.interfaces, "DHCP serving");
+    let shared = Arc::new(Shared {
+        node,
+        settings,
+        socket: socket.clone(),
+        interfaces: Mutex::new(Interfaces::default()),
+        in_flight: Mutex::new(HashSet::new()),
+    });
+    let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
+    let mut handlers = tokio::task::JoinSet::new();
+    let mut buf = vec![0u8; packet::MAX_PACKET];
+    loop {
+        let received = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            r = socket.recv(&mut buf) => r.context("receiving DHCP")?,
+        };
+        while handlers.try_join_next().is_some() {}
+        let bytes = buf[..received.len].to_vec();
+        let permit = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            p = permits.clone().acquire_owned() => p.context("DHCP permits closed")?,
+        };
+        let shared = shared.clone();
+        handlers.spawn(async move {
+            let _permit = permit;
+            if let Err(why) = handle(&shared, bytes, received).await {
+                tracing::debug!(source = %received.source, why, "DHCP packet not answered");
+            }
+        });
+    }
+    handlers.shutdown().await;
+    Ok(())
+}
+
+/// What every packet's handler shares.
+struct Shared {
+    node: Node,
+    settings: Settings,
+    socket: Arc<DhcpSocket>,
+    interfaces: Mutex<Interfaces>,
+    /// Addresses whose lease write is being committed (see `Known::in_flight`).
+    in_flight: Mutex<HashSet<u32>>,
+}
+
+/// Removes an address from the in-flight set when its commit is over, however it ends.
+struct InFlight<'a>(&'a Mutex<HashSet<u32>>, u32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
+
+async fn handle(shared: &Arc<Shared>, bytes: Vec<u8>, received: Received) -> Result<(), String> {
+    let node = &shared.node;
+    let deadline = Instant::now() + node.settings.write_timeout;
+    let boot = Boot {
+        next_server: node.settings.boot.next_server(),
+        provisioner_url: node.settings.boot.provisioner_url(),
+        virt_addr: match node.settings.boot.virt_addr {
+            Some(std::net::IpAddr::V4(v4)) => Some(v4),
+            _ => None,
+        },
+    };
+    let bytes = Arc::new(bytes);
+    for _ in 0..ATTEMPTS {
+        // Interface listing, store reads and template rendering are blocking work.
+        let (shared2, bytes2, boot2) = (shared.clone(), bytes.clone(), boot.clone());
+        let decision = tokio::task::spawn_blocking(move || {
+            let in_flight = shared2
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            decide_now(&shared2, &in_flight, &bytes2, received, &boot2)
+        })
+        .await
+        .map_err(|e| format!("decision task failed: {e}"))??;
+        if let Some(write) = decision.write {
+            // Claim the address; another packet that chose it meanwhile makes this one decide
+            // again (it will see the claim).
+            let addr = u32::from(write.addr);
+            if !shared
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(addr)
+            {
+                continue;
+            }
+            let _claim = InFlight(&shared.in_flight, addr);
+            match commit(node, write, deadline).await? {
+                Committed::Yes => {}
+                Committed::Conflict => continue,
+            }
+        }
+        if let Some(reply) = decision.reply {
+            let send = shared
+                .socket
+                .send(&reply.bytes, reply.to, received.ifindex, reply.from);
+            match tokio::time::timeout(SEND_TIMEOUT, send).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("sending the reply to {}: {e}", reply.to)),
+                Err(_) => return Err(format!("sending the reply to {} timed out", reply.to)),
+            }
+        }
+        return Ok(());
+    }
+    Err("the lease kept changing under the decision".into())
+}
+
+fn decide_now(
+    shared: &Shared,
+    in_flight: &HashSet<u32>,
+    bytes: &[u8],
+    received: Received,
+    boot: &Boot,
+) -> Result<Decision, String> {
+    let (node, allowed) = (&shared.node, &shared.settings.interfaces);
+    let interface = shared
+        .interfaces
+        .lock()
+        .map_err(|_| "interface cache poisoned".to_string())?
+        .get(received.ifindex)
+        .ok_or("unknown receiving interface")?;
+    if !allowed.is_empty() && !allowed.contains(&interface.name) {
+        return Err(format!("interface {} is not served", interface.name));
+    }
+    let list = |collection: &str| -> Result<Vec<Value>, String> {
+        Ok(node
+            .store
+            .list(collection, 0, None)
+            .map_err(|e| e.to_string())?
+            .items)
+    };
+    let (subnets, reservations, leases) =
+        (list("subnets")?, list("reservations")?, list("leases")?);
+    let local: Vec<Ipv4Addr> = interface.addrs;
+    let inbound = Inbound {
+        bytes,
+        source: received.source,
+        local: &local,
+    };
+    let known = Known {
+        subnets: &subnets,
+        reservations: &reservations,
+        leases: &leases,
+        in_flight,
+        now_ms: now_ms(),
+    };
+    decide::decide(&inbound, &known, boot).map_err(str::to_string)
+}
+
+enum Committed {
+    Yes,
+    /// The lease is not what the decision read: decide again.
+    Conflict,
+}
+
+/// Commits the lease through Raft (the leader applies it on a quorum) before any reply.
+async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Committed, String> {
+    let (collection, key) = ("leases".to_string(), write.addr.to_string());
+    let op = match write.etag {
+        Some(_) => Op::Replace {
+            collection,
+            key,
+            object: write.object,
+        },
+        None => Op::Create {
+            collection,
+            key,
+            object: write.object,
+        },
+    };
+    let request = Request {
+        idempotency: None,
+        at_ms: now_ms(),
+        if_match: write.etag,
+        principal: None,
+        op,
+    };
+    let budget = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(budget, node.write(request)).await {
+        Err(_) => Err("the lease was not committed in time".into()),
+        Ok(Err(e)) => Err(format!("the lease was not committed: {e}")),
+        Ok(Ok(r)) if r.status < 300 => Ok(Committed::Yes),
+        Ok(Ok(r)) if matches!(r.status, 409 | 412) => Ok(Committed::Conflict),
+        Ok(Ok(r)) => Err(format!(
+            "the lease write was refused ({}): {}",
+            r.status, r.body
+        )),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

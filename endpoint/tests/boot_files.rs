@@ -1,0 +1,315 @@
+//! The boot tree over static HTTP and TFTP against a real one-node cluster (it is the active
+//! member): uploaded files, a bootenv's files rendered per machine and MAC, the unknown-machine
+//! bootenv, a machine's files refused to other addresses, path traversal refused on both
+//! protocols, `/api/v3/info` reporting the services, and `--virt-interface-script` called to
+//! add the virtual address on becoming active and remove it on shutdown.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use common::{free_port, start_node_with, ADMIN_PASSWORD};
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free udp port")
+}
+
+/// A raw HTTP/1.1 GET, so the path reaches the server exactly as written (clients normalise
+/// `..` away). Returns (status, body).
+fn raw_get(port: u16, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = match out.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => out[i + 4..].to_vec(),
+        None => Vec::new(),
+    };
+    (status, body)
+}
+
+/// A minimal TFTP read (RFC 1350, 512-byte blocks): Ok(bytes) or Err(error code).
+fn tftp_get(port: u16, path: &str) -> Result<Vec<u8>, u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rrq = vec![0, 1];
+    rrq.extend_from_slice(path.as_bytes());
+    rrq.push(0);
+    rrq.extend_from_slice(b"octet\0");
+    sock.send_to(&rrq, ("127.0.0.1", port)).expect("send rrq");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).expect("tftp reply");
+        let opcode = u16::from_be_bytes([buf[0], buf[1]]);
+        let number = u16::from_be_bytes([buf[2], buf[3]]);
+        match opcode {
+            3 => {
+                out.extend_from_slice(&buf[4..n]);
+                sock.send_to(&[0, 4, buf[2], buf[3]], from).expect("ack");
+                if n - 4 < 512 {
+                    return Ok(out);
+                }
+            }
+            5 => return Err(number),
+            other => panic!("unexpected TFTP opcode {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn boot_tree_over_http_and_tftp() {
+    let http = reqwest::Client::new();
+    let (static_port, tftp_port) = (free_port(), free_udp_port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calls = dir.path().join("vip-calls");
+    let script = dir.path().join("vip.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&script).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (sp, tp) = (static_port.to_string(), tftp_port.to_string());
+    let script_arg = script.display().to_string();
+    let node = start_node_with(
+        &http,
+        &[
+            "--static-port",
+            &sp,
+            "--tftp-port",
+            &tp,
+            "--static-ip",
+            "127.0.0.1",
+            "--virt-addr",
+            "10.250.0.2/24",
+            "--virt-interface",
+            "drptest0",
+            "--virt-interface-script",
+            &script_arg,
+        ],
+    )
+    .await;
+    let api = |p: &str| format!("{}{p}", node.base);
+    let auth = |r: reqwest::RequestBuilder| r.basic_auth("rocketskates", Some(ADMIN_PASSWORD));
+
+    // The active member runs the services and holds the address (through the script).
+    let mut info = Value::Null;
+    for _ in 0..200 {
+        info = auth(http.get(api("/info")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let vip_added =
+            std::fs::read_to_string(&calls).is_ok_and(|c| c.contains("add drptest0 10.250.0.2/24"));
+        if info["prov_enabled"] == true && info["tftp_enabled"] == true && vip_added {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(info["prov_enabled"], true, "{info}");
+    assert_eq!(info["tftp_enabled"], true, "{info}");
+    assert_eq!(info["file_port"], json!(static_port));
+    assert_eq!(info["tftp_port"], json!(tftp_port));
+    assert_eq!(info["ha_virtual_address"], "10.250.0.2");
+    assert_eq!(info["ha_is_active"], true);
+    let vip_calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        vip_calls.lines().collect::<Vec<_>>(),
+        [
+            "remove drptest0 10.250.0.2/24",
+            "add drptest0 10.250.0.2/24"
+        ],
+        "a starting member clears a stale address, then the active one adds it"
+    );
+
+    // An uploaded file, at files/<p> and at <p>.
+    let kernel: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let up = auth(http.post(api("/files/pxe/vmlinuz")).body(kernel.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    for path in ["/files/pxe/vmlinuz", "/pxe/vmlinuz"] {
+        let (status, body) = raw_get(static_port, path);
+        assert_eq!((status, body.len()), (200, kernel.len()), "{path}");
+        assert!(body == kernel, "{path}: bytes differ");
+    }
+    assert_eq!(tftp_get(tftp_port, "files/pxe/vmlinuz"), Ok(kernel.clone()));
+    assert_eq!(tftp_get(tftp_port, "pxe/vmlinuz"), Ok(kernel.clone()));
+
+    // A bootenv with a per-MAC iPXE script; an unknown-machine bootenv with default.ipxe.
+    let bootenv = json!({
+        "Name": "pxe-test",
+        "OS": {"Name": "pxe-test"},
+        "Kernel": "vmlinuz",
+        "Templates": [
+            {"Name": "ipxe-mac", "Path": "{{.Machine.MacAddr \"pxe\"}}.ipxe",
+             "Contents": "#!ipxe\nkernel {{.ProvisionerURL}}/files/pxe/vmlinuz rs.uuid={{.Machine.UUID}} rs.api={{.ApiURL}}\nboot\n"},
+            {"Name": "kexec", "Path": "{{.Machine.Path}}/kexec", "Contents": "{{.Machine.Name}} at {{.ProvisionerAddress}}"}
+        ]
+    });
+    let discovery = json!({
+        "Name": "discovery-test",
+        "OS": {"Name": "discovery"},
+        "Templates": [
+            {"Name": "default", "Path": "default.ipxe",
+             "Contents": "#!ipxe\nchain {{.ProvisionerURL}}/01-${mac:hexhyp}.ipxe\n"}
+        ]
+    });
+    for env in [&bootenv, &discovery] {
+        let r = auth(http.post(api("/bootenvs")).json(env))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    let r = auth(
+        http.post(api("/prefs"))
+            .json(&json!({"unknownBootEnv": "discovery-test"})),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // A machine's BootEnv comes from its workflow's stage (the server maintains it).
+    let task =
+        json!({"Name": "noop", "Templates": [{"Name": "s", "Contents": "#!/bin/sh\ntrue\n"}]});
+    let stage = json!({"Name": "boot-pxe", "BootEnv": "pxe-test", "Tasks": ["noop"]});
+    let workflow = json!({"Name": "pxe-wf", "Stages": ["boot-pxe"]});
+    for (c, o) in [
+        ("tasks", &task),
+        ("stages", &stage),
+        ("workflows", &workflow),
+    ] {
+        let r = auth(http.post(api(&format!("/{c}"))).json(o))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{c}: {}", r.text().await.unwrap());
+    }
+    let mine = json!({"Name": "mine", "Uuid": "3a2c1e8e-1111-4d4d-8e8e-000000000001",
+        "HardwareAddrs": ["52:54:00:AA:00:01"], "Address": "127.0.0.1", "Workflow": "pxe-wf"});
+    let theirs = json!({"Name": "theirs", "Uuid": "3a2c1e8e-1111-4d4d-8e8e-000000000002",
+        "HardwareAddrs": ["52:54:00:aa:00:02"], "Address": "10.250.0.77", "Workflow": "pxe-wf"});
+    for m in [&mine, &theirs] {
+        let r = auth(http.post(api("/machines")).json(m))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+
+    let (status, body) = raw_get(static_port, "/default.ipxe");
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        format!("#!ipxe\nchain http://127.0.0.1:{static_port}/01-${{mac:hexhyp}}.ipxe\n")
+    );
+    let (status, body) = raw_get(static_port, "/01-52-54-00-aa-00-01.ipxe");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let script_text = String::from_utf8_lossy(&body).to_string();
+    assert!(
+        script_text.contains("rs.uuid=3a2c1e8e-1111-4d4d-8e8e-000000000001")
+            && script_text.contains(&format!("http://127.0.0.1:{static_port}/files/pxe/vmlinuz")),
+        "{script_text}"
+    );
+    assert_eq!(
+        tftp_get(
+            tftp_port,
+            "machines/3a2c1e8e-1111-4d4d-8e8e-000000000001/kexec"
+        ),
+        Ok(b"mine at 127.0.0.1".to_vec())
+    );
+    // Another machine's files: nothing, on both protocols, however the path is guessed.
+    assert_eq!(raw_get(static_port, "/01-52-54-00-aa-00-02.ipxe").0, 404);
+    assert_eq!(
+        tftp_get(
+            tftp_port,
+            "machines/3a2c1e8e-1111-4d4d-8e8e-000000000002/kexec"
+        ),
+        Err(1)
+    );
+
+    // Paths out of the tree: refused, whatever the spelling.
+    for path in [
+        "/../../../../etc/passwd",
+        "/files/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/files/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "//etc/passwd",
+        "/files//pxe/vmlinuz",
+        "/files/pxe/vmlinuz%00.txt",
+    ] {
+        let (status, body) = raw_get(static_port, path);
+        assert!(
+            status == 400 || status == 404,
+            "{path}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(!String::from_utf8_lossy(&body).contains("root:"), "{path}");
+    }
+    for path in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "files/../../../etc/passwd",
+    ] {
+        assert!(tftp_get(tftp_port, path).is_err(), "{path}");
+    }
+    // TFTP is read-only.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.send_to(b"\0\x02files/evil\0octet\0", ("127.0.0.1", tftp_port))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf).expect("error reply to a write");
+    assert_eq!(&buf[..2], &[0, 5], "{:?}", &buf[..n]);
+    // Junk datagrams do not stop the server.
+    for junk in [&b""[..], b"\0", b"\0\x01", b"\xff\xff\xff", &[0u8; 600]] {
+        sock.send_to(junk, ("127.0.0.1", tftp_port)).unwrap();
+    }
+    assert_eq!(tftp_get(tftp_port, "pxe/vmlinuz"), Ok(kernel.clone()));
+    assert_eq!(raw_get(static_port, "/pxe/vmlinuz").0, 200);
+    // Read-only over HTTP too.
+    let put = http
+        .put(format!("http://127.0.0.1:{static_port}/files/evil"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
+
+    // Shutdown lets go of the address.
+    node.terminate();
+    let vip_calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        vip_calls.lines().last(),
+        Some("remove drptest0 10.250.0.2/24"),
+        "{vip_calls}"
+    );
+}

@@ -1,0 +1,238 @@
+//! DHCP against a real one-node `drp-endpoint`: the subnet is created through the API on
+//! loopback, packets are built with dhcproto and sent from an ordinary UDP port, so the
+//! server answers to the packet's source (its rule for senders not on port 68).
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use dhcproto::v4::{self, DhcpOption, MessageType, OptionCode};
+use dhcproto::{Decodable, Encodable};
+use serde_json::{json, Value};
+use tokio::net::UdpSocket;
+
+const MAC1: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x01];
+const MAC2: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x02];
+const SERVER: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free UDP port")
+}
+
+fn message(kind: MessageType, mac: [u8; 6], opts: Vec<DhcpOption>) -> v4::Message {
+    let mut m = v4::Message::new(
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &mac,
+    );
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    for o in opts {
+        m.opts_mut().insert(o);
+    }
+    m
+}
+
+struct Client {
+    socket: UdpSocket,
+    server: SocketAddr,
+}
+
+impl Client {
+    /// Sends `m` and returns the reply with its transaction id; `None` after `wait`.
+    async fn exchange(&self, m: &v4::Message, wait: Duration) -> Option<v4::Message> {
+        self.socket
+            .send_to(&m.to_vec().unwrap(), self.server)
+            .await
+            .unwrap();
+        self.reply_to(m.xid(), wait).await
+    }
+
+    async fn reply_to(&self, xid: u32, wait: Duration) -> Option<v4::Message> {
+        let mut buf = vec![0u8; 2048];
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let n = tokio::time::timeout_at(deadline, self.socket.recv(&mut buf))
+                .await
+                .ok()?
+                .unwrap();
+            let reply = v4::Message::from_bytes(&buf[..n]).expect("a DHCP reply");
+            if reply.xid() == xid {
+                return Some(reply);
+            }
+        }
+    }
+}
+
+fn kind(m: &v4::Message) -> MessageType {
+    m.opts().msg_type().expect("message type")
+}
+
+async fn lease(http: &reqwest::Client, base: &str, addr: &str) -> Value {
+    let resp = http
+        .get(format!("{base}/leases/{addr}"))
+        .basic_auth("rocketskates", Some(common::ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "lease {addr}");
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn dhcp_leases_are_committed_and_served_on_loopback() {
+    let http = reqwest::Client::new();
+    let port = free_udp_port();
+    let port_arg = port.to_string();
+    let node = common::start_node_with(
+        &http,
+        &[
+            "--dhcp-port",
+            &port_arg,
+            "--static-port",
+            "0",
+            "--tftp-port",
+            "0",
+        ],
+    )
+    .await;
+    let subnet = json!({
+        "Name": "loopback", "Subnet": "127.0.0.0/8", "Enabled": true,
+        "ActiveStart": "127.0.0.10", "ActiveEnd": "127.0.0.20",
+        "ActiveLeaseTime": 600, "Strategy": "MAC",
+        "Options": [{"Code": 3, "Value": "127.0.0.1"}, {"Code": 6, "Value": "127.0.0.53"}],
+    });
+    let resp = http
+        .post(format!("{}/subnets", node.base))
+        .basic_auth("rocketskates", Some(common::ADMIN_PASSWORD))
+        .json(&subnet)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+
+    let client = Client {
+        socket: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        server: SocketAddr::from((SERVER, port)),
+    };
+    let arch = DhcpOption::ClientSystemArchitecture(v4::Architecture(7));
+
+    // The service binds once the node leads: retransmit DISCOVER as a client does.
+    let mut offer = None;
+    for _ in 0..60 {
+        let discover = message(MessageType::Discover, MAC1, vec![arch.clone()]);
+        if let Some(r) = client.exchange(&discover, Duration::from_millis(500)).await {
+            offer = Some(r);
+            break;
+        }
+    }
+    let offer = offer.expect("an OFFER within 30 s");
+    assert_eq!(kind(&offer), MessageType::Offer);
+    let first = Ipv4Addr::new(127, 0, 0, 10);
+    assert_eq!(offer.yiaddr(), first);
+    assert_eq!(offer.siaddr(), SERVER);
+    assert_eq!(
+        offer.opts().get(OptionCode::ServerIdentifier),
+        Some(&DhcpOption::ServerIdentifier(SERVER))
+    );
+    assert_eq!(
+        offer.opts().get(OptionCode::Router),
+        Some(&DhcpOption::Router(vec![SERVER]))
+    );
+    assert_eq!(
+        offer.opts().get(OptionCode::SubnetMask),
+        Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 0, 0, 0)))
+    );
+    assert_eq!(
+        offer.fname_str().map(|f| f.unwrap().trim_end_matches('\0')),
+        Some("ipxe.efi")
+    );
+    // Committed before the OFFER was sent.
+    let offered = lease(&http, &node.base, "127.0.0.10").await;
+    assert_eq!(offered["State"], "OFFER");
+    assert_eq!(offered["Token"], "52:54:00:12:34:01");
+
+    let wait = Duration::from_secs(10);
+    let request = |mac, addr| {
+        message(
+            MessageType::Request,
+            mac,
+            vec![
+                DhcpOption::RequestedIpAddress(addr),
+                DhcpOption::ServerIdentifier(SERVER),
+            ],
+        )
+    };
+    let ack = client
+        .exchange(&request(MAC1, first), wait)
+        .await
+        .expect("ACK");
+    assert_eq!(kind(&ack), MessageType::Ack);
+    assert_eq!(ack.yiaddr(), first);
+    assert_eq!(
+        ack.opts().get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(600))
+    );
+    let acked = lease(&http, &node.base, "127.0.0.10").await;
+    assert_eq!(acked["State"], "ACK");
+    let expires = humantime::parse_rfc3339_weak(acked["ExpireTime"].as_str().unwrap()).unwrap();
+    assert!(expires > std::time::SystemTime::now() + Duration::from_secs(500));
+
+    // A second client gets another address.
+    let offer2 = client
+        .exchange(&message(MessageType::Discover, MAC2, vec![]), wait)
+        .await
+        .expect("OFFER for the second client");
+    assert_eq!(kind(&offer2), MessageType::Offer);
+    assert_eq!(offer2.yiaddr(), Ipv4Addr::new(127, 0, 0, 11));
+
+    // ... and is refused the first client's address.
+    let nak = client
+        .exchange(&request(MAC2, first), wait)
+        .await
+        .expect("NAK");
+    assert_eq!(kind(&nak), MessageType::Nak);
+
+    // Malformed packets get nothing; the server still answers afterwards. Packets are
+    // handled in order, so the first datagram back must answer the valid one.
+    let template = message(MessageType::Discover, MAC2, vec![])
+        .to_vec()
+        .unwrap();
+    let mut bad_hlen = template.clone();
+    bad_hlen[2] = 255;
+    let mut bad_option = template[..240].to_vec();
+    bad_option.extend_from_slice(&[53, 1, 1, 81, 200, 0]);
+    for bad in [
+        b"not dhcp at all".to_vec(),
+        template[..100].to_vec(),
+        bad_hlen,
+        bad_option,
+        vec![0u8; 1400],
+    ] {
+        client.socket.send_to(&bad, client.server).await.unwrap();
+    }
+    let good = message(MessageType::Discover, MAC2, vec![]);
+    client
+        .socket
+        .send_to(&good.to_vec().unwrap(), client.server)
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = tokio::time::timeout(wait, client.socket.recv(&mut buf))
+        .await
+        .expect("the server answers after malformed packets")
+        .unwrap();
+    let after = v4::Message::from_bytes(&buf[..n]).unwrap();
+    assert_eq!(
+        after.xid(),
+        good.xid(),
+        "the first reply answers the valid packet"
+    );
+    assert_eq!(kind(&after), MessageType::Offer);
+    assert_eq!(after.yiaddr(), Ipv4Addr::new(127, 0, 0, 11));
+}
