@@ -188,3 +188,20 @@ pub fn redact(collection: &str, mut object: Value) -> Value {
     }
     object
 }
+
+/// A machine's MACs (`HardwareAddrs`), lower-cased as MACs compare.
+pub fn hardware_addrs(machine: &Value) -> Vec<String> {
+    lowercase_strings(machine, "HardwareAddrs")
+}
+
+/// The strings of a list field, lower-cased (MACs: `HardwareAddrs`, a Whoami's `MacAddrs`).
+pub fn lowercase_strings(object: &Value, field: &str) -> Vec<String> {
+    object
+        .get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .collect()
+}

@@ -14,6 +14,7 @@ use tokio::net::UdpSocket;
 
 const MAC1: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x01];
 const MAC2: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x02];
+const MAC3: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x35, 0x00];
 const SERVER: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 fn free_udp_port() -> u16 {
@@ -198,8 +199,34 @@ async fn dhcp_leases_are_committed_and_served_on_loopback() {
         .expect("NAK");
     assert_eq!(kind(&nak), MessageType::Nak);
 
-    // Malformed packets get nothing; the server still answers afterwards. Packets are
-    // handled in order, so the first datagram back must answer the valid one.
+    // A lease deleted through the API is free again for the next client: the server's copy of
+    // the leases follows every change, not only its own.
+    let deleted = http
+        .delete(format!("{}/leases/127.0.0.10", node.base))
+        .basic_auth("rocketskates", Some(common::ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    // The change event reaches the server a moment after the DELETE answers: until it does,
+    // a new client is offered the next address, so each try is a new client.
+    let mut reused = false;
+    for i in 0..8u8 {
+        let mut mac = MAC3;
+        mac[5] = 0x10 + i;
+        let offer3 = client
+            .exchange(&message(MessageType::Discover, mac, vec![]), wait)
+            .await
+            .expect("OFFER for a new client");
+        if offer3.yiaddr() == first {
+            reused = true;
+            break;
+        }
+    }
+    assert!(reused, "the deleted lease's address was not offered again");
+
+    // Malformed packets get no reply at all; the server still answers afterwards, so the
+    // first datagram back must answer the valid one.
     let template = message(MessageType::Discover, MAC2, vec![])
         .to_vec()
         .unwrap();

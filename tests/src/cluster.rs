@@ -33,6 +33,24 @@ static ENDPOINT_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 static MANAGER_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 static AGENT_BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
+/// The kernel kills the child when this process dies (`PR_SET_PDEATHSIG`), so no node, VM or
+/// peer outlives a crashed test.
+pub fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
 /// Path of `drp-endpoint`: `$DRP_ENDPOINT_BIN`, else built once per process.
 pub fn endpoint_bin() -> Result<PathBuf> {
     locate(
@@ -491,17 +509,7 @@ impl Node {
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?);
         let _ = writeln!(log, "==== harness: spawning {:?}", cmd);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-        }
+        die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", self.bin.display()))?;

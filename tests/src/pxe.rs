@@ -635,17 +635,7 @@ impl Vm {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-        }
+        crate::cluster::die_with_parent(&mut cmd);
         let child = cmd.spawn().context("starting qemu-system-x86_64")?;
         Ok(Vm {
             child: Some(child),

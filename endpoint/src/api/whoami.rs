@@ -38,17 +38,8 @@ fn score(asked: &Value, machine: &Value) -> i64 {
             }
         }
     }
-    let macs = |v: &Value, f: &str| -> Vec<String> {
-        v.get(f)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .collect()
-    };
-    let known = macs(machine, "HardwareAddrs");
-    let shared = macs(asked, "MacAddrs")
+    let known = crate::model::hardware_addrs(machine);
+    let shared = crate::model::lowercase_strings(asked, "MacAddrs")
         .iter()
         .filter(|m| known.contains(m))
         .count();

@@ -140,7 +140,7 @@ impl Tree {
                 .entry(name.to_string())
                 .or_insert_with(|| bootenv(name));
             let Some(env) = env.clone() else { continue };
-            for mac in macs(machine) {
+            for mac in crate::model::hardware_addrs(machine) {
                 self.add_paths(&mut rendered, &env, Some(machine), &mac);
             }
         }
@@ -266,7 +266,9 @@ impl Tree {
             return false;
         };
         let token = str_field(&lease, "Token");
-        macs(machine).iter().any(|m| m.eq_ignore_ascii_case(token))
+        crate::model::hardware_addrs(machine)
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(token))
     }
 }
 
@@ -285,17 +287,6 @@ fn templates(env: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
-}
-
-fn macs(machine: &Value) -> Vec<String> {
-    machine
-        .get("HardwareAddrs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .collect()
 }
 
 #[cfg(test)]

@@ -25,17 +25,7 @@ impl Proc {
         cmd.stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-        }
+        crate::cluster::die_with_parent(cmd);
         let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
         Ok(Proc {
             name: name.to_string(),

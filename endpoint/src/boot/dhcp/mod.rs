@@ -7,6 +7,7 @@
 //! This file is the thin shell: receive, read the store, decide, commit, send.
 
 pub mod decide;
+pub mod leases;
 pub mod options;
 pub mod packet;
 pub mod socket;
@@ -21,6 +22,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use self::decide::{Boot, Decision, Inbound, Known, LeaseWrite};
+use self::leases::Leases;
 use self::socket::{DhcpSocket, Interfaces, Received};
 use super::RunningGuard;
 use crate::command::{Op, Request};
@@ -62,6 +64,24 @@ pub async fn serve(
         socket: socket.clone(),
         interfaces: Mutex::new(Interfaces::default()),
         in_flight: Mutex::new(HashSet::new()),
+        leases: Arc::new(Leases::default()),
+    });
+    // Subscribed before the load, so no change falls between the two.
+    let events = shared.node.events.subscribe();
+    {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || shared.leases.reload(&shared.node.store))
+            .await
+            .context("loading the leases")?
+            .context("loading the leases")?;
+    }
+    let follower = tokio::spawn({
+        let (leases, store, stop) = (
+            shared.leases.clone(),
+            shared.node.store.clone(),
+            stop.clone(),
+        );
+        async move { leases.follow(store, events, stop).await }
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     let mut handlers = tokio::task::JoinSet::new();
@@ -86,6 +106,8 @@ pub async fn serve(
         });
     }
     handlers.shutdown().await;
+    follower.abort();
+    let _ = follower.await;
     Ok(())
 }
 
@@ -97,6 +119,7 @@ struct Shared {
     interfaces: Mutex<Interfaces>,
     /// Addresses whose lease write is being committed (see `Known::in_flight`).
     in_flight: Mutex<HashSet<u32>>,
+    leases: Arc<Leases>,
 }
 
 /// Removes an address from the in-flight set when its commit is over, however it ends.
@@ -149,9 +172,17 @@ async fn handle(shared: &Arc<Shared>, bytes: Vec<u8>, received: Received) -> Res
                 continue;
             }
             let _claim = InFlight(&shared.in_flight, addr);
+            let key = write.addr.to_string();
             match commit(node, write, deadline).await? {
-                Committed::Yes => {}
-                Committed::Conflict => continue,
+                Committed::Yes(stored) => shared.leases.put(stored),
+                Committed::Conflict => {
+                    let (shared, key) = (shared.clone(), key.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        shared.leases.refresh(&shared.node.store, &key)
+                    })
+                    .await;
+                    continue;
+                }
             }
         }
         if let Some(reply) = decision.reply {
@@ -193,26 +224,28 @@ fn decide_now(
             .map_err(|e| e.to_string())?
             .items)
     };
-    let (subnets, reservations, leases) =
-        (list("subnets")?, list("reservations")?, list("leases")?);
+    let (subnets, reservations) = (list("subnets")?, list("reservations")?);
     let local: Vec<Ipv4Addr> = interface.addrs;
     let inbound = Inbound {
         bytes,
         source: received.source,
         local: &local,
     };
-    let known = Known {
-        subnets: &subnets,
-        reservations: &reservations,
-        leases: &leases,
-        in_flight,
-        now_ms: now_ms(),
-    };
-    decide::decide(&inbound, &known, boot).map_err(str::to_string)
+    shared.leases.with(|leases| {
+        let known = Known {
+            subnets: &subnets,
+            reservations: &reservations,
+            leases,
+            in_flight,
+            now_ms: now_ms(),
+        };
+        decide::decide(&inbound, &known, boot).map_err(str::to_string)
+    })
 }
 
 enum Committed {
-    Yes,
+    /// The lease as stored.
+    Yes(Value),
     /// The lease is not what the decision read: decide again.
     Conflict,
 }
@@ -243,7 +276,7 @@ async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Com
     match tokio::time::timeout(budget, node.write(request)).await {
         Err(_) => Err("the lease was not committed in time".into()),
         Ok(Err(e)) => Err(format!("the lease was not committed: {e}")),
-        Ok(Ok(r)) if r.status < 300 => Ok(Committed::Yes),
+        Ok(Ok(r)) if r.status < 300 => Ok(Committed::Yes(r.body)),
         Ok(Ok(r)) if matches!(r.status, 409 | 412) => Ok(Committed::Conflict),
         Ok(Ok(r)) => Err(format!(
             "the lease write was refused ({}): {}",
