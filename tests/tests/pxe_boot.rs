@@ -969,3 +969,74 @@ async fn traversal(env: &Env) -> Result<()> {
     ensure!(alive == 3, "{alive} members alive after the bad input");
     Ok(())
 }
+
+/// A leader cut off from the others (its link down, its process alive) lets go of the virtual
+/// address once it has not heard from a quorum for the longest election timeout, and the new
+/// leader takes it: the overlap, if any, is printed (no timing assert). When the link comes
+/// back, the old leader rejoins as a follower and does not take the address back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vip_leaves_a_member_that_loses_its_quorum() -> Result<()> {
+    if let Some(reason) = tests::netns::skip_reason() {
+        println!("SKIPPED: {reason}");
+        return Ok(());
+    }
+    let _g = serial().await;
+    let mut env = start_env().await?;
+    let result = partition(&env).await;
+    if result.is_ok() {
+        env.cluster.success();
+    }
+    result
+}
+
+async fn partition(env: &Env) -> Result<()> {
+    let old = env.wait_vip(Duration::from_secs(20)).await?;
+    ensure!(
+        env.vip_holders() == vec![old],
+        "one holder before the partition"
+    );
+    let cut_at = Instant::now();
+    env.world.link_down(old)?;
+    let (mut released, mut taken) = (None, None);
+    let mut both = Duration::ZERO;
+    let mut last = Instant::now();
+    while released.is_none() || taken.is_none() {
+        ensure!(
+            cut_at.elapsed() < Duration::from_secs(30),
+            "30 s after the partition: released {released:?}, taken {taken:?}"
+        );
+        let holders = env.vip_holders();
+        let now = Instant::now();
+        if holders.contains(&old) && holders.len() > 1 {
+            both += now - last;
+        }
+        last = now;
+        if released.is_none() && !holders.contains(&old) {
+            released = Some(cut_at.elapsed());
+        }
+        if taken.is_none() && holders.iter().any(|&h| h != old) {
+            taken = Some(cut_at.elapsed());
+        }
+    }
+    let (released, taken) = (released.unwrap_or_default(), taken.unwrap_or_default());
+    println!(
+        "partition of the active member {}: it released the address {} after the cut, a new member held it {} after; both held it for about {} (sampled)",
+        old + 1,
+        secs(released),
+        secs(taken),
+        secs(both)
+    );
+    let new = env.vip_holders();
+    ensure!(
+        new.len() == 1 && new[0] != old,
+        "holders after the partition: {new:?}"
+    );
+    env.world.link_up(old)?;
+    env.cluster.wait_caught_up(Duration::from_secs(30)).await?;
+    let after = env.vip_holders();
+    ensure!(
+        after == new,
+        "after the old leader rejoined, the holders are {after:?}, not {new:?}"
+    );
+    Ok(())
+}
