@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what `drp-bench` (tests/src/bin/drp-bench.rs) needs besides the Rust toolchain:
 # etcd 3.4 from Debian's `etcd-server` (the peer it is measured against) and `etcd-client`
-# (etcdctl, handy for poking at it), plus git (the fan-out workload commits to a repo).
+# (etcdctl, handy for poking at it), plus git (the fan-out workload commits to a repo), and the
+# peers of the boot-service workloads.
 # Idempotent: does nothing when they are already installed. The benchmark starts its own etcd
 # processes on loopback; the packaged system service is not started (and not needed).
 #
@@ -13,6 +14,12 @@ missing=""
 command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || missing="$missing etcd-server"
 command -v etcdctl >/dev/null 2>&1 || missing="$missing etcd-client"
 command -v git >/dev/null 2>&1 || missing="$missing git"
+# The boot-service workloads: perfdhcp (kea-admin) and dnsmasq for `drp-bench dhcp`,
+# busybox httpd and curl for `drp-bench boot-files`.
+command -v perfdhcp >/dev/null 2>&1 || [ -x /usr/sbin/perfdhcp ] || missing="$missing kea-admin"
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
+command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
 
 if [ -z "$missing" ]; then
     echo "bench deps present: $(etcd --version 2>/dev/null | head -n 1)"

@@ -398,8 +398,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
     let metrics_tasks = crate::metrics::spawn(&node, args.metrics_listen, &shutdown_rx).await?;
-    let boot_tasks =
-        crate::boot::spawn(&node, &args.boot, args.conn.limits(), &shutdown_rx).await?;
+    let boot_tasks = crate::boot::spawn(
+        &node,
+        &args.boot,
+        &args.data_dir,
+        args.conn.limits(),
+        &shutdown_rx,
+    )
+    .await?;
 
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -162,6 +162,22 @@ async fn boot_tree_over_http_and_tftp() {
     }
     assert_eq!(tftp_get(tftp_port, "files/pxe/vmlinuz"), Ok(kernel.clone()));
     assert_eq!(tftp_get(tftp_port, "pxe/vmlinuz"), Ok(kernel.clone()));
+    // A file replaced through the API is served in its new version (the servers stream from
+    // per-version copies).
+    let initrd_v1 = b"initrd version 1".to_vec();
+    let initrd_v2 = b"initrd version 2, longer".to_vec();
+    for version in [&initrd_v1, &initrd_v2] {
+        let up = auth(http.put(api("/files/pxe/initrd")).body(version.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert!(up.status().is_success(), "{}", up.status());
+        assert_eq!(
+            raw_get(static_port, "/files/pxe/initrd"),
+            (200, version.clone())
+        );
+        assert_eq!(tftp_get(tftp_port, "pxe/initrd"), Ok(version.clone()));
+    }
 
     // A bootenv with a per-MAC iPXE script; an unknown-machine bootenv with default.ipxe.
     let bootenv = json!({

@@ -13,7 +13,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::tree::{Miss, Tree};
+use super::tree::{Found, Miss, Tree};
 use super::RunningGuard;
 use crate::node::Node;
 
@@ -56,24 +56,41 @@ async fn file(
     };
     let from: IpAddr = peer.ip();
     match tree.get(&path, from).await {
-        Ok(bytes) => {
-            let len = bytes.len();
+        Ok(Found::Rendered(bytes)) => {
+            let len = bytes.len() as u64;
             let body = if method == Method::HEAD {
                 Body::empty()
             } else {
                 Body::from(bytes)
             };
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-                    (header::CONTENT_LENGTH, len.to_string()),
-                ],
-                body,
-            )
-                .into_response()
+            ok(len, body)
+        }
+        Ok(Found::Stored(file)) => {
+            if method == Method::HEAD {
+                return ok(file.len, Body::empty());
+            }
+            match tokio::fs::File::open(&file.path).await {
+                // Streamed in small reads: a large ISO never sits in memory.
+                Ok(f) => ok(
+                    file.len,
+                    Body::from_stream(tokio_util::io::ReaderStream::new(f)),
+                ),
+                Err(e) => refusal(&path, from, Miss::Render(format!("opening the copy: {e}"))),
+            }
         }
         Err(miss) => refusal(&path, from, miss),
     }
+}
+
+fn ok(len: u64, body: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// A miss as the client sees it: another machine's file is indistinguishable from a missing

@@ -4,6 +4,7 @@
 //! traffic and members sharing a host never compete for the ports.
 
 pub mod active;
+pub mod cache;
 pub mod dhcp;
 pub mod follow;
 pub mod http;
@@ -157,11 +158,13 @@ impl BootArgs {
 pub async fn spawn(
     node: &Node,
     args: &BootArgs,
+    data_dir: &std::path::Path,
     limits: netguard::ConnLimits,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let (active, watcher) = active::watch(node, shutdown.clone());
-    let tree = tree::Tree::new(node.clone());
+    // On-disk copies of stored files, streamed to machines (see `cache`).
+    let tree = tree::Tree::new(node.clone(), data_dir.join("boot-files"));
     let mut tasks = vec![watcher];
     if let (Some(addr), Some(interface)) = (args.virt_addr, &args.virt_interface) {
         let holder = vip::Holder::new(addr, interface.clone(), args.virt_interface_script.clone());

@@ -11,7 +11,7 @@ use async_tftp::packet;
 use async_tftp::server::{Handler, TftpServerBuilder};
 use tokio::sync::watch;
 
-use super::tree::{Miss, Tree};
+use super::tree::{Found, Miss, Tree};
 use super::RunningGuard;
 use crate::node::Node;
 
@@ -47,7 +47,7 @@ struct ReadOnly {
 }
 
 impl Handler for ReadOnly {
-    type Reader = futures::io::Cursor<Vec<u8>>;
+    type Reader = Reader;
     type Writer = futures::io::Sink;
 
     async fn read_req_open(
@@ -59,10 +59,18 @@ impl Handler for ReadOnly {
             return Err(packet::Error::FileNotFound);
         };
         match self.tree.get(path, client.ip()).await {
-            Ok(bytes) => {
+            Ok(Found::Rendered(bytes)) => {
                 let len = bytes.len() as u64;
-                Ok((futures::io::Cursor::new(bytes), Some(len)))
+                Ok((Reader::Rendered(futures::io::Cursor::new(bytes)), Some(len)))
             }
+            Ok(Found::Stored(file)) => match std::fs::File::open(&file.path) {
+                // Read on blocking's thread pool, a block at a time.
+                Ok(f) => Ok((Reader::Stored(blocking::Unblock::new(f)), Some(file.len))),
+                Err(e) => {
+                    tracing::warn!(%client, path, error = %e, "opening a boot file's copy");
+                    Err(packet::Error::UnknownError)
+                }
+            },
             Err(Miss::BadPath(problem)) => {
                 tracing::debug!(%client, path, problem, "refused a TFTP path");
                 Err(packet::Error::PermissionDenied)
@@ -85,5 +93,24 @@ impl Handler for ReadOnly {
         _size: Option<u64>,
     ) -> Result<Self::Writer, packet::Error> {
         Err(packet::Error::IllegalOperation)
+    }
+}
+
+/// A rendered file from memory, or a stored file's copy from disk.
+enum Reader {
+    Rendered(futures::io::Cursor<Vec<u8>>),
+    Stored(blocking::Unblock<std::fs::File>),
+}
+
+impl futures::io::AsyncRead for Reader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Reader::Rendered(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+            Reader::Stored(r) => std::pin::Pin::new(r).poll_read(cx, buf),
+        }
     }
 }

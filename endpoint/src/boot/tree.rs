@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use template::drp::DrpContext;
 
+use super::cache::{CachedFile, FileCache};
 use crate::api::render;
 use crate::node::Node;
 use crate::runtime::workflow::str_field;
@@ -50,22 +51,32 @@ pub enum Miss {
     Render(String),
 }
 
+/// What a path names: text rendered for the asker, or a stored file's on-disk copy.
+#[derive(Debug)]
+pub enum Found {
+    Rendered(Vec<u8>),
+    Stored(CachedFile),
+}
+
 pub struct Tree {
     node: Node,
     index: Mutex<Option<Arc<Index>>>,
+    files: FileCache,
 }
 
 impl Tree {
-    pub fn new(node: Node) -> Arc<Self> {
+    /// The tree of `node`, copying stored files out to `cache_dir` for streaming.
+    pub fn new(node: Node, cache_dir: std::path::PathBuf) -> Arc<Self> {
         Arc::new(Self {
             node,
             index: Mutex::new(None),
+            files: FileCache::new(cache_dir),
         })
     }
 
     /// The bytes at `path` for a client at `from`. Store reads and rendering run off the async
     /// workers.
-    pub async fn get(self: &Arc<Self>, path: &str, from: IpAddr) -> Result<Vec<u8>, Miss> {
+    pub async fn get(self: &Arc<Self>, path: &str, from: IpAddr) -> Result<Found, Miss> {
         let tree = self.clone();
         let path = path.to_string();
         tokio::task::spawn_blocking(move || tree.get_blocking(&path, from))
@@ -73,16 +84,18 @@ impl Tree {
             .unwrap_or_else(|e| Err(Miss::Render(format!("lookup task failed: {e}"))))
     }
 
-    fn get_blocking(&self, raw: &str, from: IpAddr) -> Result<Vec<u8>, Miss> {
+    fn get_blocking(&self, raw: &str, from: IpAddr) -> Result<Found, Miss> {
         let path = normalise(raw)?;
         let index = self.index();
         if let Some(source) = index.rendered.get(path) {
-            return self.render(source, from);
+            return self.render(source, from).map(Found::Rendered);
         }
         let stored = path.strip_prefix("files/").unwrap_or(path);
         for candidate in [stored, path] {
-            if let Some(bytes) = self.node.store.file(candidate).ok().flatten() {
-                return Ok(bytes);
+            match self.files.get(&self.node.store, candidate) {
+                Ok(Some(file)) => return Ok(Found::Stored(file)),
+                Ok(None) => {}
+                Err(e) => return Err(Miss::Render(format!("copying {candidate} out: {e}"))),
             }
         }
         Err(Miss::NotFound)
