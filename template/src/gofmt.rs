@@ -2,7 +2,9 @@
 //! uses (`%s %d %v %q %x %X %t %f %e %g %c %o %b %T %%`), flags, width and precision, and
 //! Go's in-band error forms (`%!d(string=x)`, `%!s(MISSING)`, `%!(EXTRA ...)`).
 
-use crate::value::{exp_form, format_float_v, non_finite, shortest_digits, Val, MAX_VALUE_DEPTH};
+use crate::value::{
+    exp_form, format_float_v, non_finite, shortest_digits, Val, MAX_VALUE_DEPTH, MAX_VISITED,
+};
 
 /// `fmt.Sprint`: a space between operands when neither side is a string.
 pub(crate) fn sprint(args: &[Val]) -> String {
@@ -78,7 +80,7 @@ pub(crate) fn sprintf(format: &str, args: &[Val]) -> String {
             continue;
         };
         next_arg += 1;
-        let body = format_one(verb, arg, &spec, 0);
+        let body = format_one(verb, arg, &spec, 0, &mut MAX_VISITED.clone());
         out.push_str(&pad(
             &body,
             &spec,
@@ -155,7 +157,11 @@ fn bad_verb(verb: char, arg: &Val, spec: &Spec) -> String {
     match arg {
         Val::Nil | Val::Missing => format!("%!{verb}(<nil>)"),
         _ => {
-            let inner = pad(&format_one('v', arg, spec, 1), spec, arg.as_f64().is_some());
+            let inner = pad(
+                &format_one('v', arg, spec, 1, &mut MAX_VISITED.clone()),
+                spec,
+                arg.as_f64().is_some(),
+            );
             format!("%!{verb}({}={inner})", arg.type_name())
         }
     }
@@ -173,10 +179,11 @@ fn sign_prefix(negative: bool, spec: &Spec) -> &'static str {
     }
 }
 
-fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
-    if depth > MAX_VALUE_DEPTH {
+fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize, left: &mut usize) -> String {
+    if depth > MAX_VALUE_DEPTH || *left == 0 {
         return "...".into();
     }
+    *left -= 1;
     // fmt prints a nil element of a list or map as <nil> whatever the verb.
     if depth > 0 && matches!(arg, Val::Nil | Val::Missing) && verb != 'T' {
         return "<nil>".into();
@@ -186,7 +193,7 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
         Val::List(items) if verb != 'T' => {
             let parts: Vec<String> = items
                 .iter()
-                .map(|v| format_one(verb, v, spec, depth + 1))
+                .map(|v| format_one(verb, v, spec, depth + 1, left))
                 .collect();
             return format!("[{}]", parts.join(" "));
         }
@@ -198,8 +205,8 @@ fn format_one(verb: char, arg: &Val, spec: &Spec, depth: usize) -> String {
                         .map(|(k, v)| {
                             format!(
                                 "{}:{}",
-                                format_one(verb, &Val::str(k.as_str()), spec, depth + 1),
-                                format_one(verb, v, spec, depth + 1)
+                                format_one(verb, &Val::str(k.as_str()), spec, depth + 1, left),
+                                format_one(verb, v, spec, depth + 1, left)
                             )
                         })
                         .collect()

@@ -68,6 +68,11 @@ fn take_children(v: &mut Val, pending: &mut Vec<Val>) {
 
 /// Printing and conversion stop descending past this depth (a map can be made to hold itself).
 pub(crate) const MAX_VALUE_DEPTH: usize = 64;
+/// The most elements one walk over a value (conversion, printing, comparison) visits. Maps are
+/// shared references: a map set into itself, or into a chain of maps each holding the last
+/// twice, has a tree form that doubles with every level, so the depth bound alone leaves a
+/// walk of 2^64 steps.
+pub(crate) const MAX_VISITED: usize = 1 << 20;
 
 impl Val {
     pub(crate) fn str(s: impl Into<Rc<str>>) -> Val {
@@ -159,30 +164,34 @@ impl Val {
     /// Back to JSON for the render data and `toJson`; whole floats become integers, as Go's
     /// encoder prints them. The root data has no JSON form and becomes null.
     pub(crate) fn to_json(&self) -> Result<Value, String> {
-        self.to_json_at(0)
+        self.to_json_at(0, &mut MAX_VISITED.clone())
     }
 
-    fn to_json_at(&self, depth: usize) -> Result<Value, String> {
+    fn to_json_at(&self, depth: usize, left: &mut usize) -> Result<Value, String> {
         if depth > MAX_VALUE_DEPTH {
             return Err(format!("value nested deeper than {MAX_VALUE_DEPTH} levels"));
         }
+        if *left == 0 {
+            return Err(format!("value has more than {MAX_VISITED} elements"));
+        }
+        *left -= 1;
         Ok(match self {
             Val::Missing | Val::Nil | Val::Root => Value::Null,
-            Val::Obj(o) => o.value.to_json_at(depth)?,
+            Val::Obj(o) => o.value.to_json_at(depth, left)?,
             Val::Bool(b) => Value::Bool(*b),
             Val::Int(i) => Value::from(*i),
             Val::Float(f) => float_to_json(*f),
             Val::Str(s) => Value::String(s.to_string()),
             Val::List(l) => Value::Array(
                 l.iter()
-                    .map(|v| v.to_json_at(depth + 1))
+                    .map(|v| v.to_json_at(depth + 1, left))
                     .collect::<Result<_, _>>()?,
             ),
             Val::Map(m) => {
                 let m = m.try_borrow().map_err(|_| "map in use".to_string())?;
                 let mut out = serde_json::Map::new();
                 for (k, v) in m.iter() {
-                    out.insert(k.clone(), v.to_json_at(depth + 1)?);
+                    out.insert(k.clone(), v.to_json_at(depth + 1, left)?);
                 }
                 Value::Object(out)
             }
@@ -198,7 +207,8 @@ impl Val {
 
     /// Go's `%v`.
     pub(crate) fn write_go(&self, out: &mut String, depth: usize) {
-        if depth > MAX_VALUE_DEPTH {
+        // Each element prints at least one byte, so the output's size bounds the walk.
+        if depth > MAX_VALUE_DEPTH || out.len() > MAX_VISITED {
             out.push_str("...");
             return;
         }

@@ -285,3 +285,38 @@ fn deepest_allowed_nesting_fits_a_default_thread_stack() {
         .unwrap();
     assert!(handle.join().expect("render overflowed its stack").is_err());
 }
+
+/// Maps are shared, as in Go: a map set into itself twice has a tree form that doubles with
+/// every level. Converting, printing and comparing it stop at a budget of elements instead of
+/// walking 2^64 of them (a fuzzer input took 30 s and ran out of memory).
+#[test]
+fn a_map_holding_itself_twice_is_walked_within_a_budget() {
+    let setup = r#"{{ $d := dict "a" 2 }}{{ $_ := set $d "b" $d }}{{ $_ := set $d "c" $d }}"#;
+    let run = |body: &str| {
+        let t = Template::parse("t", &format!("{setup}{body}")).unwrap();
+        let started = std::time::Instant::now();
+        let out = render_json(&t, &json!({}), &NoTemplates);
+        (out, started.elapsed())
+    };
+    // sprig's toJson prints nothing useful for a value it cannot encode (here `null`).
+    let (out, _) = run("{{ toJson $d }}");
+    assert_eq!(out.unwrap(), "null");
+    for body in [
+        "{{ $d }}",
+        "{{ printf \"%v\" $d }}",
+        "{{ eq $d $d }}",
+        "{{ has $d (list $d) }}",
+    ] {
+        let (out, took) = run(body);
+        // Bounded, not fast: the assertion is that it ends (within a generous minute), with
+        // output no larger than the budget allows.
+        assert!(
+            took < std::time::Duration::from_secs(60),
+            "{body}: {took:?}"
+        );
+        assert!(
+            out.map_or(0, |o| o.len()) <= template::MAX_OUTPUT_BYTES,
+            "{body}: output past the budget"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! typing (`want_*`), sprig's `strval` / `strslice` / `empty`, and `cast`'s number parsing.
 
 use crate::funcs::{exact, length, FResult};
-use crate::value::{Val, MAX_VALUE_DEPTH};
+use crate::value::{Val, MAX_VALUE_DEPTH, MAX_VISITED};
 
 /// Strings and lists built by functions stay under this size (a doubling loop would otherwise
 /// exhaust memory before the output limit noticed).
@@ -139,10 +139,15 @@ pub(super) fn to_float64(v: &Val) -> f64 {
 }
 
 /// `reflect.DeepEqual` for template values (sprig's `uniq`, `has`, `without`).
-pub(super) fn deep_equal(a: &Val, b: &Val, depth: usize) -> bool {
-    if depth > MAX_VALUE_DEPTH {
+pub(super) fn deep_equal(a: &Val, b: &Val) -> bool {
+    deep_equal_at(a, b, 0, &mut MAX_VISITED.clone())
+}
+
+fn deep_equal_at(a: &Val, b: &Val, depth: usize, left: &mut usize) -> bool {
+    if depth > MAX_VALUE_DEPTH || *left == 0 {
         return false;
     }
+    *left -= 1;
     match (a, b) {
         (Val::Missing | Val::Nil, Val::Missing | Val::Nil) => true,
         (Val::Bool(x), Val::Bool(y)) => x == y,
@@ -153,13 +158,15 @@ pub(super) fn deep_equal(a: &Val, b: &Val, depth: usize) -> bool {
             x.len() == y.len()
                 && x.iter()
                     .zip(y.iter())
-                    .all(|(p, q)| deep_equal(p, q, depth + 1))
+                    .all(|(p, q)| deep_equal_at(p, q, depth + 1, left))
         }
         (Val::Map(x), Val::Map(y)) => match (x.try_borrow(), y.try_borrow()) {
             (Ok(x), Ok(y)) => {
                 x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w, depth + 1)))
+                    && x.iter().all(|(k, v)| {
+                        y.get(k)
+                            .is_some_and(|w| deep_equal_at(v, w, depth + 1, left))
+                    })
             }
             _ => false,
         },

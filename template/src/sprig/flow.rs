@@ -81,7 +81,7 @@ pub(super) fn call(name: &str, args: Vec<Val>) -> FResult {
         }
         "deepEqual" => {
             let [a, b] = exact::<2>(name, args)?;
-            Ok(Val::Bool(deep_equal(&a, &b, 0)))
+            Ok(Val::Bool(deep_equal(&a, &b)))
         }
         "fail" => {
             let [m] = strs::<1>(name, args)?;

@@ -27,7 +27,7 @@ pub(super) fn call(name: &str, args: Vec<Val>) -> FResult {
                 _ => {
                     let mut out: Vec<Val> = Vec::new();
                     for item in items.iter() {
-                        if !out.iter().any(|o| deep_equal(o, item, 0)) {
+                        if !out.iter().any(|o| deep_equal(o, item)) {
                             out.push(item.clone());
                         }
                     }
@@ -62,7 +62,7 @@ pub(super) fn call(name: &str, args: Vec<Val>) -> FResult {
         "has" => {
             let [needle, l] = exact::<2>(name, args)?;
             Ok(Val::Bool(match &l {
-                Val::List(items) => items.iter().any(|i| deep_equal(i, &needle, 0)),
+                Val::List(items) => items.iter().any(|i| deep_equal(i, &needle)),
                 Val::Nil | Val::Missing => false,
                 other => return Err(format!("Cannot find has on type {}", other.type_name())),
             }))
@@ -75,7 +75,7 @@ pub(super) fn call(name: &str, args: Vec<Val>) -> FResult {
             Ok(Val::list(
                 items
                     .iter()
-                    .filter(|i| !omit.iter().any(|o| deep_equal(i, o, 0)))
+                    .filter(|i| !omit.iter().any(|o| deep_equal(i, o)))
                     .cloned()
                     .collect(),
             ))
