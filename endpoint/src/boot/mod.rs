@@ -165,7 +165,7 @@ pub async fn spawn(
     let (active, watcher) = active::watch(node, shutdown.clone());
     // On-disk copies of stored files, streamed to machines (see `cache`).
     let tree = tree::Tree::new(node.clone(), data_dir.join("boot-files"));
-    let mut tasks = vec![watcher];
+    let mut tasks = vec![watcher, tree.follow_changes(shutdown.clone())];
     if let (Some(addr), Some(interface)) = (args.virt_addr, &args.virt_interface) {
         let holder = vip::Holder::new(addr, interface.clone(), args.virt_interface_script.clone());
         tasks.push(tokio::spawn(holder.follow(

@@ -12,10 +12,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use template::drp::DrpContext;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 
 use super::cache::{CachedFile, FileCache};
 use crate::api::render;
@@ -58,9 +61,27 @@ pub enum Found {
     Stored(CachedFile),
 }
 
+/// The collections whose changes can move a rendered path (a VersionSet or a content pack
+/// can change any of them).
+const SHAPES_PATHS: &[&str] = &[
+    "machines",
+    "bootenvs",
+    "prefs",
+    "templates",
+    "contents",
+    "version_sets",
+];
+/// The least time between two rebuilds caused by misses: a client asking for paths that do
+/// not exist must not make every request rebuild the index.
+const MISS_REBUILD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Tree {
     node: Node,
     index: Mutex<Option<Arc<Index>>>,
+    /// Set by a change to [`SHAPES_PATHS`] (seen on the event bus): the index is rebuilt on
+    /// the next request, not on every applied entry.
+    dirty: AtomicBool,
+    last_miss_rebuild: Mutex<Option<std::time::Instant>>,
     files: FileCache,
 }
 
@@ -70,7 +91,30 @@ impl Tree {
         Arc::new(Self {
             node,
             index: Mutex::new(None),
+            dirty: AtomicBool::new(true),
+            last_miss_rebuild: Mutex::new(None),
             files: FileCache::new(cache_dir),
+        })
+    }
+
+    /// Marks the index stale on every change that can move a rendered path, until shutdown.
+    pub fn follow_changes(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let tree = self.clone();
+        let mut events = self.node.events.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.changed() => return,
+                    e = events.recv() => e,
+                };
+                match next {
+                    Ok(e) if !SHAPES_PATHS.contains(&e.kind.as_str()) => {}
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        tree.dirty.store(true, Ordering::Release);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
         })
     }
 
@@ -86,7 +130,11 @@ impl Tree {
 
     fn get_blocking(&self, raw: &str, from: IpAddr) -> Result<Found, Miss> {
         let path = normalise(raw)?;
-        let index = self.index();
+        let mut index = self.index(false);
+        if !index.rendered.contains_key(path) && self.may_rebuild_on_miss(&index) {
+            // The change event of a machine created a moment ago may not have arrived yet.
+            index = self.index(true);
+        }
         if let Some(source) = index.rendered.get(path) {
             return self.render(source, from).map(Found::Rendered);
         }
@@ -101,18 +149,42 @@ impl Tree {
         Err(Miss::NotFound)
     }
 
-    /// The index for the current applied state, rebuilt when anything was applied since.
-    fn index(&self) -> Arc<Index> {
-        let applied = self
-            .node
+    fn applied(&self) -> u64 {
+        self.node
             .metrics()
             .last_applied
             .as_ref()
-            .map_or(0, |l| l.index);
+            .map_or(0, |l| l.index)
+    }
+
+    /// Whether a miss may rebuild: something was applied since the index was built, and no
+    /// miss rebuilt it within the last [`MISS_REBUILD_EVERY`].
+    fn may_rebuild_on_miss(&self, index: &Index) -> bool {
+        if index.applied >= self.applied() {
+            return false;
+        }
+        let mut last = self
+            .last_miss_rebuild
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < MISS_REBUILD_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// The index, rebuilt when a relevant change was seen since (or when `force`d).
+    fn index(&self, force: bool) -> Arc<Index> {
         let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        // Cleared before the store is read: a change applied during the rebuild marks it
+        // stale again.
+        let stale = self.dirty.swap(false, Ordering::AcqRel);
         match &*slot {
-            Some(index) if index.applied == applied => index.clone(),
+            Some(index) if !stale && !force => index.clone(),
             _ => {
+                let applied = self.applied();
                 let index = Arc::new(Index {
                     applied,
                     rendered: self.build(),
