@@ -17,6 +17,11 @@ use super::tree::{Found, Miss, Tree};
 use super::RunningGuard;
 use crate::node::Node;
 
+/// Bytes per read of a file being sent: tokio's file reads each take a trip through the
+/// blocking pool, so 4 KiB reads made a 1 GiB ISO a quarter of a million trips (a tenth of a
+/// plain file server's rate); this keeps many downloads at once cheap all the same.
+const READ_CHUNK: usize = 256 << 10;
+
 /// Serves the tree on `port` (all addresses) until `stop`.
 pub async fn serve(
     node: Node,
@@ -73,7 +78,7 @@ async fn file(
                 // Streamed in small reads: a large ISO never sits in memory.
                 Ok(f) => ok(
                     file.len,
-                    Body::from_stream(tokio_util::io::ReaderStream::new(f)),
+                    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(f, READ_CHUNK)),
                 ),
                 Err(e) => refusal(&path, from, Miss::Render(format!("opening the copy: {e}"))),
             }

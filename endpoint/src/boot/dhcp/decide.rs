@@ -233,6 +233,17 @@ struct Lease<'a> {
     expire_ms: u64,
 }
 
+/// When a lease object expires (Unix ms): 0 for DRP's zero time (absent, or Go's year 1),
+/// `None` for a time that cannot be read (the address then stays held: never hand it out
+/// twice).
+pub fn lease_expiry_ms(object: &Value) -> Option<u64> {
+    match object.get("ExpireTime").and_then(Value::as_str) {
+        None => Some(0),
+        Some(t) if t.is_empty() || t.starts_with("0001-") => Some(0),
+        Some(t) => parse_time_ms(t),
+    }
+}
+
 fn leases_in(all: &[Value], now_ms: u64) -> Vec<Lease<'_>> {
     all.iter()
         .filter_map(|object| {
@@ -242,12 +253,7 @@ fn leases_in(all: &[Value], now_ms: u64) -> Vec<Lease<'_>> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            let expire_ms = match object.get("ExpireTime").and_then(Value::as_str) {
-                // DRP's zero time (absent, or Go's year 1): expired.
-                None => Some(0),
-                Some(t) if t.is_empty() || t.starts_with("0001-") => Some(0),
-                Some(t) => parse_time_ms(t),
-            };
+            let expire_ms = lease_expiry_ms(object);
             Some(Lease {
                 object,
                 addr,

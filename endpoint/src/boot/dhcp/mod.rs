@@ -231,16 +231,35 @@ fn decide_now(
         source: received.source,
         local: &local,
     };
-    shared.leases.with(|leases| {
-        let known = Known {
-            subnets: &subnets,
-            reservations: &reservations,
-            leases,
-            in_flight,
-            now_ms: now_ms(),
-        };
-        decide::decide(&inbound, &known, boot).map_err(str::to_string)
-    })
+    // Only the leases that can matter to this client are handed over; every address another
+    // client holds is passed as taken, like an address being committed.
+    let now = now_ms();
+    let req = packet::parse(bytes).map_err(str::to_string)?;
+    let mut named = vec![req.header.ciaddr()];
+    named.extend(req.ipv4_option(50));
+    named.extend(
+        reservations
+            .iter()
+            .filter(|r| {
+                r.get("Token")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(&req.mac))
+            })
+            .filter_map(|r| r.get("Addr")?.as_str()?.parse::<Ipv4Addr>().ok()),
+    );
+    let view = shared
+        .leases
+        .view(&req.mac.to_ascii_lowercase(), &named, now);
+    let mut taken = view.held_by_others;
+    taken.extend(in_flight.iter().copied());
+    let known = Known {
+        subnets: &subnets,
+        reservations: &reservations,
+        leases: &view.leases,
+        in_flight: &taken,
+        now_ms: now,
+    };
+    decide::decide(&inbound, &known, boot).map_err(str::to_string)
 }
 
 enum Committed {
