@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -24,6 +24,7 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
+use crate::bench::proc::Proc;
 use crate::netns::which;
 
 /// The console marker prefix the `/init` prints.
@@ -588,7 +589,7 @@ pub struct VmSpec<'a> {
 
 /// A running QEMU, SIGKILLed on drop.
 pub struct Vm {
-    child: Option<Child>,
+    qemu: Proc,
     console: PathBuf,
     qemu_log: PathBuf,
     pub kvm: bool,
@@ -605,7 +606,7 @@ impl Vm {
         let qemu_log = spec.console.with_extension("qemu.log");
         File::create(&spec.console)
             .with_context(|| format!("creating {}", spec.console.display()))?;
-        let out = File::create(&qemu_log)?;
+        File::create(&qemu_log)?;
         let mut cmd = crate::netns::exec_in(spec.netns, &spec.host.qemu);
         if kvm {
             cmd.args(["-machine", "pc,accel=kvm", "-cpu", "host"]);
@@ -631,14 +632,10 @@ impl Vm {
                 spec.mac,
                 spec.host.rom.display()
             ))
-            .args(["-boot", "order=n", "-no-reboot"])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
-        crate::cluster::die_with_parent(&mut cmd);
-        let child = cmd.spawn().context("starting qemu-system-x86_64")?;
+            .args(["-boot", "order=n", "-no-reboot"]);
+        let qemu = Proc::spawn("qemu-system-x86_64", &mut cmd, &qemu_log)?;
         Ok(Vm {
-            child: Some(child),
+            qemu,
             console: spec.console.clone(),
             qemu_log,
             kvm,
@@ -702,26 +699,15 @@ impl Vm {
 
     /// Has QEMU exited? (Reaps it if so.)
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
+        self.qemu.exited()
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.qemu.pid()
     }
 
-    /// SIGKILL QEMU and reap it.
+    /// SIGKILL QEMU and reap it (also done on drop).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        self.kill();
+        self.qemu.kill();
     }
 }

@@ -81,15 +81,25 @@ pub struct Decision {
 pub type Drop = &'static str;
 
 pub fn decide(inbound: &Inbound, known: &Known, boot: &Boot) -> Result<Decision, Drop> {
-    let req = packet::parse(inbound.bytes)?;
-    let (subnet, mut server_id) = select_subnet(&req, inbound.local, known.subnets)?;
+    decide_request(&packet::parse(inbound.bytes)?, inbound, known, boot)
+}
+
+/// [`decide`] for a packet already parsed from `inbound.bytes` (the server reads it first to
+/// pick the leases the decision needs).
+pub fn decide_request(
+    req: &Request,
+    inbound: &Inbound,
+    known: &Known,
+    boot: &Boot,
+) -> Result<Decision, Drop> {
+    let (subnet, mut server_id) = select_subnet(req, inbound.local, known.subnets)?;
     if let Some(virt) = boot.virt_addr {
         if subnet.net.contains(&virt) || !req.header.giaddr().is_unspecified() {
             server_id = virt;
         }
     }
     let ctx = Ctx {
-        req: &req,
+        req,
         inbound,
         known,
         boot,

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -164,7 +164,7 @@ impl Leases {
 
     /// Follows the event bus until `stop`; a lagged receiver reloads the whole table.
     pub async fn follow(
-        &self,
+        self: Arc<Self>,
         store: ObjectStore,
         mut events: broadcast::Receiver<Event>,
         mut stop: watch::Receiver<bool>,
@@ -178,19 +178,9 @@ impl Leases {
                 Ok(event) => self.apply(&event),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "lease events lagged; reloading the leases");
-                    let store = store.clone();
-                    let reloaded = tokio::task::spawn_blocking(move || {
-                        let fresh = Leases::default();
-                        fresh.reload(&store).map(|()| fresh)
-                    })
-                    .await;
-                    match reloaded {
-                        Ok(Ok(fresh)) => {
-                            let table = std::mem::take(
-                                &mut *fresh.table.write().unwrap_or_else(|p| p.into_inner()),
-                            );
-                            *self.table.write().unwrap_or_else(|p| p.into_inner()) = table;
-                        }
+                    let (leases, store) = (self.clone(), store.clone());
+                    match tokio::task::spawn_blocking(move || leases.reload(&store)).await {
+                        Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(error = %e, "reloading the leases"),
                         Err(e) => tracing::warn!(error = %e, "reloading the leases"),
                     }

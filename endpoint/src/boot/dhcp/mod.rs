@@ -75,14 +75,11 @@ pub async fn serve(
             .context("loading the leases")?
             .context("loading the leases")?;
     }
-    let follower = tokio::spawn({
-        let (leases, store, stop) = (
-            shared.leases.clone(),
-            shared.node.store.clone(),
-            stop.clone(),
-        );
-        async move { leases.follow(store, events, stop).await }
-    });
+    let follower = tokio::spawn(shared.leases.clone().follow(
+        shared.node.store.clone(),
+        events,
+        stop.clone(),
+    ));
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     let mut handlers = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; packet::MAX_PACKET];
@@ -233,7 +230,7 @@ fn decide_now(
     };
     // Only the leases that can matter to this client are handed over; every address another
     // client holds is passed as taken, like an address being committed.
-    let now = now_ms();
+    let now = crate::api::now_ms();
     let req = packet::parse(bytes).map_err(str::to_string)?;
     let mut named = vec![req.header.ciaddr()];
     named.extend(req.ipv4_option(50));
@@ -259,7 +256,7 @@ fn decide_now(
         in_flight: &taken,
         now_ms: now,
     };
-    decide::decide(&inbound, &known, boot).map_err(str::to_string)
+    decide::decide_request(&req, &inbound, &known, boot).map_err(str::to_string)
 }
 
 enum Committed {
@@ -286,7 +283,7 @@ async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Com
     };
     let request = Request {
         idempotency: None,
-        at_ms: now_ms(),
+        at_ms: crate::api::now_ms(),
         if_match: write.etag,
         principal: None,
         op,
@@ -302,10 +299,4 @@ async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Com
             r.status, r.body
         )),
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
