@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use proto::cluster::{ClusterState, NodeInfo};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
@@ -119,40 +120,32 @@ pub enum SendError {
 /// members, HaID).
 type Best = (u64, u64, String, Vec<Member>, Option<String>);
 
-fn parse_state(v: &Value) -> (Option<String>, String, u64, u64, Vec<Member>) {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let members = v
-        .get("Nodes")
-        .and_then(Value::as_array)
-        .map(|nodes| {
-            nodes
-                .iter()
-                .map(|m| {
-                    let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                    let b = |k: &str| m.get(k).and_then(Value::as_bool).unwrap_or(false);
-                    Member {
-                        consensus_id: s("ConsensusID"),
-                        consensus_addr: s("ConsensusAddr"),
-                        api_url: s("ApiUrl").trim_end_matches('/').to_owned(),
-                        role: s("Role"),
-                        voter: b("Voter"),
-                        observer: b("Observer"),
-                        match_index: m.get("MatchIndex").and_then(Value::as_u64).unwrap_or(0),
-                        online: b("Online"),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let ha = s("HaID");
+/// The parts of a member's `ClusterState` the manager keeps: (HaID if any, leader id, term,
+/// commit index, members).
+fn parse_state(st: ClusterState) -> (Option<String>, String, u64, u64, Vec<Member>) {
+    let members = st.nodes.iter().map(member_of).collect();
     (
-        (!ha.is_empty()).then_some(ha),
-        s("LeaderID"),
-        n("Term"),
-        n("CommitIndex"),
+        (!st.ha_id.is_empty()).then_some(st.ha_id),
+        st.leader_id,
+        st.term,
+        st.commit_index,
         members,
     )
+}
+
+/// The Endpoint's observed record of one member (`Endpoint.Members`): the subset of `NodeInfo`
+/// the manager stores and serves, an unknown match index as 0.
+fn member_of(n: &NodeInfo) -> Member {
+    Member {
+        consensus_id: n.consensus_id.clone(),
+        consensus_addr: n.consensus_addr.clone(),
+        api_url: n.api_url.trim_end_matches('/').to_owned(),
+        role: n.role.clone(),
+        voter: n.voter,
+        observer: n.observer,
+        match_index: n.match_index.unwrap_or(0),
+        online: n.online,
+    }
 }
 
 impl Cluster {
@@ -335,7 +328,7 @@ impl Cluster {
                 let res = match self.authorize(req).send().await {
                     Ok(r) if r.status() == StatusCode::UNAUTHORIZED => Err(Failure::Unauthorized),
                     Ok(r) if r.status().is_success() => r
-                        .json::<Value>()
+                        .json::<ClusterState>()
                         .await
                         .map_err(|e| Failure::Other(e.to_string())),
                     Ok(r) => Err(Failure::Other(format!("HTTP {}", r.status()))),
@@ -357,7 +350,7 @@ impl Cluster {
         for (url, res, candidate) in results {
             match res {
                 Ok(state) => {
-                    let (ha, leader, term, commit, members) = parse_state(&state);
+                    let (ha, leader, term, commit, members) = parse_state(state);
                     // First use: only a member that answers as this cluster is believed.
                     if learnt.is_none() && ha.as_deref().is_none_or(|h| h == self.id) {
                         learnt = candidate;
@@ -502,6 +495,27 @@ impl Cluster {
         retry: Retry,
         deadline: Duration,
     ) -> Result<Response, SendError> {
+        self.send_with(build, retry, deadline, true).await
+    }
+
+    /// [`Self::send`] without the stored credentials: `build` carries the caller's own (a
+    /// cluster user through the gateway), and the cluster alone decides what they may do.
+    pub async fn send_as_caller(
+        &self,
+        build: impl Fn(&str) -> RequestBuilder,
+        retry: Retry,
+        deadline: Duration,
+    ) -> Result<Response, SendError> {
+        self.send_with(build, retry, deadline, false).await
+    }
+
+    async fn send_with(
+        &self,
+        build: impl Fn(&str) -> RequestBuilder,
+        retry: Retry,
+        deadline: Duration,
+        stored_credentials: bool,
+    ) -> Result<Response, SendError> {
         let end = Instant::now() + deadline;
         let mut last: Option<SendError> = None;
         let mut last_resp: Option<Response> = None;
@@ -510,7 +524,11 @@ impl Cluster {
             let mut all_refused = !targets.is_empty();
             let mut all_untrusted = !targets.is_empty();
             for url in &targets {
-                let req = self.authorize(build(url));
+                let req = if stored_credentials {
+                    self.authorize(build(url))
+                } else {
+                    build(url)
+                };
                 match req.send().await {
                     Ok(resp) => {
                         all_refused = false;

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
@@ -283,13 +283,8 @@ async fn run_inner(
             .send()
             .await
             .ok()?;
-        let v: Value = r.json().await.ok()?;
-        let voters = v["Nodes"]
-            .as_array()?
-            .iter()
-            .filter(|n| n["Voter"].as_bool() == Some(true))
-            .count();
-        (voters == 3 && v["LeaderID"].as_str().is_some_and(|l| !l.is_empty())).then_some(())
+        let st: proto::cluster::ClusterState = r.json().await.ok()?;
+        (st.voters().len() == 3 && !st.leader_id.is_empty()).then_some(())
     })
     .await;
     match formed {

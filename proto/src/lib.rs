@@ -1,6 +1,10 @@
-//! The gRPC contract between cluster members (see `proto/raft.proto`).
+//! The project's wire contract: the gRPC contract between cluster members (see
+//! `proto/raft.proto`, feature `grpc`) and JSON shapes several crates read ([`cluster`]).
+
+pub mod cluster;
 
 /// Generated tonic/prost code for package `drp.raft.v1`.
+#[cfg(feature = "grpc")]
 pub mod raft {
     tonic::include_proto!("drp.raft.v1");
 }

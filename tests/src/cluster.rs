@@ -20,7 +20,6 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::{Http, Req, ADMIN_PASSWORD};
@@ -229,73 +228,9 @@ pub fn tail(path: &Path, lines: usize) -> String {
 // Consensus API shapes
 // ---------------------------------------------------------------------------------------------
 
-/// `GET /api/v3/system/consensus/state`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ClusterState {
-    #[serde(rename = "HaID", default)]
-    pub ha_id: String,
-    #[serde(rename = "LeaderID", default)]
-    pub leader_id: String,
-    #[serde(rename = "ActiveUri", default)]
-    pub active_uri: String,
-    #[serde(rename = "Term", default)]
-    pub term: u64,
-    #[serde(rename = "CommitIndex", default)]
-    pub commit_index: u64,
-    #[serde(rename = "AppliedIndex", default)]
-    pub applied_index: u64,
-    #[serde(rename = "Nodes", default)]
-    pub nodes: Vec<NodeInfo>,
-}
-
-/// One member in [`ClusterState::nodes`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NodeInfo {
-    #[serde(rename = "ConsensusID", default)]
-    pub consensus_id: String,
-    #[serde(rename = "ConsensusAddr", default)]
-    pub consensus_addr: String,
-    #[serde(rename = "ApiUrl", default)]
-    pub api_url: String,
-    #[serde(rename = "Role", default)]
-    pub role: String,
-    #[serde(rename = "Voter", default)]
-    pub voter: bool,
-    #[serde(rename = "Observer", default)]
-    pub observer: bool,
-    #[serde(rename = "MatchIndex", default)]
-    pub match_index: Option<u64>,
-    #[serde(rename = "Online", default)]
-    pub online: bool,
-}
-
-impl ClusterState {
-    pub fn voters(&self) -> Vec<&NodeInfo> {
-        self.nodes.iter().filter(|n| n.voter).collect()
-    }
-    pub fn voter_ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .voters()
-            .iter()
-            .map(|n| n.consensus_id.clone())
-            .collect();
-        v.sort();
-        v
-    }
-    pub fn leaders(&self) -> Vec<&NodeInfo> {
-        self.nodes.iter().filter(|n| n.role == "leader").collect()
-    }
-    /// Membership as (id, addr, voter) sorted: what "membership unchanged" compares.
-    pub fn membership(&self) -> Vec<(String, String, bool)> {
-        let mut v: Vec<_> = self
-            .nodes
-            .iter()
-            .map(|n| (n.consensus_id.clone(), n.consensus_addr.clone(), n.voter))
-            .collect();
-        v.sort();
-        v
-    }
-}
+/// `GET /api/v3/system/consensus/state`: the workspace's one definition, as the endpoint
+/// serves it.
+pub use proto::cluster::{ClusterState, NodeInfo};
 
 // ---------------------------------------------------------------------------------------------
 // Node

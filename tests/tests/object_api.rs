@@ -548,3 +548,187 @@ async fn object_api_on_three_members() -> Result<()> {
     );
     Ok(())
 }
+
+/// DRP's tenants and claims naming objects: a user sees, lists and changes only what its
+/// tenant holds and its claims name, on every member; hidden objects answer as absent; a
+/// second tenant for the same user, or one naming no collection, is refused with nothing
+/// changed; the admin is never limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_and_claims_limit_what_a_user_sees() -> Result<()> {
+    let _g = serial().await;
+    let c = Cluster::start(3).await?;
+    let (writer, reader) = (c.node(0), c.node(1));
+    for (uuid, name) in [(M1, "t1"), (M2, "t2"), (M3, "t3")] {
+        writer
+            .post("/machines")
+            .json(&json!({"Uuid": uuid, "Name": name}))
+            .send()
+            .await?
+            .expect(201)?;
+    }
+    for p in ["p1", "p2"] {
+        writer
+            .post("/profiles")
+            .json(&json!({"Name": p}))
+            .send()
+            .await?
+            .expect(201)?;
+    }
+    writer
+        .post("/roles")
+        .json(&json!({"Name": "ops", "Claims": [
+            {"Scope": "machines", "Action": "get,list,update", "Specific": "*"},
+            {"Scope": "profiles", "Action": "get,list", "Specific": "p1, p2"},
+        ]}))
+        .send()
+        .await?
+        .expect(201)?;
+    writer
+        .post("/users")
+        .json(&json!({"Name": "carol", "Password": "carol-pw-1", "Roles": ["ops"]}))
+        .send()
+        .await?
+        .expect(201)?;
+    let admin: &Http = reader.http();
+    let carol = admin.as_user("carol", "carol-pw-1");
+
+    // A list claim naming objects: the listing holds just those (not `global`).
+    let profiles = carol
+        .get(reader.api("/profiles"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(
+        names(&profiles.value()?) == ["p1", "p2"],
+        "{}",
+        profiles.text()
+    );
+    carol
+        .get(reader.api("/profiles/global"))
+        .send()
+        .await?
+        .expect(403)?;
+    let all = carol
+        .get(reader.api("/machines"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(names(&all.value()?).len() == 3, "{}", all.text());
+
+    // A tenant holding two of the machines.
+    writer
+        .post("/tenants")
+        .json(&json!({"Name": "blue", "Members": {"machines": [M1, M2]}, "Users": ["carol"]}))
+        .send()
+        .await?
+        .expect(201)?;
+    let listed = carol
+        .get(reader.api("/machines"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(names(&listed.value()?) == ["t1", "t2"], "{}", listed.text());
+    ensure!(listed.header("x-drp-list-total-count").as_deref() == Some("2"));
+    let head = carol
+        .head(reader.api("/machines"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(head.header(HDR_COUNT).as_deref() == Some("2"));
+    carol
+        .get(reader.api(&format!("/machines/{M1}")))
+        .send()
+        .await?
+        .expect(200)?;
+    carol
+        .get(reader.api("/machines/Name:t2"))
+        .send()
+        .await?
+        .expect(200)?;
+    // Hidden: answered as absent, by key, by name, and for writes.
+    let hidden = carol
+        .get(reader.api(&format!("/machines/{M3}")))
+        .send()
+        .await?
+        .expect(404)?;
+    ensure!(!hidden.text().contains("t3"), "{}", hidden.text());
+    carol
+        .get(reader.api("/machines/Name:t3"))
+        .send()
+        .await?
+        .expect(404)?;
+    carol
+        .request(
+            reqwest::Method::PATCH,
+            reader.api(&format!("/machines/{M3}")),
+        )
+        .json(&json!([{"op": "replace", "path": "/Description", "value": "x"}]))
+        .send()
+        .await?
+        .expect(404)?;
+    carol
+        .request(
+            reqwest::Method::PATCH,
+            c.node(2).api(&format!("/machines/{M2}")),
+        )
+        .json(&json!([{"op": "replace", "path": "/Description", "value": "carol was here"}]))
+        .send()
+        .await?
+        .expect(200)?;
+    // Collections the tenant does not name are not limited by it.
+    let profiles = carol
+        .get(c.node(2).api("/profiles"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(names(&profiles.value()?) == ["p1", "p2"]);
+    // The admin sees everything.
+    ensure!(names(&reader.get("/machines").send().await?.value()?).len() == 3);
+    let m3 = reader
+        .get(&format!("/machines/{M3}"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(m3.value()?["Description"] == json!(""), "{}", m3.text());
+
+    // Bad tenants: refused, naming the problem, with nothing stored.
+    let twice = writer
+        .post("/tenants")
+        .json(&json!({"Name": "red", "Members": {}, "Users": ["carol"]}))
+        .send()
+        .await?
+        .expect(422)?;
+    ensure!(
+        message(&twice).contains("carol is already in tenant blue"),
+        "{}",
+        message(&twice)
+    );
+    let unknown = writer
+        .post("/tenants")
+        .json(&json!({"Name": "red", "Members": {"nope": ["x"]}}))
+        .send()
+        .await?
+        .expect(422)?;
+    ensure!(
+        message(&unknown).contains("\"nope\""),
+        "{}",
+        message(&unknown)
+    );
+    reader.get("/tenants/red").send().await?.expect(404)?;
+
+    // Out of the tenant: everything is visible again.
+    writer
+        .http()
+        .request(reqwest::Method::PATCH, writer.api("/tenants/blue"))
+        .json(&json!([{"op": "replace", "path": "/Users", "value": []}]))
+        .send()
+        .await?
+        .expect(200)?;
+    let all = carol
+        .get(reader.api("/machines"))
+        .send()
+        .await?
+        .expect(200)?;
+    ensure!(names(&all.value()?).len() == 3, "{}", all.text());
+    Ok(())
+}

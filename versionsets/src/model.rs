@@ -295,7 +295,8 @@ pub struct LeaderRef {
     pub api_url: String,
 }
 
-/// One cluster member as the manager last saw it (the shape of `ClusterState.Nodes`).
+/// One cluster member as the manager last saw it: the subset of `ClusterState.Nodes`
+/// (`proto::cluster::NodeInfo`, read by the manager) that an Endpoint stores and serves.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Member {

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::filter;
 use super::request::{build, fence, parse_json, respond};
 use super::users::redact;
+use crate::auth::visibility;
 use crate::command::Op;
 use crate::model::{self, Collection};
 use crate::node::Node;
@@ -54,7 +55,16 @@ pub(super) async fn resolve_key(
 
 /// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
 /// Reads this member's state: reads call it after their own fence.
+/// An object the caller's tenant hides is answered as absent.
 pub(super) fn lookup_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
+    let key = lookup_any_key(node, c, key)?;
+    if !visibility::caller_sees(&node.store, c.name, &key) {
+        return Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key));
+    }
+    Ok(key)
+}
+
+fn lookup_any_key(node: &Node, c: &Collection, key: String) -> Result<String, ApiError> {
     let Some((field, value)) = key.split_once(':') else {
         return Ok(key);
     };
@@ -139,8 +149,8 @@ pub async fn list(
     let c = collection(&name)?;
     let q = filter::parse(query.as_deref())?;
     fence(&node, &headers).await?;
-    let all = node.store.list(c.name, 0, None)?;
-    let selected = q.select(all.items);
+    let (total, items) = visible_items(&node, c)?;
+    let selected = q.select(items);
     let matched = selected.len();
     let items: Vec<Value> = q
         .page(selected)
@@ -149,10 +159,26 @@ pub async fn list(
         .collect();
     let mut resp = Json(items).into_response();
     resp.headers_mut()
-        .insert("x-drp-list-total-count", HeaderValue::from(all.total));
+        .insert("x-drp-list-total-count", HeaderValue::from(total));
     resp.headers_mut()
         .insert("x-drp-list-filter-count", HeaderValue::from(matched));
     Ok(resp)
+}
+
+/// The collection's objects the caller may list (its tenant's, cut down to what its `list`
+/// claims name), and how many those are.
+fn visible_items(node: &Node, c: &Collection) -> Result<(u64, Vec<Value>), ApiError> {
+    let all = node.store.list(c.name, 0, None)?;
+    let view = visibility::caller_listing(&node.store, c.name);
+    if !view.is_limited() {
+        return Ok((all.total, all.items));
+    }
+    let items: Vec<Value> = all
+        .items
+        .into_iter()
+        .filter(|o| view.sees(o.get(c.key_field).and_then(Value::as_str).unwrap_or("")))
+        .collect();
+    Ok((items.len() as u64, items))
 }
 
 /// `HEAD /<collection>`: the count in `X-Drp-List-Filter-Count` (filters apply).
@@ -165,13 +191,13 @@ pub async fn count(
     let c = collection(&name)?;
     let q = filter::parse(query.as_deref())?;
     fence(&node, &headers).await?;
-    let all = node.store.list(c.name, 0, None)?;
-    let matched = q.select(all.items).len();
+    let (total, items) = visible_items(&node, c)?;
+    let matched = q.select(items).len();
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut()
         .insert("x-drp-list-filter-count", HeaderValue::from(matched));
     resp.headers_mut()
-        .insert("x-drp-list-total-count", HeaderValue::from(all.total));
+        .insert("x-drp-list-total-count", HeaderValue::from(total));
     Ok(resp)
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v3/ws`: DRP's event websocket. A client sends `register <type>.<action>.<key>` and
 //! `deregister <...>` (`*` matches anything) and receives every matching change applied on
 //! this member, as JSON `{Time, Type, Action, Key, Principal, Object, Original}`. A user sees
-//! only the changes to objects their roles let them `get`.
+//! only the changes to objects their tenant shows and their roles let them `get`.
 //!
 //! Under hostile load: a user holds at most [`MAX_SOCKETS_PER_USER`] sockets and
 //! [`MAX_REGISTRATIONS_PER_USER`] registrations over all of them on this member (429 / an
@@ -20,6 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::error::ApiError;
 
 use crate::auth::roles::{self, Need};
+use crate::auth::visibility;
 use crate::events::Pattern;
 use crate::node::Node;
 
@@ -151,14 +152,15 @@ pub async fn upgrade(
         })
 }
 
-/// Whether `user` may see this change: a `get` claim on the changed object.
+/// Whether `user` may see this change: an object its tenant shows, and a `get` claim on it.
 fn visible(node: &Node, user: &str, e: &crate::events::Event) -> bool {
     let need = Need {
         scope: e.kind.clone(),
         action: "get",
         specific: e.key.clone(),
     };
-    roles::allowed(&node.store, user, &need)
+    visibility::in_tenant(&node.store, user, &e.kind).sees(&e.key)
+        && roles::allowed(&node.store, user, &need)
 }
 
 /// Sends `message`; false when the client is gone or did not take it within [`SEND_TIMEOUT`].

@@ -10,6 +10,7 @@ pub mod machine;
 pub mod password;
 pub mod roles;
 pub mod token;
+pub mod visibility;
 
 pub use credentials::{CredentialCache, Principal};
 

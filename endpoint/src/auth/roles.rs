@@ -1,8 +1,9 @@
 //! Authorization, DRP style: a user's `Roles` name role objects, each with `Claims`
 //! `{Scope, Action, Specific}`; a call is allowed when one claim covers what it needs.
-//! Scope and Action are `*` or comma-separated lists, Specific is `*` or one key.
-//! `superuser` (claims `*`/`*`/`*`) is built in; the admin user always holds it, so the
-//! cluster cannot be locked out by editing roles.
+//! Scope, Action and Specific are each `*` or a comma-separated list. A `list` claim naming
+//! specific objects lets the user list the collection, and the list then holds only those
+//! objects (`visibility`). `superuser` (claims `*`/`*`/`*`) is built in; the admin user
+//! always holds it, so the cluster cannot be locked out by editing roles.
 
 use axum::http::Method;
 use serde_json::Value;
@@ -86,44 +87,80 @@ fn listed(list: &str, item: &str) -> bool {
         .any(|x| x == "*" || x == item)
 }
 
+/// A claim's field; DRP's wire names are lowercase (`scope`), and this API has always read
+/// `Scope` too.
+fn claim_field<'a>(claim: &'a Value, name: &str) -> &'a str {
+    claim
+        .get(name)
+        .or_else(|| claim.get(name.to_ascii_lowercase()))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Which objects of a scope a claim names: `None` for all of them (`*`, or no Specific).
+fn specifics(claim: &Value) -> Option<Vec<&str>> {
+    let specific = claim_field(claim, "Specific");
+    if specific.is_empty() || listed(specific, "*") {
+        return None;
+    }
+    Some(specific.split(',').map(str::trim).collect())
+}
+
 fn covers(claim: &Value, need: &Need) -> bool {
-    // DRP's wire names are lowercase (`scope`); this API has always read `Scope` too.
-    let field = |name: &str| {
-        claim
-            .get(name)
-            .or_else(|| claim.get(name.to_ascii_lowercase()))
-            .and_then(Value::as_str)
-            .unwrap_or("")
+    if !(listed(claim_field(claim, "Scope"), &need.scope)
+        && listed(claim_field(claim, "Action"), need.action))
+    {
+        return false;
+    }
+    match specifics(claim) {
+        None => true,
+        // A list of some objects: the listing is then cut down to them.
+        Some(_) if need.action == "list" && need.specific.is_empty() => true,
+        Some(keys) => keys.contains(&need.specific.as_str()),
+    }
+}
+
+/// The user's claims by the roles in this member's store; `None`: unlimited (the admin, or
+/// the `superuser` role).
+pub fn claims(store: &ObjectStore, user: &str) -> Option<Vec<Value>> {
+    if user == ADMIN_USER {
+        return None;
+    }
+    let Ok(Some(account)) = store.get("users", user) else {
+        return Some(Vec::new());
     };
-    let specific = field("Specific");
-    listed(field("Scope"), &need.scope)
-        && listed(field("Action"), need.action)
-        && (specific.is_empty() || specific == "*" || specific == need.specific)
+    let mut out = Vec::new();
+    let roles = account.get("Roles").and_then(Value::as_array);
+    for role in roles.into_iter().flatten().filter_map(Value::as_str) {
+        if role == SUPERUSER {
+            return None;
+        }
+        if let Ok(Some(role)) = store.get("roles", role) {
+            if let Some(Value::Array(claims)) = role.get("Claims") {
+                out.extend(claims.iter().cloned());
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Whether `user` holds a claim covering `need`, by the roles in this member's store.
 pub fn allowed(store: &ObjectStore, user: &str, need: &Need) -> bool {
-    if user == ADMIN_USER {
-        return true;
+    match claims(store, user) {
+        None => true,
+        Some(claims) => claims.iter().any(|c| covers(c, need)),
     }
-    let Ok(Some(account)) = store.get("users", user) else {
-        return false;
-    };
-    let roles = account.get("Roles").and_then(Value::as_array);
-    roles
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|role| {
-            if role == SUPERUSER {
-                return true;
-            }
-            let Ok(Some(role)) = store.get("roles", role) else {
-                return false;
-            };
-            let claims = role.get("Claims").and_then(Value::as_array);
-            claims.into_iter().flatten().any(|c| covers(c, need))
-        })
+}
+
+/// The keys of `scope` a user's `list` claims limit a listing to; `None`: no limit.
+pub fn listable(store: &ObjectStore, user: &str, scope: &str) -> Option<Vec<String>> {
+    let claims = claims(store, user)?;
+    let need = need(scope, "list", "");
+    let mut keys = Vec::new();
+    for claim in claims.iter().filter(|c| covers(c, &need)) {
+        keys.extend(specifics(claim)?.into_iter().map(str::to_string));
+    }
+    Some(keys)
 }
 
 #[cfg(test)]
@@ -201,5 +238,23 @@ mod tests {
             &n
         ));
         assert!(!covers(&json!({}), &n));
+        assert!(covers(
+            &json!({"Scope": "machines", "Action": "get", "Specific": "u0, u1"}),
+            &n
+        ));
+    }
+
+    #[test]
+    fn a_list_claim_on_some_objects_allows_the_listing() {
+        let list = need("machines", "list", "");
+        let some = json!({"Scope": "machines", "Action": "list", "Specific": "u1,u2"});
+        assert!(covers(&some, &list));
+        assert_eq!(specifics(&some), Some(vec!["u1", "u2"]));
+        assert_eq!(
+            specifics(&json!({"Scope": "machines", "Action": "list"})),
+            None
+        );
+        // Creating needs the whole collection.
+        assert!(!covers(&some, &need("machines", "create", "")));
     }
 }

@@ -3,75 +3,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::messages::{LeaderView, MemberProgress};
 use crate::node::Node;
 use crate::raft::network::{decode, encode};
 use crate::raft::{self, Metrics};
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NodeState {
-    #[serde(rename = "ConsensusID")]
-    pub consensus_id: String,
-    pub consensus_addr: String,
-    pub api_url: String,
-    pub role: &'static str,
-    pub voter: bool,
-    pub observer: bool,
-    pub match_index: Option<u64>,
-    pub online: bool,
-    // DRP's `NodeInfo` names for the same facts, so DRP's clients read it.
-    /// Every member but the leader.
-    pub passive: bool,
-    /// `!online`.
-    pub offline: bool,
-    /// The member's binary version; known for the member answering only (versions are not
-    /// replicated), empty for the others.
-    pub version: String,
-    /// The sha256 of the member's binary; as `version`.
-    pub sha_sum: String,
-    /// `MatchIndex`, 0 when unknown.
-    pub last_artifact_commit_handled: u64,
-    pub virt_interface: String,
-    pub virt_interface_script: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ClusterState {
-    #[serde(rename = "HaID")]
-    pub ha_id: String,
-    #[serde(rename = "LeaderID")]
-    pub leader_id: String,
-    #[serde(rename = "ActiveUri")]
-    pub active_uri: String,
-    #[serde(rename = "Term")]
-    pub term: u64,
-    #[serde(rename = "CommitIndex")]
-    pub commit_index: u64,
-    #[serde(rename = "AppliedIndex")]
-    pub applied_index: u64,
-    #[serde(rename = "Nodes")]
-    pub nodes: Vec<NodeState>,
-    // DRP's `ClusterState` fields beside ours (DESIGN.md).
-    #[serde(rename = "Enabled")]
-    pub enabled: bool,
-    #[serde(rename = "ConsensusEnabled")]
-    pub consensus_enabled: bool,
-    /// The API URL a joining node is pointed at: the leader's.
-    #[serde(rename = "ConsensusJoin")]
-    pub consensus_join: String,
-    #[serde(rename = "VirtAddr")]
-    pub virt_addr: String,
-    /// Whether this member sees a leader (the cluster can serve writes).
-    #[serde(rename = "Valid")]
-    pub valid: bool,
-    #[serde(rename = "LoadBalanced")]
-    pub load_balanced: bool,
-    #[serde(rename = "ServerHostname")]
-    pub server_hostname: String,
-}
+/// The shape served is the workspace's one definition (the manager and the tests read it).
+pub use proto::cluster::{ClusterState, NodeInfo};
 
 const VIEW_TIMEOUT: Duration = Duration::from_millis(700);
 
@@ -142,11 +80,11 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
                 .and_then(|v| v.members.iter().find(|p| p.node_id == *id));
             let voter = voters.contains(id);
             let role = if m.current_leader == Some(*id) {
-                "leader"
+                proto::cluster::LEADER
             } else if voter {
-                "follower"
+                proto::cluster::FOLLOWER
             } else {
-                "learner"
+                proto::cluster::LEARNER
             };
             let online = progress.map_or(*id == node.node_id, |p| p.online);
             let match_index = progress.and_then(|p| p.match_index);
@@ -155,11 +93,11 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
             } else {
                 (String::new(), String::new())
             };
-            NodeState {
+            NodeInfo {
                 consensus_id: info.consensus_id.clone(),
                 consensus_addr: info.consensus_addr.clone(),
                 api_url: info.api_url.clone(),
-                role,
+                role: role.to_owned(),
                 voter,
                 observer: info.observer,
                 match_index,

@@ -227,6 +227,13 @@ fn maintained(
                 Err(refused) => return Ok(Err(refused)),
             }
         }
+        ("tenants", _) => {
+            let key = object.get("Name").and_then(Value::as_str).unwrap_or("");
+            if let Some(refused) = super::tenants::check(objects, key, &object)? {
+                return Ok(Err(refused));
+            }
+            (object, Vec::new())
+        }
         _ => (object, Vec::new()),
     };
     let mut object = mark_references(objects, collection, object)?;

@@ -7,6 +7,7 @@ mod contents;
 pub mod files;
 pub mod runtime;
 mod snapshot;
+mod tenants;
 pub mod unique;
 pub mod versionset;
 

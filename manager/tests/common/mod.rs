@@ -163,6 +163,14 @@ impl Node {
     pub fn get(&self, path: &str) -> (u16, Value) {
         call("GET", &format!("{}{path}", self.url), None)
     }
+
+    /// This member's `ClusterState`, read with the shared definition; `None` unless 200.
+    pub fn cluster_state(&self) -> Option<proto::cluster::ClusterState> {
+        let (st, v) = self.get("/api/v3/system/consensus/state");
+        (st == 200)
+            .then(|| serde_json::from_value(v).ok())
+            .flatten()
+    }
 }
 
 pub struct Cluster {
@@ -188,12 +196,8 @@ impl Cluster {
             nodes,
         };
         wait(Duration::from_secs(60), || {
-            let (st, s) = c.nodes[0].get("/api/v3/system/consensus/state");
-            let voters = s["Nodes"]
-                .as_array()
-                .map(|a| a.iter().filter(|x| x["Voter"] == true).count())
-                .unwrap_or(0);
-            (st == 200 && voters == n && c.leader().is_some()).then_some(())
+            let st = c.nodes[0].cluster_state()?;
+            (st.voters().len() == n && c.leader().is_some()).then_some(())
         })
         .expect("cluster forms");
         c
@@ -203,9 +207,8 @@ impl Cluster {
     pub fn leader(&self) -> Option<usize> {
         let mut ids = std::collections::BTreeSet::new();
         for n in self.nodes.iter().filter(|n| n.alive()) {
-            let (st, s) = n.get("/api/v3/system/consensus/state");
-            let l = s["LeaderID"].as_str().unwrap_or("").to_owned();
-            if st != 200 || l.is_empty() {
+            let l = n.cluster_state()?.leader_id;
+            if l.is_empty() {
                 return None;
             }
             ids.insert(l);
