@@ -340,3 +340,37 @@ fn mac_addr_renders_the_mac_a_file_is_for_in_drps_formats() {
     assert_eq!(out(r#"{{.Machine.MacAddr "pxe"}}"#), "01-52-54-00-ab-cd-01");
     assert_eq!(out(r#"{{.Machine.MacAddr "rpi4"}}"#), "52-54-00-ab-cd-01");
 }
+
+/// DRP's `centos-8` flag: an EL 8 install tree is two repos (BaseOS, AppStream) and has no
+/// `install` command; EL 7 keeps DRP's one-repo form.
+#[test]
+fn install_repos_split_el8_trees_into_baseos_and_appstream() {
+    let repos =
+        r#"{{range .InstallRepos}}{{.Install}}{{end}}---{{range .MachineRepos}}{{.Lines}}{{end}}"#;
+    let el7 = run(repos);
+    assert_eq!(
+        el7,
+        "install\nurl --url http://10.0.0.1:8091/centos-7/install\n\
+         repo --name=\"centos-7-install\" --baseurl=http://10.0.0.1:8091/centos-7/install --cost=100\n\
+         ---\n[centos-7-install]\nname=centos-7 - centos-7-install\n\
+         baseurl=http://10.0.0.1:8091/centos-7/install\ngpgcheck=0\n"
+    );
+    let mut data = ctx();
+    let m = data.machine.as_mut().unwrap();
+    m["OS"] = json!("centos-8");
+    let env = data.env.as_mut().unwrap();
+    env["Name"] = json!("centos-8-install");
+    env["OS"]["Name"] = json!("centos-8");
+    let el8 = run_with(repos, &data, &NoTemplates).unwrap();
+    let tree = "http://10.0.0.1:8091/centos-8/install";
+    assert_eq!(
+        el8,
+        format!(
+            "url --url {tree}/BaseOS\n\
+             repo --name=\"centos-8-install-BaseOS\" --baseurl={tree}/BaseOS --cost=100\n\
+             repo --name=\"centos-8-install-AppStream\" --baseurl={tree}/AppStream --cost=100\n\
+             ---\n[centos-8-install-BaseOS]\nname=centos-8-install - BaseOS\nbaseurl={tree}/BaseOS\ngpgcheck=0\n\
+             \n[centos-8-install-AppStream]\nname=centos-8-install - AppStream\nbaseurl={tree}/AppStream\ngpgcheck=0\n"
+        )
+    );
+}

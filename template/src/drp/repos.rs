@@ -42,6 +42,9 @@ impl DrpContext {
         if repo_style(&repo, os) == "apt" {
             repo["distribution"] = Value::from("stable");
             repo["components"] = serde_json::json!(["main", "restricted"]);
+        } else if is_el8_or_later(os) {
+            // An EL 8 install tree holds two repos, not one (DRP's `centos-8` flag).
+            repo["components"] = serde_json::json!(["BaseOS", "AppStream"]);
         }
         Some((repo, os.to_string()))
     }
@@ -144,6 +147,10 @@ impl DrpContext {
             .unwrap_or_default();
         let url_for = |component: &str| -> String {
             let distribution = field(repo, "distribution");
+            if install_source && !component.is_empty() {
+                // A tree of several repos (EL 8's BaseOS and AppStream).
+                return format!("{url}/{component}");
+            }
             if install_source || distribution.is_empty() || component.is_empty() {
                 return url.clone();
             }
@@ -154,6 +161,17 @@ impl DrpContext {
             }
         };
         let install = match style {
+            "yum" if install_source && !components.is_empty() => {
+                // EL 8 has no `install` command; the tree's first repo is the install url.
+                let mut out = format!("url --url {}\n", url_for(&components[0]));
+                for c in &components {
+                    out.push_str(&format!(
+                        "repo --name=\"{tag}-{c}\" --baseurl={} --cost=100{proxy}\n",
+                        url_for(c)
+                    ));
+                }
+                out
+            }
             "yum" if install_source => {
                 format!("install\nurl --url {url}\nrepo --name=\"{tag}\" --baseurl={url} --cost=100{proxy}\n")
             }
@@ -227,11 +245,25 @@ impl DrpContext {
     }
 }
 
+/// Whether `os` (`centos-8`, `rocky-8.4`, `rhel-9`, ...) is a Red Hat family release of 8 or
+/// later, whose install trees split into BaseOS and AppStream.
+fn is_el8_or_later(os: &str) -> bool {
+    let Some((family, version)) = os.split_once('-') else {
+        return false;
+    };
+    let major: String = version.chars().take_while(char::is_ascii_digit).collect();
+    matches!(
+        family,
+        "centos" | "rhel" | "redhat" | "rocky" | "alma" | "almalinux" | "oraclelinux" | "ol"
+    ) && major.parse::<u32>().is_ok_and(|m| m >= 8)
+}
+
 /// DRP's `Repo.renderStyle`.
 fn repo_style<'a>(repo: &'a Value, target_os: &str) -> &'a str {
     match field(repo, "repoType") {
         "" => match target_os.split('-').next().unwrap_or("") {
-            "redhat" | "rhel" | "centos" | "scientificlinux" => "yum",
+            "redhat" | "rhel" | "centos" | "scientificlinux" | "rocky" | "alma" | "almalinux"
+            | "oraclelinux" | "ol" | "fedora" => "yum",
             "suse" | "sles" | "opensuse" => "zypp",
             "debian" | "ubuntu" => "apt",
             _ => "unknown",
