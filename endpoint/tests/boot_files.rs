@@ -329,3 +329,212 @@ async fn boot_tree_over_http_and_tftp() {
         "{vip_calls}"
     );
 }
+
+/// Waits until the member runs its static file server.
+async fn wait_static_running(http: &reqwest::Client, base: &str) {
+    for _ in 0..400 {
+        let info: Value = http
+            .get(format!("{base}/info"))
+            .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if info["prov_enabled"] == true {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the static file server never ran");
+}
+
+/// A GET or HEAD with an optional Range: (status, Content-Range, Content-Length, body).
+async fn ranged(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    range: Option<&str>,
+) -> (u16, Option<String>, Option<u64>, Vec<u8>) {
+    let mut req = http
+        .request(method, url)
+        .basic_auth("rocketskates", Some(ADMIN_PASSWORD));
+    if let Some(r) = range {
+        req = req.header("Range", r);
+    }
+    let resp = req.send().await.unwrap();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let content_range = header("content-range");
+    let content_length = header("content-length").map(|l| l.parse().unwrap());
+    if resp.status() != 416 {
+        assert_eq!(header("accept-ranges").as_deref(), Some("bytes"), "{url}");
+    }
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap().to_vec();
+    (status, content_range, content_length, body)
+}
+
+/// DRP's `http-range-header`: single ranges of a multi-MiB stored file (streamed from disk)
+/// and of a rendered file give 206 with exactly those bytes, over the static server and the
+/// files API alike; a range past the end gives 416; malformed and multiple ranges get the
+/// whole file; HEAD answers with GET's headers.
+#[tokio::test]
+async fn range_requests_get_exactly_the_bytes_asked_for() {
+    let http = reqwest::Client::new();
+    let static_port = free_port();
+    let sp = static_port.to_string();
+    let node = start_node_with(&http, &["--static-port", &sp, "--static-ip", "127.0.0.1"]).await;
+    let api = |p: &str| format!("{}{p}", node.base);
+    wait_static_running(&http, &node.base).await;
+
+    // 3 MiB and a bit, so ranges cross the server's read chunks; no two nearby bytes alike.
+    let len: usize = (3 << 20) + 4099;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let iso: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let up = http
+        .post(api("/files/isos/big.iso"))
+        .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
+        .body(iso.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let n = len as u64;
+    let urls = [
+        format!("http://127.0.0.1:{static_port}/files/isos/big.iso"),
+        api("/files/isos/big.iso"),
+    ];
+    for url in &urls {
+        let cases: [(&str, usize, usize); 6] = [
+            ("bytes=0-99", 0, 99),
+            // Across the 256 KiB read chunk boundary.
+            ("bytes=262000-1300000", 262_000, 1_300_000),
+            ("bytes=3145000-", 3_145_000, len - 1),
+            ("bytes=-5000", len - 5000, len - 1),
+            (
+                &format!("bytes={}-{}", len - 1, len + 100),
+                len - 1,
+                len - 1,
+            ),
+            ("bytes=-99999999", 0, len - 1),
+        ];
+        for (range, start, end) in cases {
+            let (status, content_range, length, body) =
+                ranged(&http, reqwest::Method::GET, url, Some(range)).await;
+            assert_eq!(status, 206, "{url} {range}");
+            assert_eq!(
+                content_range,
+                Some(format!("bytes {start}-{end}/{n}")),
+                "{url} {range}"
+            );
+            assert_eq!(length, Some((end - start + 1) as u64), "{url} {range}");
+            assert!(body == iso[start..=end], "{url} {range}: bytes differ");
+        }
+        // Past the end: 416 naming the length, no body.
+        for range in [
+            format!("bytes={len}-"),
+            format!("bytes={}-{}", len + 5, len + 9),
+        ] {
+            let (status, content_range, _, body) =
+                ranged(&http, reqwest::Method::GET, url, Some(&range)).await;
+            assert_eq!(status, 416, "{url} {range}");
+            assert_eq!(content_range, Some(format!("bytes */{n}")), "{url} {range}");
+            assert!(body.is_empty());
+        }
+        // Malformed, other units and several ranges: the whole file.
+        for range in ["bytes=5-2", "bytes=abc", "lines=0-3", "bytes=0-1,10-20"] {
+            let (status, content_range, length, body) =
+                ranged(&http, reqwest::Method::GET, url, Some(range)).await;
+            assert_eq!(
+                (status, content_range, length),
+                (200, None, Some(n)),
+                "{url} {range}"
+            );
+            assert!(body == iso, "{url} {range}: bytes differ");
+        }
+    }
+    // HEAD agrees with GET on the headers.
+    let url = &urls[0];
+    for range in [None, Some("bytes=10-19"), Some(&*format!("bytes={len}-"))] {
+        let (get_status, get_range, get_len, _) =
+            ranged(&http, reqwest::Method::GET, url, range).await;
+        let (status, content_range, length, body) =
+            ranged(&http, reqwest::Method::HEAD, url, range).await;
+        assert_eq!(
+            (status, content_range, length),
+            (get_status, get_range, get_len),
+            "{range:?}"
+        );
+        assert!(body.is_empty());
+    }
+
+    // A rendered file: the unknown-machine bootenv's default.ipxe.
+    let discovery = json!({
+        "Name": "discovery-range",
+        "OS": {"Name": "discovery"},
+        "Templates": [{"Name": "default", "Path": "default.ipxe",
+            "Contents": "#!ipxe\nchain {{.ProvisionerURL}}/01-${mac:hexhyp}.ipxe\n"}]
+    });
+    let r = http
+        .post(api("/bootenvs"))
+        .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
+        .json(&discovery)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(api("/prefs"))
+        .basic_auth("rocketskates", Some(ADMIN_PASSWORD))
+        .json(&json!({"unknownBootEnv": "discovery-range"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let script = format!("#!ipxe\nchain http://127.0.0.1:{static_port}/01-${{mac:hexhyp}}.ipxe\n");
+    let url = format!("http://127.0.0.1:{static_port}/default.ipxe");
+    let (status, _, _, whole) = ranged(&http, reqwest::Method::GET, &url, None).await;
+    assert_eq!(
+        (status, String::from_utf8_lossy(&whole)),
+        (200, script.clone().into())
+    );
+    let total = script.len();
+    let (status, content_range, _, body) =
+        ranged(&http, reqwest::Method::GET, &url, Some("bytes=7-11")).await;
+    assert_eq!(status, 206);
+    assert_eq!(content_range, Some(format!("bytes 7-11/{total}")));
+    assert_eq!(body, script.as_bytes()[7..=11]);
+    let (status, content_range, _, body) =
+        ranged(&http, reqwest::Method::GET, &url, Some("bytes=-6")).await;
+    assert_eq!(
+        (status, content_range),
+        (
+            206,
+            Some(format!("bytes {}-{}/{total}", total - 6, total - 1))
+        )
+    );
+    assert_eq!(body, script.as_bytes()[total - 6..]);
+    let (status, content_range, _, _) = ranged(
+        &http,
+        reqwest::Method::GET,
+        &url,
+        Some(&format!("bytes={total}-")),
+    )
+    .await;
+    assert_eq!(
+        (status, content_range),
+        (416, Some(format!("bytes */{total}")))
+    );
+}

@@ -7,15 +7,20 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::tree::{Found, Miss, Tree};
 use super::RunningGuard;
 use crate::node::Node;
+
+pub mod range;
+
+use range::Slice;
 
 /// Bytes per read of a file being sent: tokio's file reads each take a trip through the
 /// blocking pool, so 4 KiB reads made a 1 GiB ISO a quarter of a million trips (a tenth of a
@@ -47,6 +52,7 @@ async fn file(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return (
@@ -60,25 +66,36 @@ async fn file(
         return (StatusCode::BAD_REQUEST, "path is not UTF-8\n").into_response();
     };
     let from: IpAddr = peer.ip();
+    let head = method == Method::HEAD;
     match tree.get(&path, from).await {
         Ok(Found::Rendered(bytes)) => {
             let len = bytes.len() as u64;
-            let body = if method == Method::HEAD {
+            let slice = Slice::of(&headers, len);
+            let (start, count) = slice.span(len);
+            let body = if head {
                 Body::empty()
             } else {
-                Body::from(bytes)
+                // Within the body by construction (`Slice` keeps to `len`).
+                let (start, count) = (start as usize, count as usize);
+                Body::from(axum::body::Bytes::from(bytes).slice(start..start + count))
             };
-            ok(len, body)
+            answer(slice, len, body)
         }
         Ok(Found::Stored(file)) => {
-            if method == Method::HEAD {
-                return ok(file.len, Body::empty());
+            let slice = Slice::of(&headers, file.len);
+            let (start, count) = slice.span(file.len);
+            if head || count == 0 {
+                return answer(slice, file.len, Body::empty());
             }
-            match tokio::fs::File::open(&file.path).await {
-                // Streamed in small reads: a large ISO never sits in memory.
-                Ok(f) => ok(
+            match open_at(&file.path, start).await {
+                // Streamed in large reads of just the range: a large ISO never sits in memory.
+                Ok(f) => answer(
+                    slice,
                     file.len,
-                    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(f, READ_CHUNK)),
+                    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                        f.take(count),
+                        READ_CHUNK,
+                    )),
                 ),
                 Err(e) => refusal(&path, from, Miss::Render(format!("opening the copy: {e}"))),
             }
@@ -87,15 +104,23 @@ async fn file(
     }
 }
 
-fn ok(len: u64, body: Body) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_LENGTH, len.to_string()),
-        ],
-        body,
-    )
-        .into_response()
+/// The file at `path`, positioned at `start`.
+async fn open_at(path: &std::path::Path, start: u64) -> std::io::Result<tokio::fs::File> {
+    let mut f = tokio::fs::File::open(path).await?;
+    if start > 0 {
+        f.seek(std::io::SeekFrom::Start(start)).await?;
+    }
+    Ok(f)
+}
+
+/// `slice` of a `len`-byte file, with `body` holding just its bytes.
+fn answer(slice: Slice, len: u64, body: Body) -> Response {
+    let (status, mut headers) = slice.head(len);
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    (status, headers, body).into_response()
 }
 
 /// A miss as the client sees it: another machine's file is indistinguishable from a missing
@@ -109,6 +134,9 @@ fn refusal(path: &str, from: IpAddr, miss: Miss) -> Response {
         Miss::NotFound | Miss::NotYours => {
             tracing::debug!(%from, path, ?miss, "no boot file");
             (StatusCode::NOT_FOUND, "not found\n").into_response()
+        }
+        Miss::Unavailable(why) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
         }
         Miss::Render(error) => {
             tracing::warn!(%from, path, %error, "a boot file did not render");
