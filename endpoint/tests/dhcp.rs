@@ -263,3 +263,164 @@ async fn dhcp_leases_are_committed_and_served_on_loopback() {
     assert_eq!(kind(&after), MessageType::Offer);
     assert_eq!(after.yiaddr(), Ipv4Addr::new(127, 0, 0, 11));
 }
+
+/// The boot file (option 67) a DISCOVER from `mac` with option 93 = `arch` is offered.
+async fn offered_file(client: &Client, mac: [u8; 6], arch: u16) -> Option<String> {
+    let discover = message(
+        MessageType::Discover,
+        mac,
+        vec![DhcpOption::ClientSystemArchitecture(v4::Architecture(arch))],
+    );
+    let offer = client
+        .exchange(&discover, Duration::from_millis(500))
+        .await?;
+    offer
+        .fname_str()
+        .and_then(|f| f.ok())
+        .map(|f| f.trim_end_matches('\0').to_string())
+}
+
+/// Retransmits until the offered boot file is `want` (a change reaches the server a moment
+/// after the API answers); panics with the last one seen after 30 s.
+async fn wait_for_file(client: &Client, mac: [u8; 6], arch: u16, want: &str) {
+    let mut seen = None;
+    for _ in 0..60 {
+        seen = offered_file(client, mac, arch).await;
+        if seen.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{mac:02x?} arch {arch}: offered {seen:?}, not {want:?}");
+}
+
+/// DRP's `overridable-bootloaders` over real packets: unknown clients get the built-in
+/// loader until the global profile's `bootloaders` param names another; a known machine's
+/// own `bootloaders` param overrides the global one; a machine whose bootenv has `Loaders`
+/// gets that loader under the bootenv's path, ahead of its param.
+#[tokio::test]
+async fn bootloaders_params_and_bootenv_loaders_pick_the_boot_file() {
+    let http = reqwest::Client::new();
+    let port = free_udp_port();
+    let port_arg = port.to_string();
+    let node = common::start_node_with(&http, &["--dhcp-port", &port_arg]).await;
+    let post = |path: &str, body: Value| {
+        let req = http
+            .post(format!("{}{path}", node.base))
+            .basic_auth("rocketskates", Some(common::ADMIN_PASSWORD))
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            assert!(
+                status.is_success(),
+                "{status}: {}",
+                resp.text().await.unwrap()
+            );
+        }
+    };
+    post(
+        "/subnets",
+        json!({
+            "Name": "loopback", "Subnet": "127.0.0.0/8", "Enabled": true,
+            "ActiveStart": "127.0.0.10", "ActiveEnd": "127.0.0.20",
+            "ActiveLeaseTime": 600, "Strategy": "MAC",
+        }),
+    )
+    .await;
+    let client = Client {
+        socket: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        server: SocketAddr::from((SERVER, port)),
+    };
+    let (unknown, param_machine, loaders_machine) = (MAC1, MAC2, MAC3);
+
+    // Nothing configured: the built-in loaders.
+    wait_for_file(&client, unknown, 7, "ipxe.efi").await;
+    assert_eq!(
+        offered_file(&client, unknown, 0).await.as_deref(),
+        Some("lpxelinux.0")
+    );
+    // The global profile's bootloaders param: every client, known or not.
+    post(
+        "/profiles/global/params/bootloaders",
+        json!({"amd64-uefi": "global.efi", "386-pcbios": "global.kpxe"}),
+    )
+    .await;
+    wait_for_file(&client, unknown, 9, "global.efi").await;
+    wait_for_file(&client, unknown, 0, "global.kpxe").await;
+
+    // A machine's own bootloaders param overrides the global one for its type only.
+    post(
+        "/machines",
+        json!({"Name": "param-machine", "Uuid": "5b0c2f1e-2222-4d4d-8e8e-000000000001",
+            "HardwareAddrs": ["52:54:00:12:34:02"],
+            "Params": {"bootloaders": {"amd64-uefi": "machine.efi"}}}),
+    )
+    .await;
+    wait_for_file(&client, param_machine, 7, "machine.efi").await;
+    assert_eq!(
+        offered_file(&client, param_machine, 0).await.as_deref(),
+        Some("global.kpxe")
+    );
+    // Still the global one for the unknown client.
+    assert_eq!(
+        offered_file(&client, unknown, 7).await.as_deref(),
+        Some("global.efi")
+    );
+
+    // A bootenv's Loaders win over the machine's param (the bootenv comes from the stage
+    // of the machine's workflow).
+    post(
+        "/bootenvs",
+        json!({"Name": "shim-test", "OS": {"Name": "shimos"},
+            "Loaders": {"amd64-uefi": "abc123/shimx64.efi"}}),
+    )
+    .await;
+    post(
+        "/tasks",
+        json!({"Name": "noop", "Templates": [{"Name": "s", "Contents": "#!/bin/sh\ntrue\n"}]}),
+    )
+    .await;
+    post(
+        "/stages",
+        json!({"Name": "shim-stage", "BootEnv": "shim-test", "Tasks": ["noop"]}),
+    )
+    .await;
+    post(
+        "/workflows",
+        json!({"Name": "shim-wf", "Stages": ["shim-stage"]}),
+    )
+    .await;
+    post(
+        "/machines",
+        json!({"Name": "shim-machine", "Uuid": "5b0c2f1e-2222-4d4d-8e8e-000000000002",
+            "HardwareAddrs": ["52:54:00:12:35:00"], "Workflow": "shim-wf",
+            "Params": {"bootloaders": {"amd64-uefi": "machine.efi"}}}),
+    )
+    .await;
+    wait_for_file(&client, loaders_machine, 7, "shimos/abc123/shimx64.efi").await;
+    // Types its Loaders leave out fall to the params.
+    assert_eq!(
+        offered_file(&client, loaders_machine, 0).await.as_deref(),
+        Some("global.kpxe")
+    );
+    assert_eq!(
+        offered_file(&client, loaders_machine, 11).await.as_deref(),
+        Some("ipxe-arm64.efi")
+    );
+    // iPXE still chains to the provisioner's default.ipxe.
+    let ipxe = message(
+        MessageType::Discover,
+        loaders_machine,
+        vec![
+            DhcpOption::ClientSystemArchitecture(v4::Architecture(7)),
+            DhcpOption::UserClass(b"iPXE".to_vec()),
+        ],
+    );
+    let offer = client
+        .exchange(&ipxe, Duration::from_secs(10))
+        .await
+        .expect("OFFER to iPXE");
+    let file = offer.fname_str().unwrap().unwrap().trim_end_matches('\0');
+    assert!(file.ends_with("/default.ipxe"), "{file}");
+}

@@ -77,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
         leases: &w.leases,
         in_flight: &Default::default(),
         now_ms: NOW,
+        loaders: &Default::default(),
     };
     let boot = Boot {
         next_server: Some(Ipv4Addr::new(10, 0, 0, 1)),

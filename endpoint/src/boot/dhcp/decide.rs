@@ -12,6 +12,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
+use super::loaders::{Loaders, MachineType};
 use super::options;
 use super::packet::{self, ReplyFields, Request};
 
@@ -41,6 +42,8 @@ pub struct Known<'a> {
     /// concurrently): a new client is never offered one of them.
     pub in_flight: &'a HashSet<u32>,
     pub now_ms: u64,
+    /// The client's boot loaders, resolved from its machine, bootenv and params (`loaders`).
+    pub loaders: &'a Loaders,
 }
 
 /// What this member advertises (`boot::Advertised`).
@@ -629,7 +632,7 @@ impl<'a> Ctx<'a> {
             }
         }
         if file.is_none() && !self.subnet.unmanaged {
-            file = default_boot_file(self.req, &self.boot.provisioner_url);
+            file = default_boot_file(self.req, &self.boot.provisioner_url, self.known.loaders);
             if let Some(f) = &file {
                 out.push((67, f.as_bytes().to_vec()));
             }
@@ -673,18 +676,18 @@ fn set(object: &mut Value, field: &str, value: Value) {
     }
 }
 
-/// DRP's default boot file when no option 67 is configured: iPXE gets the provisioner's
-/// `default.ipxe` over HTTP, firmware PXE gets the loader for its architecture.
-pub fn default_boot_file(req: &Request, provisioner_url: &str) -> Option<String> {
+/// DRP's boot file when no option 67 is configured: iPXE gets the provisioner's
+/// `default.ipxe` over HTTP, firmware PXE the loader for its machine type (`loaders`).
+pub fn default_boot_file(
+    req: &Request,
+    provisioner_url: &str,
+    loaders: &Loaders,
+) -> Option<String> {
     if req.is_ipxe() {
         return Some(format!("{provisioner_url}/default.ipxe"));
     }
-    match req.arch()? {
-        0 => Some("lpxelinux.0".into()),
-        7 | 9 => Some("ipxe.efi".into()),
-        11 => Some("ipxe-arm64.efi".into()),
-        _ => None,
-    }
+    let machine_type = MachineType::from_arch(req.arch()?)?;
+    Some(loaders.file(machine_type).to_string())
 }
 
 /// RFC 2131 4.1, plus one rule for relays' and test tools' benefit: a client that sent

@@ -8,6 +8,7 @@
 
 pub mod decide;
 pub mod leases;
+pub mod loaders;
 pub mod options;
 pub mod packet;
 pub mod socket;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 use self::decide::{Boot, Decision, Inbound, Known, LeaseWrite};
 use self::leases::Leases;
+use self::loaders::LoaderTable;
 use self::socket::{DhcpSocket, Interfaces, Received};
 use super::RunningGuard;
 use crate::command::{Op, Request};
@@ -58,6 +60,7 @@ pub async fn serve(
     let running = node.settings.boot.running.clone();
     let _running = RunningGuard::set(&running.dhcp);
     tracing::info!(port = settings.port, interfaces = ?settings.interfaces, "DHCP serving");
+    let loaders = Arc::new(LoaderTable::new(node.clone()));
     let shared = Arc::new(Shared {
         node,
         settings,
@@ -65,6 +68,7 @@ pub async fn serve(
         interfaces: Mutex::new(Interfaces::default()),
         in_flight: Mutex::new(HashSet::new()),
         leases: Arc::new(Leases::default()),
+        loaders,
     });
     // Subscribed before the load, so no change falls between the two.
     let events = shared.node.events.subscribe();
@@ -80,6 +84,12 @@ pub async fn serve(
         events,
         stop.clone(),
     ));
+    let loader_follower = tokio::spawn(
+        shared
+            .loaders
+            .clone()
+            .follow(shared.node.events.subscribe(), stop.clone()),
+    );
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT));
     let mut handlers = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; packet::MAX_PACKET];
@@ -103,8 +113,10 @@ pub async fn serve(
         });
     }
     handlers.shutdown().await;
-    follower.abort();
-    let _ = follower.await;
+    for task in [follower, loader_follower] {
+        task.abort();
+        let _ = task.await;
+    }
     Ok(())
 }
 
@@ -117,6 +129,8 @@ struct Shared {
     /// Addresses whose lease write is being committed (see `Known::in_flight`).
     in_flight: Mutex<HashSet<u32>>,
     leases: Arc<Leases>,
+    /// Boot loaders per client (`loaders`), kept off the per-packet path.
+    loaders: Arc<LoaderTable>,
 }
 
 /// Removes an address from the in-flight set when its commit is over, however it ends.
@@ -244,9 +258,9 @@ fn decide_now(
             })
             .filter_map(|r| r.get("Addr")?.as_str()?.parse::<Ipv4Addr>().ok()),
     );
-    let view = shared
-        .leases
-        .view(&req.mac.to_ascii_lowercase(), &named, now);
+    let mac = req.mac.to_ascii_lowercase();
+    let view = shared.leases.view(&mac, &named, now);
+    let loaders = shared.loaders.for_mac(&mac);
     let mut taken = view.held_by_others;
     taken.extend(in_flight.iter().copied());
     let known = Known {
@@ -255,6 +269,7 @@ fn decide_now(
         leases: &view.leases,
         in_flight: &taken,
         now_ms: now,
+        loaders: &loaders,
     };
     decide::decide_request(&req, &inbound, &known, boot).map_err(str::to_string)
 }

@@ -61,6 +61,7 @@ struct World {
     reservations: Vec<Value>,
     leases: Vec<Value>,
     virt: Option<Ipv4Addr>,
+    loaders: Loaders,
 }
 
 impl World {
@@ -70,6 +71,7 @@ impl World {
             reservations: vec![],
             leases: vec![],
             virt: None,
+            loaders: Loaders::default(),
         }
     }
 
@@ -86,6 +88,7 @@ impl World {
             leases: &self.leases,
             in_flight: &Default::default(),
             now_ms,
+            loaders: &self.loaders,
         };
         let boot = Boot {
             next_server: Some(Ipv4Addr::new(10, 0, 0, 5)),
@@ -404,4 +407,193 @@ fn the_virtual_address_is_the_server_identifier_so_a_request_survives_a_failover
         Ipv4Addr::UNSPECIFIED,
     );
     assert!(w.run(&other).is_err());
+}
+
+/// Render data as `render::context` builds it: `machine` (if any), its bootenv, and param
+/// layers highest first, with `bootloaders`' definition carrying `default`.
+fn loader_data(
+    machine: Option<Value>,
+    env: Option<Value>,
+    layers: &[Value],
+    default: Option<Value>,
+) -> template::drp::DrpContext {
+    let mut defs = serde_json::Map::new();
+    if let Some(d) = default {
+        defs.insert(
+            "bootloaders".into(),
+            json!({"Name": "bootloaders", "Schema": {"type": "object", "default": d}}),
+        );
+    }
+    template::drp::DrpContext {
+        machine,
+        env,
+        param_layers: layers
+            .iter()
+            .map(|l| l.as_object().cloned().unwrap())
+            .collect(),
+        param_defs: defs,
+        ..Default::default()
+    }
+}
+
+fn files(l: &Loaders) -> [&str; 3] {
+    [
+        l.file(MachineType::Bios386),
+        l.file(MachineType::Amd64Uefi),
+        l.file(MachineType::Arm64Uefi),
+    ]
+}
+
+#[test]
+fn option_93_maps_to_drps_machine_types() {
+    assert_eq!(MachineType::from_arch(0), Some(MachineType::Bios386));
+    assert_eq!(MachineType::from_arch(7), Some(MachineType::Amd64Uefi));
+    assert_eq!(MachineType::from_arch(9), Some(MachineType::Amd64Uefi));
+    assert_eq!(MachineType::from_arch(11), Some(MachineType::Arm64Uefi));
+    // 32-bit x86 UEFI and the rest: DRP has no machine type, so no loader.
+    for other in [1, 2, 6, 10, 16, 0xffff] {
+        assert_eq!(MachineType::from_arch(other), None, "{other}");
+    }
+    let names: Vec<&str> = MachineType::ALL.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["386-pcbios", "amd64-uefi", "arm64-uefi"]);
+    assert_eq!(
+        files(&Loaders::default()),
+        ["lpxelinux.0", "ipxe.efi", "ipxe-arm64.efi"]
+    );
+}
+
+#[test]
+fn loaders_follow_drps_order_step_by_step() {
+    let machine = json!({"Uuid": "u1", "Arch": "amd64"});
+    // Step 1: the bootenv's Loaders, under the bootenv's tree (an -install bootenv's is
+    // `<os>/install`).
+    let env = json!({
+        "Name": "sledgehammer",
+        "OS": {"Name": "sledgehammer", "SupportedArchitectures": {
+            "x86_64": {"Loader": "arch-amd64.efi"},
+            "aarch64": {"Loader": "grubarm64.efi"}}},
+        "Loaders": {"amd64-uefi": "abc/shimx64.efi"}
+    });
+    let param = json!({"bootloaders": {"386-pcbios": "param.0", "amd64-uefi": "param.efi"}});
+    let all = Loaders::resolve(&loader_data(
+        Some(machine.clone()),
+        Some(env.clone()),
+        std::slice::from_ref(&param),
+        Some(json!({"arm64-uefi": "default-arm.efi"})),
+    ));
+    // amd64-uefi: the bootenv's Loaders; 386-pcbios: the machine's arch's Loader (step 2,
+    // ahead of the param); arm64-uefi: an amd64 machine's arch entry is also step 2.
+    assert_eq!(
+        files(&all),
+        [
+            "arch-amd64.efi",
+            "sledgehammer/abc/shimx64.efi",
+            "arch-amd64.efi"
+        ]
+    );
+    let install = json!({
+        "Name": "centos-8-install",
+        "OS": {"Name": "centos-8"},
+        "Loaders": {"amd64-uefi": "EFI/BOOT/shimx64.efi", "arm64-uefi": "EFI/BOOT/shimaa64.efi"}
+    });
+    let arm = json!({"Uuid": "u2", "Arch": "aarch64"});
+    let l = Loaders::resolve(&loader_data(Some(arm), Some(install), &[], None));
+    assert_eq!(
+        l.file(MachineType::Arm64Uefi),
+        "centos-8/arm64/install/EFI/BOOT/shimaa64.efi"
+    );
+    // Step 2 for the machine's arch (aliases count): an arm64 machine gets its arch's Loader.
+    let arm = json!({"Uuid": "u3", "Arch": "arm64"});
+    let l = Loaders::resolve(&loader_data(Some(arm), Some(env.clone()), &[], None));
+    assert_eq!(l.file(MachineType::Arm64Uefi), "grubarm64.efi");
+    // Step 3: the param, the first layer holding the machine type winning, then lower
+    // layers for types the higher ones leave out; step 4: its default.
+    let plain_env = json!({"Name": "local", "OS": {"Name": "local"}});
+    let machine_layer = json!({"bootloaders": {"amd64-uefi": "machine.efi"}});
+    let profile_layer =
+        json!({"bootloaders": {"amd64-uefi": "profile.efi", "386-pcbios": "profile.0"}});
+    let global_layer =
+        json!({"bootloaders": {"386-pcbios": "global.0", "arm64-uefi": "global-arm.efi"}});
+    let l = Loaders::resolve(&loader_data(
+        Some(machine.clone()),
+        Some(plain_env.clone()),
+        &[machine_layer, profile_layer, global_layer.clone()],
+        Some(json!({"arm64-uefi": "default-arm.efi"})),
+    ));
+    assert_eq!(files(&l), ["profile.0", "machine.efi", "global-arm.efi"]);
+    let l = Loaders::resolve(&loader_data(
+        Some(machine.clone()),
+        Some(plain_env.clone()),
+        &[json!({}), global_layer],
+        Some(json!({"amd64-uefi": "default.efi"})),
+    ));
+    assert_eq!(files(&l), ["global.0", "default.efi", "global-arm.efi"]);
+    // Step 5: nothing anywhere, or empty values: the built-in loaders.
+    let empty = json!({"Name": "x", "OS": {"Name": "x"}, "Loaders": {"amd64-uefi": ""}});
+    let l = Loaders::resolve(&loader_data(
+        Some(machine),
+        Some(empty),
+        &[json!({"bootloaders": {"386-pcbios": ""}})],
+        None,
+    ));
+    assert_eq!(files(&l), ["lpxelinux.0", "ipxe.efi", "ipxe-arm64.efi"]);
+    // No bootenv at all: the params still apply.
+    let l = Loaders::resolve(&loader_data(None, None, &[param], None));
+    assert_eq!(files(&l), ["param.0", "param.efi", "ipxe-arm64.efi"]);
+}
+
+#[test]
+fn unknown_clients_go_by_their_machine_types_arch() {
+    // No machine: each type uses its own arch's entry and path.
+    let env = json!({
+        "Name": "discovery",
+        "OS": {"Name": "sledgehammer", "SupportedArchitectures": {
+            "arm64": {"Loader": "grubarm64.efi"}}},
+        "Loaders": {"amd64-uefi": "abc/shimx64.efi"}
+    });
+    let l = Loaders::resolve(&loader_data(None, Some(env), &[], None));
+    assert_eq!(
+        files(&l),
+        [
+            "lpxelinux.0",
+            "sledgehammer/abc/shimx64.efi",
+            "grubarm64.efi"
+        ]
+    );
+}
+
+#[test]
+fn the_clients_loaders_name_the_boot_file_unless_option_67_or_ipxe() {
+    let mut w = World::new(subnet(json!({})));
+    w.loaders = Loaders::resolve(&loader_data(
+        None,
+        None,
+        &[json!({"bootloaders": {"386-pcbios": "undionly.kpxe", "amd64-uefi": "snponly.efi"}})],
+        None,
+    ));
+    let file = |opts: Vec<DhcpOption>, w: &World| {
+        let m = reply(&w.run(&discover(MAC1, opts)).unwrap());
+        m.fname_str()
+            .map(|f| f.unwrap().trim_end_matches('\0').to_string())
+    };
+    let arch = |n: u16| DhcpOption::ClientSystemArchitecture(v4::Architecture(n));
+    assert_eq!(file(vec![arch(0)], &w).as_deref(), Some("undionly.kpxe"));
+    assert_eq!(file(vec![arch(7)], &w).as_deref(), Some("snponly.efi"));
+    assert_eq!(file(vec![arch(9)], &w).as_deref(), Some("snponly.efi"));
+    assert_eq!(file(vec![arch(11)], &w).as_deref(), Some("ipxe-arm64.efi"));
+    assert_eq!(file(vec![arch(6)], &w), None);
+    // iPXE still chains to default.ipxe.
+    assert_eq!(
+        file(vec![arch(7), DhcpOption::UserClass(b"iPXE".to_vec())], &w).as_deref(),
+        Some("http://10.0.0.5:8091/default.ipxe")
+    );
+    // A reservation's option 67 wins, and so does a subnet's.
+    w.reservations = vec![json!({"Addr": "10.0.0.11", "Token": "52:54:00:00:00:01",
+        "Strategy": "MAC", "Options": [{"Code": 67, "Value": "reserved.efi"}]})];
+    assert_eq!(file(vec![arch(7)], &w).as_deref(), Some("reserved.efi"));
+    w.reservations.clear();
+    w.subnets = vec![subnet(
+        json!({"Options": [{"Code": 67, "Value": "subnet.efi"}]}),
+    )];
+    assert_eq!(file(vec![arch(7)], &w).as_deref(), Some("subnet.efi"));
 }
