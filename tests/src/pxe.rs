@@ -481,6 +481,31 @@ fn stripped(bin: &Path) -> Result<Vec<u8>> {
     std::fs::read(bin).with_context(|| format!("reading {}", bin.display()))
 }
 
+/// The `/init` of [`build_cmdline_initramfs`]: prints the kernel command line it was booted
+/// with as one marker line, then powers off.
+const CMDLINE_INIT: &str = r#"#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+echo "PXE-TEST: cmdline $(cat /proc/cmdline)" > /dev/console
+sync
+poweroff -f
+"#;
+
+/// A gzipped newc initramfs of busybox alone whose `/init` prints `PXE-TEST: cmdline <the
+/// kernel command line>` on the console and powers off: proof of what a boot loader passed.
+pub fn build_cmdline_initramfs(host: &HostFiles) -> Result<Vec<u8>> {
+    let mut c = Cpio::new();
+    for d in ["dev", "proc", "sys", "tmp"] {
+        c.dir(d);
+    }
+    let busybox = std::fs::read(&host.busybox)
+        .with_context(|| format!("reading {}", host.busybox.display()))?;
+    c.file("bin/busybox", 0o755, busybox);
+    c.symlink("bin/sh", "busybox");
+    c.file("init", 0o755, CMDLINE_INIT.as_bytes().to_vec());
+    c.to_gz()
+}
+
 // ---------------------------------------------------------------------------------------------
 // TLS for a namespace world
 // ---------------------------------------------------------------------------------------------
@@ -637,6 +662,44 @@ impl Vm {
         Ok(Vm {
             qemu,
             console: spec.console.clone(),
+            qemu_log,
+            kvm,
+            started: Instant::now(),
+            read: 0,
+            partial: String::new(),
+            markers: Vec::new(),
+        })
+    }
+
+    /// A VM without a network that boots from the CD image `iso` (virtual media, as a BMC
+    /// mounts it), on this host's network namespace.
+    pub fn start_cdrom(
+        host: &HostFiles,
+        iso: &Path,
+        console: PathBuf,
+        memory_mb: u32,
+    ) -> Result<Vm> {
+        let (kvm, _) = use_kvm();
+        let qemu_log = console.with_extension("qemu.log");
+        File::create(&console).with_context(|| format!("creating {}", console.display()))?;
+        File::create(&qemu_log)?;
+        let mut cmd = Command::new(&host.qemu);
+        if kvm {
+            cmd.args(["-machine", "pc,accel=kvm", "-cpu", "host"]);
+        } else {
+            cmd.args(["-machine", "pc,accel=tcg"]);
+        }
+        cmd.args(["-m", &memory_mb.to_string(), "-smp", "1", "-nographic"])
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .args(["-monitor", "none", "-nic", "none"])
+            .arg("-cdrom")
+            .arg(iso)
+            .args(["-boot", "order=d", "-no-reboot"]);
+        let qemu = Proc::spawn("qemu-system-x86_64", &mut cmd, &qemu_log)?;
+        Ok(Vm {
+            qemu,
+            console,
             qemu_log,
             kvm,
             started: Instant::now(),

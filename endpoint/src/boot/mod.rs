@@ -11,6 +11,7 @@ pub mod http;
 pub mod tftp;
 pub mod tree;
 pub mod vip;
+pub mod virtual_media;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;

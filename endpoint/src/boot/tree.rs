@@ -4,7 +4,9 @@
 //!   bootenv for machines the endpoint does not know (`default.ipxe`, `pxelinux.cfg/default`);
 //! - `files/<p>`: the file uploaded as `/api/v3/files/<p>`;
 //! - any other path: the uploaded file of that name (a bootenv's kernel and initrds under
-//!   `<os>/...`, an ISO exploded next to itself).
+//!   `<os>/...`, an ISO exploded next to itself);
+//! - `dynamic_isos/<uuid>/<bootenv>/boot.iso`: a machine's virtual media image (see
+//!   [`super::virtual_media`]).
 //!
 //! A machine's rendered files (which can hold its token) go only to that machine: a request
 //! from an address that is not the machine's `Address`, nor leased to one of its MACs, gets
@@ -21,6 +23,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::cache::{CachedFile, FileCache};
+use super::virtual_media::{self, Isos};
 use crate::api::render;
 use crate::node::Node;
 use crate::runtime::workflow::str_field;
@@ -52,6 +55,9 @@ pub enum Miss {
     NotYours,
     /// Rendering failed (a template error); logged at warn.
     Render(String),
+    /// The file should exist but cannot be made (a virtual media ISO whose kernel is not
+    /// uploaded): the reason is for the client, as DRP's operators read it there.
+    Unavailable(String),
 }
 
 /// What a path names: text rendered for the asker, or a stored file's on-disk copy.
@@ -82,39 +88,55 @@ pub struct Tree {
     /// the next request, not on every applied entry.
     dirty: AtomicBool,
     last_miss_rebuild: Mutex<Option<std::time::Instant>>,
-    files: FileCache,
+    files: Arc<FileCache>,
+    isos: Arc<Isos>,
 }
 
 impl Tree {
     /// The tree of `node`, copying stored files out to `cache_dir` for streaming.
     pub fn new(node: Node, cache_dir: std::path::PathBuf) -> Arc<Self> {
+        let files = Arc::new(FileCache::new(cache_dir.clone()));
+        // Images are named by a hash, copies by a sha256: one directory holds both apart.
+        let isos = Isos::new(node.clone(), files.clone(), cache_dir.join("dynamic_isos"));
         Arc::new(Self {
             node,
             index: Mutex::new(None),
             dirty: AtomicBool::new(true),
             last_miss_rebuild: Mutex::new(None),
-            files: FileCache::new(cache_dir),
+            files,
+            isos,
         })
     }
 
-    /// Marks the index stale on every change that can move a rendered path, until shutdown.
+    /// Marks the index stale on every change that can move a rendered path, and keeps the
+    /// virtual media images up to date, until shutdown.
     pub fn follow_changes(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let tree = self.clone();
         let mut events = self.node.events.subscribe();
-        tokio::spawn(async move {
+        let isos = self.isos.clone().follow(shutdown.clone());
+        let index = async move {
             loop {
                 let next = tokio::select! {
                     _ = shutdown.changed() => return,
                     e = events.recv() => e,
                 };
                 match next {
-                    Ok(e) if !SHAPES_PATHS.contains(&e.kind.as_str()) => {}
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Ok(e) => {
+                        tree.isos.changed(&e.kind, &e.key, false);
+                        if SHAPES_PATHS.contains(&e.kind.as_str()) {
+                            tree.dirty.store(true, Ordering::Release);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        tree.isos.changed("", "", true);
                         tree.dirty.store(true, Ordering::Release);
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
+        };
+        tokio::spawn(async move {
+            tokio::join!(index, isos);
         })
     }
 
@@ -130,6 +152,12 @@ impl Tree {
 
     fn get_blocking(&self, raw: &str, from: IpAddr) -> Result<Found, Miss> {
         let path = normalise(raw)?;
+        if let Some((uuid, bootenv)) = virtual_media::request(path) {
+            return self
+                .isos
+                .get(uuid, bootenv, from, |m| self.belongs(m, from))
+                .map(Found::Stored);
+        }
         let mut index = self.index(false);
         if !index.rendered.contains_key(path) && self.may_rebuild_on_miss(&index) {
             // The change event of a machine created a moment ago may not have arrived yet.

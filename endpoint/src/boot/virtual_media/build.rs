@@ -1,0 +1,175 @@
+//! Building one El Torito image with xorriso and ISOLINUX (legacy BIOS boot): the kernel and
+//! initrds are grafted in from their on-disk copies (never copied), next to an
+//! `isolinux.cfg` that boots them with the planned command line.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::plan::{Plan, TOKEN_MARKER};
+use crate::boot::cache::CachedFile;
+
+/// Where Debian's `isolinux` and `syslinux-common` put the boot loader.
+const ISOLINUX_BIN: &str = "/usr/lib/ISOLINUX/isolinux.bin";
+const LDLINUX_C32: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+/// The MBR that makes the image bootable when written to a USB stick, too.
+const ISOHYBRID_MBR: &str = "/usr/lib/ISOLINUX/isohdpfx.bin";
+/// The longest xorriso may take: it only copies files, so far less than this unless stuck.
+const XORRISO_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Builds `plan`'s image at `dir/<hash>.iso` (through a partial file and a rename), with
+/// `token` in place of the token marker. Blocking. The error names what failed.
+pub fn build(dir: &Path, plan: &Plan, token: &str) -> Result<CachedFile, String> {
+    for needed in [ISOLINUX_BIN, LDLINUX_C32] {
+        if !Path::new(needed).is_file() {
+            return Err(format!(
+                "{needed} is missing: install the isolinux and syslinux-common packages"
+            ));
+        }
+    }
+    let staging = dir.join(format!(".{}.d", plan.hash));
+    let partial = dir.join(format!(".{}.partial", plan.hash));
+    let done = dir.join(format!("{}.iso", plan.hash));
+    let result = stage_and_run(&staging, &partial, plan, token);
+    let _ = fs::remove_dir_all(&staging);
+    if let Err(e) = result {
+        let _ = fs::remove_file(&partial);
+        return Err(e);
+    }
+    fs::rename(&partial, &done).map_err(|e| format!("renaming the image into place: {e}"))?;
+    let len = fs::metadata(&done)
+        .map_err(|e| format!("reading the built image: {e}"))?
+        .len();
+    Ok(CachedFile { path: done, len })
+}
+
+fn stage_and_run(staging: &Path, out: &Path, plan: &Plan, token: &str) -> Result<(), String> {
+    let _ = fs::remove_dir_all(staging);
+    fs::create_dir_all(staging).map_err(io("creating the staging directory"))?;
+    // Copied: xorriso patches the boot info table into the boot image it is given.
+    let isolinux = staging.join("isolinux.bin");
+    fs::copy(ISOLINUX_BIN, &isolinux).map_err(io("copying isolinux.bin"))?;
+    let cfg = staging.join("isolinux.cfg");
+    fs::write(&cfg, isolinux_cfg(plan, token)).map_err(io("writing isolinux.cfg"))?;
+    let mut grafts: Vec<(String, PathBuf)> = vec![
+        ("isolinux/isolinux.bin".into(), isolinux),
+        ("isolinux/ldlinux.c32".into(), LDLINUX_C32.into()),
+        ("isolinux/isolinux.cfg".into(), cfg),
+        ("vmlinuz".into(), plan.kernel.path.clone()),
+    ];
+    for (i, rd) in plan.initrds.iter().enumerate() {
+        grafts.push((format!("initrd{i}"), rd.path.clone()));
+    }
+    let mut cmd = Command::new("xorriso");
+    cmd.args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(out)
+        .args(["-V", "DRP_BOOT", "-R", "-J"])
+        .args(["-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat"])
+        .args(["-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"]);
+    if Path::new(ISOHYBRID_MBR).is_file() {
+        cmd.args(["-isohybrid-mbr", ISOHYBRID_MBR]);
+    }
+    cmd.arg("-graft-points");
+    for (at, from) in &grafts {
+        let mut spec = std::ffi::OsString::from(format!("/{at}="));
+        spec.push(from);
+        cmd.arg(spec);
+    }
+    run(cmd)
+}
+
+fn io(what: &'static str) -> impl Fn(std::io::Error) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// ISOLINUX's config: boot the kernel straight away (no prompt) with the initrds.
+fn isolinux_cfg(plan: &Plan, token: &str) -> String {
+    let initrds: Vec<String> = (0..plan.initrds.len())
+        .map(|i| format!("/initrd{i}"))
+        .collect();
+    let initrd = if initrds.is_empty() {
+        String::new()
+    } else {
+        format!("initrd={} ", initrds.join(","))
+    };
+    let cmdline = plan.cmdline.replace(TOKEN_MARKER, token);
+    format!(
+        "DEFAULT drp\nPROMPT 0\nTIMEOUT 0\nLABEL drp\n  KERNEL /vmlinuz\n  APPEND {initrd}{cmdline}\n"
+    )
+}
+
+/// Runs xorriso to completion, killing it after [`XORRISO_TIMEOUT`]; its stderr is the error.
+fn run(mut cmd: Command) -> Result<(), String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "xorriso is not installed (install the xorriso package)".to_string()
+            }
+            _ => format!("starting xorriso: {e}"),
+        })?;
+    // Read on a thread: a full pipe would stall xorriso while we wait for it.
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut s) = stderr {
+            let _ = std::io::Read::read_to_string(&mut s, &mut text);
+        }
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > XORRISO_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "xorriso ran over {XORRISO_TIMEOUT:?} and was killed"
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for xorriso: {e}")),
+        }
+    };
+    let stderr = reader.join().unwrap_or_default();
+    if status.success() {
+        return Ok(());
+    }
+    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+    Err(format!(
+        "xorriso failed ({status}): {}",
+        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_boots_the_kernel_with_every_initrd_and_the_token() {
+        let file = |p: &str| CachedFile {
+            path: p.into(),
+            len: 1,
+        };
+        let plan = Plan {
+            uuid: "u".into(),
+            bootenv: "e".into(),
+            kernel: file("/k"),
+            initrds: vec![file("/a"), file("/b")],
+            cmdline: format!("console=ttyS0 t={TOKEN_MARKER}"),
+            hash: "h".into(),
+        };
+        let cfg = isolinux_cfg(&plan, "TOKEN");
+        assert!(
+            cfg.contains("APPEND initrd=/initrd0,/initrd1 console=ttyS0 t=TOKEN\n"),
+            "{cfg}"
+        );
+        assert!(cfg.contains("KERNEL /vmlinuz\n"));
+    }
+}
