@@ -1,6 +1,6 @@
 //! The manager's REST API (DRP Manager shapes) and its authentication.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -10,12 +10,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use versionsets::{parse_endpoints, parse_version_sets, Endpoint, VersionSet};
 
+use crate::caller::{classify, AuthCache};
 use crate::crypto::MASK;
 use crate::endpoint_params;
 use crate::reconcile::{self, short_sha};
@@ -83,13 +81,13 @@ pub(crate) type ApiResult = Result<Response, ApiError>;
 #[derive(Clone)]
 pub struct AppState {
     pub mgr: Arc<Manager>,
-    auth_cache: Arc<Mutex<Vec<(String, Instant)>>>,
+    auth_cache: Arc<AuthCache>,
 }
 
 pub fn router(mgr: Arc<Manager>) -> Router {
     let state = AppState {
         mgr,
-        auth_cache: Arc::new(Mutex::new(Vec::new())),
+        auth_cache: Arc::new(AuthCache::default()),
     };
     Router::new()
         .route("/api/v3/info", get(info))
@@ -143,60 +141,27 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .with_state(state)
 }
 
-const AUTH_CACHE_TTL: Duration = Duration::from_secs(300);
-
-async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Admits the manager's admin everywhere and, on gateway paths, a cluster's own credentials
+/// (see [`crate::caller`]); the verdict rides on the request for the gateway.
+async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if verify(&st, &header) {
+    let path = req.uri().path().to_owned();
+    if let Some(caller) = classify(&st.mgr, &st.auth_cache, &path, &header).await {
+        req.extensions_mut().insert(caller);
         return next.run(req).await;
     }
-    ApiError::one(
-        StatusCode::UNAUTHORIZED,
-        "",
-        "",
-        "authenticate with HTTP Basic as the manager's admin",
-    )
-    .into_response()
-}
-
-fn verify(st: &AppState, header: &str) -> bool {
-    let Some(encoded) = header.strip_prefix("Basic ") else {
-        return false;
+    let how = if crate::gateway::is_gateway_path(&path) {
+        "authenticate with HTTP Basic as the manager's admin, or with this cluster's own \
+         credentials (HTTP Basic for a cluster user, or a Bearer token the cluster issued)"
+    } else {
+        "authenticate with HTTP Basic as the manager's admin"
     };
-    let fingerprint = hex::encode(Sha256::digest(header.as_bytes()));
-    if let Ok(cache) = st.auth_cache.lock() {
-        if cache
-            .iter()
-            .any(|(f, t)| *f == fingerprint && t.elapsed() < AUTH_CACHE_TTL)
-        {
-            return true;
-        }
-    }
-    let Ok(raw) = B64.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(raw) else {
-        return false;
-    };
-    let Some((user, password)) = text.split_once(':') else {
-        return false;
-    };
-    let ok = user == ADMIN_USER && st.mgr.registry.admin().is_some_and(|h| h.verify(password));
-    if ok {
-        if let Ok(mut cache) = st.auth_cache.lock() {
-            cache.retain(|(_, t)| t.elapsed() < AUTH_CACHE_TTL);
-            if cache.len() > 64 {
-                cache.remove(0);
-            }
-            cache.push((fingerprint, Instant::now()));
-        }
-    }
-    ok
+    ApiError::one(StatusCode::UNAUTHORIZED, "", "", how).into_response()
 }
 
 /// DRP's `Info`, every field of it, as a DRP manager answers it (`manager: true`): the

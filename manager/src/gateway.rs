@@ -1,5 +1,8 @@
-//! The gateway: `ANY /<endpoint-id>/api/v3/<rest>` goes to that cluster's current leader with
-//! the stored credentials, following failover without the caller noticing.
+//! The gateway: `ANY /<endpoint-id>/api/v3/<rest>` goes to that cluster's current leader,
+//! following failover without the caller noticing. The manager's admin is forwarded with the
+//! stored credentials; a caller presenting the cluster's own credentials (a token it issued,
+//! or Basic for one of its users) is forwarded with exactly those, so the cluster's roles
+//! apply to them (see [`crate::caller`]).
 //!
 //! Request bodies are buffered (up to 64 MiB) so a request can be re-sent to the new leader;
 //! response bodies stream through. Reads, PUT and DELETE are retried across failover; a POST
@@ -15,6 +18,7 @@ use axum::http::{HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{ApiError, AppState};
+use crate::caller::Caller;
 use crate::leader::Retry;
 
 const MAX_BODY: usize = 64 << 20;
@@ -46,6 +50,14 @@ fn not_found(path: &str) -> Response {
     .into_response()
 }
 
+/// `/<endpoint-id>/api/v3[/...]`: a path the gateway forwards (`api` is the manager's own).
+pub fn is_gateway_path(path: &str) -> bool {
+    let Some((id, rest)) = path.trim_start_matches('/').split_once('/') else {
+        return false;
+    };
+    !id.is_empty() && id != "api" && (rest == "api/v3" || rest.starts_with("api/v3/"))
+}
+
 pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let trimmed = path.trim_start_matches('/');
@@ -55,7 +67,24 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     if !(rest == "api/v3" || rest.starts_with("api/v3/")) {
         return not_found(&path);
     }
+    // The authentication middleware always sets this; without it, the caller's own
+    // credentials are all that is forwarded (never the stored ones).
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .copied()
+        .unwrap_or(Caller::ClusterCredential);
     let Some(cluster) = st.mgr.cluster(id) else {
+        // Only the manager's admin learns which endpoints are registered.
+        if caller != Caller::ManagerAdmin {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "",
+                "",
+                vec!["the manager does not know these credentials".into()],
+            )
+            .into_response();
+        }
         return ApiError::new(
             StatusCode::NOT_FOUND,
             "endpoints",
@@ -103,28 +132,31 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     } else {
         Retry::ConnectOnly
     };
-    // With no stored credentials, the caller's own go through.
-    let pass_auth = (!cluster.has_credentials())
+    // A cluster's own credential always goes through as it came; the manager's admin's only
+    // when the cluster has no stored credentials.
+    let own = caller == Caller::ClusterCredential;
+    let pass_auth = (own || !cluster.has_credentials())
         .then_some(caller_auth)
         .flatten();
     let client = cluster.client();
-    let result = cluster
-        .send(
-            |base| {
-                let mut r = client
-                    .request(method.clone(), format!("{base}{tail}"))
-                    .headers(headers.clone())
-                    .timeout(ATTEMPT_TIMEOUT)
-                    .body(body.clone());
-                if let Some(a) = &pass_auth {
-                    r = r.header("authorization", a.clone());
-                }
-                r
-            },
-            retry,
-            FAILOVER_DEADLINE,
-        )
-        .await;
+    let build = |base: &str| {
+        let mut r = client
+            .request(method.clone(), format!("{base}{tail}"))
+            .headers(headers.clone())
+            .timeout(ATTEMPT_TIMEOUT)
+            .body(body.clone());
+        if let Some(a) = &pass_auth {
+            r = r.header("authorization", a.clone());
+        }
+        r
+    };
+    let result = if own {
+        cluster
+            .send_as_caller(build, retry, FAILOVER_DEADLINE)
+            .await
+    } else {
+        cluster.send(build, retry, FAILOVER_DEADLINE).await
+    };
     match result {
         Ok(resp) => {
             let mut out = Response::builder().status(resp.status());

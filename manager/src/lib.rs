@@ -3,6 +3,7 @@
 //! the `drp-manager` client commands.
 
 pub mod api;
+pub mod caller;
 pub mod cli;
 pub mod crypto;
 pub mod drp_env;

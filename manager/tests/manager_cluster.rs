@@ -185,7 +185,7 @@ fn gateway_reads_and_writes_survive_a_leader_failover() {
         Some(json!({"Name": "before"})),
     );
     assert!(st == 200 || st == 201, "{st} {b}");
-    // Callers authenticate to the manager, not to the cluster.
+    // The manager's admin goes through; an anonymous caller gets the manager's own 401.
     let (st, _) = call("GET", &format!("{}/t-gw/api/v3/info", m.url), None);
     assert_eq!(st, 200);
     let anon = http()

@@ -249,9 +249,8 @@ def test_user_token_in_drp_form(via):
     users = drppy_client.UsersApi(via)
     token = users.get_user_token(env("DRP_USER"), ttl=600)
     assert token.token and token.info.ha_id == env("DRP_ENDPOINT_ID")
-    # The token is the cluster's: used on a member (the manager's gateway authenticates its
-    # callers as the manager's admin, not with a cluster's tokens).
-    bearer = make_client(env("DRP_MEMBER_URL"), token=token.token)
+    # The token is the cluster's; the gateway forwards it as it came.
+    bearer = make_client(via.configuration.host, token=token.token)
     assert isinstance(drppy_client.MachinesApi(bearer).list_machines(), list)
 
 
@@ -259,8 +258,8 @@ def test_user_password_and_own_token(via):
     users = drppy_client.UsersApi(via)
     name = unique("user")
     users.create_user({"Name": name, "Password": "first", "Roles": []})
-    # The user's own calls go to a member: the gateway admits the manager's admin only.
-    own = make_client(env("DRP_MEMBER_URL"), user=name, password="first")
+    # The user's own calls, the same way (the gateway forwards a cluster user's credentials).
+    own = make_client(via.configuration.host, user=name, password="first")
     changed = drppy_client.UsersApi(own).put_user_password({"Password": "second"})
     assert changed.name == name
     # Members read users locally: a member that has not applied the change yet (the write
@@ -274,7 +273,7 @@ def test_user_password_and_own_token(via):
             break
         assert time.time() < deadline, "the old password still works after 10 s"
         time.sleep(0.05)
-    again = make_client(env("DRP_MEMBER_URL"), user=name, password="second")
+    again = make_client(via.configuration.host, user=name, password="second")
     assert drppy_client.UsersApi(again).get_user_token(name).token
     users.delete_user(name)
 
