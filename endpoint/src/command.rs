@@ -181,6 +181,10 @@ pub enum Op {
     CreateJob {
         machine: String,
         job: String,
+        /// The agent's context (DRP's `Job.Context`): a job is made only for the agent whose
+        /// context is the machine's `Context`. Absent in entries written before it existed.
+        #[serde(default)]
+        context: String,
     },
     /// `PUT /jobs/<uuid>/log`: text appended to the job's log.
     AppendJobLog {
@@ -357,7 +361,9 @@ impl std::fmt::Display for Request {
             }
             Op::RemoveContent { name } => write!(f, "remove content {name}"),
             Op::ApplyVersionSet(vs) => write!(f, "apply versionset {}", vs.hash),
-            Op::CreateJob { machine, job } => write!(f, "create job {job} for machine {machine}"),
+            Op::CreateJob { machine, job, .. } => {
+                write!(f, "create job {job} for machine {machine}")
+            }
             Op::AppendJobLog { job, data } => {
                 write!(f, "append {} bytes to the log of job {job}", data.len())
             }

@@ -95,7 +95,20 @@ struct Agent {
 }
 
 impl Agent {
+    /// `drp-agent --once`.
     async fn start(endpoints: &[&Node], uuid: &str, token: &str, dir: &Path) -> Result<Agent> {
+        Agent::spawn(endpoints, uuid, token, dir, &["--once"]).await
+    }
+
+    /// `drp-agent` with `extra` flags (no `--once`: it runs until it exits by itself or is
+    /// stopped).
+    async fn spawn(
+        endpoints: &[&Node],
+        uuid: &str,
+        token: &str,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<Agent> {
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, &tests::tls::test_tls().ca_pem)?;
         let work = dir.join("machine");
@@ -106,7 +119,9 @@ impl Agent {
         let child = tokio::process::Command::new(agent_bin()?)
             .arg("--endpoints")
             .arg(urls.join(","))
-            .args(["--machine", uuid, "--once", "--ca"])
+            .args(["--machine", uuid])
+            .args(extra)
+            .arg("--ca")
             .arg(&ca)
             .arg("--work-dir")
             .arg(&work)
@@ -128,6 +143,15 @@ impl Agent {
                 self.output()
             ),
         }
+    }
+
+    /// Sends SIGTERM (the agent's clean stop).
+    fn terminate(&self) -> Result<()> {
+        let pid = self.child.id().context("the agent already exited")?;
+        // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+        let rc = unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        ensure!(rc == 0, "kill: {}", std::io::Error::last_os_error());
+        Ok(())
     }
 
     fn output(&self) -> String {
@@ -598,6 +622,258 @@ async fn templates_render_with_drp_data_and_bad_ones_are_refused() -> Result<()>
         bad.text()
     );
     ensure!(n.get("/tasks/broken").send().await?.status == 404);
+    c.success();
+    Ok(())
+}
+
+/// A job's log.
+async fn log_of(n: &Node, job: &str) -> Result<String> {
+    Ok(n.get(&format!("/jobs/{job}/log"))
+        .send()
+        .await?
+        .expect(200)?
+        .text())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_agent_fails_the_job_a_dead_agent_left_and_runs_on() -> Result<()> {
+    let _g = serial().await;
+    let mut c = Cluster::start(3).await?;
+    let tmp = tempfile::tempdir()?;
+    let ran = tmp.path().join("ran.txt");
+    let leader = c.leader().await?;
+    let n = c.node((leader + 1) % 3);
+    content(n, &ran, "").await?;
+    machine(n, M1, "m1", "wf").await?;
+    let t = token(n, M1).await?;
+    // An agent that took t1 and died mid-task: its job stays running.
+    let stale = n
+        .http()
+        .with_token(&t)
+        .post(n.api("/jobs"))
+        .json(&json!({"Machine": M1}))
+        .send()
+        .await?
+        .expect(201)?
+        .value()?;
+    let stale_uuid = stale["Uuid"].as_str().context("Uuid")?.to_string();
+    ensure!(stale["Task"] == "t1" && stale["Context"] == "", "{stale}");
+    patch(
+        n,
+        &format!("/jobs/{stale_uuid}"),
+        json!([{"op": "replace", "path": "/State", "value": "running"}]),
+    )
+    .await?
+    .expect(200)?;
+
+    let mut agent = Agent::start(&[n], M1, &t, tmp.path()).await?;
+    let code = agent.exit_code(Duration::from_secs(90)).await?;
+    ensure!(code == 0, "agent exited {code}:\n{}", agent.output());
+    ensure!(
+        agent
+            .output()
+            .contains(&format!("job {stale_uuid} was left running")),
+        "{}",
+        agent.output()
+    );
+    // The dead agent's job is failed and says why; t1 ran again in a new job, then the rest.
+    let after = n
+        .get(&format!("/jobs/{stale_uuid}"))
+        .send()
+        .await?
+        .value()?;
+    ensure!(after["State"] == "failed", "{after}");
+    ensure!(
+        log_of(n, &stale_uuid)
+            .await?
+            .contains("agent running this job is gone"),
+        "the stale job's log says why"
+    );
+    ensure!(
+        ran_lines(&ran) == ["t1", "t2", "t3"],
+        "{:?}",
+        ran_lines(&ran)
+    );
+    let jobs = jobs_of(n, M1).await?;
+    let finished: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j["State"] == "finished")
+        .filter_map(|j| j["Task"].as_str())
+        .collect();
+    ensure!(jobs.len() == 4, "{jobs:?}");
+    ensure!(
+        finished.len() == 3 && ["t1", "t2", "t3"].iter().all(|t| finished.contains(t)),
+        "{jobs:?}"
+    );
+    let m = n.get(&format!("/machines/{M1}")).send().await?.value()?;
+    ensure!(m["WorkflowComplete"] == true, "{m}");
+    c.success();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_runs_only_while_the_machine_is_in_its_context() -> Result<()> {
+    let _g = serial().await;
+    let mut c = Cluster::start(3).await?;
+    let tmp = tempfile::tempdir()?;
+    let ran = tmp.path().join("ran.txt");
+    let leader = c.leader().await?;
+    let n = c.node((leader + 1) % 3);
+    content(n, &ran, "").await?;
+    machine(n, M1, "m1", "wf").await?;
+    let m = patch(
+        n,
+        &format!("/machines/{M1}"),
+        json!([{"op": "replace", "path": "/Context", "value": "other"}]),
+    )
+    .await?
+    .expect(200)?
+    .value()?;
+    ensure!(m["Context"] == "other", "{m}");
+    // The server makes no job for another context's agent, and says what is wrong with a
+    // context that is not a string.
+    let none = n
+        .post("/jobs")
+        .json(&json!({"Machine": M1, "Context": ""}))
+        .send()
+        .await?;
+    ensure!(none.status == 204, "{}: {}", none.status, none.text());
+    let bad = n
+        .post("/jobs")
+        .json(&json!({"Machine": M1, "Context": 7}))
+        .send()
+        .await?;
+    ensure!(
+        bad.status == 422 && bad.text().contains("Context"),
+        "{}: {}",
+        bad.status,
+        bad.text()
+    );
+
+    let t = token(n, M1).await?;
+    // Re-reads only hourly: only the machine's event can wake it within the test.
+    let mut agent = Agent::spawn(&[n], M1, &t, tmp.path(), &["--event-poll-secs", "3600"]).await?;
+    wait_for(Duration::from_secs(60), "the agent to wait", async || {
+        Ok(agent
+            .output()
+            .contains("waiting for runnable")
+            .then_some(()))
+    })
+    .await
+    .with_context(|| agent.output())?;
+    ensure!(
+        agent.output().contains("following the machine's events"),
+        "{}",
+        agent.output()
+    );
+    ensure!(jobs_of(n, M1).await?.is_empty(), "no job in context other");
+    ensure!(ran_lines(&ran).is_empty());
+
+    // Back in the default context: woken by the change, the waiting agent runs the workflow.
+    patch(
+        n,
+        &format!("/machines/{M1}"),
+        json!([{"op": "replace", "path": "/Context", "value": ""}]),
+    )
+    .await?
+    .expect(200)?;
+    wait_for(
+        Duration::from_secs(90),
+        "the workflow to complete",
+        async || {
+            let m = n.get(&format!("/machines/{M1}")).send().await?.value()?;
+            Ok((m["WorkflowComplete"] == true).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| agent.output())?;
+    ensure!(
+        ran_lines(&ran) == ["t1", "t2", "t3"],
+        "{:?}",
+        ran_lines(&ran)
+    );
+    let jobs = jobs_of(n, M1).await?;
+    ensure!(
+        jobs.len() == 3 && jobs.iter().all(|j| j["Context"] == ""),
+        "{jobs:?}"
+    );
+    // It keeps waiting for new work until SIGTERM, then stops cleanly.
+    agent.terminate()?;
+    let code = agent.exit_code(Duration::from_secs(30)).await?;
+    ensure!(code == 0, "agent exited {code}:\n{}", agent.output());
+    c.success();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_stage_map_moves_the_machine_on_and_stop_ends_the_agent() -> Result<()> {
+    let _g = serial().await;
+    let mut c = Cluster::start(3).await?;
+    let tmp = tempfile::tempdir()?;
+    let ran = tmp.path().join("ran.txt");
+    let leader = c.leader().await?;
+    let n = c.node((leader + 1) % 3);
+    content(n, &ran, "").await?;
+    // No workflow: the client picks the stage, and the map says what follows it.
+    let m = n
+        .post("/machines")
+        .json(&json!({"Uuid": M1, "Name": "m1", "Stage": "s1",
+            "Params": {"change-stage/map": {"s1": "s2:Success", "s2": "s3:Stop"}}}))
+        .send()
+        .await?
+        .expect(201)?
+        .value()?;
+    ensure!(
+        m["Tasks"] == json!(["stage:s1", "bootenv:local", "t1"])
+            && m["Stage"] == "s1"
+            && m["BootEnv"] == "local",
+        "{m}"
+    );
+    // A stage that does not exist is named and changes nothing.
+    let bad = patch(
+        n,
+        &format!("/machines/{M1}"),
+        json!([{"op": "replace", "path": "/Stage", "value": "nope"}]),
+    )
+    .await?;
+    ensure!(
+        bad.status == 422 && bad.text().contains("stages/nope"),
+        "{}: {}",
+        bad.status,
+        bad.text()
+    );
+    let same = n.get(&format!("/machines/{M1}")).send().await?.value()?;
+    ensure!(
+        same["Stage"] == "s1" && same["Tasks"] == m["Tasks"],
+        "{same}"
+    );
+
+    let t = token(n, M1).await?;
+    let mut agent = Agent::spawn(&[n], M1, &t, tmp.path(), &[]).await?;
+    // `Stop` in the map ends the agent's run by itself (no --once, no signal).
+    let code = agent.exit_code(Duration::from_secs(90)).await?;
+    ensure!(code == 0, "agent exited {code}:\n{}", agent.output());
+    let out = agent.output();
+    ensure!(
+        out.contains("changing stage from s1 to s2")
+            && out.contains("changing stage from s2 to s3"),
+        "{out}"
+    );
+    ensure!(
+        out.contains("ChangeStage -> Exit(ExitState(\"stop\"))"),
+        "{out}"
+    );
+    ensure!(ran_lines(&ran) == ["t1", "t2"], "{:?}", ran_lines(&ran));
+    let m = n.get(&format!("/machines/{M1}")).send().await?.value()?;
+    ensure!(
+        m["Stage"] == "s3" && m["Tasks"] == json!(["stage:s3", "t3"]) && m["CurrentTask"] == 0,
+        "{m}"
+    );
+    let jobs = jobs_of(n, M1).await?;
+    ensure!(
+        jobs.len() == 2 && jobs.iter().all(|j| j["State"] == "finished"),
+        "{jobs:?}"
+    );
     c.success();
     Ok(())
 }

@@ -69,6 +69,20 @@ impl Client {
         })
     }
 
+    /// The `Authorization` header value calls carry (for the event socket).
+    pub fn authorization(&self) -> String {
+        match &self.credentials {
+            Credentials::Token(t) => format!("Bearer {t}"),
+            Credentials::Basic { user, password } => {
+                let pair = format!("{user}:{password}");
+                format!(
+                    "Basic {}",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
+                )
+            }
+        }
+    }
+
     /// The member calls go to now.
     pub fn endpoint(&self) -> &str {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()]

@@ -1,26 +1,24 @@
-//! `drp-agent`: DRP's agent loop for one machine. Create the machine's next job, fetch its
-//! actions, write the files, run the scripts with bash, stream the log, report the exit
-//! state; again until nothing is left to run. Every write carries an idempotency key derived
-//! from the job, so a retry on another member after a leader dies neither loses a result nor
-//! makes the server act twice.
+//! `drp-agent`: DRP's machine agent for one machine, as DRP's finite-state machine (`fsm`,
+//! decisions in `state`): wait until the machine is runnable in the agent's context, create
+//! its next job, run the job's actions (`task`, `runner`), report the end state; at the end
+//! of a stage's tasks follow `change-stage/map`; leave reboots and power-offs to the machine.
+//! Every write carries an idempotency key derived from the job, so a retry on another member
+//! after a leader dies neither loses a result nor makes the server act twice.
 
 pub mod client;
+mod events;
+mod fsm;
 mod runner;
+pub mod state;
+mod task;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use reqwest::Method;
-use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::runtime::job::{self, exit_code_meaning};
 use client::{Client, Credentials};
-use runner::{JobContext, JobLog, Outcome};
-
-/// How often a machine with nothing to run asks again (without `--once`).
-const IDLE_POLL: Duration = Duration::from_secs(2);
+pub use state::Finish;
 
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -46,26 +44,21 @@ pub struct Args {
     /// The directory standing for the machine's root: files land under it, scripts run in it.
     #[arg(long, default_value = "/")]
     pub work_dir: PathBuf,
+    /// The context this agent runs tasks for: only while the machine's `Context` is this one
+    /// ("" is the agent on the machine itself).
+    #[arg(long, env = "RS_CONTEXT", default_value = "")]
+    pub context: String,
+    /// Seconds between re-reads of the machine while its events are followed (a re-read
+    /// covers an event lost in a member change).
+    #[arg(long, default_value_t = 30)]
+    pub event_poll_secs: u64,
     /// Return when the machine has nothing left to run: exit 0 when its workflow is complete,
     /// 1 when it stopped (a task failed).
     #[arg(long)]
     pub once: bool,
 }
 
-/// How the agent ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finish {
-    /// The workflow is complete (`--once`).
-    Complete,
-    /// The machine is stopped: a task failed, or it is not runnable.
-    Stopped,
-    /// A task asked for a reboot, poweroff or stop: the agent leaves that to the machine.
-    ExitState(&'static str),
-    /// SIGTERM.
-    Terminated,
-}
-
-pub async fn run(args: Args, mut shutdown: watch::Receiver<bool>) -> Result<Finish> {
+pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> Result<Finish> {
     let credentials = match (&args.token, &args.key) {
         (Some(t), _) => Credentials::Token(t.clone()),
         (None, Some(k)) => {
@@ -84,167 +77,6 @@ pub async fn run(args: Args, mut shutdown: watch::Receiver<bool>) -> Result<Fini
         None => None,
     };
     let client = Client::new(args.endpoints.clone(), credentials, ca.as_deref())?;
-    loop {
-        if *shutdown.borrow() {
-            return Ok(Finish::Terminated);
-        }
-        let Some(job) = next_job(&client, &args.machine).await? else {
-            if args.once {
-                return machine_finish(&client, &args.machine).await;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(IDLE_POLL) => continue,
-                _ = shutdown.changed() => return Ok(Finish::Terminated),
-            }
-        };
-        match run_job(&client, &args, &job, &mut shutdown).await? {
-            None => continue,
-            Some(finish) => return Ok(finish),
-        }
-    }
-}
-
-/// The machine's next job: `POST /jobs`, retried under one key so only one job is made.
-async fn next_job(client: &Client, machine: &str) -> Result<Option<Value>> {
-    let key = format!("create-{}", uuid::Uuid::new_v4());
-    let body = serde_json::to_vec(&json!({ "Machine": machine }))?;
-    let reply = client
-        .call(
-            Method::POST,
-            "/api/v3/jobs",
-            Some(("application/json", body)),
-            Some(&key),
-        )
-        .await?;
-    match reply.status {
-        201 | 202 => Ok(Some(reply.json()?)),
-        204 => Ok(None),
-        status => bail!("creating a job for {machine}: {status} {}", reply.text()),
-    }
-}
-
-/// What `--once` reports once nothing is left to run.
-async fn machine_finish(client: &Client, machine: &str) -> Result<Finish> {
-    let reply = client
-        .call(
-            Method::GET,
-            &format!("/api/v3/machines/{machine}"),
-            None,
-            None,
-        )
-        .await?;
-    if reply.status != 200 {
-        bail!(
-            "reading machine {machine}: {} {}",
-            reply.status,
-            reply.text()
-        );
-    }
-    let m = reply.json()?;
-    if m.get("WorkflowComplete").and_then(Value::as_bool) == Some(true) {
-        Ok(Finish::Complete)
-    } else {
-        Ok(Finish::Stopped)
-    }
-}
-
-/// Runs one job to its end state. `Some` when the agent should stop after it.
-async fn run_job(
-    client: &Client,
-    args: &Args,
-    job_obj: &Value,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<Finish>> {
-    let field = |f: &str| {
-        job_obj
-            .get(f)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (uuid, task) = (field("Uuid"), field("Task"));
-    println!(
-        "drp-agent: machine {} running task {task} (job {uuid})",
-        args.machine
-    );
-    set_state(client, &uuid, &[("State", job::RUNNING)], "running").await?;
-    let mut log = JobLog::new(client, &uuid);
-    let reply = client
-        .call(
-            Method::GET,
-            &format!("/api/v3/jobs/{uuid}/actions"),
-            None,
-            None,
-        )
-        .await?;
-    let outcome = if reply.status == 200 {
-        let actions: Vec<Value> = serde_json::from_value(reply.json()?)?;
-        let ctx = JobContext {
-            client,
-            work_dir: &args.work_dir,
-            machine: &args.machine,
-            token: args.token.as_deref(),
-            job: &uuid,
-            task: &task,
-        };
-        match runner::run_actions(&ctx, &actions, &mut log, shutdown).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                log.append(&format!("=== {task}: {e:#}\n")).await?;
-                Outcome::Exited(1)
-            }
-        }
-    } else {
-        log.append(&format!(
-            "=== {task}: its actions could not be had: {}\n",
-            reply.text()
-        ))
-        .await?;
-        Outcome::Exited(1)
-    };
-    let (state, exit_state) = match outcome {
-        Outcome::Interrupted => (job::INCOMPLETE, "incomplete"),
-        Outcome::Exited(code) => exit_code_meaning(code),
-    };
-    println!("drp-agent: task {task} (job {uuid}) {state} ({exit_state})");
-    set_state(
-        client,
-        &uuid,
-        &[("State", state), ("ExitState", exit_state)],
-        "end",
-    )
-    .await?;
-    Ok(match (outcome, exit_state) {
-        (Outcome::Interrupted, _) => Some(Finish::Terminated),
-        (_, "reboot") => Some(Finish::ExitState("reboot")),
-        (_, "poweroff") => Some(Finish::ExitState("poweroff")),
-        (_, "stop") => Some(Finish::ExitState("stop")),
-        _ => None,
-    })
-}
-
-/// PATCHes job fields under a key derived from the job and the step, so the step happens once
-/// however often it is retried, from this run of the agent or the next.
-async fn set_state(client: &Client, job: &str, fields: &[(&str, &str)], step: &str) -> Result<()> {
-    let patch: Vec<Value> = fields
-        .iter()
-        .map(|(f, v)| json!({"op": "replace", "path": format!("/{f}"), "value": v}))
-        .collect();
-    let key = format!("job-{job}-{step}");
-    let reply = client
-        .call(
-            Method::PATCH,
-            &format!("/api/v3/jobs/{job}"),
-            Some(("application/json-patch+json", serde_json::to_vec(&patch)?)),
-            Some(&key),
-        )
-        .await?;
-    if reply.status != 200 {
-        bail!(
-            "job {job}: setting {fields:?}: {} {}",
-            reply.status,
-            reply.text()
-        );
-    }
-    Ok(())
+    let tls = ca.as_deref().map(events::tls_config).transpose()?;
+    fsm::Agent::new(&args, &client, tls, shutdown).run().await
 }

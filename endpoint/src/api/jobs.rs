@@ -34,7 +34,7 @@ async fn commit(
     Ok(respond(outcome))
 }
 
-/// `POST /jobs` with `{"Machine": "<uuid>"}`.
+/// `POST /jobs` with `{"Machine": "<uuid>", "Context": "<agent context>"}`.
 pub async fn create(
     State(node): State<Node>,
     Extension(caller): Extension<Principal>,
@@ -65,9 +65,20 @@ pub async fn create(
             .on("jobs", ""));
         }
     }
+    // DRP's agent sends its context; a job is made only when the machine is in it.
+    let context = match request.get("Context") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(c)) => c.clone(),
+        Some(other) => {
+            return Err(
+                ApiError::new(422, format!("Context: {other} is not a string")).on("jobs", ""),
+            )
+        }
+    };
     let op = Op::CreateJob {
         machine,
         job: uuid::Uuid::new_v4().to_string(),
+        context,
     };
     commit(&node, &method, &uri, &headers, &body, op).await
 }

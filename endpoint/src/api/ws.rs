@@ -121,8 +121,11 @@ pub async fn upgrade(
     State(node): State<Node>,
     quota: Option<Extension<WsQuota>>,
     conn: Option<Extension<netguard::Slot>>,
+    caller: Option<Extension<crate::auth::Principal>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A machine token's socket sees what the token's claims allow: its machine, its jobs.
+    let machine = caller.and_then(|c| c.0.machine);
     // Taken here: the connection's task runs outside the request's authentication scope.
     let user = crate::auth::current_user().unwrap_or_default();
     let quota = quota.map(|q| q.0).unwrap_or_default();
@@ -148,17 +151,20 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             let _conn = conn;
-            serve(node, user, share, socket).await
+            serve(node, user, machine, share, socket).await
         })
 }
 
 /// Whether `user` may see this change: an object its tenant shows, and a `get` claim on it.
-fn visible(node: &Node, user: &str, e: &crate::events::Event) -> bool {
+fn visible(node: &Node, user: &str, machine: Option<&str>, e: &crate::events::Event) -> bool {
     let need = Need {
         scope: e.kind.clone(),
         action: "get",
         specific: e.key.clone(),
     };
+    if let Some(m) = machine {
+        return crate::auth::machine::allowed(&node.store, m, &need);
+    }
     visibility::in_tenant(&node.store, user, &e.kind).sees(&e.key)
         && roles::allowed(&node.store, user, &need)
 }
@@ -175,7 +181,13 @@ async fn reply(socket: &mut WebSocket, text: String) -> bool {
     send(socket, Message::Text(text.into())).await
 }
 
-async fn serve(node: Node, user: String, mut share: Share, mut socket: WebSocket) {
+async fn serve(
+    node: Node,
+    user: String,
+    machine: Option<String>,
+    mut share: Share,
+    mut socket: WebSocket,
+) {
     let mut events = node.events.subscribe();
     let mut patterns: Vec<Pattern> = Vec::new();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -206,7 +218,7 @@ async fn serve(node: Node, user: String, mut share: Share, mut socket: WebSocket
                 }
             }
             event = events.recv() => match event {
-                Ok(e) if patterns.iter().any(|p| p.matches(&e)) && visible(&node, &user, &e) => {
+                Ok(e) if patterns.iter().any(|p| p.matches(&e)) && visible(&node, &user, machine.as_deref(), &e) => {
                     let Ok(json) = serde_json::to_string(&e) else { continue };
                     if !reply(&mut socket, json).await {
                         return;

@@ -35,6 +35,7 @@ pub const SERVER_JOB_FIELDS: &[&str] = &[
     "Stage",
     "BootEnv",
     "Workflow",
+    "Context",
     "Previous",
     "CurrentIndex",
     "StartTime",
@@ -74,8 +75,15 @@ pub fn transition_problem(from: &str, to: &str) -> Option<(u16, String)> {
     }
 }
 
-/// A new job for task `index` of `machine`.
-pub fn new_job(uuid: &str, machine: &Value, index: usize, task: &str, at: &str) -> Value {
+/// A new job for task `index` of `machine`, made for the agent of `context`.
+pub fn new_job(
+    uuid: &str,
+    machine: &Value,
+    index: usize,
+    task: &str,
+    context: &str,
+    at: &str,
+) -> Value {
     let field = |f: &str| super::workflow::str_field(machine, f).to_string();
     json!({
         "Uuid": uuid,
@@ -84,6 +92,7 @@ pub fn new_job(uuid: &str, machine: &Value, index: usize, task: &str, at: &str) 
         "Stage": field("Stage"),
         "BootEnv": field("BootEnv"),
         "Workflow": field("Workflow"),
+        "Context": context,
         "Previous": field("CurrentJob"),
         "CurrentIndex": index,
         "State": CREATED,

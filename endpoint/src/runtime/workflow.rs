@@ -105,6 +105,19 @@ pub fn start(machine: &mut Map<String, Value>, tasks: Vec<String>) {
     advance(machine);
 }
 
+/// A machine without a workflow moved to `stage` (DRP's stage change through the API): its
+/// task list becomes that stage's, from the start, the stage's bootenv applied at once.
+/// `Runnable` is left as it was: changing the stage does not restart a stopped machine.
+pub fn enter_stage(machine: &mut Map<String, Value>, name: &str, stage: &Value) {
+    let one = json!({ "Stages": [name] });
+    let tasks = build_tasks(&one, |_| Some(stage.clone())).unwrap_or_default();
+    let runnable = machine.get("Runnable").cloned();
+    start(machine, tasks);
+    if let Some(r) = runnable {
+        machine.insert("Runnable".into(), r);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +165,32 @@ mod tests {
         assert_eq!(advance(&mut m), None);
         assert_eq!(m["Stage"], "empty");
         assert_eq!(m["WorkflowComplete"], true);
+    }
+
+    #[test]
+    fn a_stage_change_without_workflow_takes_the_stage_tasks() {
+        let mut m = json!({"Workflow": "", "Stage": "one", "Runnable": false, "CurrentTask": 3})
+            .as_object()
+            .unwrap()
+            .clone();
+        let two = json!({"Name": "two", "BootEnv": "sledgehammer", "Tasks": ["c", "d"]});
+        enter_stage(&mut m, "two", &two);
+        assert_eq!(
+            m["Tasks"],
+            json!(["stage:two", "bootenv:sledgehammer", "c", "d"])
+        );
+        assert_eq!(
+            (&m["Stage"], &m["BootEnv"]),
+            (&json!("two"), &json!("sledgehammer"))
+        );
+        assert_eq!(m["CurrentTask"], 1);
+        assert_eq!(
+            m["Runnable"], false,
+            "a stage change does not restart the machine"
+        );
+        // No workflow: the end of the stage's tasks is not a completed workflow.
+        m.insert("CurrentTask".into(), json!(3));
+        assert_eq!(advance(&mut m), None);
+        assert_eq!(m["WorkflowComplete"], false);
     }
 }

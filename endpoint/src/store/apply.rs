@@ -508,7 +508,11 @@ fn apply_op(
             key,
             patch,
         } => apply_patch(objects, collection, key, patch, stamp)?,
-        Op::CreateJob { machine, job } => super::runtime::create_job(objects, machine, job, stamp)?,
+        Op::CreateJob {
+            machine,
+            job,
+            context,
+        } => super::runtime::create_job(objects, machine, job, context, stamp)?,
         Op::AppendJobLog { job, data } => super::runtime::append_log(objects, job, data)?,
         Op::PutSystem { key, object } => {
             put(objects, "_system", key, object)?;

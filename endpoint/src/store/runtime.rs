@@ -29,6 +29,12 @@ pub(super) fn maintain_machine(
         return Ok(Ok((object, Vec::new())));
     };
     let key = workflow::str_field(&Value::Object(map.clone()), "Uuid").to_string();
+    // Without a workflow the client picks the stage (DRP); it is applied below.
+    let asked_stage = map
+        .get("Stage")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     for field in SERVER_MACHINE_FIELDS {
         map.remove(*field);
         if let Some(v) = before.and_then(|b| b.get(*field)) {
@@ -42,6 +48,7 @@ pub(super) fn maintain_machine(
         ("WorkflowComplete", json!(false)),
         ("Runnable", json!(true)),
         ("Workflow", json!("")),
+        ("Context", json!("")),
         ("Stage", json!("")),
         ("BootEnv", json!("")),
     ];
@@ -108,6 +115,28 @@ pub(super) fn maintain_machine(
             map.insert("WorkflowComplete".into(), json!(false));
         }
     }
+    let has = workflow::str_field(&Value::Object(map.clone()), "Stage").to_string();
+    if wanted.is_empty() && !asked_stage.is_empty() && asked_stage != has {
+        if let Some(running) = running_job(objects, before)? {
+            return Ok(Err(Response::error(
+                409,
+                "machines",
+                &key,
+                format!(
+                    "machines/{key} is running job {running}; finish or fail it before changing the stage"
+                ),
+            )));
+        }
+        let Some(stage) = load(objects, "stages", &asked_stage)? else {
+            return Ok(Err(Response::error(
+                422,
+                "machines",
+                &key,
+                format!("Stage: stages/{asked_stage} does not exist"),
+            )));
+        };
+        workflow::enter_stage(&mut map, &asked_stage, &stage);
+    }
     Ok(Ok((Value::Object(map), problems)))
 }
 
@@ -141,11 +170,12 @@ pub(super) fn add_problems(object: &mut Value, problems: Vec<String>) {
 
 /// `POST /jobs`: the job for the machine's next task. 201 with a new job; 202 with the job
 /// still created or running (an agent picking up where it was); 204 when there is nothing to
-/// run (not runnable, workflow complete, or no task left).
+/// run (another context's machine, not runnable, workflow complete, or no task left).
 pub(super) fn create_job(
     objects: &mut Objects,
     machine_key: &str,
     job_key: &str,
+    context: &str,
     stamp: crate::fill::Stamp,
 ) -> Result<Response, StoreError> {
     let at_ms = stamp.at_ms;
@@ -157,12 +187,16 @@ pub(super) fn create_job(
             format!("Machine: machines/{machine_key} does not exist"),
         ));
     };
+    let nothing = Response::ok(204, Value::Null);
+    // DRP: the machine's work belongs to the agent of its `Context`; any other has nothing.
+    if workflow::str_field(&machine, "Context") != context {
+        return Ok(nothing);
+    }
     if let Some(running) = running_job(objects, Some(&machine))? {
         if let Some(existing) = load(objects, "jobs", &running)? {
             return Ok(Response::ok(202, existing));
         }
     }
-    let nothing = Response::ok(204, Value::Null);
     if machine.get("Runnable").and_then(Value::as_bool) == Some(false)
         || machine.get("WorkflowComplete").and_then(Value::as_bool) == Some(true)
         || machine.get("Available").and_then(Value::as_bool) == Some(false)
@@ -203,7 +237,7 @@ pub(super) fn create_job(
         ));
     }
     let m = Value::Object(map.clone());
-    let new = job::new_job(job_key, &m, index, &task, &rfc3339(at_ms));
+    let new = job::new_job(job_key, &m, index, &task, context, &rfc3339(at_ms));
     map.insert("CurrentTask".into(), json!(index));
     map.insert("CurrentJob".into(), json!(job_key));
     put(objects, "machines", machine_key, &Value::Object(map))?;

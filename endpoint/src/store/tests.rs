@@ -449,6 +449,7 @@ fn machines_walk_their_workflow_through_jobs() {
             Op::CreateJob {
                 machine: m.into(),
                 job: J1.into(),
+                context: String::new(),
             },
             None,
             "",
@@ -477,6 +478,7 @@ fn machines_walk_their_workflow_through_jobs() {
             Op::CreateJob {
                 machine: m.into(),
                 job: J2.into(),
+                context: String::new(),
             },
             None,
             "",
@@ -485,6 +487,60 @@ fn machines_walk_their_workflow_through_jobs() {
     );
     assert_eq!(none.status, 204);
     assert!(s.get("jobs", J2).expect("get").is_none());
+}
+
+/// DRP's contexts: a job is made only for the agent whose context is the machine's, and
+/// carries it; a machine without a workflow takes the stage a client sets, and an unknown
+/// stage is refused without a change.
+#[test]
+fn jobs_follow_the_machine_context_and_stages_are_set_without_a_workflow() {
+    let (_dir, s) = store();
+    const J1: &str = "6d1c4a8e-0003-4c4f-9d0a-5a1e0000a001";
+    const J2: &str = "6d1c4a8e-0003-4c4f-9d0a-5a1e0000a002";
+    let m = "6d1c4a8e-0003-4c4f-9d0a-5a1e00000001";
+    let setup = [
+        put_object("tasks", "a", json!({"Name": "a"})),
+        put_object("stages", "one", json!({"Name": "one", "Tasks": ["a"]})),
+        put_object(
+            "machines",
+            m,
+            json!({"Uuid": m, "Name": "m", "Stage": "one", "Context": "other"}),
+        ),
+    ];
+    let mut last = Response::default();
+    for (index, op) in (1..).zip(setup) {
+        last = run(&s, &req(op, None, ""), index);
+        assert!(last.status < 300, "{last:?}");
+    }
+    assert_eq!(last.body["Tasks"], json!(["stage:one", "a"]));
+    assert_eq!(last.body["Context"], "other");
+    let create = |job: &str, context: &str| Op::CreateJob {
+        machine: m.into(),
+        job: job.into(),
+        context: context.into(),
+    };
+    let none = run(&s, &req(create(J1, ""), None, ""), 10);
+    assert_eq!(none.status, 204, "not the default context's machine");
+    assert!(s.get("jobs", J1).expect("get").is_none());
+    let job = run(&s, &req(create(J2, "other"), None, ""), 11);
+    assert_eq!(job.status, 201, "{job:?}");
+    assert_eq!(job.body["Context"], "other");
+    // Once the job ended, an unknown stage is refused and changes nothing.
+    let finish = Op::Patch {
+        collection: "jobs".into(),
+        key: J2.into(),
+        patch: json!([{"op": "replace", "path": "/State", "value": "finished"}]),
+    };
+    assert_eq!(run(&s, &req(finish, None, ""), 12).status, 200);
+    let stage = |name: &str| Op::Patch {
+        collection: "machines".into(),
+        key: m.into(),
+        patch: json!([{"op": "replace", "path": "/Stage", "value": name}]),
+    };
+    let before = s.get("machines", m).expect("get").expect("machine");
+    let bad = run(&s, &req(stage("nope"), None, ""), 13);
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert_eq!(s.get("machines", m).expect("get").expect("machine"), before);
 }
 
 /// A job command that moves its machine also tells the machine's watchers: a
@@ -525,6 +581,7 @@ fn job_commands_send_the_machine_update_they_cause() {
         Op::CreateJob {
             machine: m.into(),
             job: J1.into(),
+            context: String::new(),
         },
         10,
     );
