@@ -594,6 +594,14 @@ pub fn use_kvm() -> (bool, String) {
     (true, "/dev/kvm opens read-write".into())
 }
 
+/// Debian's OVMF (package `ovmf`): UEFI firmware for QEMU's `-bios`, if installed.
+pub fn ovmf() -> Option<PathBuf> {
+    ["/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
 /// A locally administered unicast MAC in QEMU's 52:54:00 range.
 pub fn random_mac() -> String {
     let b: [u8; 3] = rand::random();
@@ -672,10 +680,12 @@ impl Vm {
     }
 
     /// A VM without a network that boots from the CD image `iso` (virtual media, as a BMC
-    /// mounts it), on this host's network namespace.
+    /// mounts it), on this host's network namespace: with SeaBIOS (legacy BIOS), or with the
+    /// UEFI `firmware` image when given (OVMF).
     pub fn start_cdrom(
         host: &HostFiles,
         iso: &Path,
+        firmware: Option<&Path>,
         console: PathBuf,
         memory_mb: u32,
     ) -> Result<Vm> {
@@ -692,8 +702,11 @@ impl Vm {
         cmd.args(["-m", &memory_mb.to_string(), "-smp", "1", "-nographic"])
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
-            .args(["-monitor", "none", "-nic", "none"])
-            .arg("-cdrom")
+            .args(["-monitor", "none", "-nic", "none"]);
+        if let Some(firmware) = firmware {
+            cmd.arg("-bios").arg(firmware);
+        }
+        cmd.arg("-cdrom")
             .arg(iso)
             .args(["-boot", "order=d", "-no-reboot"]);
         let qemu = Proc::spawn("qemu-system-x86_64", &mut cmd, &qemu_log)?;

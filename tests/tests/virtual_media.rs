@@ -6,13 +6,13 @@
 //! - `a_vm_boots_the_machines_iso_from_virtual_media`: before the kernel is uploaded the ISO
 //!   path answers 503 naming the missing file; once it is, the ISO is served to the machine's
 //!   BMC address (`ipmi/address`) under both spellings of the path and refused to another
-//!   address; the VM booted from it prints a `/proc/cmdline` holding the param value rendered
-//!   into `BootParams`; fetching it again gives the same image (cached, not rebuilt); a param
+//!   address; a VM booted from it, with legacy BIOS and then with UEFI (OVMF), prints a
+//!   `/proc/cmdline` holding the param value rendered into `BootParams`; fetching it again gives the same image (cached, not rebuilt); a param
 //!   change rebuilds it with the new value; the machine's own `boot-virtual-iso: false`
 //!   (overriding its profile's true) removes it.
 //!
 //! Prints `SKIPPED: <reason>` and passes without QEMU, a kernel, busybox, xorriso or isolinux
-//! (see `.ci/run` for the packages). The VM runs under KVM when it can, else TCG.
+//! (see `.ci/run` for the packages); skips only the UEFI boot without OVMF. The VM runs under KVM when it can, else TCG.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -132,6 +132,49 @@ async fn upload(cluster: &Cluster, path: &str, bytes: Vec<u8>) -> Result<()> {
         },
     )
     .await
+}
+
+/// Boots a VM from `iso` and returns the command line its initramfs printed.
+async fn boot_cmdline(
+    host: &HostFiles,
+    iso: &Path,
+    firmware: Option<&Path>,
+    console: std::path::PathBuf,
+) -> Result<String> {
+    // GRUB under OVMF runs out of memory loading the kernel in 256 MiB.
+    let mut vm = Vm::start_cdrom(host, iso, firmware, console, 512)?;
+    let firmware = firmware.map_or("SeaBIOS".into(), |f| f.display().to_string());
+    let accel = if vm.kvm { "KVM" } else { "TCG" };
+    // Under TCG on a busy 2-core machine OVMF alone can take a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    loop {
+        vm.poll_markers();
+        if let Some((_, line)) = vm.marker("cmdline") {
+            println!(
+                "{firmware} ({accel}): {line} (after {:?})",
+                vm.started.elapsed()
+            );
+            return Ok(line.clone());
+        }
+        let why = if let Some(st) = vm.exited() {
+            format!("QEMU exited ({st}): {}", vm.qemu_output())
+        } else if std::time::Instant::now() > deadline {
+            "no command line marker in time".to_string()
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let console = vm.console();
+        let tail: String = console
+            .chars()
+            .rev()
+            .take(2000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        anyhow::bail!("{firmware} ({accel}): {why}; console tail:\n{tail}");
+    }
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -259,45 +302,27 @@ async fn a_vm_boots_the_machines_iso_from_virtual_media() -> Result<()> {
     // xorriso stamps every image with its build time: the same bytes mean no rebuild.
     ensure!(sha(&again) == sha(&iso), "the unchanged ISO was rebuilt");
 
-    // Boot it: no network, the image as the CD, as a BMC's virtual media presents it.
+    // Boot it: no network, the image as the CD, as a BMC's virtual media presents it; with
+    // legacy BIOS (ISOLINUX), then with UEFI (GRUB from the EFI El Torito image).
     let dir = tempfile::tempdir()?;
     let iso_file = dir.path().join("boot.iso");
     std::fs::write(&iso_file, &iso)?;
-    let mut vm = Vm::start_cdrom(&host, &iso_file, dir.path().join("console.log"), 256)?;
-    println!("VM: {}", if vm.kvm { "KVM" } else { "TCG" });
-    let cmdline = wait_for(
-        Duration::from_secs(120),
-        "the VM's command line",
-        async || {
-            vm.poll_markers();
-            if let Some(st) = vm.exited() {
-                if vm.marker("cmdline").is_none() {
-                    anyhow::bail!("QEMU exited ({st}) before the marker: {}", vm.qemu_output());
-                }
-            }
-            Ok(vm.marker("cmdline").map(|(_, l)| l.clone()))
-        },
-    )
-    .await
-    .with_context(|| {
-        let console = vm.console();
-        let tail: String = console
-            .chars()
-            .rev()
-            .take(2000)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        format!("console tail:\n{tail}")
-    })?;
-    println!("{cmdline} (after {:?})", vm.started.elapsed());
-    ensure!(
-        cmdline.contains(&format!("vm.marker={marker}"))
-            && cmdline.contains(&format!("rs.uuid={uuid}")),
-        "the kernel did not get the rendered BootParams: {cmdline}"
-    );
-    vm.kill();
+    let mut firmwares = vec![("BIOS", None)];
+    match pxe::ovmf() {
+        Some(ovmf) => firmwares.push(("UEFI", Some(ovmf))),
+        None => println!("UEFI boot: SKIPPED (no OVMF: apt-get install ovmf)"),
+    }
+    for (name, firmware) in firmwares {
+        let console = dir.path().join(format!("console-{name}.log"));
+        let cmdline = boot_cmdline(&host, &iso_file, firmware.as_deref(), console)
+            .await
+            .with_context(|| format!("booting the ISO with {name}"))?;
+        ensure!(
+            cmdline.contains(&format!("vm.marker={marker}"))
+                && cmdline.contains(&format!("rs.uuid={uuid}")),
+            "{name}: the kernel did not get the rendered BootParams: {cmdline}"
+        );
+    }
 
     // A changed input rebuilds it.
     let changed = format!("{marker}-2");
@@ -318,14 +343,24 @@ async fn a_vm_boots_the_machines_iso_from_virtual_media() -> Result<()> {
     .await?;
     let data = cluster.node(0).data_dir();
     let left: Vec<_> = std::fs::read_dir(data.join("boot-files").join("dynamic_isos"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name())
+                .filter(|n| n.to_string_lossy().ends_with(".iso"))
+                .collect()
+        })
         .unwrap_or_default();
     wait_for(
         Duration::from_secs(30),
         "the image file to be deleted",
         async || {
             let left: Vec<_> = std::fs::read_dir(data.join("boot-files").join("dynamic_isos"))
-                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name())
+                        .filter(|n| n.to_string_lossy().ends_with(".iso"))
+                        .collect()
+                })
                 .unwrap_or_default();
             Ok(left.is_empty().then_some(()))
         },

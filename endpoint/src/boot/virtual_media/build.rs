@@ -1,12 +1,14 @@
-//! Building one El Torito image with xorriso and ISOLINUX (legacy BIOS boot): the kernel and
-//! initrds are grafted in from their on-disk copies (never copied), next to an
-//! `isolinux.cfg` that boots them with the planned command line.
+//! Building one El Torito image with xorriso: ISOLINUX for legacy BIOS, and when the EFI boot
+//! image could be made ([`super::efi`]) GRUB for UEFI. The kernel and initrds are grafted in
+//! from their on-disk copies (never copied), next to an `isolinux.cfg` and a GRUB config that
+//! boot them with the planned command line.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::efi;
 use super::plan::{Plan, TOKEN_MARKER};
 use crate::boot::cache::CachedFile;
 
@@ -15,12 +17,18 @@ const ISOLINUX_BIN: &str = "/usr/lib/ISOLINUX/isolinux.bin";
 const LDLINUX_C32: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
 /// The MBR that makes the image bootable when written to a USB stick, too.
 const ISOHYBRID_MBR: &str = "/usr/lib/ISOLINUX/isohdpfx.bin";
-/// The longest xorriso may take: it only copies files, so far less than this unless stuck.
-const XORRISO_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest a tool may take: they only copy files, so far less than this unless stuck.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Builds `plan`'s image at `dir/<hash>.iso` (through a partial file and a rename), with
-/// `token` in place of the token marker. Blocking. The error names what failed.
-pub fn build(dir: &Path, plan: &Plan, token: &str) -> Result<CachedFile, String> {
+/// `token` in place of the token marker, bootable by UEFI too when `efi_image` is given.
+/// Blocking. The error names what failed.
+pub fn build(
+    dir: &Path,
+    plan: &Plan,
+    token: &str,
+    efi_image: Option<&Path>,
+) -> Result<CachedFile, String> {
     for needed in [ISOLINUX_BIN, LDLINUX_C32] {
         if !Path::new(needed).is_file() {
             return Err(format!(
@@ -31,7 +39,7 @@ pub fn build(dir: &Path, plan: &Plan, token: &str) -> Result<CachedFile, String>
     let staging = dir.join(format!(".{}.d", plan.hash));
     let partial = dir.join(format!(".{}.partial", plan.hash));
     let done = dir.join(format!("{}.iso", plan.hash));
-    let result = stage_and_run(&staging, &partial, plan, token);
+    let result = stage_and_run(&staging, &partial, plan, token, efi_image);
     let _ = fs::remove_dir_all(&staging);
     if let Err(e) = result {
         let _ = fs::remove_file(&partial);
@@ -44,20 +52,33 @@ pub fn build(dir: &Path, plan: &Plan, token: &str) -> Result<CachedFile, String>
     Ok(CachedFile { path: done, len })
 }
 
-fn stage_and_run(staging: &Path, out: &Path, plan: &Plan, token: &str) -> Result<(), String> {
+fn stage_and_run(
+    staging: &Path,
+    out: &Path,
+    plan: &Plan,
+    token: &str,
+    efi_image: Option<&Path>,
+) -> Result<(), String> {
     let _ = fs::remove_dir_all(staging);
     fs::create_dir_all(staging).map_err(io("creating the staging directory"))?;
     // Copied: xorriso patches the boot info table into the boot image it is given.
     let isolinux = staging.join("isolinux.bin");
     fs::copy(ISOLINUX_BIN, &isolinux).map_err(io("copying isolinux.bin"))?;
+    let cmdline = plan.cmdline.replace(TOKEN_MARKER, token);
     let cfg = staging.join("isolinux.cfg");
-    fs::write(&cfg, isolinux_cfg(plan, token)).map_err(io("writing isolinux.cfg"))?;
+    fs::write(&cfg, isolinux_cfg(plan, &cmdline)).map_err(io("writing isolinux.cfg"))?;
+    let grub = staging.join("grub.cfg");
+    fs::write(&grub, efi::grub_cfg(plan, &cmdline)).map_err(io("writing grub.cfg"))?;
     let mut grafts: Vec<(String, PathBuf)> = vec![
         ("isolinux/isolinux.bin".into(), isolinux),
         ("isolinux/ldlinux.c32".into(), LDLINUX_C32.into()),
         ("isolinux/isolinux.cfg".into(), cfg),
+        (efi::GRUB_CFG.into(), grub),
         ("vmlinuz".into(), plan.kernel.path.clone()),
     ];
+    if let Some(img) = efi_image {
+        grafts.push(("efiboot.img".into(), img.to_path_buf()));
+    }
     for (i, rd) in plan.initrds.iter().enumerate() {
         grafts.push((format!("initrd{i}"), rd.path.clone()));
     }
@@ -70,13 +91,17 @@ fn stage_and_run(staging: &Path, out: &Path, plan: &Plan, token: &str) -> Result
     if Path::new(ISOHYBRID_MBR).is_file() {
         cmd.args(["-isohybrid-mbr", ISOHYBRID_MBR]);
     }
+    if efi_image.is_some() {
+        cmd.args(["-eltorito-alt-boot", "-e", "efiboot.img", "-no-emul-boot"])
+            .arg("-isohybrid-gpt-basdat");
+    }
     cmd.arg("-graft-points");
     for (at, from) in &grafts {
         let mut spec = std::ffi::OsString::from(format!("/{at}="));
         spec.push(from);
         cmd.arg(spec);
     }
-    run(cmd)
+    run("xorriso", "xorriso", cmd)
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> String {
@@ -84,7 +109,7 @@ fn io(what: &'static str) -> impl Fn(std::io::Error) -> String {
 }
 
 /// ISOLINUX's config: boot the kernel straight away (no prompt) with the initrds.
-fn isolinux_cfg(plan: &Plan, token: &str) -> String {
+fn isolinux_cfg(plan: &Plan, cmdline: &str) -> String {
     let initrds: Vec<String> = (0..plan.initrds.len())
         .map(|i| format!("/initrd{i}"))
         .collect();
@@ -93,14 +118,14 @@ fn isolinux_cfg(plan: &Plan, token: &str) -> String {
     } else {
         format!("initrd={} ", initrds.join(","))
     };
-    let cmdline = plan.cmdline.replace(TOKEN_MARKER, token);
     format!(
         "DEFAULT drp\nPROMPT 0\nTIMEOUT 0\nLABEL drp\n  KERNEL /vmlinuz\n  APPEND {initrd}{cmdline}\n"
     )
 }
 
-/// Runs xorriso to completion, killing it after [`XORRISO_TIMEOUT`]; its stderr is the error.
-fn run(mut cmd: Command) -> Result<(), String> {
+/// Runs the tool `what` (from Debian's `package`) to completion, killing it after
+/// [`TOOL_TIMEOUT`]; its stderr is the error.
+pub(super) fn run(what: &str, package: &str, mut cmd: Command) -> Result<(), String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -108,9 +133,9 @@ fn run(mut cmd: Command) -> Result<(), String> {
         .spawn()
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                "xorriso is not installed (install the xorriso package)".to_string()
+                format!("{what} is not installed (install the {package} package)")
             }
-            _ => format!("starting xorriso: {e}"),
+            _ => format!("starting {what}: {e}"),
         })?;
     // Read on a thread: a full pipe would stall xorriso while we wait for it.
     let stderr = child.stderr.take();
@@ -125,15 +150,13 @@ fn run(mut cmd: Command) -> Result<(), String> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > XORRISO_TIMEOUT => {
+            Ok(None) if started.elapsed() > TOOL_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "xorriso ran over {XORRISO_TIMEOUT:?} and was killed"
-                ));
+                return Err(format!("{what} ran over {TOOL_TIMEOUT:?} and was killed"));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for xorriso: {e}")),
+            Err(e) => return Err(format!("waiting for {what}: {e}")),
         }
     };
     let stderr = reader.join().unwrap_or_default();
@@ -142,7 +165,7 @@ fn run(mut cmd: Command) -> Result<(), String> {
     }
     let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
     Err(format!(
-        "xorriso failed ({status}): {}",
+        "{what} failed ({status}): {}",
         tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
     ))
 }
@@ -152,7 +175,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_config_boots_the_kernel_with_every_initrd_and_the_token() {
+    fn the_config_boots_the_kernel_with_every_initrd() {
         let file = |p: &str| CachedFile {
             path: p.into(),
             len: 1,
@@ -162,10 +185,10 @@ mod tests {
             bootenv: "e".into(),
             kernel: file("/k"),
             initrds: vec![file("/a"), file("/b")],
-            cmdline: format!("console=ttyS0 t={TOKEN_MARKER}"),
+            cmdline: String::new(),
             hash: "h".into(),
         };
-        let cfg = isolinux_cfg(&plan, "TOKEN");
+        let cfg = isolinux_cfg(&plan, "console=ttyS0 t=TOKEN");
         assert!(
             cfg.contains("APPEND initrd=/initrd0,/initrd1 console=ttyS0 t=TOKEN\n"),
             "{cfg}"

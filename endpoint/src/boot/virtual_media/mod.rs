@@ -15,6 +15,7 @@
 //! is where a BMC fetches virtual media from.
 
 pub mod build;
+pub mod efi;
 pub mod plan;
 
 use std::collections::{HashMap, HashSet};
@@ -90,6 +91,8 @@ pub struct Isos {
     /// One build at a time: each is a burst of disk and CPU on a machine serving boots.
     building: Mutex<()>,
     logged: Mutex<HashSet<String>>,
+    /// The UEFI boot image every ISO shares, made on the first build (an error: BIOS only).
+    efi_image: Mutex<Option<Result<PathBuf, String>>>,
     pending: Mutex<Pending>,
     wake: Notify,
 }
@@ -105,6 +108,7 @@ impl Isos {
             built: Mutex::default(),
             building: Mutex::default(),
             logged: Mutex::default(),
+            efi_image: Mutex::default(),
             pending: Mutex::new(Pending {
                 all: true,
                 machines: HashSet::new(),
@@ -321,7 +325,22 @@ impl Isos {
         };
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
-        build::build(&self.dir, plan, &token)
+        let efi = self.efi_image();
+        build::build(&self.dir, plan, &token, efi.as_deref())
+    }
+
+    /// The shared UEFI boot image, made the first time (under the build lock); `None`, said
+    /// once in the log, when it cannot be: the images then boot legacy BIOS only.
+    fn efi_image(&self) -> Option<PathBuf> {
+        let mut slot = lock(&self.efi_image);
+        let made = slot.get_or_insert_with(|| {
+            let made = efi::build_boot_image(&self.dir);
+            if let Err(e) = &made {
+                tracing::warn!(error = %e, "no UEFI boot image: virtual media ISOs boot legacy BIOS only");
+            }
+            made
+        });
+        made.as_ref().ok().cloned()
     }
 
     /// What is already known for `key` at `hash`: its image if still on disk, or its failure
