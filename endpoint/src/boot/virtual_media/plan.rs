@@ -77,6 +77,9 @@ pub fn plan(
     if render("Kernel", "{{.Env.Kernel}}")?.trim().is_empty() {
         return Ok(None);
     }
+    if let Some(problem) = arch_problem(str_field(machine, "Arch")) {
+        return Err(format!("machine {uuid}: {problem}"));
+    }
     let kernel_path = render("kernel path", r#"{{.Env.PathFor "tftp" .Env.Kernel}}"#)?;
     let initrd_paths = render("initrd paths", r#"{{.Env.JoinInitrds "tftp"}}"#)?;
     let cmdline = render("BootParams", "{{.BootParams}}")?
@@ -107,6 +110,17 @@ pub fn plan(
     };
     plan.hash = hash(&plan, now_secs());
     Ok(Some(plan))
+}
+
+/// Why a machine of `arch` cannot boot these images, if it cannot: their boot loaders are
+/// x86 ones (ISOLINUX, GRUB's x86_64-efi).
+fn arch_problem(arch: &str) -> Option<String> {
+    match arch.to_ascii_lowercase().as_str() {
+        "" | "amd64" | "x86_64" | "386" | "i386" | "i486" | "i586" | "i686" => None,
+        other => Some(format!(
+            "virtual media ISOs are built for x86 machines only, not arch {other}"
+        )),
+    }
 }
 
 /// The image's name: the layout, the machine and bootenv, each file's content (its on-disk
@@ -175,6 +189,15 @@ mod tests {
             hash(&plan("x", &["ab"]), 0),
             hash(&plan("x", &["a", "b"]), 0)
         );
+    }
+
+    #[test]
+    fn only_x86_machines_get_an_image() {
+        for ok in ["", "amd64", "x86_64", "i686"] {
+            assert_eq!(arch_problem(ok), None, "{ok}");
+        }
+        let no = arch_problem("arm64").expect("arm64 is refused");
+        assert!(no.contains("arm64"), "{no}");
     }
 
     #[test]
