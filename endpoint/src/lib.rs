@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod boot;
 pub mod cluster;
 pub mod command;

@@ -20,6 +20,11 @@ enum Command {
         #[command(subcommand)]
         command: endpoint::packs::bundle::ContentsCommand,
     },
+    /// Cluster backup and restore (`snapshot save`, `snapshot restore`).
+    Snapshot {
+        #[command(subcommand)]
+        command: endpoint::backup::SnapshotCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +42,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(endpoint::serve::serve(*args)),
         Command::Contents { command } => command.run(),
+        Command::Snapshot { command } => runtime.block_on(command.run()),
     }
 }

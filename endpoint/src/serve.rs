@@ -218,7 +218,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting raft")?;
 
     let initialized = raft.is_initialized().await.context("reading raft state")?;
-    let bootstrapping = !initialized && args.bootstrap;
+    let restored = crate::backup::restore::pending(&args.data_dir);
+    let bootstrapping = !initialized && (args.bootstrap || restored);
     let had_member = saved_member.is_some();
     let member_tls = match saved_member {
         Some(t) => t,
@@ -371,6 +372,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("bootstrapped a new cluster");
     } else if initialized && (args.bootstrap || !args.join.is_empty()) {
         tracing::info!("data dir holds cluster state; --bootstrap/--join ignored");
+    }
+    if restored {
+        crate::backup::restore::finish(&raft, &args.data_dir).await?;
     }
     // The API serves only once a new cluster's seed (the admin user, the token secret) is
     // applied: before, a client saw a half-made cluster (the start-up credential accepted,

@@ -16,6 +16,7 @@ pub use request::now_ms;
 mod certificate;
 pub(crate) mod render;
 mod routes;
+mod snapshot;
 mod swagger;
 mod system;
 mod users;

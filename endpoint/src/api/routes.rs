@@ -13,8 +13,8 @@ use futures::StreamExt;
 
 use super::error::ApiError;
 use super::{
-    certificate, consensus, contents, files, indexes, info, jobs, object_params, objects, swagger,
-    system, users, versionset, whoami, ws,
+    certificate, consensus, contents, files, indexes, info, jobs, object_params, objects, snapshot,
+    swagger, system, users, versionset, whoami, ws,
 };
 use crate::node::Node;
 use crate::packs::bundle::MAX_PACK_BYTES;
@@ -506,6 +506,15 @@ pub static ROUTES: &[Route] = &[
                 .replies(&[200], R::ClusterState)
                 .errors(&[400, 404, 409, 503]),
         ],
+    },
+    Route {
+        path: "/api/v3/system/consensus/snapshot",
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, snapshot::download), "getConsensusSnapshot", Read)
+            .says("A consistent backup of the whole replicated state (drp-endpoint snapshot save/restore)")
+            .notes("Always linearizable (X-DRP-Stale-Read is ignored). A versioned file: header (magic, format version, applied index, term, HA id), the store, a sha256 trailer; X-DRP-Snapshot-Index and X-DRP-Snapshot-Term repeat the position it reflects.")
+            .replies(&[200], R::FileBytes)],
     },
     Route {
         path: "/api/v3/system/consensus/failOverSafe",

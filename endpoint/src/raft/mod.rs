@@ -1,6 +1,7 @@
 //! Everything openraft: the type config, storage adapters, the gRPC network and its server.
 //! No other module names an openraft type directly, so an openraft upgrade touches only here.
 
+pub mod compact;
 pub mod log_store;
 pub mod network;
 pub mod runtime;

@@ -82,6 +82,19 @@ fn load_snapshot(dir: &Path) -> io::Result<Option<Snapshot>> {
     }))
 }
 
+/// The meta entries that are this cluster's Raft state rather than replicated data; a store
+/// restored into a new cluster must not carry them over.
+pub const RAFT_META: [&str; 2] = [LAST_APPLIED, MEMBERSHIP];
+
+/// The (term, index) of the last applied entry recorded in a store dump's meta.
+pub fn applied_in(meta: &[(String, Vec<u8>)]) -> io::Result<Option<(u64, u64)>> {
+    let Some((_, raw)) = meta.iter().find(|(name, _)| name == LAST_APPLIED) else {
+        return Ok(None);
+    };
+    let applied: Option<LogId> = serde_json::from_slice(raw).map_err(io_err)?;
+    Ok(applied.map(|l| (l.leader_id.term, l.index)))
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {

@@ -1,0 +1,39 @@
+//! Snapshot-and-purge on demand: after a member bootstraps from a restored store, its
+//! state machine holds data no log entry produced, so every later member must be sent a
+//! snapshot rather than replay the log from the start.
+
+use std::time::Duration;
+
+use super::Raft;
+
+/// Builds a snapshot covering everything applied so far and purges the log behind it;
+/// returns the index it covers.
+pub async fn snapshot_and_purge(raft: &Raft, timeout: Duration) -> anyhow::Result<u64> {
+    let applied = super::metrics_now(raft)
+        .last_applied
+        .map(|l| l.index)
+        .unwrap_or(0);
+    raft.trigger()
+        .snapshot()
+        .await
+        .map_err(|e| anyhow::anyhow!("triggering a snapshot: {e}"))?;
+    raft.wait(Some(timeout))
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= applied),
+            "snapshot covering the restored store",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("waiting for the snapshot: {e}"))?;
+    raft.trigger()
+        .purge_log(applied)
+        .await
+        .map_err(|e| anyhow::anyhow!("triggering the log purge: {e}"))?;
+    raft.wait(Some(timeout))
+        .metrics(
+            |m| m.purged.is_some_and(|p| p.index >= applied),
+            "log purged behind the snapshot",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("waiting for the log purge: {e}"))?;
+    Ok(applied)
+}
