@@ -115,15 +115,15 @@ impl<'a> Agent<'a> {
         }
         self.machine = self.get_machine().await?;
         let current = str_of(&self.machine, "CurrentJob").to_string();
-        if !current.is_empty() {
-            let job = self.get(&format!("/api/v3/jobs/{current}")).await?;
+        if let Some(job) = self.current_job(&current).await? {
             if state::is_stale(&job, &self.args.context, self.own_jobs.contains(&current)) {
                 println!(
                     "drp-agent: job {current} was left {}; failing it",
                     str_of(&job, "State")
                 );
-                task::fail_stale(self.client, &current).await?;
-                self.restart_after_stale(&current).await?;
+                if task::fail_stale(self.client, &current).await? {
+                    self.restart_after_stale(&current).await?;
+                }
                 self.machine = self.get_machine().await?;
             }
         }
@@ -350,6 +350,20 @@ impl<'a> Agent<'a> {
                 self.events = Some(events);
             }
             Err(e) => tracing::info!("no event stream ({e:#}); polling every {POLL:?}"),
+        }
+    }
+
+    /// The machine's current job, if it names one that exists (a deleted job is none).
+    async fn current_job(&self, uuid: &str) -> Result<Option<Value>> {
+        if uuid.is_empty() {
+            return Ok(None);
+        }
+        let path = format!("/api/v3/jobs/{uuid}");
+        let reply = self.client.call(Method::GET, &path, None, None).await?;
+        match reply.status {
+            200 => Ok(Some(reply.json()?)),
+            404 => Ok(None),
+            status => bail!("GET {path}: {status} {}", reply.text()),
         }
     }
 

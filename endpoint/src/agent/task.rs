@@ -30,6 +30,7 @@ impl Report {
             "end",
         )
         .await
+        .map(|_| ())
     }
 }
 
@@ -121,7 +122,8 @@ pub async fn run(
 }
 
 /// Fails a job another agent left created or running: DRP's AGENT_INIT. Its log says why.
-pub async fn fail_stale(client: &Client, job: &str) -> Result<()> {
+/// `false`: it had ended meanwhile.
+pub async fn fail_stale(client: &Client, job: &str) -> Result<bool> {
     let mut log = JobLog::new(client, job);
     log.append("=== drp-agent: the agent running this job is gone; failed by a new agent\n")
         .await?;
@@ -135,8 +137,14 @@ pub async fn fail_stale(client: &Client, job: &str) -> Result<()> {
 }
 
 /// PATCHes job fields under a key derived from the job and the step, so the step happens once
-/// however often it is retried, from this run of the agent or the next.
-async fn set_state(client: &Client, job: &str, fields: &[(&str, &str)], step: &str) -> Result<()> {
+/// however often it is retried, from this run of the agent or the next. `false`: the job had
+/// already ended otherwise.
+async fn set_state(
+    client: &Client,
+    job: &str,
+    fields: &[(&str, &str)],
+    step: &str,
+) -> Result<bool> {
     let patch: Vec<Value> = fields
         .iter()
         .map(|(f, v)| json!({"op": "replace", "path": format!("/{f}"), "value": v}))
@@ -150,12 +158,15 @@ async fn set_state(client: &Client, job: &str, fields: &[(&str, &str)], step: &s
             Some(&key),
         )
         .await?;
-    if reply.status != 200 {
-        bail!(
-            "job {job}: setting {fields:?}: {} {}",
-            reply.status,
-            reply.text()
-        );
+    match reply.status {
+        200 => Ok(true),
+        // An ending step on a job that has already ended (an operator, a new agent): nothing
+        // is left to report, and retrying would never succeed.
+        409 if step != "running" => {
+            tracing::warn!("job {job}: {}", reply.text());
+            println!("drp-agent: job {job} had already ended; {step} not reported");
+            Ok(false)
+        }
+        status => bail!("job {job}: setting {fields:?}: {status} {}", reply.text()),
     }
-    Ok(())
 }
