@@ -335,8 +335,8 @@ fn missing_and_wrong_version_prerequisites_are_each_named() {
             "content pack needs-newer requires content pack BasicStore at \">=5.0.0\", but BasicStore v4.8.0 is installed",
             "content pack needs-newer requires content pack small-pack at \"^2.0\", but small-pack v1.2.0 is installed",
             "content pack needs-newer requires content pack missing-pack, which is not installed",
-            "content pack needs-newer requires feature flag fsm-runner, which this endpoint does not provide",
-            "content pack needs-newer requires feature flag virtual-media-boot, which this endpoint does not provide",
+            "content pack needs-newer requires feature flag change-stage-v2, which this endpoint does not provide",
+            "content pack needs-newer requires feature flag not-a-flag, which this endpoint does not provide",
         ]
     );
     assert_eq!(s.everything(), before);
@@ -480,31 +480,17 @@ fn real_packs_install_or_are_refused_precisely() {
     let mut s = Store::new();
     let empty = s.everything();
 
-    // drp-community-content: BasicStore is built in; the flags not implemented yet are named.
-    let before = s.everything();
-    let resp = s.install(&fixture("content"), false);
-    assert_eq!(resp.status, 422);
-    let features = [
-        "fsm-runner",
-        "http-range-header",
-        "roles",
-        "tenants",
-        "sprig",
-        "multiarch",
-        "overridable-bootloaders",
-        "centos-8",
-        "virtual-media-boot",
-    ];
-    let expected: Vec<String> = features
-        .iter()
-        .map(|f| {
-            format!(
-                "content pack drp-community-content requires feature flag {f}, which this endpoint does not provide"
-            )
-        })
-        .collect();
-    assert_eq!(messages(&resp), expected);
-    assert_eq!(s.everything(), before);
+    // drp-community-content: BasicStore is built in, and every flag it requires is provided;
+    // its workflows are Available (every stage and task they name is in the pack).
+    install_and_count(&mut s, "content", "drp-community-content");
+    let workflows = s.store.list("workflows", 0, None).expect("list").items;
+    assert!(!workflows.is_empty());
+    for w in &workflows {
+        assert_eq!(w["Available"], json!(true), "{w}");
+        assert_eq!(w["Bundle"], json!("drp-community-content"), "{w}");
+    }
+    uninstall_cleanly(&mut s, "drp-community-content");
+    assert_eq!(s.everything(), empty);
 
     // edge-lab on an empty endpoint: both prerequisite packs are missing.
     let resp = s.install(&fixture("edge-lab"), false);
@@ -534,6 +520,11 @@ fn real_packs_install_or_are_refused_precisely() {
     );
     assert_eq!(s.everything(), before);
 
+    // With both, edge-lab installs on top of them.
+    install_and_count(&mut s, "content", "drp-community-content");
+    install_and_count(&mut s, "edge-lab", "edge-lab");
+    uninstall_cleanly(&mut s, "edge-lab");
+    uninstall_cleanly(&mut s, "drp-community-content");
     uninstall_cleanly(&mut s, "flexiflow");
     uninstall_cleanly(&mut s, "task-library");
     assert_eq!(

@@ -408,6 +408,20 @@ def test_every_fixture_object_lists_and_gets(via, fixture_packs):
     assert seen > 100, seen
 
 
+def test_community_content_loads_with_its_workflows_available(via, fixture_packs):
+    # drp-community-content requires every DRP flag this endpoint advertises; edge-lab needs it.
+    names = [p["meta"]["Name"] for p in fixture_packs]
+    assert "drp-community-content" in names and "edge-lab" in names, names
+    features = drppy_client.InfoApi(via).get_info().features
+    workflows = drppy_client.WorkflowsApi(via)
+    for pack in fixture_packs:
+        required = pack["meta"].get("RequiredFeatures", "").replace(",", " ").split()
+        assert set(required) <= set(features), (pack["meta"]["Name"], required, features)
+        for key in pack["sections"].get("workflows", {}):
+            got = workflows.get_workflow(key)
+            assert got.available is True and got.errors == [], (key, got.errors)
+
+
 # --- the manager's own API ------------------------------------------------------------------
 
 def test_manager_info_endpoints_and_params(manager):

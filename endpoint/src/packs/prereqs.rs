@@ -27,12 +27,27 @@ use serde_json::{Map, Value};
 /// - `job-exit-states`: jobs carry `ExitState` (complete, failed, stop, reboot, poweroff,
 ///   incomplete) and it decides what the machine does next;
 /// - `sane-exit-codes`: `drp-agent` reads script exit codes with DRP's meanings (0, 16 stop,
-///   32 poweroff, 64 reboot, 128 incomplete, a low bit failed).
+///   32 poweroff, 64 reboot, 128 incomplete, a low bit failed);
+/// - `fsm-runner`: `drp-agent` is DRP's finite-state machine agent (`agent::state`), with the
+///   machine `Context`, `change-stage/map` and reboot-on-bootenv-change behaviour it relies on;
+/// - `http-range-header`: the static file server and `/files` honour `Range`
+///   (`boot::http::range`);
+/// - `roles`: claims with lists of scopes, actions and objects, and listings cut down to the
+///   objects a `list` claim names (`auth::roles`);
+/// - `tenants`: a tenant's users see only its member objects (`auth::visibility`);
+/// - `sprig`: the template engine has the sprig functions DRP's content uses (`template`
+///   crate: every template of the fixture packs parses);
+/// - `multiarch`: bootenvs' `OS.SupportedArchitectures` drive paths, kernels, initrds and boot
+///   params per machine `Arch` (`.Env.PathForArch`, `.Env.KernelFor`, ...) and the DHCP boot
+///   loader per machine type;
+/// - `overridable-bootloaders`: the DHCP boot file follows the bootenv's `Loaders`, its arch's
+///   `Loader`, then the `bootloaders` param (`boot::dhcp::loaders`);
+/// - `centos-8`: EL 8 install trees render as BaseOS and AppStream repos (`.InstallRepos`);
+/// - `virtual-media-boot`: a machine with `boot-virtual-iso` gets a bootable ISO of its
+///   bootenv under `dynamic_isos/` (`boot::virtual_media`), and `.NetmaskToCIDR` renders.
 ///
-/// Not yet: `fsm-runner`, `change-stage-v2` (DRP's newer runner protocol); template and boot
-/// flags (`sprig` coverage is the template crate's, `multiarch`, `overridable-bootloaders`,
-/// `centos-8`, `virtual-media-boot`: no boot services render bootenvs); `http-range-header`;
-/// `roles`, `tenants` (DRP's full role and tenant semantics).
+/// Not provided: `change-stage-v2` and DRP's other flags; a pack requiring one is refused,
+/// naming it.
 ///
 /// Install commands carry the flags of the member that received them (`features` in
 /// `Op::InstallContent`), so members of different versions judge a pack alike.
@@ -41,6 +56,15 @@ pub const FEATURES: &[&str] = &[
     "default-workflow",
     "job-exit-states",
     "sane-exit-codes",
+    "fsm-runner",
+    "http-range-header",
+    "roles",
+    "tenants",
+    "sprig",
+    "multiarch",
+    "overridable-bootloaders",
+    "centos-8",
+    "virtual-media-boot",
 ];
 
 /// [`FEATURES`], as a command carries them.
@@ -551,7 +575,7 @@ mod tests {
     fn unmet_names_each_missing_item() {
         let meta = serde_json::json!({
             "Prerequisites": "BasicStore: >=4.6.0, a, b: >=2.0.0, c: >=1.0.0 <2.0.0, d: >=1.2.foo",
-            "RequiredFeatures": "sane-exit-codes, fsm-runner sane-exit-codes",
+            "RequiredFeatures": "sane-exit-codes, change-stage-v2 sane-exit-codes",
         });
         let installed = |n: &str| match n {
             "BasicStore" => Some(BASIC_STORE_VERSION.to_string()),
@@ -569,7 +593,7 @@ mod tests {
                 "content pack p requires content pack b at \">=2.0.0\", but b v1.5.0 is installed",
                 "content pack p has an invalid version range \">=1.2.foo\" for prerequisite d: \"1.2.foo\" is not a version",
                 "content pack p requires feature flag sane-exit-codes, which this endpoint does not provide",
-                "content pack p requires feature flag fsm-runner, which this endpoint does not provide",
+                "content pack p requires feature flag change-stage-v2, which this endpoint does not provide",
             ]
         );
     }
