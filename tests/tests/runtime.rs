@@ -806,7 +806,8 @@ async fn an_agent_runs_only_while_the_machine_is_in_its_context() -> Result<()> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn change_stage_map_moves_the_machine_on_and_stop_ends_the_agent() -> Result<()> {
+async fn change_stage_map_moves_the_machine_on_stop_ends_the_agent_and_a_bootenv_reboots(
+) -> Result<()> {
     let _g = serial().await;
     let mut c = Cluster::start(3).await?;
     let tmp = tempfile::tempdir()?;
@@ -873,6 +874,56 @@ async fn change_stage_map_moves_the_machine_on_and_stop_ends_the_agent() -> Resu
     ensure!(
         jobs.len() == 2 && jobs.iter().all(|j| j["State"] == "finished"),
         "{jobs:?}"
+    );
+
+    // A new agent runs s3 (nothing mapped after it) and waits; a stage in another bootenv
+    // moves the machine there, and the agent reboots it (an exit here: it powers nothing).
+    let mut agent = Agent::spawn(&[n], M1, &t, tmp.path(), &[]).await?;
+    wait_for(
+        Duration::from_secs(60),
+        "the agent to wait after s3",
+        async || {
+            Ok(agent
+                .output()
+                .contains("waiting for a stage or task change")
+                .then_some(()))
+        },
+    )
+    .await
+    .with_context(|| agent.output())?;
+    ensure!(
+        ran_lines(&ran) == ["t1", "t2", "t3"],
+        "{:?}",
+        ran_lines(&ran)
+    );
+    n.post("/bootenvs")
+        .json(&json!({"Name": "sledgehammer"}))
+        .send()
+        .await?
+        .expect(201)?;
+    n.post("/stages")
+        .json(&json!({"Name": "discover", "BootEnv": "sledgehammer", "Tasks": ["t1"]}))
+        .send()
+        .await?
+        .expect(201)?;
+    patch(
+        n,
+        &format!("/machines/{M1}"),
+        json!([{"op": "replace", "path": "/Stage", "value": "discover"}]),
+    )
+    .await?
+    .expect(200)?;
+    let code = agent.exit_code(Duration::from_secs(90)).await?;
+    ensure!(code == 0, "agent exited {code}:\n{}", agent.output());
+    ensure!(
+        agent.output().contains("WaitForChangeStage -> Reboot"),
+        "{}",
+        agent.output()
+    );
+    ensure!(
+        ran_lines(&ran) == ["t1", "t2", "t3"],
+        "nothing runs in the new bootenv before the reboot: {:?}",
+        ran_lines(&ran)
     );
     c.success();
     Ok(())
