@@ -16,6 +16,7 @@
 //! | [`ha_quick`] | the older `drp-bench ha-quick` (ours only) |
 //! | [`job_cycle`] | `drp-bench job-cycle`: DRP's agent cycle (create, running, actions, log, finish) with N agents |
 
+pub mod backup;
 pub mod boot_files;
 pub mod dhcp;
 pub mod etcd;

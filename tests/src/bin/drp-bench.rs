@@ -19,7 +19,7 @@ use serde_json::json;
 use tests::bench::machine;
 use tests::bench::report::Report;
 use tests::bench::run::{self, Config, Workload};
-use tests::bench::{boot_files, dhcp, etcd, ha_quick, job_cycle, load, say};
+use tests::bench::{backup, boot_files, dhcp, etcd, ha_quick, job_cycle, load, say};
 use tests::cluster::{endpoint_bin, manager_bin};
 
 #[derive(Parser)]
@@ -105,6 +105,14 @@ enum Cmd {
         agents: usize,
         #[arg(long, default_value_t = 20)]
         secs: u64,
+    },
+    /// Ours only: snapshot save and restore of a cluster holding N machines (file size,
+    /// save, restore, restored member serving, a member joining it).
+    Backup {
+        #[arg(long, default_value_t = 100_000)]
+        machines: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
     },
     /// Static HTTP: MB/s of one large file from the active member's static file server,
     /// beside `busybox httpd` serving it from disk, both fetched by curl.
@@ -277,6 +285,7 @@ fn main() -> Result<()> {
                 .await
             }
             Some(Cmd::JobCycle { agents, secs }) => job_cycle::job_cycle(agents, secs).await,
+            Some(Cmd::Backup { machines, clients }) => backup::backup(machines, clients).await,
             Some(Cmd::BootFiles { mib, reps }) => boot_files::boot_files(mib, reps).await,
             Some(Cmd::Dhcp { rates, secs }) => dhcp::dhcp(rates, secs).await,
             Some(Cmd::Drive {
