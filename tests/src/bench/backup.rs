@@ -124,16 +124,27 @@ pub async fn backup(machines: usize, clients: usize) -> Result<()> {
     let started = Instant::now();
     new.add_node().await?;
     let join = started.elapsed();
-    let count = new
-        .node(1)
-        .head("/machines")
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await?
-        .ok()?
-        .header(crate::http::HDR_COUNT)
-        .and_then(|v| v.parse::<usize>().ok())
-        .context("no count header")?;
+    // The joined member's first linearizable read may wait out the end of its snapshot
+    // install on a busy machine (503): retried, not timed.
+    let node = new.node(1);
+    let count = crate::cluster::wait_for(
+        Duration::from_secs(300),
+        "the joined member's machine count",
+        async || {
+            let r = node
+                .head("/machines")
+                .timeout(Duration::from_secs(60))
+                .send()
+                .await?;
+            if r.status == 503 {
+                return Ok(None);
+            }
+            let r = r.ok()?;
+            Ok(r.header(crate::http::HDR_COUNT)
+                .and_then(|v| v.parse::<usize>().ok()))
+        },
+    )
+    .await?;
     ensure!(
         count >= machines,
         "the joined member lists {count} machines"
