@@ -97,13 +97,18 @@ pub async fn is_manager_admin(mgr: &Arc<Manager>, cache: &AuthCache, header: &st
     else {
         return false;
     };
-    let fingerprint = hex::encode(Sha256::digest(header.as_bytes()));
-    if let Some(ok) = cache.get(&fingerprint) {
-        return ok;
-    }
     let Some(hash) = mgr.registry.admin() else {
         return false;
     };
+    // Keyed on the stored hash's salt too: a new admin password takes effect at once.
+    let mut digest = Sha256::new();
+    digest.update(hash.salt.as_bytes());
+    digest.update([0]);
+    digest.update(header.as_bytes());
+    let fingerprint = hex::encode(digest.finalize());
+    if let Some(ok) = cache.get(&fingerprint) {
+        return ok;
+    }
     let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
         .await
         .unwrap_or(false);
