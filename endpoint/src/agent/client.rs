@@ -92,6 +92,18 @@ impl Client {
         self.current.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `PATCH path` with an RFC 6902 JSON Patch under an idempotency key.
+    pub async fn patch(&self, path: &str, patch: &serde_json::Value, key: &str) -> Result<Reply> {
+        let body = serde_json::to_vec(patch)?;
+        self.call(
+            Method::PATCH,
+            path,
+            Some(("application/json-patch+json", body)),
+            Some(key),
+        )
+        .await
+    }
+
     /// `method path` with an optional body and idempotency key, across members as needed.
     pub async fn call(
         &self,

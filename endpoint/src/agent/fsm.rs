@@ -144,11 +144,10 @@ impl<'a> Agent<'a> {
         ]);
         let reply = self
             .client
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/api/v3/machines/{}", self.args.machine),
-                Some(("application/json-patch+json", serde_json::to_vec(&patch)?)),
-                Some(&format!("restart-{}-{job}", self.args.machine)),
+                &patch,
+                &format!("restart-{}-{job}", self.args.machine),
             )
             .await?;
         if reply.status != 200 {
@@ -260,11 +259,10 @@ impl<'a> Agent<'a> {
         ]);
         let reply = self
             .client
-            .call(
-                Method::PATCH,
+            .patch(
                 &format!("/api/v3/machines/{}", self.args.machine),
-                Some(("application/json-patch+json", serde_json::to_vec(&patch)?)),
-                Some(&format!("stage-{}", uuid::Uuid::new_v4())),
+                &patch,
+                &format!("stage-{}", uuid::Uuid::new_v4()),
             )
             .await?;
         if reply.status != 200 {

@@ -145,18 +145,13 @@ async fn set_state(
     fields: &[(&str, &str)],
     step: &str,
 ) -> Result<bool> {
-    let patch: Vec<Value> = fields
+    let patch: Value = fields
         .iter()
         .map(|(f, v)| json!({"op": "replace", "path": format!("/{f}"), "value": v}))
         .collect();
     let key = format!("job-{job}-{step}");
     let reply = client
-        .call(
-            Method::PATCH,
-            &format!("/api/v3/jobs/{job}"),
-            Some(("application/json-patch+json", serde_json::to_vec(&patch)?)),
-            Some(&key),
-        )
+        .patch(&format!("/api/v3/jobs/{job}"), &patch, &key)
         .await?;
     match reply.status {
         200 => Ok(true),

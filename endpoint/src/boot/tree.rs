@@ -227,16 +227,7 @@ impl Tree {
         let store = &self.node.store;
         let mut rendered = HashMap::new();
         let bootenv = |name: &str| store.get("bootenvs", name).ok().flatten();
-        if let Some(env) = store
-            .prefs()
-            .ok()
-            .and_then(|p| {
-                p.get("unknownBootEnv")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
-            .and_then(|name| bootenv(&name))
-        {
+        if let Some(env) = unknown_bootenv(store) {
             self.add_paths(&mut rendered, &env, None, "");
         }
         let machines = store
@@ -400,6 +391,13 @@ fn templates(env: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
+}
+
+/// The bootenv the `unknownBootEnv` pref names: what clients without a machine boot.
+pub(super) fn unknown_bootenv(store: &crate::store::ObjectStore) -> Option<Value> {
+    let prefs = store.prefs().ok()?;
+    let name = prefs.get("unknownBootEnv").and_then(Value::as_str)?;
+    store.get("bootenvs", name).ok().flatten()
 }
 
 #[cfg(test)]

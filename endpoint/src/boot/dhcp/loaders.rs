@@ -318,15 +318,7 @@ impl LoaderTable {
         };
         // A machine with no arch would be amd64: unknown clients go by their machine type.
         data.machine = None;
-        data.env = store
-            .prefs()
-            .ok()
-            .and_then(|p| {
-                p.get("unknownBootEnv")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
-            .and_then(|name| store.get("bootenvs", &name).ok().flatten());
+        data.env = crate::boot::tree::unknown_bootenv(store);
         Loaders::resolve(&data)
     }
 }
