@@ -1,4 +1,6 @@
 //! `drp-manager version-sets lint` as a user runs it: the real binary, real files.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

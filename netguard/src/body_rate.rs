@@ -15,6 +15,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body's error once it is too slow.
 #[derive(Debug)]
 pub struct TooSlow {
+    /// The minimum rate in bytes a second the body fell below.
     pub min_rate: u64,
 }
 

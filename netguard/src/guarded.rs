@@ -16,7 +16,9 @@ use crate::registry::{Registry, Slot};
 
 /// A connection that holds its slot until dropped.
 pub struct Guarded<S> {
+    /// The accepted stream (TLS over TCP on the listeners).
     pub io: S,
+    /// The connection's registry entry; freed when the connection is dropped.
     pub slot: Slot,
 }
 

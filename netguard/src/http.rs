@@ -28,6 +28,7 @@ const MAX_H2_STREAMS: u32 = 128;
 
 /// A running guarded HTTP listener.
 pub struct Served {
+    /// The listener's connection registry, for counters and live limits.
     pub registry: Arc<Registry>,
     /// Ends once `shutdown` has fired and every connection has closed.
     pub task: JoinHandle<()>,

@@ -3,6 +3,7 @@
 //! source and in total (the oldest idle one shed first); the TLS handshake, the first
 //! request's headers and idle keep-alive each have a deadline; request bodies have a minimum
 //! rate; and token buckets rate-limit requests per key.
+#![warn(missing_docs)]
 
 mod accept;
 mod body_rate;

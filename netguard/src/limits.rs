@@ -57,17 +57,27 @@ impl Default for ConnArgs {
 /// [`ConnArgs`] resolved into what the listener uses.
 #[derive(Debug, Clone)]
 pub struct ConnLimits {
+    /// How long a TLS handshake may take before the connection is dropped.
     pub handshake_timeout: Duration,
+    /// How long the first request's headers may take to arrive.
     pub header_timeout: Duration,
+    /// How long a keep-alive connection may sit with no request.
     pub idle_timeout: Duration,
+    /// Open connections allowed from one source (an IPv4 address or an IPv6 /64).
     pub max_per_source: usize,
+    /// Open connections allowed in total (past it, the oldest idle one is shed).
     pub max_total: usize,
+    /// New connections a source may open per second; 0 means no limit.
     pub new_per_source_per_sec: u32,
+    /// Bytes a second a request body must keep up after [`ConnLimits::body_grace`].
     pub min_body_rate: u64,
+    /// How long a request body may trickle before the minimum rate applies.
     pub body_grace: Duration,
 }
 
 impl ConnArgs {
+    /// Resolves the command-line values (milliseconds; `--max-conns 0` picks a default from the
+    /// process's file limit) into durations and caps.
     pub fn limits(&self) -> ConnLimits {
         ConnLimits {
             handshake_timeout: Duration::from_millis(self.handshake_timeout_ms.max(1)),

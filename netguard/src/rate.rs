@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 /// Keys kept before refilled buckets are pruned.
 const PRUNE_AT: usize = 50_000;
 
+/// Token buckets keyed by `K`: `rate` tokens a second up to `burst` per key.
 pub struct RateLimiter<K> {
     rate: f64,
     burst: f64,

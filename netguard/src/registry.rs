@@ -19,6 +19,7 @@ use crate::rate::RateLimiter;
 pub struct SourceKey(u128);
 
 impl SourceKey {
+    /// The key `ip` is counted under (IPv4-mapped IPv6 as its IPv4 address).
     pub fn of(ip: IpAddr) -> SourceKey {
         match ip {
             IpAddr::V4(v4) => SourceKey(u32::from(v4) as u128),
@@ -44,13 +45,19 @@ pub enum Refusal {
 /// Counts kept for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
+    /// Connections open now.
     pub open: usize,
+    /// Connections refused because their source held too many.
     pub refused_per_source: u64,
+    /// Connections refused because their source opened them too fast.
     pub refused_rate: u64,
+    /// Connections refused because the listener was full with none idle.
     pub refused_full: u64,
+    /// Idle connections closed to make room for new ones.
     pub shed: u64,
 }
 
+/// Every open connection of one listener, with its caps and counters.
 pub struct Registry {
     limits: ConnLimits,
     epoch: Instant,
@@ -88,6 +95,7 @@ impl ConnState {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// Marks the connection active now (idle time restarts).
     pub fn touch(&self) {
         self.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
     }
@@ -97,6 +105,7 @@ impl ConnState {
         self.epoch + Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed))
     }
 
+    /// Requests currently running on this connection.
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -106,6 +115,7 @@ impl ConnState {
         self.served.load(Ordering::Relaxed)
     }
 
+    /// Exempts the connection from shedding (a member's consensus link, a websocket).
     pub fn pin(&self) {
         self.pinned.store(true, Ordering::Relaxed);
     }
@@ -149,9 +159,11 @@ struct SlotInner {
 }
 
 impl Slot {
+    /// The connection's live state.
     pub fn state(&self) -> &Arc<ConnState> {
         &self.0.state
     }
+    /// The connection's remote address.
     pub fn peer(&self) -> SocketAddr {
         self.0.peer
     }
@@ -164,6 +176,7 @@ impl Drop for SlotInner {
 }
 
 impl Registry {
+    /// An empty registry enforcing `limits`.
     pub fn new(limits: ConnLimits) -> Arc<Registry> {
         let new_conns = (limits.new_per_source_per_sec > 0).then(|| {
             let rate = f64::from(limits.new_per_source_per_sec);
@@ -177,10 +190,12 @@ impl Registry {
         })
     }
 
+    /// The limits this registry enforces.
     pub fn limits(&self) -> &ConnLimits {
         &self.limits
     }
 
+    /// A snapshot of the counters, with the connections open now.
     pub fn counters(&self) -> Counters {
         match self.inner.lock() {
             Ok(inner) => Counters {

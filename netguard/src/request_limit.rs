@@ -89,6 +89,7 @@ fn too_many(per: &str, key: &str, rate: u32, retry_after: u64) -> Response {
 pub struct SourceIp(SourceKey, IpAddr);
 
 impl SourceIp {
+    /// The source `ip` is counted as, remembering `ip` itself for display.
     pub fn of(ip: IpAddr) -> SourceIp {
         SourceIp(SourceKey::of(ip), ip)
     }

@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 
 /// Role of a member in [`NodeInfo::role`].
 pub const LEADER: &str = "leader";
+/// A member that replicates the leader's log and votes.
 pub const FOLLOWER: &str = "follower";
+/// A non-voting member catching up before it is promoted (or kept as an observer).
 pub const LEARNER: &str = "learner";
 
+/// What a member serves at `GET /api/v3/system/consensus/state`: the cluster as it sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClusterState {
+    /// The cluster's HA identifier, shared by every member (`--ha-id`).
     #[serde(rename = "HaID")]
     pub ha_id: String,
     /// The leader's ConsensusID, empty during an election.
@@ -24,28 +28,37 @@ pub struct ClusterState {
     /// The leader's API URL (DRP's name).
     #[serde(rename = "ActiveUri")]
     pub active_uri: String,
+    /// The answering member's current Raft term.
     #[serde(rename = "Term")]
     pub term: u64,
+    /// Highest log index the answering member knows to be committed.
     #[serde(rename = "CommitIndex")]
     pub commit_index: u64,
+    /// Highest log index the answering member has applied to its store.
     #[serde(rename = "AppliedIndex")]
     pub applied_index: u64,
+    /// Every member in the membership, voters and learners alike.
     #[serde(rename = "Nodes")]
     pub nodes: Vec<NodeInfo>,
+    /// Whether HA is on (always true for our endpoint; DRP's name).
     #[serde(rename = "Enabled")]
     pub enabled: bool,
+    /// Whether the consensus layer runs (always true for our endpoint; DRP's name).
     #[serde(rename = "ConsensusEnabled")]
     pub consensus_enabled: bool,
     /// The API URL a joining node is pointed at: the leader's.
     #[serde(rename = "ConsensusJoin")]
     pub consensus_join: String,
+    /// The cluster's virtual address, empty when none is configured (DRP's name).
     #[serde(rename = "VirtAddr")]
     pub virt_addr: String,
     /// Whether the answering member sees a leader (the cluster can serve writes).
     #[serde(rename = "Valid")]
     pub valid: bool,
+    /// Whether a load balancer fronts the cluster instead of a virtual address (DRP's name).
     #[serde(rename = "LoadBalanced")]
     pub load_balanced: bool,
+    /// The answering member's host name.
     #[serde(rename = "ServerHostname")]
     pub server_hostname: String,
 }
@@ -54,23 +67,29 @@ pub struct ClusterState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NodeInfo {
+    /// The member's stable Raft identity, kept in its data dir.
     #[serde(rename = "ConsensusID")]
     pub consensus_id: String,
+    /// `host:port` where the member's consensus (gRPC) listener is reached.
     #[serde(rename = "ConsensusAddr")]
     pub consensus_addr: String,
+    /// The member's API base URL (`https://host:port`).
     #[serde(rename = "ApiUrl")]
     pub api_url: String,
     /// [`LEADER`], [`FOLLOWER`] or [`LEARNER`].
     #[serde(rename = "Role")]
     pub role: String,
+    /// Whether the member votes (a learner does not).
     #[serde(rename = "Voter")]
     pub voter: bool,
+    /// Whether the member is a non-voting observer (DRP's name).
     #[serde(rename = "Observer")]
     pub observer: bool,
     /// The leader's replication progress for this member; `null` when the answering member
     /// does not know it (no leader, or the leader did not answer).
     #[serde(rename = "MatchIndex")]
     pub match_index: Option<u64>,
+    /// Whether the leader currently reaches the member.
     #[serde(rename = "Online")]
     pub online: bool,
     /// Every member but the leader (DRP's name).
@@ -89,13 +108,16 @@ pub struct NodeInfo {
     /// `MatchIndex`, 0 when unknown (DRP's name).
     #[serde(rename = "LastArtifactCommitHandled")]
     pub last_artifact_commit_handled: u64,
+    /// Network interface the virtual address is put on (DRP's name).
     #[serde(rename = "VirtInterface")]
     pub virt_interface: String,
+    /// Script DRP runs to move the virtual address (DRP's name).
     #[serde(rename = "VirtInterfaceScript")]
     pub virt_interface_script: String,
 }
 
 impl ClusterState {
+    /// The members that vote, in membership order.
     pub fn voters(&self) -> Vec<&NodeInfo> {
         self.nodes.iter().filter(|n| n.voter).collect()
     }

@@ -23,6 +23,7 @@
 //!
 //! Layout: `lex` → `parse` (to `ast`) → `exec` (with `value` semantics, `funcs` builtins,
 //! `gofmt` printf, `sprig`), and `drp` for DRP's render data.
+#![warn(missing_docs)]
 
 pub mod drp;
 

@@ -2,6 +2,8 @@
 //! snapshot save` through a follower while writes run, `snapshot restore` into a new data dir
 //! that starts as a new cluster's first member, two fresh members joining it, and refusal of
 //! damaged files.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

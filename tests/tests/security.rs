@@ -1,6 +1,8 @@
 //! Issue 8 against real processes: the API is HTTPS by default with one cluster identity, and
 //! the consensus port serves only members (mutual TLS 1.3 with the cluster CA, and a removed
 //! member's certificate refused from then on).
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

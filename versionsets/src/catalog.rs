@@ -15,6 +15,7 @@ use crate::version::{parse_exact, VersionSpec};
 /// Every component that could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ResolveError {
+    /// One entry per component that failed, in the set's order.
     pub problems: Vec<Problem>,
 }
 
@@ -32,6 +33,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// A catalog of `items`, indexed by their `Id`.
     pub fn new(items: impl IntoIterator<Item = CatalogItem>) -> Self {
         Self {
             items: items.into_iter().map(|i| (i.id.clone(), i)).collect(),

@@ -5,7 +5,9 @@ use std::fmt;
 /// A 1-based line and column in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Pos {
+    /// Line number, from 1.
     pub line: usize,
+    /// Column number in characters, from 1.
     pub column: usize,
 }
 
@@ -24,11 +26,14 @@ impl fmt::Display for Pos {
 /// `Components[1].Version: ...`, when it concerns a field).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
+    /// Where the problem is.
     pub pos: Pos,
+    /// What is wrong, starting with the field path when there is one.
     pub message: String,
 }
 
 impl Diagnostic {
+    /// A problem at `pos`.
     pub fn new(pos: Pos, message: impl Into<String>) -> Self {
         Self {
             pos,
@@ -49,6 +54,7 @@ impl fmt::Display for Diagnostic {
 pub struct ParseError {
     /// The file name (or another label such as `request body`) the text came from.
     pub origin: String,
+    /// Every problem, in source order.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -72,11 +78,14 @@ impl fmt::Display for ParseError {
 /// The parser maps the path back to a line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The field path, e.g. `Files[0].Path`.
     pub path: String,
+    /// What is wrong with the value there.
     pub message: String,
 }
 
 impl Problem {
+    /// A problem with the value at field path `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),

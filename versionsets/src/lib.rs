@@ -5,6 +5,7 @@
 //! The usual flow: [`parse_version_sets`] / [`parse_endpoints`] → [`merge_for_endpoint`] →
 //! [`Catalog::resolve`] → [`plan`] against an [`ObservedState`], and [`state_hash`] of the
 //! resolved set to tell whether an endpoint already has it.
+#![warn(missing_docs)]
 
 mod catalog;
 mod diagnostic;

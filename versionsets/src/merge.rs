@@ -9,14 +9,26 @@ use std::collections::BTreeMap;
 
 use crate::model::{Endpoint, VersionSet};
 
+/// Why an endpoint's VersionSets could not be merged into one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
+    /// The list of sets handed to the merge is empty.
     #[error("nothing to merge: the list of VersionSets is empty")]
     Empty,
+    /// The endpoint names no VersionSet at all.
     #[error("endpoint `{endpoint}` lists no VersionSets")]
-    NoVersionSets { endpoint: String },
+    NoVersionSets {
+        /// The endpoint's `Id`.
+        endpoint: String,
+    },
+    /// The endpoint names a VersionSet that is not among those given.
     #[error("endpoint `{endpoint}` lists VersionSet `{id}`, which does not exist")]
-    UnknownVersionSet { endpoint: String, id: String },
+    UnknownVersionSet {
+        /// The endpoint's `Id`.
+        endpoint: String,
+        /// The missing VersionSet's `Id`.
+        id: String,
+    },
 }
 
 /// Merges `sets` in priority order (the first wins each conflict).

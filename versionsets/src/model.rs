@@ -18,6 +18,7 @@ pub type ParamMap = BTreeMap<String, Value>;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionSet {
+    /// The set's unique name, which endpoints list in `VersionSets`.
     #[serde(rename = "Id")]
     pub id: String,
     #[serde(
@@ -25,13 +26,16 @@ pub struct VersionSet {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// One-line summary shown in listings.
     pub description: Option<String>,
     #[serde(
         rename = "Documentation",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Longer free-form documentation (markdown in DRP).
     pub documentation: Option<String>,
+    /// Free-form labels (icon, color, ...) DRP's UX reads; not acted on.
     #[serde(rename = "Meta", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
     /// DRP's rule: a merged set applies only when every set in the list says `Apply: true`.
@@ -42,21 +46,28 @@ pub struct VersionSet {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The DRP server version the endpoint should run.
     pub drp_version: Option<String>,
     #[serde(
         rename = "DRPUXVersion",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The DRP web UX version the endpoint should serve.
     pub drp_ux_version: Option<String>,
+    /// Content packs and plugin providers, each at a version or channel.
     #[serde(rename = "Components", default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<Component>,
+    /// Plugin instances to create or update.
     #[serde(rename = "Plugins", default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<Plugin>,
+    /// Global preferences to set (`name: value`).
     #[serde(rename = "Prefs", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prefs: BTreeMap<String, String>,
+    /// Params to set on the endpoint's `global` profile.
     #[serde(rename = "Global", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub global: ParamMap,
+    /// Files to place in the endpoint's file server.
     #[serde(rename = "Files", default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<File>,
 }
@@ -65,8 +76,10 @@ pub struct VersionSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Component {
+    /// Whether this is a content pack or a plugin provider.
     #[serde(rename = "Type")]
     pub kind: ComponentType,
+    /// The content pack's or plugin provider's name as the catalog lists it.
     #[serde(rename = "Name")]
     pub name: String,
     /// `tip`, `stable`, `ignore` or `vX.Y.Z[-suffix]`.
@@ -90,8 +103,10 @@ pub type Element = Component;
 /// What a component is. DRP's short forms `CP`/`PP` are accepted and normalised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ComponentType {
+    /// A content pack (`CP`).
     #[serde(alias = "CP")]
     ContentPackage,
+    /// A plugin provider binary (`PP`).
     #[serde(alias = "PP")]
     PluginProvider,
 }
@@ -106,6 +121,7 @@ impl ComponentType {
         }
     }
 
+    /// DRP's long spelling, as written back into documents and plans.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ContentPackage => "ContentPackage",
@@ -124,10 +140,13 @@ impl fmt::Display for ComponentType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plugin {
+    /// The plugin instance's name.
     #[serde(rename = "Name")]
     pub name: String,
+    /// The plugin provider that runs the instance.
     #[serde(rename = "Provider")]
     pub provider: String,
+    /// The instance's configuration params.
     #[serde(rename = "Params", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: ParamMap,
     #[serde(
@@ -135,13 +154,16 @@ pub struct Plugin {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// One-line summary shown in listings.
     pub description: Option<String>,
     #[serde(
         rename = "Documentation",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Longer free-form documentation (markdown in DRP).
     pub documentation: Option<String>,
+    /// Free-form labels DRP's UX reads; not acted on.
     #[serde(rename = "Meta", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
 }
@@ -153,6 +175,7 @@ pub struct File {
     /// Relative path including the name, e.g. `files/raid/tool.tgz`.
     #[serde(rename = "Path")]
     pub path: String,
+    /// Expected sha256 (hex) of the file's content.
     #[serde(rename = "Sha256Sum")]
     pub sha256sum: String,
     /// `http(s)://...`, or `self://<path>` for content pushed along with the set.
@@ -168,6 +191,7 @@ pub struct File {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
+    /// The endpoint's name, usually its cluster's HA id.
     #[serde(rename = "Id")]
     pub id: String,
     #[serde(
@@ -175,13 +199,16 @@ pub struct Endpoint {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// One-line summary shown in listings.
     pub description: Option<String>,
     #[serde(
         rename = "Documentation",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Longer free-form documentation (markdown in DRP).
     pub documentation: Option<String>,
+    /// Free-form labels DRP's UX reads; not acted on.
     #[serde(rename = "Meta", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
     /// Connection params: `manager/url`, `manager/urls`, `manager/username`, `manager/password`.
@@ -197,6 +224,7 @@ pub struct Endpoint {
         skip_serializing_if = "Option::is_none"
     )]
     pub version_set: Option<String>,
+    /// Whether the plan is applied; when false the manager only computes it (a dry run).
     #[serde(rename = "Apply", default, skip_serializing_if = "is_false")]
     pub apply: bool,
     /// DRP's switch for this endpoint's place in the manager's single pane (kept, not acted on).
@@ -215,10 +243,13 @@ pub struct Endpoint {
     pub version_sets_disabled: bool,
 
     // Observed state, written by the manager.
+    /// Observed: the cluster's HA id.
     #[serde(rename = "HaId", default, skip_serializing_if = "Option::is_none")]
     pub ha_id: Option<String>,
+    /// Observed: the endpoint's CPU architecture (`amd64`, `arm64`).
     #[serde(rename = "Arch", default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// Observed: the endpoint's operating system (`linux`).
     #[serde(rename = "Os", default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
     #[serde(
@@ -226,19 +257,25 @@ pub struct Endpoint {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Observed: the DRP server version it runs.
     pub drp_version: Option<String>,
     #[serde(
         rename = "DRPUXVersion",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Observed: the DRP web UX version it serves.
     pub drp_ux_version: Option<String>,
+    /// Observed: the content packs and plugin providers installed.
     #[serde(rename = "Components", default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<Component>,
+    /// Observed: the plugin instances configured.
     #[serde(rename = "Plugins", default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<Plugin>,
+    /// Observed: the preferences set.
     #[serde(rename = "Prefs", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prefs: BTreeMap<String, String>,
+    /// Observed: the `global` profile's params.
     #[serde(rename = "Global", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub global: ParamMap,
     #[serde(
@@ -246,6 +283,7 @@ pub struct Endpoint {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Observed: whether the manager reaches it, and why not if it does not.
     pub connection_status: Option<String>,
     /// The last plan (a dry run while `Apply` is false).
     #[serde(rename = "Actions", default, skip_serializing_if = "Vec::is_empty")]
@@ -258,9 +296,12 @@ pub struct Endpoint {
         default,
         skip_serializing_if = "Vec::is_empty"
     )]
+    /// The messages of the plan's failed actions (see `ActionErrorCount`).
     pub action_errors: Vec<String>,
+    /// Observed: the member that led the cluster at the last poll.
     #[serde(rename = "Leader", default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<LeaderRef>,
+    /// Observed: the cluster's members at the last poll.
     #[serde(rename = "Members", default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
     #[serde(
@@ -268,6 +309,7 @@ pub struct Endpoint {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// Observed: the last VersionSet state the endpoint committed.
     pub applied_version_set: Option<AppliedVersionSet>,
 }
 
@@ -289,8 +331,10 @@ impl Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaderRef {
+    /// The leader's stable Raft identity.
     #[serde(rename = "ConsensusID", default)]
     pub consensus_id: String,
+    /// The leader's API base URL.
     #[serde(rename = "ApiUrl", default)]
     pub api_url: String,
 }
@@ -300,6 +344,7 @@ pub struct LeaderRef {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
+    /// The member's stable Raft identity.
     #[serde(rename = "ConsensusID", default)]
     pub consensus_id: String,
     #[serde(
@@ -307,17 +352,24 @@ pub struct Member {
         default,
         skip_serializing_if = "String::is_empty"
     )]
+    /// `host:port` of the member's consensus listener.
     pub consensus_addr: String,
+    /// The member's API base URL.
     #[serde(rename = "ApiUrl", default, skip_serializing_if = "String::is_empty")]
     pub api_url: String,
+    /// `leader`, `follower` or `learner`.
     #[serde(rename = "Role", default, skip_serializing_if = "String::is_empty")]
     pub role: String,
+    /// Whether the member votes.
     #[serde(rename = "Voter", default)]
     pub voter: bool,
+    /// Whether the member is a non-voting observer.
     #[serde(rename = "Observer", default)]
     pub observer: bool,
+    /// The leader's replication progress for this member (0 when unknown).
     #[serde(rename = "MatchIndex", default)]
     pub match_index: u64,
+    /// Whether the leader reached the member at the last poll.
     #[serde(rename = "Online", default)]
     pub online: bool,
 }
@@ -327,6 +379,7 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppliedVersionSet {
+    /// The state hash ([`crate::state_hash`]) of what was applied.
     #[serde(rename = "Hash", default)]
     pub hash: String,
     #[serde(
@@ -334,7 +387,9 @@ pub struct AppliedVersionSet {
         default,
         skip_serializing_if = "String::is_empty"
     )]
+    /// The git commit of the VersionSet repository it came from, if known.
     pub git_commit: String,
+    /// The Raft log index of the commit that applied it.
     #[serde(rename = "Index", default)]
     pub index: u64,
     /// RFC 3339 time.
@@ -346,12 +401,16 @@ pub struct AppliedVersionSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElementAction {
+    /// What the step does.
     #[serde(rename = "Action")]
     pub action: ActionKind,
+    /// What kind of thing it touches.
     #[serde(rename = "Type")]
     pub kind: ElementType,
+    /// The component, plugin, file, pref or param name.
     #[serde(rename = "Name")]
     pub name: String,
+    /// The version to install; empty for prefs, params and plugins.
     #[serde(rename = "Version", default)]
     pub version: String,
     /// What to set: the pref or param value, the plugin or the file entry.
@@ -376,7 +435,9 @@ impl fmt::Display for ElementAction {
 /// DRP's action verbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ActionKind {
+    /// Set a value (a pref, a global param, a file).
     Set,
+    /// Install or upgrade to the given version, or create or update a plugin.
     AddOrUpdate,
     /// Part of DRP's vocabulary; [`crate::plan`] never emits it (DRP does not delete what a
     /// set does not mention).
@@ -386,19 +447,28 @@ pub enum ActionKind {
 /// What an action touches. The declaration order is the order a plan applies them in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ElementType {
+    /// The DRP server binary.
     #[serde(rename = "DRP")]
     Drp,
+    /// The DRP web UX.
     #[serde(rename = "DRPUX")]
     DrpUx,
+    /// A plugin provider binary.
     PluginProvider,
+    /// A content pack.
     ContentPackage,
+    /// A file in the file server.
     File,
+    /// A plugin instance.
     Plugin,
+    /// A global preference.
     Pref,
+    /// A param on the `global` profile.
     Global,
 }
 
 impl ElementType {
+    /// DRP's spelling, as in plans and `Display`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Drp => "DRP",
@@ -427,15 +497,19 @@ impl From<ComponentType> for ElementType {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogItem {
+    /// The item's catalog id, `<name>-<version>` (or `-stable`/`-tip`).
     #[serde(rename = "Id")]
     pub id: String,
     /// DRP always writes `catalog_items` here; the kind of artifact is `ContentType`.
     #[serde(rename = "Type", default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
+    /// The artifact's name.
     #[serde(rename = "Name", default)]
     pub name: String,
+    /// The version or channel this item stands for (`v4.12.0`, `stable`, `tip`).
     #[serde(rename = "Version", default)]
     pub version: String,
+    /// The concrete version it resolves to.
     #[serde(rename = "ActualVersion", default)]
     pub actual_version: String,
     /// `ContentPackage`, `PluginProvider`, `DRP`, `DRPUX`, `DRPCLI`.
@@ -445,6 +519,7 @@ pub struct CatalogItem {
         skip_serializing_if = "String::is_empty"
     )]
     pub content_type: String,
+    /// Where the artifact is downloaded from.
     #[serde(rename = "Source", default, skip_serializing_if = "String::is_empty")]
     pub source: String,
     /// Per `arch/os` (or `any/any`) sha256 of the artifact.
@@ -454,10 +529,13 @@ pub struct CatalogItem {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub shasum256: BTreeMap<String, String>,
+    /// Whether this is the `tip` (development) channel.
     #[serde(rename = "Tip", default, skip_serializing_if = "is_false")]
     pub tip: bool,
+    /// Whether the version is a hot fix.
     #[serde(rename = "HotFix", default, skip_serializing_if = "is_false")]
     pub hot_fix: bool,
+    /// Free-form labels from the catalog; not acted on.
     #[serde(rename = "Meta", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
 }

@@ -19,7 +19,9 @@ use crate::yaml::{self, Node, NodeKind, Scalar};
 /// Which model a document holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentKind {
+    /// A `VersionSet` document.
     VersionSet,
+    /// An `Endpoint` document.
     Endpoint,
 }
 
@@ -37,11 +39,14 @@ impl DocumentKind {
 // A file holds a handful of documents; boxing would only make matching clumsier.
 #[allow(clippy::large_enum_variant)]
 pub enum Document {
+    /// A parsed VersionSet.
     VersionSet(VersionSet),
+    /// A parsed Endpoint.
     Endpoint(Endpoint),
 }
 
 impl Document {
+    /// The document's `Id`.
     pub fn id(&self) -> &str {
         match self {
             Self::VersionSet(vs) => &vs.id,
@@ -49,6 +54,7 @@ impl Document {
         }
     }
 
+    /// Which model the document holds.
     pub fn kind(&self) -> DocumentKind {
         match self {
             Self::VersionSet(_) => DocumentKind::VersionSet,

@@ -28,12 +28,14 @@ pub struct ObservedState {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The DRP server version the endpoint runs, if known.
     pub drp_version: Option<String>,
     #[serde(
         rename = "DRPUXVersion",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The DRP web UX version the endpoint serves, if known.
     pub drp_ux_version: Option<String>,
     /// Installed content packs: name to version.
     #[serde(rename = "ContentPacks", default)]
@@ -41,8 +43,10 @@ pub struct ObservedState {
     /// Installed plugin providers: name to version.
     #[serde(rename = "PluginProviders", default)]
     pub plugin_providers: BTreeMap<String, String>,
+    /// Configured plugin instances: name to provider and params.
     #[serde(rename = "Plugins", default)]
     pub plugins: BTreeMap<String, ObservedPlugin>,
+    /// Global preferences: name to value.
     #[serde(rename = "Prefs", default)]
     pub prefs: BTreeMap<String, String>,
     /// Params of the `global` profile.
@@ -53,11 +57,14 @@ pub struct ObservedState {
     pub files: BTreeMap<String, String>,
 }
 
+/// A plugin instance as the endpoint reports it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObservedPlugin {
+    /// The plugin provider running the instance.
     #[serde(rename = "Provider")]
     pub provider: String,
+    /// The instance's configuration params.
     #[serde(rename = "Params", default)]
     pub params: ParamMap,
 }
@@ -98,12 +105,25 @@ impl ObservedState {
     }
 }
 
+/// Why a plan could not be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// A component still names a channel (`stable`, `tip`) instead of a concrete version.
     #[error("{what} has Version `{version}`, which is not resolved: resolve it through the catalog first")]
-    Unresolved { what: String, version: String },
+    Unresolved {
+        /// The component, e.g. `ContentPackage drp-community-content`.
+        what: String,
+        /// The unresolved version or channel.
+        version: String,
+    },
+    /// A version is not a valid semantic version.
     #[error("{what}: {message}")]
-    InvalidVersion { what: String, message: String },
+    InvalidVersion {
+        /// The component or observed item the version belongs to.
+        what: String,
+        /// What is wrong with the version.
+        message: String,
+    },
 }
 
 /// The actions that bring `observed` to `desired` (a merged VersionSet resolved through the

@@ -1,5 +1,7 @@
 //! Golden plans for realistic layered sets: a site baseline plus a site override, merged in
 //! the endpoint's order, resolved through a catalog and compared with what the site runs.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use versionsets::{
     merge_for_endpoint, parse_endpoints, parse_version_sets, plan, state_hash, Catalog,

@@ -1,4 +1,6 @@
 //! Property tests: merge invariants, plan convergence, round trips, and no panic on any input.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 

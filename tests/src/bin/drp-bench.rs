@@ -9,6 +9,8 @@
 //! Needs `etcd` (scripts/install-bench-deps.sh) and release builds of `drp-endpoint` and
 //! `drp-manager` (built on first use, or `$DRP_ENDPOINT_BIN` / `$DRP_MANAGER_BIN`).
 //! Every process it starts dies with it (also on Ctrl-C).
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //!
 //! `cargo build --release -p endpoint -p tests && target/release/drp-hostile`
 //! (`DRP_ENDPOINT_BIN` picks another `drp-endpoint`, e.g. an older build to compare).
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser;
 use tests::hostile::{self, Attack};

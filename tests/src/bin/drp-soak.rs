@@ -10,6 +10,8 @@
 //! master seed, runs it on a fresh cluster and checks it. The summary lists operations, faults
 //! by kind, histories checked and violations; every failed round prints the command that
 //! replays it. Exit status 1 if any round failed.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
