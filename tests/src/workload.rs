@@ -96,6 +96,56 @@ pub struct WriterReport {
     pub failed: usize,
     /// Statuses/errors of failed attempts, first few.
     pub failures: Vec<String>,
+    /// Every attempt, in the order they finished: when, where, and how it ended.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One write attempt of a [`BackgroundWriter`].
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The API base it was sent to.
+    pub target: String,
+    /// When it was sent.
+    pub started: Instant,
+    /// When its reply (or error) came back.
+    pub ended: Instant,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl Attempt {
+    /// Sent before `t` and answered after it.
+    pub fn spans(&self, t: Instant) -> bool {
+        self.started <= t && t <= self.ended
+    }
+}
+
+/// How a request ended, as far as the client can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete HTTP reply with this status (201 is an acknowledged write).
+    Status(u16),
+    /// No connection was made (refused, unreachable): the server never saw the request.
+    NotConnected,
+    /// The client's timeout passed first.
+    TimedOut,
+    /// The connection broke after it was made (reset, closed mid-response): outcome unknown.
+    Broken(String),
+}
+
+impl Outcome {
+    /// Classifies a [`Http`] result.
+    pub fn of(r: &Result<Resp>) -> Outcome {
+        let e = match r {
+            Ok(r) => return Outcome::Status(r.status),
+            Err(e) => e,
+        };
+        match e.chain().find_map(|c| c.downcast_ref::<reqwest::Error>()) {
+            Some(re) if re.is_connect() => Outcome::NotConnected,
+            Some(re) if re.is_timeout() => Outcome::TimedOut,
+            _ => Outcome::Broken(format!("{e:#}")),
+        }
+    }
 }
 
 /// Writes new profiles `<prefix>-<client>-<seq>` in a loop until stopped, recording which were
@@ -122,11 +172,18 @@ impl BackgroundWriter {
                     while !stop.load(Ordering::Relaxed) && !bases.is_empty() {
                         let name = format!("{prefix}-{c}-{seq:06}");
                         seq += 1;
+                        let started = Instant::now();
                         let r = post_profile(&http, &bases[target], &name, Duration::from_secs(8))
                             .await;
                         let ok = matches!(&r, Ok(r) if r.status == 201);
                         {
                             let mut rep = report.lock().unwrap_or_else(|p| p.into_inner());
+                            rep.attempts.push(Attempt {
+                                target: bases[target].clone(),
+                                started,
+                                ended: Instant::now(),
+                                outcome: Outcome::of(&r),
+                            });
                             if ok {
                                 rep.acked_via.insert(name.clone(), bases[target].clone());
                                 rep.acked.insert(name);
