@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::commit::Origin;
 use super::error::ApiError;
-use super::request::{build, fence, respond};
+use super::request::fence;
 use crate::command::{ContentPack, InstallMode, Op};
 use crate::model;
 use crate::node::Node;
@@ -152,8 +153,12 @@ async fn commit(
     let path = uri
         .path_and_query()
         .map_or_else(|| uri.path(), |p| p.as_str());
-    let outcome = node.write(build(method, path, headers, body, op)?).await?;
-    Ok(respond(outcome))
+    super::commit::commit(
+        node,
+        Origin::request(method, uri, headers, body).at(path),
+        op,
+    )
+    .await
 }
 
 /// `?replaceWritable=true` lets the pack take over writable objects it also defines.

@@ -11,8 +11,9 @@ use futures::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::commit::{commit, outcome, Origin};
 use super::error::ApiError;
-use super::request::{build, fence, respond};
+use super::request::fence;
 use crate::command::Op;
 use crate::node::Node;
 use crate::store::files::path_problem;
@@ -40,18 +41,6 @@ fn checked(path: &str) -> Result<(), ApiError> {
         }
         None => Ok(()),
     }
-}
-
-async fn write(
-    node: &Node,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    fingerprint: &[u8],
-    op: Op,
-) -> Result<crate::command::Response, ApiError> {
-    node.write(build(method, uri.path(), headers, fingerprint, op)?)
-        .await
 }
 
 pub async fn upload(
@@ -84,18 +73,15 @@ pub async fn upload(
         Err(e) => {
             // Best effort: a staged upload that cannot finish is dropped.
             let abort = Op::AbortUpload { upload };
-            let _ = write(&node, &Method::POST, &uri, &HeaderMap::new(), &[], abort).await;
+            let _ = outcome(&node, Origin::internal(uri.path()), abort).await;
             return Err(e.on("files", &path));
         }
     };
     if let Some(claimed) = headers.get("x-drp-sha256sum").and_then(|v| v.to_str().ok()) {
         if !claimed.eq_ignore_ascii_case(&sum) {
-            let _ = write(
+            let _ = outcome(
                 &node,
-                &Method::POST,
-                &uri,
-                &HeaderMap::new(),
-                &[],
+                Origin::internal(uri.path()),
                 Op::AbortUpload { upload },
             )
             .await;
@@ -113,8 +99,8 @@ pub async fn upload(
         sha256: sum.clone(),
         explode,
     };
-    let outcome = write(&node, &method, &uri, &headers, sum.as_bytes(), finish).await?;
-    Ok(respond(outcome))
+    let origin = Origin::request(&method, &uri, &headers, &[]).fingerprinted(sum.as_bytes());
+    commit(&node, origin, finish).await
 }
 
 /// Replicates the body as chunks of at most `CHUNK_BYTES`; returns their count and sha256.
@@ -145,9 +131,7 @@ async fn stream_chunks(node: &Node, upload: &str, body: Body) -> Result<(u32, St
                 index,
                 data,
             };
-            let staged = node
-                .write(build(&Method::POST, "/files", &HeaderMap::new(), &[], op)?)
-                .await?;
+            let staged = outcome(node, Origin::internal("/files"), op).await?;
             if staged.status >= 300 {
                 return Err(ApiError::new(staged.status, staged.body.to_string()));
             }
@@ -225,8 +209,8 @@ pub async fn remove(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     checked(&path)?;
-    let outcome = write(&node, &method, &uri, &headers, &[], Op::DeleteFile { path }).await?;
-    Ok(respond(outcome))
+    let origin = Origin::request(&method, &uri, &headers, &[]);
+    commit(&node, origin, Op::DeleteFile { path }).await
 }
 
 /// `GET /api/v3/files`: the stored paths.

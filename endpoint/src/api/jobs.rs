@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::Value;
 
+use super::commit::Origin;
 use super::error::ApiError;
-use super::request::{build, fence, parse_json, respond};
+use super::request::{fence, parse_json, respond};
 use crate::auth::Principal;
 use crate::command::Op;
 use crate::node::Node;
@@ -26,8 +27,8 @@ async fn commit(
     body: &[u8],
     op: Op,
 ) -> Result<Response, ApiError> {
-    let request = build(method, uri.path(), headers, body, op)?;
-    let outcome = node.write(request).await?;
+    let outcome =
+        super::commit::outcome(node, Origin::request(method, uri, headers, body), op).await?;
     if outcome.status == 204 {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

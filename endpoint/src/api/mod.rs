@@ -14,6 +14,7 @@ mod request;
 pub use files::{DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES};
 pub use request::now_ms;
 mod certificate;
+mod commit;
 pub(crate) mod render;
 mod routes;
 mod snapshot;

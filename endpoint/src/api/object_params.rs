@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::commit::Origin;
 use super::error::ApiError;
 use super::objects::{collection, lookup_key, resolve_key, target};
-use super::request::{build, fence, parse_json, respond};
+use super::request::{fence, parse_json, respond};
 use crate::command::Op;
 use crate::model::Collection;
 use crate::node::Node;
@@ -32,9 +33,8 @@ async fn commit_params_patch(
         key,
         patch,
     };
-    let outcome = node
-        .write(build(method, uri.path(), headers, body, op)?)
-        .await?;
+    let outcome =
+        super::commit::outcome(node, Origin::request(method, uri, headers, body), op).await?;
     if !(200..300).contains(&outcome.status) {
         return Ok(respond(outcome));
     }

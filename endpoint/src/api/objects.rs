@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
+use super::commit::Origin;
 use super::error::ApiError;
 use super::filter;
-use super::request::{build, fence, parse_json, respond};
+use super::request::{fence, parse_json, respond};
 use super::users::redact;
 use crate::auth::visibility;
 use crate::command::Op;
@@ -123,6 +124,7 @@ fn wants_aggregate(query: Option<&str>) -> bool {
     })
 }
 
+/// Commits an object write; the answer never carries a secret (users' password hashes).
 pub(super) async fn commit(
     node: &Node,
     method: &Method,
@@ -132,8 +134,8 @@ pub(super) async fn commit(
     op: Op,
 ) -> Result<Response, ApiError> {
     let collection = op.collection().to_string();
-    let request = build(method, uri.path(), headers, body, op)?;
-    let outcome = node.write(request).await?;
+    let outcome =
+        super::commit::outcome(node, Origin::request(method, uri, headers, body), op).await?;
     Ok(respond(crate::command::Response {
         body: redact(&collection, outcome.body),
         ..outcome

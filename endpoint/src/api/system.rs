@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
+use super::commit::{commit, Origin};
 use super::error::ApiError;
-use super::request::{build, fence, parse_json, respond};
+use super::request::{fence, parse_json};
 use crate::command::Op;
 use crate::node::Node;
 
@@ -44,14 +45,6 @@ pub async fn set_prefs(
     if !problems.is_empty() {
         return Err(ApiError::with_messages(422, problems).on("prefs", ""));
     }
-    let outcome = node
-        .write(build(
-            &method,
-            uri.path(),
-            &headers,
-            &body,
-            Op::SetPrefs { prefs },
-        )?)
-        .await?;
-    Ok(respond(outcome))
+    let origin = Origin::request(&method, &uri, &headers, &body);
+    commit(&node, origin, Op::SetPrefs { prefs }).await
 }

@@ -118,10 +118,5 @@ pub async fn set_password(
         key: name,
         patch: json!([{ "op": "add", "path": "/PasswordHash", "value": hash }]),
     };
-    let request = super::request::build(&method, uri.path(), &headers, &body, op)?;
-    let outcome = node.write(request).await?;
-    Ok(super::request::respond(crate::command::Response {
-        body: redact("users", outcome.body),
-        ..outcome
-    }))
+    super::objects::commit(&node, &method, &uri, &headers, &body, op).await
 }

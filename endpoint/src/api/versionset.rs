@@ -17,8 +17,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use versionsets::{ComponentType, VersionSet};
 
+use super::commit::{commit, Origin};
 use super::error::ApiError;
-use super::request::{build, fence, respond};
+use super::request::fence;
 use crate::command::{ContentPack, FileBlob, Op, VersionSetApply};
 use crate::node::Node;
 use crate::store::versionset::{RECORD_COLLECTION, RECORD_KEY};
@@ -172,9 +173,7 @@ pub async fn apply(
         files,
         features: crate::packs::prereqs::advertised(),
     }));
-    let request = build(&method, uri.path(), &headers, &body, op)?;
-    let outcome = node.write(request).await?;
-    Ok(respond(outcome))
+    commit(&node, Origin::request(&method, &uri, &headers, &body), op).await
 }
 
 /// Gathers every file's bytes: inline (`self://`) or fetched, each checked against its sha256.

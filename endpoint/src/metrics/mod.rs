@@ -10,15 +10,15 @@ pub mod http;
 mod raft_watch;
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::raft::observe::latency;
 use raft_watch::spawn_raft_watch;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,11 +49,6 @@ pub struct StateLabels {
 pub struct RoleLabels {
     /// `leader` (confirmed its own leadership) or `follower` (asked the leader).
     pub role: &'static str,
-}
-
-fn latency() -> Histogram {
-    // 100 µs .. ~3.3 s.
-    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
 pub struct EndpointMetrics {
@@ -89,7 +84,9 @@ pub struct CollectionLabels {
 
 impl EndpointMetrics {
     fn new() -> Self {
-        let mut r = Registry::with_prefix("drp");
+        // The storage layer records into its own instruments (it sits below this module);
+        // these clones share their values.
+        let storage = crate::raft::observe::stats();
         let m = Self {
             registry: Registry::default(),
             term: Gauge::default(),
@@ -104,116 +101,137 @@ impl EndpointMetrics {
             forwarded_writes: Counter::default(),
             read_index_rounds: Family::default(),
             replication_lag: Family::default(),
-            log_append_seconds: latency(),
-            log_fsync_seconds: latency(),
-            log_batch_ops: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
-            snapshot_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            snapshot_bytes: Gauge::default(),
+            log_append_seconds: storage.log_append_seconds.clone(),
+            log_fsync_seconds: storage.log_fsync_seconds.clone(),
+            log_batch_ops: storage.log_batch_ops.clone(),
+            snapshot_seconds: storage.snapshot_seconds.clone(),
+            snapshot_bytes: storage.snapshot_bytes.clone(),
             http_requests: Family::new_with_constructor(latency),
             tls_handshake_failures: Family::default(),
             objects: Family::default(),
             jobs: Family::default(),
             leases: Family::default(),
         };
-        r.register("raft_term", "Current Raft term", m.term.clone());
+        let mut r = Registry::with_prefix("drp");
+        m.register_raft_state(&mut r);
+        m.register_raft_traffic(&mut r);
+        m.register_storage(&mut r);
+        m.register_serving(&mut r);
+        Self { registry: r, ..m }
+    }
+
+    /// Term, leadership and the log positions.
+    fn register_raft_state(&self, r: &mut Registry) {
+        r.register("raft_term", "Current Raft term", self.term.clone());
         r.register(
             "raft_is_leader",
             "1 while this member leads",
-            m.is_leader.clone(),
+            self.is_leader.clone(),
         );
         r.register(
             "raft_leader_changes",
             "Times this member saw a new leader",
-            m.leader_changes.clone(),
+            self.leader_changes.clone(),
         );
         r.register(
             "raft_commit_index",
             "Highest log index this member knows committed",
-            m.commit_index.clone(),
+            self.commit_index.clone(),
         );
         r.register(
             "raft_applied_index",
             "Highest log index applied to this member's store",
-            m.applied_index.clone(),
+            self.applied_index.clone(),
         );
         r.register(
             "raft_last_log_index",
             "Highest index in this member's log",
-            m.last_log_index.clone(),
+            self.last_log_index.clone(),
         );
         r.register(
             "raft_apply_lag_entries",
             "Committed entries not yet applied here",
-            m.apply_lag.clone(),
+            self.apply_lag.clone(),
         );
         r.register(
             "raft_snapshot_index",
             "Last log index covered by this member's snapshot",
-            m.snapshot_index.clone(),
+            self.snapshot_index.clone(),
         );
+    }
+
+    /// Writes and reads going through consensus, and replication.
+    fn register_raft_traffic(&self, r: &mut Registry) {
         r.register(
             "raft_proposals_failed",
             "Writes proposed on this member (as leader) that did not commit",
-            m.proposals_failed.clone(),
+            self.proposals_failed.clone(),
         );
         r.register(
             "raft_forwarded_writes",
             "Writes this member forwarded to the leader",
-            m.forwarded_writes.clone(),
+            self.forwarded_writes.clone(),
         );
         r.register(
             "raft_read_index_rounds",
             "Linearizable-read fences (read index rounds) by who confirmed them",
-            m.read_index_rounds.clone(),
+            self.read_index_rounds.clone(),
         );
         r.register(
             "raft_replication_lag_entries",
             "On the leader: entries each member's log is behind the leader's",
-            m.replication_lag.clone(),
+            self.replication_lag.clone(),
         );
+    }
+
+    /// The Raft log's durable writes and snapshots.
+    fn register_storage(&self, r: &mut Registry) {
         r.register(
             "raft_log_append_seconds",
             "From a log append's submission to its durable write",
-            m.log_append_seconds.clone(),
+            self.log_append_seconds.clone(),
         );
         r.register(
             "raft_log_fsync_seconds",
             "One group-commit batch: its write transaction and fsync",
-            m.log_fsync_seconds.clone(),
+            self.log_fsync_seconds.clone(),
         );
         r.register(
             "raft_log_batch_ops",
             "Operations folded into one group-commit batch",
-            m.log_batch_ops.clone(),
+            self.log_batch_ops.clone(),
         );
         r.register(
             "raft_snapshot_build_seconds",
             "Time to build and persist a snapshot",
-            m.snapshot_seconds.clone(),
+            self.snapshot_seconds.clone(),
         );
         r.register(
             "raft_snapshot_bytes",
             "Size of the last snapshot built or installed",
-            m.snapshot_bytes.clone(),
+            self.snapshot_bytes.clone(),
         );
+    }
+
+    /// The API, TLS listeners and what this member stores and serves.
+    fn register_serving(&self, r: &mut Registry) {
         r.register(
             "http_request_duration_seconds",
             "API requests by method, route template and status",
-            m.http_requests.clone(),
+            self.http_requests.clone(),
         );
         r.register(
             "tls_handshake_failures",
             "TLS handshakes refused or timed out, by listener",
-            m.tls_handshake_failures.clone(),
+            self.tls_handshake_failures.clone(),
         );
         r.register(
             "objects",
             "Objects stored on this member, by collection",
-            m.objects.clone(),
+            self.objects.clone(),
         );
-        r.register("jobs", "Jobs by state", m.jobs.clone());
-        r.register("leases", "DHCP leases by state", m.leases.clone());
-        Self { registry: r, ..m }
+        r.register("jobs", "Jobs by state", self.jobs.clone());
+        r.register("leases", "DHCP leases by state", self.leases.clone());
     }
 
     /// The registry as OpenMetrics text.
@@ -238,28 +256,6 @@ pub fn tls_handshake_failed(listener: &'static str) {
         .tls_handshake_failures
         .get_or_create(&ListenerLabels { listener })
         .inc();
-}
-
-/// Hook for the Raft log writer: one batch of `ops` written in `took`.
-pub fn log_batch_written(ops: usize, took: Duration) {
-    let m = global();
-    m.log_fsync_seconds.observe(took.as_secs_f64());
-    m.log_batch_ops.observe(ops as f64);
-}
-
-/// Hook for the Raft log writer: an append became durable `waited` after it was submitted.
-pub fn log_append_durable(waited: Duration) {
-    global().log_append_seconds.observe(waited.as_secs_f64());
-}
-
-/// Hook for snapshot build and install.
-pub fn snapshot_taken(took: Option<Duration>, bytes: usize) {
-    let m = global();
-    if let Some(took) = took {
-        m.snapshot_seconds.observe(took.as_secs_f64());
-    }
-    m.snapshot_bytes
-        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
 }
 
 pub fn read_index_round(role: &'static str) {

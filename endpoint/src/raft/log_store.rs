@@ -76,16 +76,7 @@ impl LogStore {
     /// sooner than that after it was made, like a slow disk, so this member's log lags what it
     /// has sent.
     pub fn open_with(path: &Path, write_delay: Duration) -> io::Result<Self> {
-        // redb repairs a file the last process did not close; say so (tests grep for this).
-        let db = Database::builder()
-            .set_repair_callback(|r| {
-                tracing::warn!(
-                    progress = r.progress(),
-                    "raft log not shut down cleanly: repairing"
-                )
-            })
-            .create(path)
-            .map_err(io_err)?;
+        let db = Database::create(path).map_err(io_err)?;
         let tx = db.begin_write().map_err(io_err)?;
         tx.open_table(LOG).map_err(io_err)?;
         tx.open_table(META).map_err(io_err)?;
@@ -145,7 +136,7 @@ fn writer_loop(
         }
         let started = Instant::now();
         let result = write_batch(&shared.db, batch.iter().map(|(_, op)| op));
-        crate::metrics::log_batch_written(batch.len(), started.elapsed());
+        super::observe::log_batch_written(batch.len(), started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "raft log write failed");
         }
@@ -155,7 +146,7 @@ fn writer_loop(
                 LogOp::Append { done, entries } => {
                     if outcome.is_ok() {
                         forget_flushed(&shared, &entries);
-                        crate::metrics::log_append_durable(submitted.elapsed());
+                        super::observe::log_append_durable(submitted.elapsed());
                     }
                     done.io_completed(outcome);
                 }

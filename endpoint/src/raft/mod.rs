@@ -4,6 +4,7 @@
 pub mod compact;
 pub mod log_store;
 pub mod network;
+pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod state_machine;

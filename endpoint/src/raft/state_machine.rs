@@ -125,7 +125,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             };
             persist_snapshot(&dir, &meta, &body.bytes)?;
             tracing::info!(last = ?meta.last_log_id, bytes = body.bytes.len(), "snapshot built");
-            crate::metrics::snapshot_taken(Some(started.elapsed()), body.bytes.len());
+            super::observe::snapshot_taken(Some(started.elapsed()), body.bytes.len());
             Ok(Snapshot {
                 meta,
                 snapshot: body.bytes,
@@ -242,7 +242,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             persist_snapshot(&dir, &meta, &snapshot)?;
             tx.commit().map_err(io_err)?;
             tracing::info!(last = ?meta.last_log_id, bytes = snapshot.len(), "snapshot installed");
-            crate::metrics::snapshot_taken(None, snapshot.len());
+            super::observe::snapshot_taken(None, snapshot.len());
             Ok(())
         })
         .await

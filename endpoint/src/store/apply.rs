@@ -4,7 +4,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{decode, unique, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
+use super::{decode, object_ops, unique, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
 use crate::command::{Idempotency, Op, Request, Response};
 use crate::fill;
 use crate::model;
@@ -209,7 +209,7 @@ fn mark_references(
 
 /// A written object as it is stored: the runtime's fields maintained (machines, jobs) and
 /// its references checked. `Err` is the refusal to answer instead; nothing is written then.
-fn maintained(
+pub(super) fn maintained(
     objects: &mut Table<(&str, &str), &[u8]>,
     collection: &str,
     before: Option<&Value>,
@@ -306,137 +306,6 @@ fn precondition_failed(
     Ok(Some(Response::error(412, collection, key, message)))
 }
 
-/// Most operations one PATCH may carry.
-pub const MAX_PATCH_OPS: usize = 10_000;
-/// Largest object a PATCH may produce (serialized). `copy` can double an object per
-/// operation, so without a bound 40 operations in a 1.5 KB body would exhaust every member's
-/// memory when the entry applies (found by the `json_patch` fuzz target).
-pub const MAX_PATCHED_BYTES: usize = 16 << 20;
-
-fn json_len(v: &Value) -> usize {
-    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
-}
-
-/// Applies `ops` to `doc` one operation at a time, refusing (422) before any operation that
-/// could take the result past [`MAX_PATCHED_BYTES`]. The bound is an upper estimate (what
-/// `add`, `replace` and `copy` put in, nothing taken out), deterministic (every member decides
-/// alike) and cheap: the bytes measured add up to at most the limit. A failed operation is
-/// 409 for a `test`, else 422; the caller discards `doc` on any error.
-fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), (u16, String)> {
-    use json_patch::PatchOperation as P;
-    if ops.0.len() > MAX_PATCH_OPS {
-        return Err((
-            422,
-            format!(
-                "a patch may have at most {MAX_PATCH_OPS} operations, this one has {}",
-                ops.0.len()
-            ),
-        ));
-    }
-    let mut size = json_len(doc);
-    // An upper bound of the result's depth, kept per operation without walking the document
-    // again: what an operation puts in sits at most its path's length below the root.
-    let mut depth = crate::command::value_depth(doc);
-    for (i, op) in ops.0.iter().enumerate() {
-        let segments = |p: &str| p.matches('/').count();
-        depth = depth.max(match op {
-            P::Add(a) => segments(a.path.as_str()) + crate::command::value_depth(&a.value),
-            P::Replace(r) => segments(r.path.as_str()) + crate::command::value_depth(&r.value),
-            P::Copy(c) => segments(c.path.as_str()) + depth,
-            P::Move(m) => segments(m.path.as_str()) + depth,
-            _ => 0,
-        });
-        if depth > crate::command::MAX_OBJECT_DEPTH {
-            return Err((
-                422,
-                format!(
-                    "patch operation {i} could nest the object deeper than {} levels",
-                    crate::command::MAX_OBJECT_DEPTH
-                ),
-            ));
-        }
-        size = size.saturating_add(match op {
-            P::Add(a) => json_len(&a.value),
-            P::Replace(r) => json_len(&r.value),
-            P::Copy(c) => doc.pointer(c.from.as_str()).map_or(0, json_len),
-            _ => 0,
-        });
-        if size > MAX_PATCHED_BYTES {
-            return Err((
-                422,
-                format!(
-                    "patch operation {i} would make the object larger than {} MiB",
-                    MAX_PATCHED_BYTES >> 20
-                ),
-            ));
-        }
-        if let Err(e) = json_patch::patch_unsafe(doc, std::slice::from_ref(op)) {
-            let status = if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
-                409
-            } else {
-                422
-            };
-            return Err((
-                status,
-                format!("patch operation {i} ({}): {}", e.path, e.kind),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn apply_patch(
-    objects: &mut Table<(&str, &str), &[u8]>,
-    collection: &str,
-    key: &str,
-    patch: &Value,
-    stamp: fill::Stamp,
-) -> Result<Response, StoreError> {
-    let Some(original) = load(objects, collection, key)? else {
-        return Ok(not_found(collection, key));
-    };
-    let ops: json_patch::Patch = match serde_json::from_value(patch.clone()) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok(Response::error(
-                422,
-                collection,
-                key,
-                format!("not a JSON Patch: {e}"),
-            ))
-        }
-    };
-    // Patched on a copy: a failure leaves the stored object untouched.
-    let mut patched = original.clone();
-    if let Err((status, message)) = patch_bounded(&mut patched, &ops) {
-        return Ok(Response::error(status, collection, key, message));
-    }
-    if let Some(c) = model::collection(collection) {
-        if patched.get(c.key_field).and_then(Value::as_str) != Some(key) {
-            return Ok(Response::error(
-                422,
-                collection,
-                key,
-                format!("a patch may not change {}", c.key_field),
-            ));
-        }
-        let problems = model::validate(c, &patched);
-        if !problems.is_empty() {
-            return Ok(Response::ok(
-                422,
-                crate::command::error_body(422, collection, key, problems),
-            ));
-        }
-    }
-    let stamped = fill::stored(collection, patched, Some(&original), stamp);
-    let patched = match maintained(objects, collection, Some(&original), stamped, stamp.at_ms)? {
-        Ok(object) => object,
-        Err(refused) => return Ok(refused),
-    };
-    put(objects, collection, key, &patched)?;
-    Ok(Response::ok(200, patched))
-}
-
 /// `apply_op`, keeping unique fields unique: a write that would give a second object the
 /// same unique value is undone (inside this transaction) and answered 409.
 fn apply_object_op(
@@ -483,12 +352,7 @@ fn apply_op(
         return Ok(refused);
     }
     Ok(match op {
-        Op::SetPrefs { prefs } => {
-            for (name, value) in prefs {
-                put(objects, "prefs", name, &Value::String(value.clone()))?;
-            }
-            Response::ok(200, super::prefs(objects)?)
-        }
+        Op::SetPrefs { prefs } => object_ops::set_prefs(objects, prefs)?,
         Op::UploadChunk { .. }
         | Op::FinishUpload { .. }
         | Op::AbortUpload { .. }
@@ -507,7 +371,7 @@ fn apply_op(
             collection,
             key,
             patch,
-        } => apply_patch(objects, collection, key, patch, stamp)?,
+        } => super::patch::apply_patch(objects, collection, key, patch, stamp)?,
         Op::CreateJob {
             machine,
             job,
@@ -518,113 +382,29 @@ fn apply_op(
             put(objects, "_system", key, object)?;
             Response::ok(200, Value::Null)
         }
-        Op::Seed { objects: seeds } => {
-            let mut created = Vec::new();
-            for (collection, key, object) in seeds {
-                if load(objects, collection, key)?.is_none() {
-                    put(
-                        objects,
-                        collection,
-                        key,
-                        &model::stamp_new(collection, object.clone()),
-                    )?;
-                    created.push(Value::String(format!("{collection}/{key}")));
-                }
-            }
-            Response::ok(200, Value::Array(created))
-        }
+        Op::Seed { objects: seeds } => object_ops::seed(objects, seeds)?,
         Op::Create {
             collection,
             key,
             object,
-        } => {
-            if objects.get((collection.as_str(), key.as_str()))?.is_some() {
-                return Ok(Response::error(
-                    409,
-                    collection,
-                    key,
-                    format!("{collection}/{key} already exists"),
-                ));
-            }
-            let stamped = fill::stored(collection, object.clone(), None, stamp);
-            let object = match maintained(objects, collection, None, stamped, stamp.at_ms)? {
-                Ok(object) => object,
-                Err(refused) => return Ok(refused),
-            };
-            put(objects, collection, key, &object)?;
-            Response::ok(201, object)
-        }
+        } => object_ops::create(objects, collection, key, object, stamp)?,
         Op::Replace {
             collection,
             key,
             object,
-        } => {
-            let Some(before) = load(objects, collection, key)? else {
-                return Ok(not_found(collection, key));
-            };
-            let stamped = fill::stored(collection, object.clone(), Some(&before), stamp);
-            let object = match maintained(objects, collection, Some(&before), stamped, stamp.at_ms)?
-            {
-                Ok(object) => object,
-                Err(refused) => return Ok(refused),
-            };
-            put(objects, collection, key, &object)?;
-            Response::ok(200, object)
-        }
-        Op::Delete { collection, key } if model::is_builtin(collection, key) => Response::error(
-            409,
-            collection,
-            key,
-            format!("{collection}/{key} is built in and cannot be deleted"),
-        ),
-        Op::Delete { collection, key } => {
-            match objects.remove((collection.as_str(), key.as_str()))? {
-                Some(old) => Response::ok(200, decode(old.value())?),
-                None => not_found(collection, key),
-            }
-        }
+        } => object_ops::replace(objects, collection, key, object, stamp)?,
+        Op::Delete { collection, key } => object_ops::delete(objects, collection, key)?,
         Op::SetParam {
             collection,
             key,
             param,
             value,
-        } => {
-            let Some(mut object) = load(objects, collection, key)? else {
-                return Ok(not_found(collection, key));
-            };
-            let Some(params) = params_mut(&mut object) else {
-                return Ok(bad_params(collection, key));
-            };
-            params.insert(param.clone(), value.clone());
-            fill::touch(&mut object, stamp);
-            put(objects, collection, key, &object)?;
-            Response::ok(200, value.clone())
-        }
+        } => object_ops::set_param(objects, (collection, key), param, value, stamp)?,
         Op::DeleteParam {
             collection,
             key,
             param,
-        } => {
-            let Some(mut object) = load(objects, collection, key)? else {
-                return Ok(not_found(collection, key));
-            };
-            let Some(params) = params_mut(&mut object) else {
-                return Ok(bad_params(collection, key));
-            };
-            match params.remove(param) {
-                Some(old) => {
-                    fill::touch(&mut object, stamp);
-                    put(objects, collection, key, &object)?;
-                    Response::ok(200, old)
-                }
-                None => Response::error(
-                    404,
-                    collection,
-                    key,
-                    format!("param {param} is not set on {collection}/{key}"),
-                ),
-            }
-        }
+        } => object_ops::delete_param(objects, (collection, key), param, stamp)?,
     })
 }
 
@@ -672,7 +452,7 @@ pub(super) fn params_mut(object: &mut Value) -> Option<&mut Map<String, Value>> 
     params.as_object_mut()
 }
 
-fn bad_params(collection: &str, key: &str) -> Response {
+pub(super) fn bad_params(collection: &str, key: &str) -> Response {
     Response::error(
         422,
         collection,

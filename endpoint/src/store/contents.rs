@@ -4,16 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableDatabase, ReadableTable, Table};
+use redb::{ReadableDatabase, ReadableTable};
 use serde_json::{json, Map, Value};
 
 use super::apply::{load, put};
-use super::{decode, ObjectStore, StoreError, OBJECTS};
+use super::{decode, ObjectStore, Objects, StoreError, OBJECTS};
 use crate::command::{error_body, ContentPack, InstallMode, Response};
 use crate::model;
 use crate::packs::prereqs::{self, BASIC_STORE, BASIC_STORE_VERSION, BUILTIN_LAYERS};
-
-type Objects<'t> = Table<'t, (&'static str, &'static str), &'static [u8]>;
 
 /// Which objects each installed pack owns, so replacing or removing it is exact.
 const INDEX: &str = "_content_index";

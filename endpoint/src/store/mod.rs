@@ -5,6 +5,8 @@
 mod apply;
 mod contents;
 pub mod files;
+mod object_ops;
+mod patch;
 pub mod runtime;
 mod snapshot;
 mod tenants;
@@ -61,6 +63,9 @@ from_redb!(
     redb::CommitError
 );
 
+/// The objects table open in a write transaction, as every part of `apply` takes it.
+pub(crate) type Objects<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
+
 /// A page of a collection, in key order.
 pub struct ListPage {
     pub total: u64,
@@ -75,15 +80,7 @@ pub struct ObjectStore {
 
 impl ObjectStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        // redb repairs a file the last process did not close; say so (tests grep for this).
-        let db = Database::builder()
-            .set_repair_callback(|r| {
-                tracing::warn!(
-                    progress = r.progress(),
-                    "object store not shut down cleanly: repairing"
-                )
-            })
-            .create(path)?;
+        let db = Database::create(path)?;
         let tx = db.begin_write()?;
         {
             tx.open_table(OBJECTS)?;

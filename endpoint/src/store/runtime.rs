@@ -4,7 +4,7 @@
 //! command, and every decision reads only this transaction.
 
 use redb::Table;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::apply::{load, not_found, put};
 use super::StoreError;
@@ -35,6 +35,52 @@ pub(super) fn maintain_machine(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    keep_server_fields(&mut map, before);
+    if before.is_none() && workflow::str_field(&Value::Object(map.clone()), "Workflow").is_empty() {
+        // DRP's `defaultWorkflow` pref: new machines start in it.
+        if let Some(Value::String(default)) = load(objects, "prefs", "defaultWorkflow")? {
+            map.insert("Workflow".into(), json!(default));
+        }
+    }
+    let wanted = map
+        .get("Workflow")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let had = before.map_or("", |b| workflow::str_field(b, "Workflow"));
+    let mut problems = Vec::new();
+    if before.is_none() || wanted != had {
+        if let Some(refused) = busy(objects, before, &key, "workflow")? {
+            return Ok(Err(refused));
+        }
+        problems.extend(start_workflow(
+            objects,
+            &mut map,
+            before.is_some(),
+            &wanted,
+        )?);
+    }
+    let has = workflow::str_field(&Value::Object(map.clone()), "Stage").to_string();
+    if wanted.is_empty() && !asked_stage.is_empty() && asked_stage != has {
+        if let Some(refused) = busy(objects, before, &key, "stage")? {
+            return Ok(Err(refused));
+        }
+        let Some(stage) = load(objects, "stages", &asked_stage)? else {
+            return Ok(Err(Response::error(
+                422,
+                "machines",
+                &key,
+                format!("Stage: stages/{asked_stage} does not exist"),
+            )));
+        };
+        workflow::enter_stage(&mut map, &asked_stage, &stage);
+    }
+    Ok(Ok((Value::Object(map), problems)))
+}
+
+/// The server's fields are the server's: whatever the client sent for them is replaced by
+/// the stored machine's values, and fields still unset get their defaults.
+fn keep_server_fields(map: &mut Map<String, Value>, before: Option<&Value>) {
     for field in SERVER_MACHINE_FIELDS {
         map.remove(*field);
         if let Some(v) = before.and_then(|b| b.get(*field)) {
@@ -58,86 +104,73 @@ pub(super) fn maintain_machine(
             *slot = value;
         }
     }
-    if before.is_none() && workflow::str_field(&Value::Object(map.clone()), "Workflow").is_empty() {
-        // DRP's `defaultWorkflow` pref: new machines start in it.
-        if let Some(Value::String(default)) = load(objects, "prefs", "defaultWorkflow")? {
-            map.insert("Workflow".into(), json!(default));
+}
+
+/// 409 while the machine runs a job: its workflow or stage (`what`) cannot change under it.
+fn busy(
+    objects: &Objects,
+    before: Option<&Value>,
+    key: &str,
+    what: &str,
+) -> Result<Option<Response>, StoreError> {
+    Ok(running_job(objects, before)?.map(|running| {
+        Response::error(
+            409,
+            "machines",
+            key,
+            format!(
+                "machines/{key} is running job {running}; finish or fail it before changing the {what}"
+            ),
+        )
+    }))
+}
+
+/// Puts the machine at the start of workflow `wanted` (none: no tasks; for an existing
+/// machine the old ones are cleared). Returns the problems found building its tasks.
+fn start_workflow(
+    objects: &Objects,
+    map: &mut Map<String, Value>,
+    existed: bool,
+    wanted: &str,
+) -> Result<Vec<String>, StoreError> {
+    let no_tasks = |map: &mut Map<String, Value>| {
+        map.insert("Tasks".into(), json!([]));
+        map.insert("CurrentTask".into(), json!(-1));
+        map.insert("WorkflowComplete".into(), json!(false));
+    };
+    if wanted.is_empty() {
+        if existed {
+            no_tasks(map);
         }
+        return Ok(Vec::new());
     }
-    let wanted = map
-        .get("Workflow")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let had = before.map_or("", |b| workflow::str_field(b, "Workflow"));
-    let mut problems = Vec::new();
-    if before.is_none() || wanted != had {
-        if let Some(running) = running_job(objects, before)? {
-            return Ok(Err(Response::error(
-                409,
-                "machines",
-                &key,
-                format!(
-                    "machines/{key} is running job {running}; finish or fail it before changing the workflow"
-                ),
-            )));
+    let Some(wf) = load(objects, "workflows", wanted)? else {
+        // The reference check names the missing workflow; nothing can run meanwhile.
+        no_tasks(map);
+        return Ok(Vec::new());
+    };
+    let mut stage_error = None;
+    let built = workflow::build_tasks(&wf, |s| match load(objects, "stages", s) {
+        Ok(found) => found,
+        Err(e) => {
+            stage_error = Some(e);
+            None
         }
-        if wanted.is_empty() {
-            if before.is_some() {
-                map.insert("Tasks".into(), json!([]));
-                map.insert("CurrentTask".into(), json!(-1));
-                map.insert("WorkflowComplete".into(), json!(false));
-            }
-        } else if let Some(wf) = load(objects, "workflows", &wanted)? {
-            let mut stage_error = None;
-            let built = workflow::build_tasks(&wf, |s| match load(objects, "stages", s) {
-                Ok(found) => found,
-                Err(e) => {
-                    stage_error = Some(e);
-                    None
-                }
-            });
-            if let Some(e) = stage_error {
-                return Err(e);
-            }
-            match built {
-                Ok(tasks) => workflow::start(&mut map, tasks),
-                Err(problem) => {
-                    workflow::start(&mut map, Vec::new());
-                    map.insert("WorkflowComplete".into(), json!(false));
-                    problems.push(problem);
-                }
-            }
-        } else {
-            // The reference check names the missing workflow; nothing can run meanwhile.
-            map.insert("Tasks".into(), json!([]));
-            map.insert("CurrentTask".into(), json!(-1));
+    });
+    if let Some(e) = stage_error {
+        return Err(e);
+    }
+    Ok(match built {
+        Ok(tasks) => {
+            workflow::start(map, tasks);
+            Vec::new()
+        }
+        Err(problem) => {
+            workflow::start(map, Vec::new());
             map.insert("WorkflowComplete".into(), json!(false));
+            vec![problem]
         }
-    }
-    let has = workflow::str_field(&Value::Object(map.clone()), "Stage").to_string();
-    if wanted.is_empty() && !asked_stage.is_empty() && asked_stage != has {
-        if let Some(running) = running_job(objects, before)? {
-            return Ok(Err(Response::error(
-                409,
-                "machines",
-                &key,
-                format!(
-                    "machines/{key} is running job {running}; finish or fail it before changing the stage"
-                ),
-            )));
-        }
-        let Some(stage) = load(objects, "stages", &asked_stage)? else {
-            return Ok(Err(Response::error(
-                422,
-                "machines",
-                &key,
-                format!("Stage: stages/{asked_stage} does not exist"),
-            )));
-        };
-        workflow::enter_stage(&mut map, &asked_stage, &stage);
-    }
-    Ok(Ok((Value::Object(map), problems)))
+    })
 }
 
 /// The machine's current job, if it is still created or running.

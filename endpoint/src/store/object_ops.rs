@@ -1,0 +1,154 @@
+//! The state transitions of the plain object commands: create, replace, delete, one param
+//! set or removed, prefs, and seeding built-in objects. Each answers a refusal as an `Ok`
+//! 4xx response and writes nothing then; `Err` is a store failure.
+
+use std::collections::BTreeMap;
+
+use redb::ReadableTable;
+use serde_json::Value;
+
+use super::apply::{bad_params, load, maintained, not_found, params_mut, put};
+use super::{decode, Objects, StoreError};
+use crate::command::Response;
+use crate::{fill, model};
+
+pub(super) fn set_prefs(
+    objects: &mut Objects,
+    prefs: &BTreeMap<String, String>,
+) -> Result<Response, StoreError> {
+    for (name, value) in prefs {
+        put(objects, "prefs", name, &Value::String(value.clone()))?;
+    }
+    Ok(Response::ok(200, super::prefs(objects)?))
+}
+
+/// Creates the objects that do not exist yet; answers the `collection/key` of each created.
+pub(super) fn seed(
+    objects: &mut Objects,
+    seeds: &[(String, String, Value)],
+) -> Result<Response, StoreError> {
+    let mut created = Vec::new();
+    for (collection, key, object) in seeds {
+        if load(objects, collection, key)?.is_none() {
+            put(
+                objects,
+                collection,
+                key,
+                &model::stamp_new(collection, object.clone()),
+            )?;
+            created.push(Value::String(format!("{collection}/{key}")));
+        }
+    }
+    Ok(Response::ok(200, Value::Array(created)))
+}
+
+pub(super) fn create(
+    objects: &mut Objects,
+    collection: &str,
+    key: &str,
+    object: &Value,
+    stamp: fill::Stamp,
+) -> Result<Response, StoreError> {
+    if objects.get((collection, key))?.is_some() {
+        return Ok(Response::error(
+            409,
+            collection,
+            key,
+            format!("{collection}/{key} already exists"),
+        ));
+    }
+    let stamped = fill::stored(collection, object.clone(), None, stamp);
+    let object = match maintained(objects, collection, None, stamped, stamp.at_ms)? {
+        Ok(object) => object,
+        Err(refused) => return Ok(refused),
+    };
+    put(objects, collection, key, &object)?;
+    Ok(Response::ok(201, object))
+}
+
+pub(super) fn replace(
+    objects: &mut Objects,
+    collection: &str,
+    key: &str,
+    object: &Value,
+    stamp: fill::Stamp,
+) -> Result<Response, StoreError> {
+    let Some(before) = load(objects, collection, key)? else {
+        return Ok(not_found(collection, key));
+    };
+    let stamped = fill::stored(collection, object.clone(), Some(&before), stamp);
+    let object = match maintained(objects, collection, Some(&before), stamped, stamp.at_ms)? {
+        Ok(object) => object,
+        Err(refused) => return Ok(refused),
+    };
+    put(objects, collection, key, &object)?;
+    Ok(Response::ok(200, object))
+}
+
+/// Deletes an object and answers it; built-in objects stay (409).
+pub(super) fn delete(
+    objects: &mut Objects,
+    collection: &str,
+    key: &str,
+) -> Result<Response, StoreError> {
+    if model::is_builtin(collection, key) {
+        return Ok(Response::error(
+            409,
+            collection,
+            key,
+            format!("{collection}/{key} is built in and cannot be deleted"),
+        ));
+    }
+    Ok(match objects.remove((collection, key))? {
+        Some(old) => Response::ok(200, decode(old.value())?),
+        None => not_found(collection, key),
+    })
+}
+
+/// Sets one param of `(collection, key)` and answers its value.
+pub(super) fn set_param(
+    objects: &mut Objects,
+    (collection, key): (&str, &str),
+    param: &str,
+    value: &Value,
+    stamp: fill::Stamp,
+) -> Result<Response, StoreError> {
+    let Some(mut object) = load(objects, collection, key)? else {
+        return Ok(not_found(collection, key));
+    };
+    let Some(params) = params_mut(&mut object) else {
+        return Ok(bad_params(collection, key));
+    };
+    params.insert(param.to_string(), value.clone());
+    fill::touch(&mut object, stamp);
+    put(objects, collection, key, &object)?;
+    Ok(Response::ok(200, value.clone()))
+}
+
+/// Removes one param of `(collection, key)` and answers its old value (404 when unset).
+pub(super) fn delete_param(
+    objects: &mut Objects,
+    (collection, key): (&str, &str),
+    param: &str,
+    stamp: fill::Stamp,
+) -> Result<Response, StoreError> {
+    let Some(mut object) = load(objects, collection, key)? else {
+        return Ok(not_found(collection, key));
+    };
+    let Some(params) = params_mut(&mut object) else {
+        return Ok(bad_params(collection, key));
+    };
+    Ok(match params.remove(param) {
+        Some(old) => {
+            fill::touch(&mut object, stamp);
+            put(objects, collection, key, &object)?;
+            Response::ok(200, old)
+        }
+        None => Response::error(
+            404,
+            collection,
+            key,
+            format!("param {param} is not set on {collection}/{key}"),
+        ),
+    })
+}
