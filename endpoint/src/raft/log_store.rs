@@ -76,7 +76,16 @@ impl LogStore {
     /// sooner than that after it was made, like a slow disk, so this member's log lags what it
     /// has sent.
     pub fn open_with(path: &Path, write_delay: Duration) -> io::Result<Self> {
-        let db = Database::create(path).map_err(io_err)?;
+        // redb repairs a file the last process did not close; say so (tests grep for this).
+        let db = Database::builder()
+            .set_repair_callback(|r| {
+                tracing::warn!(
+                    progress = r.progress(),
+                    "raft log not shut down cleanly: repairing"
+                )
+            })
+            .create(path)
+            .map_err(io_err)?;
         let tx = db.begin_write().map_err(io_err)?;
         tx.open_table(LOG).map_err(io_err)?;
         tx.open_table(META).map_err(io_err)?;

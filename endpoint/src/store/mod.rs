@@ -80,7 +80,15 @@ pub struct ObjectStore {
 
 impl ObjectStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        // redb repairs a file the last process did not close; say so (tests grep for this).
+        let db = Database::builder()
+            .set_repair_callback(|r| {
+                tracing::warn!(
+                    progress = r.progress(),
+                    "object store not shut down cleanly: repairing"
+                )
+            })
+            .create(path)?;
         let tx = db.begin_write()?;
         {
             tx.open_table(OBJECTS)?;
