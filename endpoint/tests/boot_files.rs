@@ -3,6 +3,8 @@
 //! bootenv, a machine's files refused to other addresses, path traversal refused on both
 //! protocols, `/api/v3/info` reporting the services, and `--virt-interface-script` called to
 //! add the virtual address on becoming active and remove it on shutdown.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

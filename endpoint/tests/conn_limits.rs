@@ -2,6 +2,8 @@
 //! (a slow client is cut at its deadline, a source over its cap is refused, a user over their
 //! rate gets 429 with `Retry-After`) and the node goes on serving others. Deadlines are set
 //! short by flag; the only timing asserted is the deadline itself.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

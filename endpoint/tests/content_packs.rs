@@ -1,6 +1,8 @@
 //! Content packs through the replicated apply path: bundling DRP's directory form,
 //! conflicts with writable objects, `replaceWritable`, prerequisites and feature flags,
 //! and the real packs in `../shared/fixtures/content-packs` when they are present.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! DHCP against a real one-node `drp-endpoint`: the subnet is created through the API on
 //! loopback, packets are built with dhcproto and sent from an ordinary UDP port, so the
 //! server answers to the packet's source (its rule for senders not on port 68).
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Issue 18 on a real node, without the Python client: DRP's defaults and stamps on what is
 //! stored, wrong types refused, the params-map calls, client-sealed secure values, and the
 //! routes DRP's clients call (info, token in DRP's form, password, whoami, indexes, objects).
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The event websocket against a real node: register/deregister, wildcards, error replies,
 //! and create/update events carrying the object before and after.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

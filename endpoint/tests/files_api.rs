@@ -1,5 +1,7 @@
 //! The files API against a real node: multi-chunk uploads, sha256 on HEAD/GET, a wrong
 //! claimed sha256 refused with nothing stored, path traversal refused, tgz explode, delete.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

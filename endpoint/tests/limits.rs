@@ -12,6 +12,8 @@
 //! | websocket command | 4096 bytes | error reply, Code 413 |
 //! | websocket message at all | 64 KiB | close 1009 |
 //! | websocket registrations per connection | 256 | error reply, Code 422 |
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! `GET /api/v3/swagger.json` against a real endpoint: served without credentials, and every
 //! (path, method) it documents is routed to a handler that answers with one of the statuses
 //! the document gives for it; every method it does not document is 405.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

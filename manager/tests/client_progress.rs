@@ -2,6 +2,8 @@
 //! `contents upload` (a pack installed, then replaced; a bad pack refused with nothing
 //! changed), `files upload` (streamed intact, directly and through the gateway) and
 //! `version-sets plan` over every endpoint; progress as plain lines when not on a terminal.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! sign in, see three clusters, kill a leader and see the new one without reloading, push a
 //! commit and see it applied, push a bad one and see its error with line and column.
 //! Screenshots go to `<target>/tmp/dashboard/` (not committed).
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The manager against real `drp-endpoint` clusters: git → apply, failover, two clusters with
 //! one down, a rejected commit, the gateway across failover, restart, and the quickstart.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

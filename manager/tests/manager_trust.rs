@@ -1,6 +1,8 @@
 //! The manager verifies each cluster's certificate: pinned at registration (trust on first
 //! use) or against `manager/ca`; a changed certificate is refused with a clear status until the
 //! endpoint is re-registered; plain-HTTP clusters keep working.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! `GET /metrics` on members and on the manager, scraped as Prometheus would and parsed with a
 //! Prometheus text parser: the counters move with the work done, the labels stay bounded.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
