@@ -64,12 +64,15 @@ pub fn global_profile() -> Value {
     )
 }
 
+/// The built-in role granted every claim; the admin user always holds it (`auth::roles`).
+pub const SUPERUSER: &str = "superuser";
+
 /// The role every claim is granted to (`auth::roles`).
 fn superuser_role() -> Value {
     stamp_new(
         "roles",
         serde_json::json!({
-            "Name": crate::auth::roles::SUPERUSER,
+            "Name": SUPERUSER,
             "Description": "Allowed everything",
             "Claims": [{"Scope": "*", "Action": "*", "Specific": "*"}],
         }),
@@ -80,7 +83,7 @@ fn superuser_role() -> Value {
 pub fn builtins() -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("profiles", "global", global_profile()),
-        ("roles", crate::auth::roles::SUPERUSER, superuser_role()),
+        ("roles", SUPERUSER, superuser_role()),
     ]
 }
 
@@ -88,7 +91,7 @@ pub fn is_builtin(collection: &str, key: &str) -> bool {
     // The keys of `builtins()`, without building its objects on every delete.
     matches!(
         (collection, key),
-        ("profiles", "global") | ("roles", crate::auth::roles::SUPERUSER)
+        ("profiles", "global") | ("roles", SUPERUSER)
     )
 }
 

@@ -401,7 +401,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
-    let metrics_tasks = crate::metrics::spawn(&node, args.metrics_listen, &shutdown_rx).await?;
+    let metrics_tasks = crate::node::spawn_metrics(&node, args.metrics_listen, &shutdown_rx).await?;
     let boot_tasks = crate::boot::spawn(
         &node,
         &args.boot,

@@ -13,7 +13,7 @@ use crate::node::Node;
 use crate::raft::node_id_of;
 use crate::tls::authority::Authority;
 use crate::tls::join::{CertificateReply, CertificateRequest};
-use crate::tls::{Pair, API_CERT_KEY, CA_KEY};
+use crate::tls::{stored_pair, API_CERT_KEY, CA_KEY};
 
 /// `POST /api/v3/system/consensus/rotate`: a new member certificate for this member.
 pub async fn rotate_member(State(node): State<Node>) -> Result<Response, ApiError> {
@@ -36,18 +36,6 @@ pub async fn rotate_api(State(node): State<Node>) -> Result<Response, ApiError> 
         "ServedHere": node.tls.serves_cluster_api_cert(),
     }))
     .into_response())
-}
-
-/// A stored `{CertPem, KeyPem}` object from the `_system` collection.
-pub fn stored_pair(node: &Node, key: &str) -> Result<Option<Pair>, ApiError> {
-    let Some(v) = node.store.get(crate::auth::token::SECRET_COLLECTION, key)? else {
-        return Ok(None);
-    };
-    let field = |name: &str| v.get(name).and_then(|s| s.as_str()).map(str::to_string);
-    match (field("CertPem"), field("KeyPem")) {
-        (Some(cert_pem), Some(key_pem)) => Ok(Some(Pair { cert_pem, key_pem })),
-        _ => Err(ApiError::internal(format!("stored {key} is malformed"))),
-    }
 }
 
 pub async fn issue(
@@ -77,8 +65,8 @@ pub async fn issue(
             "this member has not received the cluster CA yet; ask another member or retry",
         )
     };
-    let ca = stored_pair(&node, CA_KEY)?.ok_or_else(unavailable)?;
-    let api = stored_pair(&node, API_CERT_KEY)?.ok_or_else(unavailable)?;
+    let ca = stored_pair(&node.store, CA_KEY)?.ok_or_else(unavailable)?;
+    let api = stored_pair(&node.store, API_CERT_KEY)?.ok_or_else(unavailable)?;
     let issued = tokio::task::spawn_blocking(move || {
         let authority = Authority::load(&ca)?;
         let certificate = authority.issue_member(&req.consensus_id, &req.csr)?;

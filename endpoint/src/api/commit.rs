@@ -82,7 +82,7 @@ pub async fn outcome(
         origin.fingerprint,
         op,
     )?;
-    node.write(request).await
+    Ok(node.write(request).await?)
 }
 
 /// Commits `op` and answers its outcome as it is: status and JSON body.

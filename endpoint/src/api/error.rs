@@ -67,6 +67,47 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// The node's write and read paths: 503 without a quorum, 413 for a command nested too deeply.
+impl From<crate::node::NodeError> for ApiError {
+    fn from(e: crate::node::NodeError) -> Self {
+        ApiError::new(e.status(), e.to_string())
+    }
+}
+
+/// Certificates: 503 before the cluster CA arrived, the write path's own status for a
+/// refused commit, 500 for a local fault.
+impl From<crate::tls::TlsError> for ApiError {
+    fn from(e: crate::tls::TlsError) -> Self {
+        use crate::tls::TlsError;
+        match e {
+            TlsError::NoCa => ApiError::unavailable(e.to_string()),
+            TlsError::Refused { status, message } => ApiError::new(status, message),
+            TlsError::Malformed(_) | TlsError::Store(_) | TlsError::Internal(_) => {
+                ApiError::internal(e.to_string())
+            }
+        }
+    }
+}
+
+/// Membership changes: each variant names its status (`ClusterError::status`).
+impl From<crate::cluster::ClusterError> for ApiError {
+    fn from(e: crate::cluster::ClusterError) -> Self {
+        ApiError::with_messages(e.status(), e.messages())
+    }
+}
+
+/// Secure params: 422 for a value that does not open or a patch inside a sealed param, 403
+/// for a caller without `getSecure`, naming the object at fault.
+impl From<crate::secure::SecureError> for ApiError {
+    fn from(e: crate::secure::SecureError) -> Self {
+        let error = ApiError::new(e.status(), e.to_string());
+        match e.object() {
+            Some((model, key)) => error.on(model, key),
+            None => error,
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.status, self.messages.join("; "))
@@ -86,5 +127,33 @@ impl IntoResponse for ApiError {
             )),
         )
             .into_response()
+    }
+}
+
+/// The API's one 413: `{subject} is larger than {whose} limit of {limit}`, the limit in MiB
+/// when it is a whole number of them (`2 MiB`), else in bytes, so a client knows what to
+/// change.
+pub fn too_large(subject: &str, whose: &str, limit: u64) -> ApiError {
+    let size = if limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit} bytes")
+    };
+    ApiError::new(
+        413,
+        format!("{subject} is larger than {whose} limit of {size}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_large_names_the_limit_in_mib_or_bytes() {
+        let mib = too_large("the request body", "this call's", 2 << 20).to_string();
+        assert!(mib.contains("the request body is larger than this call's limit of 2 MiB"));
+        let bytes = too_large("the file", "this endpoint's", 4096).to_string();
+        assert!(bytes.contains("limit of 4096 bytes"), "{bytes}");
     }
 }

@@ -16,14 +16,6 @@ pub fn drp_arch() -> &'static str {
     }
 }
 
-/// The host name, as DRP's `server_hostname` reports it (empty when unknown).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 /// The host part of a URL (`https://10.0.0.1:8092` gives `10.0.0.1`).
 fn url_host(url: &str) -> String {
     url::Url::parse(url)
@@ -77,7 +69,7 @@ pub fn info_value(node: &Node) -> Value {
         "os": std::env::consts::OS,
         "arch": drp_arch(),
         "address": url_host(&node.settings.api_url),
-        "server_hostname": hostname(),
+        "server_hostname": crate::host::hostname(),
         "manager": false,
         "features": crate::packs::FEATURES,
         "api_port": node.settings.api_port,

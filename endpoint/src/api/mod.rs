@@ -1,5 +1,6 @@
 //! The DRP REST API (`/api/v3/...`), served by every member.
 
+mod auth_layer;
 pub mod consensus;
 pub mod contents;
 pub mod error;
@@ -11,8 +12,8 @@ mod jobs;
 mod object_params;
 pub mod objects;
 mod request;
+pub use crate::clock::now_ms;
 pub use files::{DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES};
-pub use request::now_ms;
 mod certificate;
 mod commit;
 pub(crate) mod render;
@@ -24,7 +25,6 @@ mod users;
 mod versionset;
 mod whoami;
 mod ws;
-pub use certificate::stored_pair;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
@@ -48,7 +48,7 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             node.clone(),
-            crate::auth::require_auth,
+            auth_layer::require_auth,
         ))
         .layer(middleware::from_fn_with_state(
             limits.per_source,

@@ -1,12 +1,11 @@
 //! What every write handler needs from the HTTP request: an idempotency key, a body parsed
 //! with an error naming the problem, and the read mode.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::http::{HeaderMap, Method};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use crate::clock::now_ms;
 use crate::command::{Idempotency, Op, Request};
 
 /// Client-supplied keys are remembered for a day (across failovers, in the replicated state).
@@ -14,12 +13,6 @@ const CLIENT_KEY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 /// Keys the entry member assigns itself only protect its own retries.
 const AUTO_KEY_TTL_MS: u64 = 10 * 60 * 1000;
 const MAX_KEY_LEN: usize = 256;
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// Wraps an operation into a replicated request. Every request gets a key: the client's
 /// `Idempotency-Key`, or one assigned here so this member can retry safely on its own.
@@ -302,7 +295,7 @@ pub async fn fence(node: &crate::node::Node, headers: &HeaderMap) -> Result<(), 
     if wants_stale_read(headers) {
         Ok(())
     } else {
-        node.read_barrier().await
+        Ok(node.read_barrier().await?)
     }
 }
 

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::password;
-use crate::node::Node;
+use super::Directory;
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 10_000;
@@ -119,15 +119,15 @@ impl CredentialCache {
 /// Whether the cluster's seed (the admin user and the token secret, one entry written by
 /// the bootstrapping node) is applied here. A store that cannot be read counts as seeded:
 /// the start-up credential must not open a door because of a read error.
-fn seeded(node: &Node) -> bool {
+fn seeded(node: &impl Directory) -> bool {
     !matches!(
-        node.store
+        node.store()
             .get(super::token::SECRET_COLLECTION, super::token::SECRET_KEY),
         Ok(None)
     )
 }
 
-pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, String> {
+pub async fn verify_basic(node: &impl Directory, encoded: &str) -> Result<Principal, String> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|_| "malformed Basic credentials".to_string())?;
@@ -137,17 +137,18 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
     // the leader. A user this member does not know yet may have been created through
     // another member a moment ago: catch up once (read index), then look again.
     let lookup = || {
-        node.store.get("users", user).ok().flatten().and_then(|u| {
-            u.get("PasswordHash")
-                .and_then(|h| h.as_str())
-                .map(str::to_string)
-        })
+        node.store()
+            .get("users", user)
+            .ok()
+            .flatten()
+            .and_then(|u| {
+                u.get("PasswordHash")
+                    .and_then(|h| h.as_str())
+                    .map(str::to_string)
+            })
     };
     let mut stored = lookup();
-    if stored.is_none()
-        && node.store.count("users").unwrap_or(0) > 0
-        && node.read_barrier().await.is_ok()
-    {
+    if stored.is_none() && node.store().count("users").unwrap_or(0) > 0 && node.catch_up().await {
         stored = lookup();
     }
     let Some(stored) = stored else {
@@ -156,10 +157,10 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
         // started with. Not "no users yet": a user created through that very credential
         // before the seed landed made the admin's next call a 401.
         if user == super::ADMIN_USER && !seeded(node) {
-            if let Some(local) = &node.settings.admin_password {
+            if let Some(local) = node.local_admin_password() {
                 let (a, b) = (
-                    node.credentials.digest(user, pass, ""),
-                    node.credentials.digest(user, local, ""),
+                    node.credentials().digest(user, pass, ""),
+                    node.credentials().digest(user, local, ""),
                 );
                 if a == b {
                     return Ok(Principal {
@@ -171,14 +172,14 @@ pub async fn verify_basic(node: &Node, encoded: &str) -> Result<Principal, Strin
         }
         return Err("invalid username or password".into());
     };
-    let digest = node.credentials.digest(user, pass, &stored);
-    if node.credentials.hit(&digest) {
+    let digest = node.credentials().digest(user, pass, &stored);
+    if node.credentials().hit(&digest) {
         return Ok(Principal {
             user: user.to_string(),
             machine: None,
         });
     }
-    if !node.credentials.verify(digest, pass, &stored).await {
+    if !node.credentials().verify(digest, pass, &stored).await {
         return Err("invalid username or password".into());
     }
     Ok(Principal {

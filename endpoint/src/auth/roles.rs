@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::ADMIN_USER;
 use crate::store::ObjectStore;
 
-pub const SUPERUSER: &str = "superuser";
+pub use crate::model::SUPERUSER;
 
 /// What a call needs: an action on a scope (a collection, or `prefs`, `contents`,
 /// `files`, `system`, `events`), optionally on one object.

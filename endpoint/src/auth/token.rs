@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::Directory;
 use super::Principal;
-use crate::node::Node;
 
 pub const SECRET_COLLECTION: &str = "_system";
 pub const SECRET_KEY: &str = "token-secret";
@@ -35,9 +35,9 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn secret(node: &Node) -> Result<Vec<u8>, String> {
+fn secret(node: &impl Directory) -> Result<Vec<u8>, String> {
     let record = node
-        .store
+        .store()
         .get(SECRET_COLLECTION, SECRET_KEY)
         .ok()
         .flatten()
@@ -55,13 +55,17 @@ fn sign(secret: &[u8], payload: &str) -> Result<String, String> {
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
-pub fn issue(node: &Node, user: &str, ttl_secs: u64) -> Result<(String, u64), String> {
+pub fn issue(node: &impl Directory, user: &str, ttl_secs: u64) -> Result<(String, u64), String> {
     sign_claims(node, user.to_string(), None, ttl_secs)
 }
 
 /// A machine token: its claims allow only `machine` and that machine's jobs (DRP's machine
 /// token, what an agent running on the machine uses).
-pub fn issue_machine(node: &Node, machine: &str, ttl_secs: u64) -> Result<(String, u64), String> {
+pub fn issue_machine(
+    node: &impl Directory,
+    machine: &str,
+    ttl_secs: u64,
+) -> Result<(String, u64), String> {
     sign_claims(
         node,
         machine_principal(machine),
@@ -71,7 +75,7 @@ pub fn issue_machine(node: &Node, machine: &str, ttl_secs: u64) -> Result<(Strin
 }
 
 fn sign_claims(
-    node: &Node,
+    node: &impl Directory,
     u: String,
     m: Option<String>,
     ttl_secs: u64,
@@ -83,7 +87,7 @@ fn sign_claims(
     Ok((format!("{payload}.{signature}"), exp))
 }
 
-pub fn verify(node: &Node, token: &str) -> Result<Principal, String> {
+pub fn verify(node: &impl Directory, token: &str) -> Result<Principal, String> {
     let (payload, signature) = token.split_once('.').ok_or("malformed token")?;
     // Compared through the MAC (constant time), not as strings.
     let mut mac = Hmac::<Sha256>::new_from_slice(&secret(node)?).map_err(|e| e.to_string())?;
@@ -101,7 +105,7 @@ pub fn verify(node: &Node, token: &str) -> Result<Principal, String> {
     }
     if let Some(machine) = claims.m {
         if node
-            .store
+            .store()
             .get("machines", &machine)
             .ok()
             .flatten()
@@ -114,7 +118,13 @@ pub fn verify(node: &Node, token: &str) -> Result<Principal, String> {
             machine: Some(machine),
         });
     }
-    if node.store.get("users", &claims.u).ok().flatten().is_none() {
+    if node
+        .store()
+        .get("users", &claims.u)
+        .ok()
+        .flatten()
+        .is_none()
+    {
         return Err("token user no longer exists".into());
     }
     Ok(Principal {

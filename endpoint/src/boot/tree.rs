@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 
 use super::cache::{CachedFile, FileCache};
 use super::virtual_media::{self, Isos};
-use crate::api::render;
 use crate::node::Node;
+use crate::render;
 use crate::runtime::workflow::str_field;
 use crate::store::files::path_problem;
 
@@ -278,7 +278,7 @@ impl Tree {
             let path = match render::render_text(&self.node, "Path", source, &data) {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::debug!(bootenv, error = %e.messages.join("; "), "a boot file path did not render");
+                    tracing::debug!(bootenv, error = %e, "a boot file path did not render");
                     continue;
                 }
             };
@@ -317,7 +317,7 @@ impl Tree {
                     return Err(Miss::NotYours);
                 }
                 render::context(&self.node, &machine, None)
-                    .map_err(|e| Miss::Render(e.messages.join("; ")))?
+                    .map_err(|e| Miss::Render(e.to_string()))?
             }
             None => DrpContext {
                 env: Some(env.clone()),
@@ -347,7 +347,7 @@ impl Tree {
         };
         render::render_text(&self.node, name, &contents, &data)
             .map(String::into_bytes)
-            .map_err(|e| Miss::Render(e.messages.join("; ")))
+            .map_err(|e| Miss::Render(e.to_string()))
     }
 
     /// Whether a request from `from` may read `machine`'s rendered files: it comes from the

@@ -7,9 +7,9 @@ use std::time::Duration;
 use proto::raft::IdentifyRequest;
 use serde::Deserialize;
 
+use super::error::ClusterError;
 use super::messages::AdminReply;
 use super::state::cluster_state;
-use crate::api::error::ApiError;
 use crate::node::{LeaderHint, Node};
 use crate::raft::network::{decode, encode};
 use crate::raft::{node_id_of, ChangeMembers, MemberInfo, NodeId};
@@ -61,21 +61,26 @@ fn looks_like_host_port(s: &str) -> bool {
     }
 }
 
-fn busy() -> ApiError {
-    ApiError::conflict("another membership change is in progress; retry when it completes")
+fn busy() -> ClusterError {
+    ClusterError::Conflict(
+        "another membership change is in progress; retry when it completes".into(),
+    )
 }
 
-fn raft_failure(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::unavailable(format!("{what} failed: {e}"))
+fn raft_failure(what: &str, e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Unavailable(format!("{what} failed: {e}"))
 }
 
-pub fn reply_of(result: Result<serde_json::Value, ApiError>) -> AdminReply {
+pub fn reply_of(result: Result<serde_json::Value, ClusterError>) -> AdminReply {
     match result {
         Ok(body) => AdminReply { status: 200, body },
-        Err(e) => AdminReply {
-            status: e.status,
-            body: crate::command::error_body(e.status, &e.model, &e.key, e.messages),
-        },
+        Err(e) => {
+            let status = e.status();
+            AdminReply {
+                status,
+                body: crate::command::error_body(status, "", "", e.messages()),
+            }
+        }
     }
 }
 
@@ -84,7 +89,7 @@ async fn call_leader(
     leader: &MemberInfo,
     payload: proto::raft::Payload,
     enroll: bool,
-) -> Result<AdminReply, ApiError> {
+) -> Result<AdminReply, ClusterError> {
     let mut client = node.cluster_client(&leader.consensus_addr)?;
     let budget = CATCH_UP_TIMEOUT + CHANGE_TIMEOUT;
     let call = async {
@@ -95,53 +100,53 @@ async fn call_leader(
         }
     };
     match tokio::time::timeout(budget, call).await {
-        Err(_) => Err(ApiError::unavailable(format!(
+        Err(_) => Err(ClusterError::Unavailable(format!(
             "leader {} did not answer in time",
             leader.consensus_id
         ))),
-        Ok(Err(status)) => Err(ApiError::unavailable(format!(
+        Ok(Err(status)) => Err(ClusterError::Unavailable(format!(
             "leader {}: {}",
             leader.consensus_id,
             status.message()
         ))),
-        Ok(Ok(resp)) => decode(resp.get_ref()).map_err(ApiError::internal),
+        Ok(Ok(resp)) => decode(resp.get_ref()).map_err(ClusterError::Internal),
     }
 }
 
 /// Enrols a node from any member: executed here when this node leads, else forwarded once.
-pub async fn enroll(node: &Node, req: EnrollRequest) -> Result<AdminReply, ApiError> {
+pub async fn enroll(node: &Node, req: EnrollRequest) -> Result<AdminReply, ClusterError> {
     match node.leader_hint() {
         LeaderHint::Me => Ok(reply_of(enroll_on_leader(node, req).await)),
         LeaderHint::Other(_, leader) => {
-            let payload = encode(&req).map_err(ApiError::internal)?;
+            let payload = encode(&req).map_err(ClusterError::Internal)?;
             call_leader(node, &leader, payload, true).await
         }
         LeaderHint::Unknown => Err(no_leader()),
     }
 }
 
-pub async fn remove(node: &Node, consensus_id: String) -> Result<AdminReply, ApiError> {
+pub async fn remove(node: &Node, consensus_id: String) -> Result<AdminReply, ClusterError> {
     match node.leader_hint() {
         LeaderHint::Me => Ok(reply_of(remove_on_leader(node, &consensus_id).await)),
         LeaderHint::Other(_, leader) => {
-            let payload = encode(&consensus_id).map_err(ApiError::internal)?;
+            let payload = encode(&consensus_id).map_err(ClusterError::Internal)?;
             call_leader(node, &leader, payload, false).await
         }
         LeaderHint::Unknown => Err(no_leader()),
     }
 }
 
-fn no_leader() -> ApiError {
-    ApiError::unavailable("no leader elected; retry shortly")
+fn no_leader() -> ClusterError {
+    ClusterError::Unavailable("no leader elected; retry shortly".into())
 }
 
 pub async fn enroll_on_leader(
     node: &Node,
     req: EnrollRequest,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, ClusterError> {
     let problems = req.problems();
     if !problems.is_empty() {
-        return Err(ApiError::with_messages(400, problems));
+        return Err(ClusterError::Invalid(problems));
     }
     let _guard = node.membership_lock.try_lock().map_err(|_| busy())?;
 
@@ -149,57 +154,48 @@ pub async fn enroll_on_leader(
     // tells us its identity and which cluster it belongs to.
     let mut client = node
         .cluster_client(&req.consensus_addr)
-        .map_err(|e| ApiError::new(422, e.to_string()))?;
+        .map_err(|e| ClusterError::Unreachable(e.to_string()))?;
     let identity =
         match tokio::time::timeout(IDENTIFY_TIMEOUT, client.identify(IdentifyRequest {})).await {
             Err(_) => {
-                return Err(ApiError::new(
-                    422,
-                    format!(
-                        "ConsensusAddr {} did not answer within {IDENTIFY_TIMEOUT:?}",
-                        req.consensus_addr
-                    ),
-                ))
+                return Err(ClusterError::Unreachable(format!(
+                    "ConsensusAddr {} did not answer within {IDENTIFY_TIMEOUT:?}",
+                    req.consensus_addr
+                )))
             }
             Ok(Err(status)) => {
-                return Err(ApiError::new(
-                    422,
-                    format!(
-                        "cannot reach ConsensusAddr {}: {}",
-                        req.consensus_addr,
-                        status.message()
-                    ),
-                ))
+                return Err(ClusterError::Unreachable(format!(
+                    "cannot reach ConsensusAddr {}: {}",
+                    req.consensus_addr,
+                    status.message()
+                )))
             }
             Ok(Ok(r)) => r.into_inner(),
         };
     if identity.ha_id != node.settings.ha_id {
-        return Err(ApiError::conflict(format!(
+        return Err(ClusterError::Conflict(format!(
             "the node at {} belongs to HA cluster {:?}, not {:?}",
             req.consensus_addr, identity.ha_id, node.settings.ha_id
         )));
     }
     let id = node_id_of(&identity.consensus_id).ok_or_else(|| {
-        ApiError::new(
-            422,
-            format!(
-                "the node at {} reports a malformed ConsensusID",
-                req.consensus_addr
-            ),
-        )
+        ClusterError::Unreachable(format!(
+            "the node at {} reports a malformed ConsensusID",
+            req.consensus_addr
+        ))
     })?;
 
     let m = node.metrics();
     let membership = m.membership_config.membership();
     for (member_id, info) in membership.nodes() {
         if info.consensus_addr == req.consensus_addr && *member_id != id {
-            return Err(ApiError::conflict(format!(
+            return Err(ClusterError::Conflict(format!(
                 "ConsensusAddr {} is already used by member {}; remove it first",
                 req.consensus_addr, info.consensus_id
             )));
         }
         if *member_id == id && info.consensus_addr != req.consensus_addr {
-            return Err(ApiError::conflict(format!(
+            return Err(ClusterError::Conflict(format!(
                 "member {} is already enrolled with ConsensusAddr {}",
                 info.consensus_id, info.consensus_addr
             )));
@@ -208,7 +204,7 @@ pub async fn enroll_on_leader(
     let already_member = membership.get_node(&id).is_some();
     let already_voter = membership.voter_ids().any(|v| v == id);
     if !already_member && identity.initialized {
-        return Err(ApiError::conflict(format!(
+        return Err(ClusterError::Conflict(format!(
             "the node at {} already holds cluster state; wipe its data dir to join it as a new member",
             req.consensus_addr
         )));
@@ -228,8 +224,8 @@ pub async fn enroll_on_leader(
         .await
         {
             Err(_) => {
-                return Err(ApiError::unavailable(
-                    "the new member did not catch up in time; retry the enrol",
+                return Err(ClusterError::Unavailable(
+                    "the new member did not catch up in time; retry the enrol".into(),
                 ))
             }
             Ok(Err(e)) => return Err(raft_failure("adding the learner", e)),
@@ -242,45 +238,48 @@ pub async fn enroll_on_leader(
         match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await
         {
             Err(_) => {
-                return Err(ApiError::unavailable(
-                    "promoting the member to voter did not commit in time",
+                return Err(ClusterError::Unavailable(
+                    "promoting the member to voter did not commit in time".into(),
                 ))
             }
             Ok(Err(e)) => return Err(raft_failure("promoting to voter", e)),
             Ok(Ok(_)) => {}
         }
     }
-    serde_json::to_value(cluster_state(node).await).map_err(|e| ApiError::internal(e.to_string()))
+    serde_json::to_value(cluster_state(node).await)
+        .map_err(|e| ClusterError::Internal(e.to_string()))
 }
 
 pub async fn remove_on_leader(
     node: &Node,
     consensus_id: &str,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, ClusterError> {
     let id: NodeId = node_id_of(consensus_id).ok_or_else(|| {
-        ApiError::bad_request(format!("{consensus_id:?} is not a ConsensusID (a UUID)"))
+        ClusterError::Invalid(vec![format!(
+            "{consensus_id:?} is not a ConsensusID (a UUID)"
+        )])
     })?;
     let _guard = node.membership_lock.try_lock().map_err(|_| busy())?;
     let m = node.metrics();
     let membership = m.membership_config.membership();
     if membership.get_node(&id).is_none() {
-        return Err(ApiError::not_found(format!(
+        return Err(ClusterError::NotFound(format!(
             "no member with ConsensusID {consensus_id}"
         )));
     }
     let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
     if voters.contains(&id) {
         if voters.len() == 1 {
-            return Err(ApiError::conflict(
-                "cannot remove the last voter of the cluster",
+            return Err(ClusterError::Conflict(
+                "cannot remove the last voter of the cluster".into(),
             ));
         }
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
         match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await
         {
             Err(_) => {
-                return Err(ApiError::unavailable(
-                    "removing the voter did not commit in time",
+                return Err(ClusterError::Unavailable(
+                    "removing the voter did not commit in time".into(),
                 ))
             }
             Ok(Err(e)) => return Err(raft_failure("removing the voter", e)),
@@ -303,5 +302,6 @@ pub async fn remove_on_leader(
         }
     }
     tracing::info!(member = %consensus_id, "member removed");
-    serde_json::to_value(cluster_state(node).await).map_err(|e| ApiError::internal(e.to_string()))
+    serde_json::to_value(cluster_state(node).await)
+        .map_err(|e| ClusterError::Internal(e.to_string()))
 }

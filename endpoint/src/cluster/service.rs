@@ -62,10 +62,10 @@ impl ClusterService for ClusterGrpc {
                     self.node.write_as_leader(request, deadline).await
                 }
                 Err(e) => ForwardOutcome::Applied(command::Response::error(
-                    e.status,
-                    &e.model,
-                    &e.key,
-                    e.messages.join("; "),
+                    e.status(),
+                    "",
+                    "",
+                    e.to_string(),
                 )),
             },
             _ => ForwardOutcome::NotLeader(self.node.metrics().current_leader),

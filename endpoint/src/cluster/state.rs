@@ -139,7 +139,7 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
             .map(|a| a.to_string())
             .unwrap_or_default(),
         load_balanced: false,
-        server_hostname: crate::api::info::hostname(),
+        server_hostname: crate::host::hostname(),
     }
 }
 

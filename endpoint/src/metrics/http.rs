@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -17,8 +18,9 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::watch;
 
+use super::raft_gauges::{self, RaftSample};
 use super::{global, CollectionLabels, RouteLabels, StateLabels};
-use crate::node::Node;
+use crate::store::ObjectStore;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -62,10 +64,18 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// What a scrape reads besides the counters: the store, for the per-collection counts, and
+/// a sampler of the Raft state, which the node provides (axum state built from it).
+#[derive(Clone)]
+pub struct ScrapeSource {
+    pub store: ObjectStore,
+    pub raft: Arc<dyn Fn() -> RaftSample + Send + Sync>,
+}
+
 /// The `/metrics` handler.
-pub async fn scrape(State(node): State<Node>) -> Response {
-    super::raft_watch::refresh(&node);
-    let store = node.store.clone();
+pub async fn scrape(State(source): State<ScrapeSource>) -> Response {
+    raft_gauges::set(&(source.raft)());
+    let store = source.store;
     // The per-collection counts read the store: off the async workers.
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || refresh_store(&store)).await {
         tracing::debug!(error = %e, "reading the store for metrics");
@@ -76,7 +86,7 @@ pub async fn scrape(State(node): State<Node>) -> Response {
     resp
 }
 
-fn refresh_store(store: &crate::store::ObjectStore) -> Result<(), crate::store::StoreError> {
+fn refresh_store(store: &ObjectStore) -> Result<(), crate::store::StoreError> {
     let g = global();
     for c in crate::model::COLLECTIONS {
         let n = store.count(c.name)?;
@@ -131,7 +141,7 @@ fn bounded_state(s: &str) -> &'static str {
 /// `--metrics-listen`: `/metrics` alone, without credentials, over plain HTTP.
 pub async fn serve_plain(
     addr: SocketAddr,
-    node: Node,
+    source: ScrapeSource,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use anyhow::Context as _;
@@ -143,7 +153,7 @@ pub async fn serve_plain(
     }
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .with_state(node);
+        .with_state(source);
     Ok(tokio::spawn(async move {
         let stopped = async move {
             let _ = shutdown.changed().await;

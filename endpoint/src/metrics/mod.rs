@@ -7,7 +7,7 @@
 //! addresses (a handful per cluster), never a UUID.
 
 pub mod http;
-mod raft_watch;
+pub mod raft_gauges;
 
 use std::sync::LazyLock;
 
@@ -19,7 +19,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::raft::observe::latency;
-use raft_watch::spawn_raft_watch;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -263,17 +262,4 @@ pub fn read_index_round(role: &'static str) {
         .read_index_rounds
         .get_or_create(&RoleLabels { role })
         .inc();
-}
-
-/// Starts the leader-change watch and, with `--metrics-listen`, the credential-free listener.
-pub async fn spawn(
-    node: &crate::node::Node,
-    listen: Option<std::net::SocketAddr>,
-    shutdown: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let mut tasks = vec![spawn_raft_watch(node.raft.clone(), shutdown.clone())];
-    if let Some(addr) = listen {
-        tasks.push(http::serve_plain(addr, node.clone(), shutdown.clone()).await?);
-    }
-    Ok(tasks)
 }

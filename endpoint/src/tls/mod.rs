@@ -13,9 +13,16 @@
 //! `api.key`. Keys are written mode 0600 and never logged.
 
 pub mod authority;
+mod context;
+mod error;
 pub mod join;
 pub mod peer;
 pub mod rotation;
+mod stored;
+
+pub use context::RotationHost;
+pub use error::TlsError;
+pub use stored::stored_pair;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

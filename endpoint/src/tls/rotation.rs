@@ -15,9 +15,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::authority::Authority;
-use super::{MemberTls, Pair, TlsDir, API_CERT_KEY, CA_KEY};
-use crate::api::error::ApiError;
-use crate::node::Node;
+use super::context::RotationHost;
+use super::{stored_pair, MemberTls, Pair, TlsDir, TlsError, API_CERT_KEY, CA_KEY};
 use netguard::LiveConfig;
 
 /// How often a member looks for a new API certificate (store or files).
@@ -92,29 +91,27 @@ impl Live {
 
     /// A new key and member certificate for this member, from the replicated CA: saved,
     /// then served and presented from the next connection on.
-    pub async fn rotate_member(&self, node: &Node) -> Result<String, ApiError> {
-        let ca = crate::api::stored_pair(node, CA_KEY)?.ok_or_else(|| {
-            ApiError::unavailable("this member has not received the cluster CA yet")
-        })?;
-        let consensus_id = node.settings.consensus_id.clone();
+    pub async fn rotate_member(&self, node: &impl RotationHost) -> Result<String, TlsError> {
+        let ca = stored_pair(node.store(), CA_KEY)?.ok_or(TlsError::NoCa)?;
+        let consensus_id = node.consensus_id().to_string();
         let ca_pem = ca.cert_pem.clone();
         let member = tokio::task::spawn_blocking(move || {
             Authority::load(&ca).and_then(|a| a.issue_own_member(&consensus_id))
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("issuing the member certificate: {e}")))?;
+        .map_err(|e| TlsError::Internal(e.to_string()))?
+        .map_err(|e| TlsError::Internal(format!("issuing the member certificate: {e}")))?;
         let tls = MemberTls { ca_pem, member };
         let config = super::member_server_config(&tls)
-            .map_err(|e| ApiError::internal(format!("the new member certificate: {e}")))?;
+            .map_err(|e| TlsError::Internal(format!("the new member certificate: {e}")))?;
         let dir = TlsDir::new(&self.data_dir);
         let saved = tls.clone();
         tokio::task::spawn_blocking(move || dir.replace_member(&saved))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(format!("saving the member certificate: {e}")))?;
+            .map_err(|e| TlsError::Internal(e.to_string()))?
+            .map_err(|e| TlsError::Internal(format!("saving the member certificate: {e}")))?;
         self.member.send_replace(Arc::new(config));
-        node.channels.set_tls(super::member_client_config(&tls));
+        node.channels().set_tls(super::member_client_config(&tls));
         let print = fingerprint(&tls.member.cert_pem);
         tracing::info!(sha256 = %print, "member certificate rotated");
         Ok(print)
@@ -127,10 +124,10 @@ impl Live {
 }
 
 /// One look for a new API certificate: in the store (cluster certificate) or the files.
-async fn check_api(node: &Node, live: &Live) -> anyhow::Result<()> {
+async fn check_api(node: &impl RotationHost, live: &Live) -> anyhow::Result<()> {
     let pair = match &live.api_source {
         None => return Ok(()),
-        Some(ApiSource::Cluster) => match crate::api::stored_pair(node, API_CERT_KEY) {
+        Some(ApiSource::Cluster) => match stored_pair(node.store(), API_CERT_KEY) {
             Ok(Some(pair)) => pair,
             Ok(None) => return Ok(()),
             Err(e) => anyhow::bail!("reading the replicated API certificate: {e}"),
@@ -159,12 +156,12 @@ async fn check_api(node: &Node, live: &Live) -> anyhow::Result<()> {
 }
 
 /// Watches for new API certificates until `shutdown`.
-pub fn spawn_watcher(
-    node: Node,
+pub fn spawn_watcher<H: RotationHost + 'static>(
+    node: H,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let live = &node.tls;
+        let live = node.live();
         let mut last_problem = String::new();
         loop {
             tokio::select! {
@@ -189,13 +186,11 @@ pub fn spawn_watcher(
 
 /// Commits a new cluster API certificate (valid for every member's API host and the loopback
 /// names); members serve it once they apply it.
-pub async fn rotate_api(node: &Node) -> Result<(String, Vec<String>), ApiError> {
-    let ca = crate::api::stored_pair(node, CA_KEY)?
-        .ok_or_else(|| ApiError::unavailable("this member has not received the cluster CA yet"))?;
+pub async fn rotate_api(node: &impl RotationHost) -> Result<(String, Vec<String>), TlsError> {
+    let ca = stored_pair(node.store(), CA_KEY)?.ok_or(TlsError::NoCa)?;
     let mut hosts = Vec::new();
-    let metrics = node.metrics();
-    for (_, info) in metrics.membership_config.membership().nodes() {
-        for host in crate::serve::api_hosts(&info.api_url) {
+    for api_url in node.member_api_urls() {
+        for host in crate::serve::api_hosts(&api_url) {
             if !hosts.contains(&host) {
                 hosts.push(host);
             }
@@ -206,12 +201,12 @@ pub async fn rotate_api(node: &Node) -> Result<(String, Vec<String>), ApiError> 
         Authority::load(&ca).and_then(|a| a.issue_api(&issue_for))
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::internal(format!("issuing the API certificate: {e}")))?;
+    .map_err(|e| TlsError::Internal(e.to_string()))?
+    .map_err(|e| TlsError::Internal(format!("issuing the API certificate: {e}")))?;
     let print = fingerprint(&pair.cert_pem);
     let request = crate::command::Request {
         idempotency: None,
-        at_ms: crate::api::now_ms(),
+        at_ms: crate::clock::now_ms(),
         if_match: None,
         principal: crate::auth::current_user(),
         op: crate::command::Op::PutSystem {
@@ -219,9 +214,12 @@ pub async fn rotate_api(node: &Node) -> Result<(String, Vec<String>), ApiError> 
             object: serde_json::json!({ "CertPem": pair.cert_pem, "KeyPem": pair.key_pem }),
         },
     };
-    let outcome = node.write(request).await?;
+    let outcome = node.commit(request).await?;
     if outcome.status >= 300 {
-        return Err(ApiError::new(outcome.status, outcome.body.to_string()));
+        return Err(TlsError::Refused {
+            status: outcome.status,
+            message: outcome.body.to_string(),
+        });
     }
     Ok((print, hosts))
 }

@@ -22,9 +22,9 @@ use serde_json::{json, Value};
 use template::drp::DrpContext;
 use tokio::sync::{broadcast, watch};
 
-use crate::api::render;
 use crate::events::Event;
 use crate::node::Node;
+use crate::render;
 use crate::runtime::workflow::str_field;
 
 /// DRP's machine types (the keys of `Loaders` and of the `bootloaders` param).
@@ -296,7 +296,7 @@ impl LoaderTable {
         match machine.map(|m| render::context(&self.node, &m, None)) {
             Some(Ok(data)) => Loaders::resolve(&data),
             Some(Err(e)) => {
-                tracing::debug!(uuid, error = %e.messages.join("; "), "no render data for a machine's boot loader");
+                tracing::debug!(uuid, error = %e, "no render data for a machine's boot loader");
                 Loaders::default()
             }
             // Deleted since the snapshot: its event will rebuild it.
@@ -312,7 +312,7 @@ impl LoaderTable {
         let mut data = match render::context(&self.node, &nobody, None) {
             Ok(data) => data,
             Err(e) => {
-                tracing::debug!(error = %e.messages.join("; "), "no render data for unknown clients' boot loader");
+                tracing::debug!(error = %e, "no render data for unknown clients' boot loader");
                 return Loaders::default();
             }
         };

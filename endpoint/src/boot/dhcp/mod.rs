@@ -244,7 +244,7 @@ fn decide_now(
     };
     // Only the leases that can matter to this client are handed over; every address another
     // client holds is passed as taken, like an address being committed.
-    let now = crate::api::now_ms();
+    let now = crate::clock::now_ms();
     let req = packet::parse(bytes).map_err(str::to_string)?;
     let mut named = vec![req.header.ciaddr()];
     named.extend(req.ipv4_option(50));
@@ -298,7 +298,7 @@ async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Com
     };
     let request = Request {
         idempotency: None,
-        at_ms: crate::api::now_ms(),
+        at_ms: crate::clock::now_ms(),
         if_match: write.etag,
         principal: None,
         op,

@@ -30,8 +30,8 @@ use tokio::sync::{watch, Notify};
 use super::cache::{CachedFile, FileCache};
 use super::tree::Miss;
 use super::Running;
-use crate::api::render;
 use crate::node::Node;
+use crate::render;
 use crate::runtime::workflow::str_field;
 use plan::Plan;
 
@@ -171,8 +171,8 @@ impl Isos {
             .ok()
             .flatten()
             .ok_or(Miss::NotFound)?;
-        let ctx = render::context(&self.node, &machine, None)
-            .map_err(|e| Miss::Render(e.messages.join("; ")))?;
+        let ctx =
+            render::context(&self.node, &machine, None).map_err(|e| Miss::Render(e.to_string()))?;
         let bmc = ctx
             .param(BMC_PARAM)
             .ok()

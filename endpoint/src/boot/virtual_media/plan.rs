@@ -6,9 +6,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use template::drp::DrpContext;
 
-use crate::api::render;
 use crate::boot::cache::{CachedFile, FileCache};
 use crate::node::Node;
+use crate::render;
 use crate::runtime::workflow::str_field;
 
 /// The param that asks for a machine's ISO (DRP's name).
@@ -70,7 +70,7 @@ pub fn plan(
         render::render_text(node, what, source, &ctx).map_err(|e| {
             format!(
                 "rendering bootenv {bootenv}'s {what} for machine {uuid}: {}",
-                e.messages.join("; ")
+                e
             )
         })
     };

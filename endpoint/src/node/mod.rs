@@ -5,17 +5,26 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod advertised;
+mod error;
+pub mod messages;
+mod raft_watch;
+mod seams;
+mod telemetry;
+
+pub use telemetry::spawn_metrics;
+
 use proto::raft::cluster_service_client::ClusterServiceClient;
 use tokio::sync::Mutex;
 
-use crate::api::error::ApiError;
-use crate::cluster::messages::{ForwardOutcome, ReadIndexOutcome};
 use crate::command::{Request, Response};
 use crate::raft::network::{decode, encode, Channels};
 use crate::raft::{
     self, ClientWriteError, MemberInfo, Metrics, NodeId, Raft, RaftError, ReadPolicy,
 };
 use crate::store::ObjectStore;
+pub use error::NodeError;
+use messages::{ForwardOutcome, ReadIndexOutcome};
 
 /// Settings a node serves with.
 #[derive(Clone)] // no Debug: it holds the admin password
@@ -30,7 +39,7 @@ pub struct NodeSettings {
     pub read_timeout: Duration,
     pub election_max: Duration,
     /// The boot services this member runs, as `/api/v3/info` and rendered templates see them.
-    pub boot: crate::boot::Advertised,
+    pub boot: advertised::Advertised,
     /// `--admin-password`: only used to authenticate callers while this node has not
     /// joined a cluster yet (it then has no users of its own).
     pub admin_password: Option<String>,
@@ -124,15 +133,15 @@ impl Node {
     pub fn cluster_client(
         &self,
         addr: &str,
-    ) -> Result<ClusterServiceClient<tonic::transport::Channel>, ApiError> {
-        let ch = self.channels.get(addr).map_err(ApiError::unavailable)?;
+    ) -> Result<ClusterServiceClient<tonic::transport::Channel>, NodeError> {
+        let ch = self.channels.get(addr).map_err(NodeError::Unavailable)?;
         Ok(ClusterServiceClient::new(ch))
     }
 
     /// Commits one write through the leader and returns its outcome. Retries across leader
     /// changes until the write deadline; safe because every request carries an idempotency
     /// key, so a retry of a write that did commit replays its first outcome.
-    pub async fn write(&self, req: Request) -> Result<Response, ApiError> {
+    pub async fn write(&self, req: Request) -> Result<Response, NodeError> {
         check_depth(&req)?;
         let deadline = Instant::now() + self.settings.write_timeout;
         let mut last_problem = "no leader elected".to_string();
@@ -155,7 +164,7 @@ impl Node {
                 LeaderHint::Unknown => self.await_change(deadline).await,
             }
         }
-        Err(ApiError::unavailable(format!(
+        Err(NodeError::Unavailable(format!(
             "write not committed within {:?} ({last_problem}); the cluster may have lost its quorum. \
              Its outcome is unknown: retry with the same Idempotency-Key",
             self.settings.write_timeout
@@ -225,7 +234,7 @@ impl Node {
 
     /// Returns once this node's state machine reflects every write acknowledged before the
     /// call (read index through the leader), or fails with 503 when no leader can confirm.
-    pub async fn read_barrier(&self) -> Result<(), ApiError> {
+    pub async fn read_barrier(&self) -> Result<(), NodeError> {
         let deadline = Instant::now() + self.settings.read_timeout;
         let mut last_problem = "no leader elected".to_string();
         while Instant::now() < deadline {
@@ -258,7 +267,9 @@ impl Node {
                                     "this member did not catch up with the leader in time".into()
                             }
                             Err(fatal) => {
-                                return Err(ApiError::unavailable(format!("raft stopped: {fatal}")))
+                                return Err(NodeError::Unavailable(format!(
+                                    "raft stopped: {fatal}"
+                                )))
                             }
                         }
                     }
@@ -271,7 +282,7 @@ impl Node {
                 LeaderHint::Unknown => self.await_change(deadline).await,
             }
         }
-        Err(ApiError::unavailable(format!(
+        Err(NodeError::Unavailable(format!(
             "cannot serve a linearizable read ({last_problem}); send X-DRP-Stale-Read: true for a local read"
         )))
     }
@@ -325,17 +336,14 @@ impl Node {
 
 /// Refuses a command nested too deeply to be decoded back from the log (413): checked before
 /// it is proposed, by the member that received it and, for a forwarded write, by the leader.
-pub(crate) fn check_depth(req: &Request) -> Result<(), ApiError> {
-    let bytes = serde_json::to_vec(req).map_err(|e| ApiError::internal(e.to_string()))?;
+pub(crate) fn check_depth(req: &Request) -> Result<(), NodeError> {
+    let bytes = serde_json::to_vec(req).map_err(|e| NodeError::Internal(e.to_string()))?;
     let depth = crate::command::json_depth(&bytes);
     if depth > crate::command::MAX_COMMAND_DEPTH {
-        return Err(ApiError::new(
-            413,
-            format!(
-                "the request nests {depth} levels deep once stored; the limit is {} levels",
-                crate::command::MAX_COMMAND_DEPTH
-            ),
-        ));
+        return Err(NodeError::TooDeep {
+            depth,
+            limit: crate::command::MAX_COMMAND_DEPTH,
+        });
     }
     Ok(())
 }

@@ -19,10 +19,12 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde_json::{json, Map, Value};
 use sha2::Digest;
 
-use crate::api::error::ApiError;
 use crate::auth::roles::{self, Need};
 use crate::command::{Op, Request};
 use crate::node::Node;
+
+mod error;
+pub use error::SecureError;
 
 const KEY_COLLECTION: &str = "_system";
 const KEY_NAME: &str = "secure-params-key";
@@ -42,7 +44,7 @@ pub struct Target<'a> {
     pub key: &'a str,
 }
 
-fn stored_key(node: &Node) -> Result<Option<Vec<u8>>, ApiError> {
+fn stored_key(node: &Node) -> Result<Option<Vec<u8>>, SecureError> {
     let Some(record) = node.store.get(KEY_COLLECTION, KEY_NAME)? else {
         return Ok(None);
     };
@@ -51,21 +53,21 @@ fn stored_key(node: &Node) -> Result<Option<Vec<u8>>, ApiError> {
         .and_then(Value::as_str)
         .and_then(|h| hex::decode(h).ok())
         .filter(|k| k.len() == 32)
-        .ok_or_else(|| ApiError::internal("the secure-params key record is corrupt"))?;
+        .ok_or_else(|| SecureError::Internal("the secure-params key record is corrupt".into()))?;
     Ok(Some(key))
 }
 
 impl Sealer {
     /// The cluster's sealer; the first member to need one creates the key (a `Seed`, so two
     /// members racing agree on whichever committed first).
-    pub async fn get(node: &Node) -> Result<Sealer, ApiError> {
+    pub async fn get(node: &Node) -> Result<Sealer, SecureError> {
         if let Some(key) = stored_key(node)? {
             return Self::from_key(&key);
         }
         let fresh: [u8; 32] = rand::Rng::random(&mut rand::rng());
         node.write(Request {
             idempotency: None,
-            at_ms: crate::api::now_ms(),
+            at_ms: crate::clock::now_ms(),
             if_match: None,
             principal: None,
             op: Op::Seed {
@@ -78,16 +80,17 @@ impl Sealer {
         })
         .await?;
         node.read_barrier().await?;
-        let key = stored_key(node)?
-            .ok_or_else(|| ApiError::unavailable("the secure-params key is not committed yet"))?;
+        let key = stored_key(node)?.ok_or(SecureError::KeyNotCommitted)?;
         Self::from_key(&key)
     }
 
-    fn from_key(key: &[u8]) -> Result<Sealer, ApiError> {
-        let cipher = XChaCha20Poly1305::new_from_slice(key)
-            .map_err(|_| ApiError::internal("the secure-params key has the wrong length"))?;
-        let key = <[u8; 32]>::try_from(key)
-            .map_err(|_| ApiError::internal("the secure-params key has the wrong length"))?;
+    fn from_key(key: &[u8]) -> Result<Sealer, SecureError> {
+        let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|_| {
+            SecureError::Internal("the secure-params key has the wrong length".into())
+        })?;
+        let key = <[u8; 32]>::try_from(key).map_err(|_| {
+            SecureError::Internal("the secure-params key has the wrong length".into())
+        })?;
         Ok(Sealer { cipher, key })
     }
 
@@ -127,13 +130,13 @@ impl Sealer {
         serde_json::from_slice(&plain).ok()
     }
 
-    pub fn seal(&self, value: &Value) -> Result<Value, ApiError> {
+    pub fn seal(&self, value: &Value) -> Result<Value, SecureError> {
         let nonce: [u8; 24] = rand::Rng::random(&mut rand::rng());
-        let plain = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+        let plain = serde_json::to_vec(value).map_err(|e| SecureError::Internal(e.to_string()))?;
         let payload = self
             .cipher
             .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
-            .map_err(|_| ApiError::internal("sealing a secure param failed"))?;
+            .map_err(|_| SecureError::Internal("sealing a secure param failed".into()))?;
         Ok(json!({ "Key": KEY_ID, "Nonce": B64.encode(nonce), "Payload": B64.encode(payload) }))
     }
 
@@ -163,7 +166,7 @@ pub fn is_sealed(value: &Value) -> bool {
 }
 
 /// Whether `params/<name>` declares the param secure.
-pub fn is_secure(node: &Node, name: &str) -> Result<bool, ApiError> {
+pub fn is_secure(node: &Node, name: &str) -> Result<bool, SecureError> {
     Ok(node
         .store
         .get("params", name)?
@@ -185,7 +188,7 @@ async fn sealed_value(
     target: Target<'_>,
     name: &str,
     value: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SecureError> {
     let client_box = is_client_box(&value);
     if !client_box && (is_sealed(&value) || !is_secure(node, name)?) {
         return Ok(value);
@@ -194,22 +197,18 @@ async fn sealed_value(
         *sealer = Some(Sealer::get(node).await?);
     }
     let Some(s) = sealer.as_ref() else {
-        return Err(ApiError::internal("no secure-params key"));
+        return Err(SecureError::Internal("no secure-params key".into()));
     };
     if !client_box {
         return s.seal(&value);
     }
     match s.open_client_box(target, &value) {
         Some(plain) => s.seal(&plain),
-        None => Err(ApiError::new(
-            422,
-            format!(
-                "param {name}: the sealed value does not open with the public key of {}/{} \
-                 (GET /api/v3/{}/{}/pubkey gives it)",
-                target.collection, target.key, target.collection, target.key
-            ),
-        )
-        .on(target.collection, target.key)),
+        None => Err(SecureError::ClientBox {
+            name: name.to_string(),
+            collection: target.collection.to_string(),
+            key: target.key.to_string(),
+        }),
     }
 }
 
@@ -219,7 +218,7 @@ pub async fn seal_param(
     target: Target<'_>,
     name: &str,
     value: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SecureError> {
     sealed_value(node, &mut None, target, name, value).await
 }
 
@@ -228,7 +227,7 @@ pub async fn seal_params(
     node: &Node,
     target: Target<'_>,
     params: &mut Map<String, Value>,
-) -> Result<(), ApiError> {
+) -> Result<(), SecureError> {
     let mut sealer = None;
     for (name, value) in params.iter_mut() {
         *value = sealed_value(node, &mut sealer, target, name, value.take()).await?;
@@ -241,7 +240,7 @@ pub async fn seal_object(
     node: &Node,
     target: Target<'_>,
     object: &mut Value,
-) -> Result<(), ApiError> {
+) -> Result<(), SecureError> {
     match object.get_mut("Params").and_then(Value::as_object_mut) {
         Some(params) => seal_params(node, target, params).await,
         None => Ok(()),
@@ -249,7 +248,7 @@ pub async fn seal_object(
 }
 
 /// `GET /<collection>/<key>/pubkey`: the object's public key for sealing a secure value.
-pub async fn public_key(node: &Node, target: Target<'_>) -> Result<String, ApiError> {
+pub async fn public_key(node: &Node, target: Target<'_>) -> Result<String, SecureError> {
     Ok(Sealer::get(node).await?.public_key(target))
 }
 
@@ -262,7 +261,7 @@ pub async fn seal_patch(
     node: &Node,
     target: Target<'_>,
     patch: &mut Value,
-) -> Result<(), ApiError> {
+) -> Result<(), SecureError> {
     for op in patch.as_array_mut().into_iter().flatten() {
         let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
         if !matches!(kind, "add" | "replace") {
@@ -275,10 +274,10 @@ pub async fn seal_patch(
         {
             let name = unescape(first);
             if is_secure(node, &name)? {
-                return Err(ApiError::new(
-                    422,
-                    format!("secure param {name} is sealed: replace it whole, not {path}"),
-                ));
+                return Err(SecureError::InsideSealed {
+                    name,
+                    path: path.to_string(),
+                });
             }
         }
         // `/Params/<name>` only: a deeper path edits inside a value, not the whole value.
@@ -312,7 +311,7 @@ pub async fn decode_params(
     scope: &str,
     key: &str,
     params: &mut Value,
-) -> Result<(), ApiError> {
+) -> Result<(), SecureError> {
     let Some(map) = params.as_object_mut() else {
         return Ok(());
     };
@@ -326,19 +325,20 @@ pub async fn decode_params(
     };
     let user = crate::auth::current_user().unwrap_or_default();
     if !roles::allowed(&node.store, &user, &need) {
-        return Err(ApiError::new(
-            403,
-            format!("{user} has no role with a claim allowing {need}; secure params stay sealed"),
-        )
-        .on(scope, key));
+        return Err(SecureError::Forbidden {
+            user,
+            need: need.to_string(),
+            scope: scope.to_string(),
+            key: key.to_string(),
+        });
     }
     let sealer = Sealer::get(node).await?;
     for value in map.values_mut().filter(|v| is_sealed(v)) {
         match sealer.open(value) {
             Some(plain) => *value = plain,
             None => {
-                return Err(ApiError::internal(
-                    "a sealed param does not open with the cluster's key",
+                return Err(SecureError::Internal(
+                    "a sealed param does not open with the cluster's key".into(),
                 ))
             }
         }
