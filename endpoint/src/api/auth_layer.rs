@@ -2,7 +2,7 @@
 //! ones, then the caller's roles against what the call needs. It answers 401 and 403 in
 //! DRP's error shape; the checks themselves live in `auth`.
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,7 +31,10 @@ fn forbidden(user: &str, need: &auth::roles::Need) -> Response {
 }
 
 pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next) -> Response {
-    if auth::is_open(req.uri().path()) {
+    // What the call demands, as its row of the route table declares it.
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    let access = super::routes::access_of(matched, req.method(), req.uri().path());
+    if access == super::routes::Access::Open {
         return next.run(req).await;
     }
     let Some(value) = req
@@ -50,7 +53,7 @@ pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next
     };
     match principal {
         Ok(p) => {
-            if let Some(need) = auth::roles::required(req.method(), req.uri().path(), &p.user) {
+            if let Some(need) = access.need_for(&p.user).cloned() {
                 // Roles are read locally too; before refusing, catch up once in case the
                 // claim was granted through another member a moment ago.
                 let check = |store: &crate::store::ObjectStore| match &p.machine {

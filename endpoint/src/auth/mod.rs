@@ -27,13 +27,6 @@ tokio::task_local! {
     static CALLER: String;
 }
 
-/// Paths DRP serves without credentials. The OpenAPI document is one: DRP's Swagger UI
-/// loads it before the user authorizes, and RackN's docs fetch it with a bare `curl`. It is
-/// a constant description of the code, with no state of the cluster in it.
-pub(crate) fn is_open(path: &str) -> bool {
-    matches!(path, "/api/v3/info" | "/api/v3/swagger.json")
-}
-
 /// Runs `work` as `user`'s request: `current_user()` inside it names them.
 pub async fn serve_as<F: Future>(user: String, work: F) -> F::Output {
     CALLER.scope(user, work).await

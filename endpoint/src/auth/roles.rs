@@ -5,7 +5,6 @@
 //! objects (`visibility`). `superuser` (claims `*`/`*`/`*`) is built in; the admin user
 //! always holds it, so the cluster cannot be locked out by editing roles.
 
-use axum::http::Method;
 use serde_json::Value;
 
 use super::ADMIN_USER;
@@ -38,47 +37,6 @@ fn need(scope: &str, action: &'static str, specific: &str) -> Need {
         action,
         specific: specific.to_string(),
     }
-}
-
-/// The claim an API call needs, from its method and path (`/api/v3/...`). `None`: any
-/// authenticated user may make it (their own token; the event websocket, whose events are
-/// filtered per object).
-pub fn required(method: &Method, path: &str, user: &str) -> Option<Need> {
-    let rest = path.strip_prefix("/api/v3/").unwrap_or(path);
-    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let read = matches!(*method, Method::GET | Method::HEAD);
-    let write_action = |create: bool| -> &'static str {
-        match *method {
-            Method::DELETE => "delete",
-            Method::POST if create => "create",
-            _ => "update",
-        }
-    };
-    Some(match parts.as_slice() {
-        [] => need("*", "action", ""),
-        ["users", name, "token"] if *name == user => return None,
-        // DRP's swagger makes its clients send the literal `{name}` with the user in the
-        // query; the handler then allows only the caller's own token or the admin.
-        ["users", "{name}" | "%7Bname%7D" | "%7bname%7d", "token" | "password"] => return None,
-        ["users", name, "password"] if *name == user => return None,
-        ["users", name, "password"] => need("users", "password", name),
-        ["users", name, "token"] => need("users", "token", name),
-        ["machines", key, "token"] => need("machines", "token", key),
-        ["machines", key, "render"] => need("machines", "get", key),
-        ["jobs", key, "log" | "actions"] => need("jobs", if read { "get" } else { "update" }, key),
-        ["system", ..] => need("system", if read { "get" } else { "action" }, ""),
-        // Any user may listen: each event is then filtered by a `get` claim on its object.
-        ["ws"] => return None,
-        ["prefs"] => need("prefs", if read { "list" } else { "update" }, ""),
-        ["files", rest @ ..] if !rest.is_empty() => need(
-            "files",
-            if read { "get" } else { write_action(true) },
-            &rest.join("/"),
-        ),
-        [scope] => need(scope, if read { "list" } else { write_action(true) }, ""),
-        [scope, key] => need(scope, if read { "get" } else { write_action(false) }, key),
-        [scope, key, ..] => need(scope, if read { "get" } else { "update" }, key),
-    })
 }
 
 fn listed(list: &str, item: &str) -> bool {
@@ -167,48 +125,6 @@ pub fn listable(store: &ObjectStore, user: &str, scope: &str) -> Option<Vec<Stri
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn calls_map_to_claims() {
-        let r = |m: Method, p: &str| required(&m, p, "bob").map(|n| n.to_string());
-        assert_eq!(
-            r(Method::GET, "/api/v3/machines"),
-            Some("list on machines".into())
-        );
-        assert_eq!(
-            r(Method::POST, "/api/v3/machines"),
-            Some("create on machines".into())
-        );
-        assert_eq!(
-            r(Method::HEAD, "/api/v3/machines/u1"),
-            Some("get on machines/u1".into())
-        );
-        assert_eq!(
-            r(Method::PATCH, "/api/v3/machines/u1"),
-            Some("update on machines/u1".into())
-        );
-        assert_eq!(
-            r(Method::DELETE, "/api/v3/profiles/p"),
-            Some("delete on profiles/p".into())
-        );
-        assert_eq!(
-            r(Method::POST, "/api/v3/machines/u1/params/a/b"),
-            Some("update on machines/u1".into())
-        );
-        assert_eq!(r(Method::GET, "/api/v3/users/bob/token"), None);
-        assert_eq!(
-            r(Method::GET, "/api/v3/users/eve/token"),
-            Some("token on users/eve".into())
-        );
-        assert_eq!(
-            r(Method::POST, "/api/v3/files/a/b.iso"),
-            Some("create on files/a/b.iso".into())
-        );
-        assert_eq!(
-            r(Method::POST, "/api/v3/system/consensus/enroll"),
-            Some("action on system".into())
-        );
-    }
 
     #[test]
     fn claims_match_lists_and_wildcards() {

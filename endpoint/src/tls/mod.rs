@@ -15,6 +15,7 @@
 pub mod authority;
 mod context;
 mod error;
+pub mod hosts;
 pub mod join;
 pub mod peer;
 pub mod rotation;

@@ -190,7 +190,7 @@ pub async fn rotate_api(node: &impl RotationHost) -> Result<(String, Vec<String>
     let ca = stored_pair(node.store(), CA_KEY)?.ok_or(TlsError::NoCa)?;
     let mut hosts = Vec::new();
     for api_url in node.member_api_urls() {
-        for host in crate::serve::api_hosts(&api_url) {
+        for host in super::hosts::api_hosts(&api_url) {
             if !hosts.contains(&host) {
                 hosts.push(host);
             }

@@ -1,0 +1,90 @@
+//! Step 1, open the stores: this node's identity and HA id, the Raft log, and the object
+//! store with the state machine over it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::ServeArgs;
+use crate::events::Bus;
+use crate::identity;
+use crate::raft::log_store::LogStore;
+use crate::raft::state_machine::StateMachineStore;
+use crate::raft::{node_id_of, NodeId};
+use crate::store::ObjectStore;
+
+/// Who this node is.
+pub(super) struct Ids {
+    pub consensus_id: String,
+    /// Whether the identity was created just now (a new data dir).
+    pub fresh: bool,
+    pub ha_id: String,
+    pub node_id: NodeId,
+}
+
+pub(super) struct Stores {
+    pub ids: Ids,
+    pub log_store: LogStore,
+    pub store: ObjectStore,
+    pub events: Bus,
+    pub state_machine: StateMachineStore,
+}
+
+pub(super) fn open(args: &ServeArgs) -> anyhow::Result<Stores> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let (consensus_id, fresh) =
+        identity::load_or_create(&args.data_dir).context("loading the node identity")?;
+    let ha_id = settle_ha_id(&args.data_dir, args.ha_id.as_deref())?;
+    let node_id = node_id_of(&consensus_id).context("malformed ConsensusID")?;
+    let log_store = LogStore::open_with(
+        &args.data_dir.join("raft-log.redb"),
+        Duration::from_millis(args.fault_log_write_delay_ms),
+    )
+    .context("opening the raft log")?;
+    let store =
+        ObjectStore::open(&args.data_dir.join("state.redb")).context("opening the object store")?;
+    let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
+    let state_machine =
+        StateMachineStore::new(store.clone(), &args.data_dir).with_events(events.clone());
+    Ok(Stores {
+        ids: Ids {
+            consensus_id,
+            fresh,
+            ha_id,
+            node_id,
+        },
+        log_store,
+        store,
+        events,
+        state_machine,
+    })
+}
+
+/// The HA id stored in the data dir wins; a different `--ha-id` is a configuration error.
+fn settle_ha_id(data_dir: &Path, flag: Option<&str>) -> anyhow::Result<String> {
+    let path = data_dir.join("ha-id");
+    match std::fs::read_to_string(&path) {
+        Ok(stored) => {
+            let stored = stored.trim().to_string();
+            if let Some(flag) = flag {
+                if flag != stored {
+                    bail!(
+                        "--ha-id {flag:?} differs from {stored:?} stored in {}",
+                        path.display()
+                    );
+                }
+            }
+            Ok(stored)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = flag
+                .map(str::to_string)
+                .unwrap_or_else(|| "drp-cluster".to_string());
+            std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
