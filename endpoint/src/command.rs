@@ -191,7 +191,31 @@ pub enum Op {
         job: String,
         data: String,
     },
+    /// A member's binary version and the command version and features it understands, as it
+    /// publishes them on start (etcd's member attributes): the cluster version is computed
+    /// from the current voters' records (`upgrade::cluster_version`).
+    MemberAttributes {
+        id: String,
+        version: String,
+        command_version: u32,
+        features: Vec<String>,
+    },
+    /// `PUT /api/v3/system/upgrade/target`: the binary version a rolling upgrade is heading
+    /// for, replicated so every member (and the manager) sees the same goal. The first command
+    /// of command version 2: proposed only once every voter understands it.
+    SetUpgradeTarget {
+        version: String,
+    },
+    /// A command this build cannot decode (a newer build's kind), kept verbatim so the log
+    /// stores and forwards it unchanged. Applying it stops the state machine
+    /// (`upgrade::cluster_version::check_entry`); it is never skipped. Never built here.
+    #[serde(untagged)]
+    Unknown(Value),
 }
+
+/// The newest command version this build understands (the log entries it can apply).
+/// 1: every command before `SetUpgradeTarget`; 2: `SetUpgradeTarget`.
+pub const COMMAND_VERSION: u32 = 2;
 
 /// What `POST` and `PUT /contents` promise about a pack already installed under the name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,6 +300,31 @@ impl Op {
             Op::InstallContent { .. } | Op::RemoveContent { .. } => "contents",
             Op::ApplyVersionSet(_) => "version_sets",
             Op::CreateJob { .. } | Op::AppendJobLog { .. } => "jobs",
+            Op::MemberAttributes { .. } | Op::SetUpgradeTarget { .. } => "_system",
+            Op::Unknown(_) => "_unknown",
+        }
+    }
+
+    /// The command version a member needs to apply this op (see [`COMMAND_VERSION`]).
+    pub fn command_version(&self) -> u32 {
+        match self {
+            Op::SetUpgradeTarget { .. } => 2,
+            // Newer than any version this build knows.
+            Op::Unknown(_) => u32::MAX,
+            _ => 1,
+        }
+    }
+
+    /// The op's kind, as logs and refusals name it (an unknown op's own tag).
+    pub fn kind(&self) -> String {
+        match self {
+            Op::MemberAttributes { .. } => "MemberAttributes".into(),
+            Op::SetUpgradeTarget { .. } => "SetUpgradeTarget".into(),
+            Op::Unknown(raw) => match raw.as_object().and_then(|o| o.keys().next()) {
+                Some(tag) if raw.as_object().is_some_and(|o| o.len() == 1) => tag.clone(),
+                _ => "an unrecognised command".into(),
+            },
+            _ => self.collection().to_string() + " command",
         }
     }
 }
@@ -367,6 +416,17 @@ impl std::fmt::Display for Request {
             Op::AppendJobLog { job, data } => {
                 write!(f, "append {} bytes to the log of job {job}", data.len())
             }
+            Op::MemberAttributes {
+                id,
+                version,
+                command_version,
+                ..
+            } => write!(
+                f,
+                "member {id} runs {version} (command version {command_version})"
+            ),
+            Op::SetUpgradeTarget { version } => write!(f, "set the upgrade target to {version}"),
+            Op::Unknown(_) => write!(f, "{}, unknown to this build", self.op.kind()),
         }
     }
 }

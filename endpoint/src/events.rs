@@ -70,6 +70,9 @@ pub fn for_change(
         Op::CreateJob { job, .. } if resp.status == 201 => ("jobs", "create", job.clone()),
         Op::CreateJob { .. } | Op::AppendJobLog { .. } => return None,
         Op::Seed { .. }
+        | Op::MemberAttributes { .. }
+        | Op::SetUpgradeTarget { .. }
+        | Op::Unknown(_)
         | Op::PutSystem { .. }
         | Op::UploadChunk { .. }
         | Op::AbortUpload { .. } => return None,

@@ -48,3 +48,4 @@ pub mod secure;
 pub mod serve;
 pub mod store;
 pub mod tls;
+pub mod upgrade;

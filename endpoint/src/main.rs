@@ -1,4 +1,6 @@
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use endpoint::upgrade;
 
 #[derive(Parser)]
 #[command(
@@ -35,12 +37,31 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .init();
-    let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some(upgrade::preflight::FLAG) {
+        std::process::exit(upgrade::preflight::main(&argv));
+    }
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        // A new binary that cannot even parse its argv goes back to the old one.
+        if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = upgrade::exec::roll_back_if_upgrading(&e.to_string());
+        }
+        e.exit()
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(endpoint::serve::serve(*args)),
+        Command::Serve(args) => {
+            let served = runtime.block_on(endpoint::serve::serve(*args));
+            // Every task dropped, so the stores close cleanly before any exec.
+            drop(runtime);
+            if let Err(e) = served {
+                upgrade::exec::roll_back_if_upgrading(&format!("{e:#}"))?;
+                return Err(e);
+            }
+            upgrade::exec::exec_if_planned()
+        }
         Command::Contents { command } => command.run(),
         Command::Snapshot { command } => runtime.block_on(command.run()),
     }

@@ -71,7 +71,7 @@ pub fn info_value(node: &Node) -> Value {
         "address": url_host(&node.settings.api_url),
         "server_hostname": crate::host::hostname(),
         "manager": false,
-        "features": crate::packs::FEATURES,
+        "features": crate::upgrade::cluster_version::cluster_features(node),
         "api_port": node.settings.api_port,
         "extra_api_ports": [],
         "file_port": boot.static_port,

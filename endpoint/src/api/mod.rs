@@ -21,6 +21,7 @@ mod routes;
 mod snapshot;
 mod swagger;
 mod system;
+mod upgrade;
 mod users;
 mod versionset;
 mod whoami;

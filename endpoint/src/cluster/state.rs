@@ -72,6 +72,7 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
     let view = leader_view(node, &m).await;
     let membership = m.membership_config.membership();
     let voters: Vec<_> = membership.voter_ids().collect();
+    let published = crate::store::member_attributes::read_all(&node.store).unwrap_or_default();
     let nodes = membership
         .nodes()
         .map(|(id, info)| {
@@ -88,10 +89,15 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
             };
             let online = progress.map_or(*id == node.node_id, |p| p.online);
             let match_index = progress.and_then(|p| p.match_index);
-            let (version, sha_sum) = if *id == node.node_id {
-                (env!("CARGO_PKG_VERSION").to_string(), own_sha256())
+            // Versions come from the members' replicated attributes; the sha only for self.
+            let version = published
+                .get(&info.consensus_id)
+                .map(|a| a.version.clone())
+                .unwrap_or_default();
+            let sha_sum = if *id == node.node_id {
+                own_sha256()
             } else {
-                (String::new(), String::new())
+                String::new()
             };
             NodeInfo {
                 consensus_id: info.consensus_id.clone(),

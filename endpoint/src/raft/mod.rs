@@ -8,6 +8,7 @@ pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod state_machine;
+pub mod transfer;
 
 use std::io;
 use std::time::Duration;

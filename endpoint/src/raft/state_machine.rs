@@ -166,6 +166,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 for (entry, _) in &batch {
                     let response = match &entry.payload {
                         EntryPayload::Normal(req) => {
+                            crate::store::member_attributes::check_entry(req, entry.log_id.index)
+                                .map_err(io_err)?;
                             let (response, changes) =
                                 store::apply_with_event(&tx, req, entry.log_id.index)
                                     .map_err(io_err)?;

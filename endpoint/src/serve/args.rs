@@ -69,6 +69,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0, hide = true,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub fault_log_write_delay_ms: u64,
+    /// Fault injection for the test suite: publish and apply at most this command version, so
+    /// this build acts as an older one (the "old build" of a rolling-upgrade test).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fault_cap_command_version: Option<u32>,
     /// Connection limits of both listeners (`--max-conns-per-source`, deadlines, ...).
     #[command(flatten)]
     pub conn: netguard::ConnArgs,

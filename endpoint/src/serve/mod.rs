@@ -27,6 +27,7 @@ use stores::Ids;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     netguard::on_handshake_failure(crate::metrics::tls_handshake_failed);
+    crate::upgrade::cluster_version::set_cap(args.fault_cap_command_version);
     let stores = stores::open(&args)?;
     let ids = stores.ids;
     let bound = listeners::bind(&args).await?;
@@ -77,11 +78,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .then(|| bootstrap::join(&node, &args, &shutdown_rx));
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
     let services = spawn_services(&node, &args, &shutdown_rx).await?;
+    let publisher = crate::upgrade::on_serving(&node, &args.data_dir, &shutdown_rx).await;
     shutdown::requested().await;
     let running = shutdown::Running {
         shutdown: shutdown_tx,
         joiner,
         cert_watcher,
+        publisher,
         services,
         http,
         grpc,

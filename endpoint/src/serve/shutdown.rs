@@ -1,4 +1,4 @@
-//! Step 7, shutdown: on SIGINT/SIGTERM, every task is told to stop and
+//! Step 7, shutdown: on SIGINT/SIGTERM (or an upgrade's exec), every task is told to stop and
 //! given a bounded time to finish, the API and consensus servers last, then Raft.
 
 use std::time::Duration;
@@ -17,6 +17,7 @@ pub(super) struct Running {
     pub shutdown: watch::Sender<bool>,
     pub joiner: Option<JoinHandle<()>>,
     pub cert_watcher: JoinHandle<()>,
+    pub publisher: JoinHandle<()>,
     /// Metrics and boot services.
     pub services: Vec<JoinHandle<()>>,
     pub http: JoinHandle<()>,
@@ -33,6 +34,7 @@ impl Running {
             let _ = j.await;
         }
         let _ = self.cert_watcher.await;
+        let _ = self.publisher.await;
         for t in self.services {
             let _ = tokio::time::timeout(GRACE, t).await;
         }
@@ -45,9 +47,12 @@ impl Running {
     }
 }
 
-/// Until a signal.
+/// Until a signal, or an upgrade that execs the new binary.
 pub(super) async fn requested() {
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = crate::upgrade::exec::requested() => {}
+    }
 }
 
 /// Until SIGINT or SIGTERM.

@@ -378,6 +378,9 @@ fn apply_op(
             context,
         } => super::runtime::create_job(objects, machine, job, context, stamp)?,
         Op::AppendJobLog { job, data } => super::runtime::append_log(objects, job, data)?,
+        op @ (Op::MemberAttributes { .. } | Op::SetUpgradeTarget { .. } | Op::Unknown(_)) => {
+            super::member_attributes::apply(objects, op)?
+        }
         Op::PutSystem { key, object } => {
             put(objects, "_system", key, object)?;
             Response::ok(200, Value::Null)

@@ -5,6 +5,7 @@
 mod apply;
 mod contents;
 pub mod files;
+pub mod member_attributes;
 mod object_ops;
 mod patch;
 pub mod runtime;

@@ -9,7 +9,7 @@ use super::body_limit::BodyLimit;
 use super::operation::{op, Body as B, Kind::*, Param, Reply as R, Route, Verb::*};
 use crate::api::{
     certificate, consensus, contents, files, indexes, info, jobs, object_params, objects, snapshot,
-    swagger, system, users, versionset, whoami, ws,
+    swagger, system, upgrade, users, versionset, whoami, ws,
 };
 use crate::packs::bundle::MAX_PACK_BYTES;
 
@@ -151,6 +151,51 @@ pub static ROUTES: &[Route] = &[
             .says("A consistent backup of the whole replicated state (drp-endpoint snapshot save/restore)")
             .notes("Always linearizable (X-DRP-Stale-Read is ignored). A versioned file: header (magic, format version, applied index, term, HA id), the store, a sha256 trailer; X-DRP-Snapshot-Index and X-DRP-Snapshot-Term repeat the position it reflects.")
             .replies(&[200], R::FileBytes)],
+    },
+    Route {
+        path: "/api/v3/system/upgrade/stage",
+        tag: "upgrade",
+        body_limit: BodyLimit::Streamed(crate::upgrade::stage::MAX_BINARY_BYTES as usize),
+        ops: &[op(Post, |m| on(m, upgrade::stage), "stageUpgrade", Local)
+            .needs(named("system", "action"))
+            .says("Stage a new drp-endpoint binary on this member")
+            .notes("The binary as application/octet-stream; X-DRP-Sha256 (or ?sha256=) is checked (422 on a mismatch, nothing kept). The binary must answer --version. Answers DRP's BlobInfo.")
+            .body(B::Bytes)
+            .replies(&[201], R::AnyJson)
+            .errors(&[400, 413, 422])],
+    },
+    Route {
+        path: "/api/v3/system/upgrade/run",
+        tag: "upgrade",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Post, |m| on(m, upgrade::run), "runUpgrade", Local)
+            .needs(named("system", "action"))
+            .says("Exec this member into the staged binary (leadership handed away first)")
+            .notes("Optional body {\"Args\": [...]}: the new binary's argv instead of this process's. The staged binary must pass --upgrade-preflight (422 otherwise); a failed start execs the old binary back (status rolled-back).")
+            .body(B::AnyJson)
+            .replies(&[202], R::AnyJson)
+            .errors(&[400, 409, 422])],
+    },
+    Route {
+        path: "/api/v3/system/upgrade/status",
+        tag: "upgrade",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Get, |m| on(m, upgrade::status), "getUpgradeStatus", Local)
+            .needs(named("system", "get"))
+            .says("This member's upgrade: {State, Version, Error}")
+            .replies(&[200], R::AnyJson)],
+    },
+    Route {
+        path: "/api/v3/system/upgrade/target",
+        tag: "upgrade",
+        body_limit: BodyLimit::Default,
+        ops: &[op(Put, |m| on(m, upgrade::target), "setUpgradeTarget", Write)
+            .needs(named("system", "action"))
+            .says("Record the version a rolling upgrade heads for (replicated)")
+            .notes("Command version 2: 409 naming the members that do not support it until every voter does.")
+            .body(B::AnyJson)
+            .replies(&[200], R::AnyJson)
+            .errors(&[400, 409])],
     },
     Route {
         path: "/api/v3/system/consensus/failOverSafe",
