@@ -67,14 +67,7 @@ pub async fn apply(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("an Idempotency-Key header is required for a VersionSet apply")
-        })?
-        .to_string();
+    let key = required_key(&headers)?;
     let parsed = parse_body(&body)?;
     let vs: VersionSet = serde_json::from_value(parsed.version_set.clone())
         .map_err(|e| ApiError::new(422, format!("VersionSet: {e}")).on("version_sets", ""))?;
@@ -82,70 +75,8 @@ pub async fn apply(
         .iter()
         .map(|p| p.to_string())
         .collect();
-
-    let mut packs = Vec::new();
-    for (i, doc) in parsed.contents.iter().enumerate() {
-        match serde_json::from_value::<ContentPack>(doc.clone()) {
-            Ok(pack) if pack.name().is_empty() => {
-                problems.push(format!("Contents[{i}]: meta.Name is required"))
-            }
-            Ok(pack) => packs.push(pack),
-            Err(e) => problems.push(format!("Contents[{i}]: not a content pack ({e})")),
-        }
-    }
-
-    let mut needed_packs = Vec::new();
-    let mut plugin_providers = Vec::new();
-    for c in &vs.components {
-        let version = wanted_version(c);
-        if version.eq_ignore_ascii_case("ignore") {
-            continue;
-        }
-        if matches!(version, "tip" | "stable") {
-            problems.push(format!(
-                "component {}: version {version:?} must be resolved through the catalog before apply",
-                c.name
-            ));
-            continue;
-        }
-        match c.kind {
-            ComponentType::ContentPackage => {
-                needed_packs.push(c.name.clone());
-                match packs.iter().find(|p| p.name() == c.name) {
-                    Some(p) if !versionsets::same_version(p.version(), version) => problems.push(format!(
-                        "component {}: Contents carries version {} but the VersionSet wants {version}",
-                        c.name,
-                        p.version()
-                    )),
-                    Some(_) => {}
-                    None => {
-                        let installed =
-                            node.store.get("contents", &c.name)?;
-                        let installed_version =
-                            installed.as_ref().and_then(|i| i.pointer("/meta/Version")).and_then(Value::as_str);
-                        if !installed_version.is_some_and(|v| versionsets::same_version(v, version)) {
-                            problems.push(format!(
-                                "component {}: content pack version {version} is neither installed nor supplied in Contents",
-                                c.name
-                            ));
-                        }
-                    }
-                }
-            }
-            ComponentType::PluginProvider => {
-                plugin_providers.push((c.name.clone(), version.to_string()))
-            }
-        }
-    }
-    for p in &packs {
-        if !needed_packs.iter().any(|n| n == p.name()) {
-            problems.push(format!(
-                "Contents: content pack {} is not a component of the VersionSet",
-                p.name()
-            ));
-        }
-    }
-
+    let packs = supplied_packs(&parsed.contents, &mut problems);
+    let plugin_providers = check_components(&node, &vs, &packs, &mut problems)?;
     let files = collect_files(&vs, &parsed.files, &mut problems).await;
     if !problems.is_empty() {
         return Err(ApiError::with_messages(422, problems).on("version_sets", &vs.id));
@@ -174,6 +105,109 @@ pub async fn apply(
         features: crate::packs::prereqs::advertised(),
     }));
     commit(&node, Origin::request(&method, &uri, &headers, &body), op).await
+}
+
+/// An apply is one large entry that must not run twice: the client names it.
+fn required_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::bad_request("an Idempotency-Key header is required for a VersionSet apply")
+        })
+}
+
+/// The content packs of `Contents`, each a pack with a name (else a problem).
+fn supplied_packs(contents: &[Value], problems: &mut Vec<String>) -> Vec<ContentPack> {
+    let mut packs = Vec::new();
+    for (i, doc) in contents.iter().enumerate() {
+        match serde_json::from_value::<ContentPack>(doc.clone()) {
+            Ok(pack) if pack.name().is_empty() => {
+                problems.push(format!("Contents[{i}]: meta.Name is required"))
+            }
+            Ok(pack) => packs.push(pack),
+            Err(e) => problems.push(format!("Contents[{i}]: not a content pack ({e})")),
+        }
+    }
+    packs
+}
+
+/// Checks every component against what is supplied or installed: each content package at
+/// its wanted version, no supplied pack outside the set, versions resolved. Returns the
+/// plugin providers (name, version) to record.
+fn check_components(
+    node: &Node,
+    vs: &VersionSet,
+    packs: &[ContentPack],
+    problems: &mut Vec<String>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut needed_packs = Vec::new();
+    let mut plugin_providers = Vec::new();
+    for c in &vs.components {
+        let version = wanted_version(c);
+        if version.eq_ignore_ascii_case("ignore") {
+            continue;
+        }
+        if matches!(version, "tip" | "stable") {
+            problems.push(format!(
+                "component {}: version {version:?} must be resolved through the catalog before apply",
+                c.name
+            ));
+            continue;
+        }
+        match c.kind {
+            ComponentType::ContentPackage => {
+                needed_packs.push(c.name.clone());
+                if let Some(problem) = pack_problem(node, c, version, packs)? {
+                    problems.push(problem);
+                }
+            }
+            ComponentType::PluginProvider => {
+                plugin_providers.push((c.name.clone(), version.to_string()))
+            }
+        }
+    }
+    for p in packs {
+        if !needed_packs.iter().any(|n| n == p.name()) {
+            problems.push(format!(
+                "Contents: content pack {} is not a component of the VersionSet",
+                p.name()
+            ));
+        }
+    }
+    Ok(plugin_providers)
+}
+
+/// Why content package `c` cannot be had at `version`: the supplied pack is another
+/// version, or none is supplied and the installed one (if any) is another version.
+fn pack_problem(
+    node: &Node,
+    c: &versionsets::Component,
+    version: &str,
+    packs: &[ContentPack],
+) -> Result<Option<String>, ApiError> {
+    if let Some(p) = packs.iter().find(|p| p.name() == c.name) {
+        return Ok((!versionsets::same_version(p.version(), version)).then(|| {
+            format!(
+                "component {}: Contents carries version {} but the VersionSet wants {version}",
+                c.name,
+                p.version()
+            )
+        }));
+    }
+    let installed = node.store.get("contents", &c.name)?;
+    let installed_version = installed
+        .as_ref()
+        .and_then(|i| i.pointer("/meta/Version"))
+        .and_then(Value::as_str);
+    Ok((!installed_version.is_some_and(|v| versionsets::same_version(v, version))).then(|| {
+        format!(
+            "component {}: content pack version {version} is neither installed nor supplied in Contents",
+            c.name
+        )
+    }))
 }
 
 /// Gathers every file's bytes: inline (`self://`) or fetched, each checked against its sha256.

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use proto::raft::IdentifyRequest;
+use proto::raft::{IdentifyRequest, Identity};
 use serde::Deserialize;
 
 use super::error::ClusterError;
@@ -149,9 +149,33 @@ pub async fn enroll_on_leader(
         return Err(ClusterError::Invalid(problems));
     }
     let _guard = node.membership_lock.try_lock().map_err(|_| busy())?;
+    let (id, identity) = identify(node, &req).await?;
+    let (already_member, already_voter) = standing(node, &req, id)?;
+    if !already_member && identity.initialized {
+        return Err(ClusterError::Conflict(format!(
+            "the node at {} already holds cluster state; wipe its data dir to join it as a new member",
+            req.consensus_addr
+        )));
+    }
+    let info = MemberInfo {
+        consensus_id: identity.consensus_id.clone(),
+        consensus_addr: req.consensus_addr.clone(),
+        api_url: req.api_url.clone(),
+        observer: req.observer,
+    };
+    if !already_member || !already_voter {
+        add_learner(node, id, info.clone()).await?;
+    }
+    if !req.observer && !already_voter {
+        promote(node, id, &info).await?;
+    }
+    serde_json::to_value(cluster_state(node).await)
+        .map_err(|e| ClusterError::Internal(e.to_string()))
+}
 
-    // Reach the node on its consensus address first: that proves the address is right and
-    // tells us its identity and which cluster it belongs to.
+/// Reaches the node on its consensus address first: that proves the address is right and
+/// tells its identity and which cluster it belongs to (it must be this one).
+async fn identify(node: &Node, req: &EnrollRequest) -> Result<(NodeId, Identity), ClusterError> {
     let mut client = node
         .cluster_client(&req.consensus_addr)
         .map_err(|e| ClusterError::Unreachable(e.to_string()))?;
@@ -184,7 +208,12 @@ pub async fn enroll_on_leader(
             req.consensus_addr
         ))
     })?;
+    Ok((id, identity))
+}
 
+/// Whether node `id` is already a member and a voter; refuses an address or identity that
+/// clashes with another member's.
+fn standing(node: &Node, req: &EnrollRequest, id: NodeId) -> Result<(bool, bool), ClusterError> {
     let m = node.metrics();
     let membership = m.membership_config.membership();
     for (member_id, info) in membership.nodes() {
@@ -203,51 +232,32 @@ pub async fn enroll_on_leader(
     }
     let already_member = membership.get_node(&id).is_some();
     let already_voter = membership.voter_ids().any(|v| v == id);
-    if !already_member && identity.initialized {
-        return Err(ClusterError::Conflict(format!(
-            "the node at {} already holds cluster state; wipe its data dir to join it as a new member",
-            req.consensus_addr
-        )));
+    Ok((already_member, already_voter))
+}
+
+/// Adds the node as a learner and waits until it caught up.
+async fn add_learner(node: &Node, id: NodeId, info: MemberInfo) -> Result<(), ClusterError> {
+    tracing::info!(member = %info.consensus_id, addr = %info.consensus_addr, "enrolling as learner");
+    match tokio::time::timeout(CATCH_UP_TIMEOUT, node.raft.add_learner(id, info, true)).await {
+        Err(_) => Err(ClusterError::Unavailable(
+            "the new member did not catch up in time; retry the enrol".into(),
+        )),
+        Ok(Err(e)) => Err(raft_failure("adding the learner", e)),
+        Ok(Ok(_)) => Ok(()),
     }
-    let info = MemberInfo {
-        consensus_id: identity.consensus_id.clone(),
-        consensus_addr: req.consensus_addr.clone(),
-        api_url: req.api_url.clone(),
-        observer: req.observer,
-    };
-    if !already_member || !already_voter {
-        tracing::info!(member = %info.consensus_id, addr = %info.consensus_addr, "enrolling as learner");
-        match tokio::time::timeout(
-            CATCH_UP_TIMEOUT,
-            node.raft.add_learner(id, info.clone(), true),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(ClusterError::Unavailable(
-                    "the new member did not catch up in time; retry the enrol".into(),
-                ))
-            }
-            Ok(Err(e)) => return Err(raft_failure("adding the learner", e)),
-            Ok(Ok(_)) => {}
-        }
+}
+
+/// Makes the learner a voter.
+async fn promote(node: &Node, id: NodeId, info: &MemberInfo) -> Result<(), ClusterError> {
+    tracing::info!(member = %info.consensus_id, "promoting to voter");
+    let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+    match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await {
+        Err(_) => Err(ClusterError::Unavailable(
+            "promoting the member to voter did not commit in time".into(),
+        )),
+        Ok(Err(e)) => Err(raft_failure("promoting to voter", e)),
+        Ok(Ok(_)) => Ok(()),
     }
-    if !req.observer && !already_voter {
-        tracing::info!(member = %info.consensus_id, "promoting to voter");
-        let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-        match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await
-        {
-            Err(_) => {
-                return Err(ClusterError::Unavailable(
-                    "promoting the member to voter did not commit in time".into(),
-                ))
-            }
-            Ok(Err(e)) => return Err(raft_failure("promoting to voter", e)),
-            Ok(Ok(_)) => {}
-        }
-    }
-    serde_json::to_value(cluster_state(node).await)
-        .map_err(|e| ClusterError::Internal(e.to_string()))
 }
 
 pub async fn remove_on_leader(

@@ -127,9 +127,20 @@ fn store(tx: &WriteTransaction, path: &str, bytes: &[u8], sum: &str) -> Result<V
     Ok(meta)
 }
 
+/// Why an archive cannot be exploded (answered 422; nothing of it is stored).
+#[derive(Debug, thiserror::Error)]
+enum ExplodeError {
+    #[error("{0}")]
+    Archive(#[from] std::io::Error),
+    #[error("member {name:?}: {problem}")]
+    BadMember { name: String, problem: &'static str },
+    #[error("archive too large to explode")]
+    TooLarge,
+}
+
 /// The regular-file members of a tar or tar.gz, placed in the archive's directory. Members
 /// whose names would escape it are refused, so an archive cannot write outside its folder.
-fn unpack(archive_path: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn unpack(archive_path: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ExplodeError> {
     let dir = archive_path.rsplit_once('/').map_or("", |(d, _)| d);
     let gz = bytes.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = if gz {
@@ -140,26 +151,25 @@ fn unpack(archive_path: &str, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, St
     let mut archive = tar::Archive::new(reader);
     let mut out = Vec::new();
     let mut total = 0u64;
-    for entry in archive.entries().map_err(|e| e.to_string())? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry
-            .path()
-            .map_err(|e| e.to_string())?
-            .to_string_lossy()
-            .to_string();
+        let name = entry.path()?.to_string_lossy().to_string();
         let name = name.trim_start_matches("./");
         if let Some(problem) = path_problem(name) {
-            return Err(format!("member {name:?}: {problem}"));
+            return Err(ExplodeError::BadMember {
+                name: name.to_string(),
+                problem,
+            });
         }
         total += entry.size();
         if total > MAX_EXPLODED_BYTES || out.len() >= MAX_EXPLODED_FILES {
-            return Err("archive too large to explode".into());
+            return Err(ExplodeError::TooLarge);
         }
         let mut data = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut data).map_err(|e| e.to_string())?;
+        entry.read_to_end(&mut data)?;
         let full = if dir.is_empty() {
             name.to_string()
         } else {
