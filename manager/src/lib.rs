@@ -1,23 +1,19 @@
 //! The DRP manager: a registry of DRP HA clusters as logical endpoints, leader tracking, a git
 //! source of VersionSets, reconciliation and rollout, a gateway to each cluster's leader, and
 //! the `drp-manager` client commands.
+//!
+//! Folders by role: [`http`] (the API, the gateway, who calls), [`cluster`] (following each
+//! cluster's leader, trusting its certificates), [`sync`] (git source and reconciliation),
+//! [`registry`] (what survives a restart), [`state`] (what the running manager shares),
+//! [`cli`] (the client commands), [`ui`] and [`metrics`].
 
-pub mod api;
-pub mod caller;
 pub mod cli;
+pub mod cluster;
 pub mod crypto;
-pub mod drp_env;
-pub mod endpoint_params;
-pub mod gateway;
-pub mod gitsource;
-pub mod leader;
-pub mod lint;
+pub mod http;
 pub mod metrics;
-pub mod progress;
-pub mod quickstart;
-pub mod reconcile;
 pub mod registry;
 pub mod serve;
-pub mod trust;
+pub mod state;
+pub mod sync;
 pub mod ui;
-pub mod upload;

@@ -48,7 +48,7 @@ impl ClientArgs {
             ),
             None => None,
         };
-        let conn = manager::drp_env::resolve(
+        let conn = manager::cli::drp_env::resolve(
             self.url.clone(),
             self.username.clone(),
             self.password.clone(),
@@ -256,7 +256,7 @@ fn init_tracing() {
 }
 
 fn lint(files: &[PathBuf]) -> ExitCode {
-    let report = manager::lint::lint_files(files);
+    let report = manager::cli::lint::lint_files(files);
     for line in &report.problems {
         println!("{line}");
     }
@@ -269,7 +269,7 @@ fn lint(files: &[PathBuf]) -> ExitCode {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
-    let config = manager::serve::Config {
+    let config = manager::state::Config {
         data_dir: a.data_dir,
         api_listen: a.api_listen,
         git_repo: a.git_repo,
@@ -285,7 +285,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        manager::quickstart::wait_for_signal().await;
+        manager::cli::quickstart::wait_for_signal().await;
         tracing::info!("shutting down");
         let _ = tx.send(true);
     });
@@ -294,10 +294,9 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::VersionSets(VersionSetsCommand::Lint { .. }) => Ok(()),
         Command::Serve(a) => serve(a).await,
         Command::Quickstart(q) => {
-            manager::quickstart::run(manager::quickstart::Options {
+            manager::cli::quickstart::run(manager::cli::quickstart::Options {
                 exit_after_apply: q.exit_after_apply,
                 admin_password: q.admin_password,
                 dir: q.dir,
@@ -312,7 +311,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             file,
             endpoint,
             client,
-        }) => manager::upload::contents(&client.client()?, &file, endpoint.as_deref()).await,
+        }) => manager::cli::upload::contents(&client.client()?, &file, endpoint.as_deref()).await,
         Command::Files(FilesCommand::Upload {
             src,
             dest,
@@ -320,54 +319,72 @@ async fn run(command: Command) -> anyhow::Result<()> {
             endpoint,
             client,
         }) => {
-            manager::upload::file(&client.client()?, &src, &dest, explode, endpoint.as_deref())
+            manager::cli::upload::file(&client.client()?, &src, &dest, explode, endpoint.as_deref())
                 .await
         }
-        Command::Endpoints(e) => match e {
-            EndpointsCommand::List { client } => cli::endpoints_list(&client.client()?).await,
-            EndpointsCommand::Show { id, client } => {
-                cli::show(&client.client()?, &format!("/api/v3/endpoints/{id}")).await
-            }
-            EndpointsCommand::Add {
-                file,
-                id,
-                endpoint_url,
-                endpoint_urls,
-                endpoint_username,
-                endpoint_password,
-                version_sets,
-                apply,
-                client,
-            } => {
-                cli::endpoints_add(
-                    &client.client()?,
-                    cli::AddEndpoint {
-                        file,
-                        id,
-                        url: endpoint_url,
-                        urls: endpoint_urls,
-                        username: endpoint_username,
-                        endpoint_password,
-                        version_sets,
-                        apply,
-                    },
-                )
-                .await
-            }
-            EndpointsCommand::Remove { id, client } => {
-                cli::endpoints_remove(&client.client()?, &id).await
-            }
-        },
-        Command::VersionSets(v) => match v {
-            VersionSetsCommand::Lint { .. } => Ok(()),
-            VersionSetsCommand::List { client } => cli::version_sets_list(&client.client()?).await,
-            VersionSetsCommand::Show { id, client } => {
-                cli::show(&client.client()?, &format!("/api/v3/version_sets/{id}")).await
-            }
-            VersionSetsCommand::Plan { endpoints, client } => {
-                cli::plans(&client.client()?, &endpoints).await
-            }
-        },
+        Command::Endpoints(e) => endpoints(e).await,
+        Command::VersionSets(v) => version_sets(v).await,
+    }
+}
+
+/// `drp-manager endpoints ...`.
+async fn endpoints(command: EndpointsCommand) -> anyhow::Result<()> {
+    match command {
+        EndpointsCommand::List { client } => cli::endpoints_list(&client.client()?).await,
+        EndpointsCommand::Show { id, client } => {
+            cli::show(
+                &client.client()?,
+                &format!("{}/{id}", proto::paths::ENDPOINTS),
+            )
+            .await
+        }
+        EndpointsCommand::Add {
+            file,
+            id,
+            endpoint_url,
+            endpoint_urls,
+            endpoint_username,
+            endpoint_password,
+            version_sets,
+            apply,
+            client,
+        } => {
+            cli::endpoints_add(
+                &client.client()?,
+                cli::AddEndpoint {
+                    file,
+                    id,
+                    url: endpoint_url,
+                    urls: endpoint_urls,
+                    username: endpoint_username,
+                    endpoint_password,
+                    version_sets,
+                    apply,
+                },
+            )
+            .await
+        }
+        EndpointsCommand::Remove { id, client } => {
+            cli::endpoints_remove(&client.client()?, &id).await
+        }
+    }
+}
+
+/// `drp-manager version-sets ...` (but `lint`, which runs without a runtime).
+async fn version_sets(command: VersionSetsCommand) -> anyhow::Result<()> {
+    match command {
+        VersionSetsCommand::Lint { .. } => Ok(()),
+        VersionSetsCommand::List { client } => cli::version_sets_list(&client.client()?).await,
+        VersionSetsCommand::Show { id, client } => {
+            cli::show(
+                &client.client()?,
+                &format!("{}/{id}", proto::paths::VERSION_SETS),
+            )
+            .await
+        }
+        VersionSetsCommand::Plan { endpoints, client } => {
+            cli::plans(&client.client()?, &endpoints).await
+        }
     }
 }
 

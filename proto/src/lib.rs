@@ -1,8 +1,13 @@
 //! The project's wire contract: the gRPC contract between cluster members (see
-//! `proto/raft.proto`, feature `grpc`) and JSON shapes several crates read ([`cluster`]).
+//! `proto/raft.proto`, feature `grpc`) and the REST contract several crates share: JSON
+//! shapes ([`cluster`], [`error`]), header names ([`headers`]), paths and the admin user
+//! ([`paths`]).
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod error;
+pub mod headers;
+pub mod paths;
 
 /// Generated tonic/prost code for package `drp.raft.v1`.
 #[cfg(feature = "grpc")]

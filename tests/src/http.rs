@@ -11,20 +11,20 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The DRP admin user; the password is [`ADMIN_PASSWORD`] (passed as `RS_ADMIN_PASSWORD`).
-pub const ADMIN_USER: &str = "rocketskates";
+pub const ADMIN_USER: &str = proto::paths::ADMIN_USER;
 /// The admin password every harness-started node is given.
 pub const ADMIN_PASSWORD: &str = "r0cketsk8ts";
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Response header naming the leader's ConsensusID.
-pub const HDR_LEADER: &str = "x-drp-leader";
+pub const HDR_LEADER: &str = proto::headers::LEADER;
 /// Response header with the commit index the response reflects.
-pub const HDR_COMMIT: &str = "x-drp-commit-index";
+pub const HDR_COMMIT: &str = proto::headers::COMMIT_INDEX;
 /// Collection `HEAD` count header.
-pub const HDR_COUNT: &str = "x-drp-list-filter-count";
+pub const HDR_COUNT: &str = proto::headers::LIST_FILTER_COUNT;
 /// Request header opting into a local (possibly stale) read.
-pub const HDR_STALE: &str = "X-DRP-Stale-Read";
+pub const HDR_STALE: &str = proto::headers::STALE_READ;
 /// Request header for exactly-once writes.
 pub const HDR_IDEMPOTENCY: &str = "Idempotency-Key";
 
@@ -269,15 +269,8 @@ impl Resp {
 
     /// `Messages` of a DRP error body (empty if absent or not an error).
     pub fn messages(&self) -> Vec<String> {
-        self.value()
-            .ok()
-            .and_then(|v| v.get("Messages").cloned())
-            .and_then(|m| m.as_array().cloned())
-            .map(|a| {
-                a.iter()
-                    .map(|m| m.as_str().map(str::to_string).unwrap_or(m.to_string()))
-                    .collect()
-            })
+        self.json::<proto::error::ErrorBody>()
+            .map(|e| e.messages)
             .unwrap_or_default()
     }
 

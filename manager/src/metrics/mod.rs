@@ -19,8 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::api::AppState;
-use crate::serve::Manager;
+use crate::http::AppState;
+use crate::state::Manager;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -180,9 +180,9 @@ impl ManagerMetrics {
             family.clear();
         }
         for id in mgr.effective_endpoints().into_keys() {
-            let o = crate::api::live_observed(mgr, &id);
+            let o = crate::http::live_observed(mgr, &id);
             let l = EndpointLabels { endpoint: id };
-            let up = o.connection_status.as_deref() == Some(crate::leader::CONNECTED);
+            let up = o.connection_status.as_deref() == Some(crate::cluster::CONNECTED);
             self.endpoint_up.get_or_create(&l).set(i64::from(up));
             let online = o.members.iter().filter(|m| m.online).count();
             self.members_up.get_or_create(&l).set(online as i64);
@@ -268,7 +268,7 @@ pub fn apply_done(endpoint: &str, result: &'static str, took: Duration) {
 /// The gateway with its latency recorded by status.
 pub async fn timed_gateway(state: State<AppState>, req: Request) -> Response {
     let started = Instant::now();
-    let resp = crate::gateway::handle(state, req).await;
+    let resp = crate::http::gateway::handle(state, req).await;
     global()
         .gateway_seconds
         .get_or_create(&StatusLabels {

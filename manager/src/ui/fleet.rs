@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::api::{git_view, live_observed};
-use crate::serve::Manager;
+use crate::http::{git_view, live_observed};
+use crate::state::Manager;
 
 pub fn snapshot(mgr: &Manager) -> Value {
     let clusters: Vec<Value> = mgr
@@ -27,19 +27,17 @@ pub fn snapshot(mgr: &Manager) -> Value {
                     })
                 })
                 .collect();
-            let in_sync = o.applied.is_some()
-                && o.applied.as_ref().map(|a| &a.hash) == o.desired_hash.as_ref();
             json!({
                 "Id": ep.id,
                 "Source": source.as_str(),
                 "Apply": ep.apply,
-                "Status": o.connection_status.clone().unwrap_or_else(|| crate::leader::UNAVAILABLE.into()),
+                "Status": o.status(),
                 "Leader": o.leader.as_ref().map(|l| l.api_url.clone()),
                 "Members": members,
                 "VersionSets": ep.version_sets,
                 "Desired": {"Hash": o.desired_hash, "Commit": o.desired_commit},
                 "Applied": o.applied.as_ref().map(|a| json!({"Hash": a.hash, "Commit": a.git_commit, "Index": a.index, "At": a.at})),
-                "InSync": in_sync,
+                "InSync": o.in_sync(),
                 "Pending": o.actions.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "Drift": o.applied.is_some() && !o.actions.is_empty(),
                 "LastError": o.errors.last(),

@@ -17,7 +17,7 @@ use axum::Router;
 use futures::Stream;
 use serde::Deserialize;
 
-use crate::api::AppState;
+use crate::http::AppState;
 
 const INDEX: &str = include_str!("assets/index.html");
 const LOGIN: &str = include_str!("assets/login.html");
@@ -78,7 +78,7 @@ struct Credentials {
 
 async fn login(State(st): State<AppState>, Form(c): Form<Credentials>) -> Response {
     let mgr = st.mgr.clone();
-    let ok = c.username == crate::api::ADMIN_USER
+    let ok = c.username == crate::http::ADMIN_USER
         && tokio::task::spawn_blocking(move || {
             mgr.registry.admin().is_some_and(|h| h.verify(&c.password))
         })

@@ -340,8 +340,8 @@ pub fn endpoint_body(c: &Cluster, sets: &[&str], apply: bool) -> Value {
 
 /// `sha256:<hex>` of the (first) certificate of a PEM text.
 pub fn pem_fingerprint(pem: &str) -> String {
-    let der = manager::trust::parse_pem(pem).unwrap().remove(0);
-    manager::trust::fingerprint(&der)
+    let der = manager::cluster::trust::parse_pem(pem).unwrap().remove(0);
+    manager::cluster::trust::fingerprint(&der)
 }
 
 /// A git repo driven with the git CLI (the manager reads it with gix).

@@ -28,7 +28,7 @@ fn api_base(endpoint: Option<&str>) -> String {
 /// `file`'s bytes as a request body, advancing `progress` as they are sent.
 async fn streamed(
     file: &Path,
-    progress: std::sync::Arc<crate::progress::Step>,
+    progress: std::sync::Arc<crate::cli::progress::Step>,
 ) -> anyhow::Result<reqwest::Body> {
     let handle = tokio::fs::File::open(file)
         .await
@@ -69,7 +69,7 @@ async fn send_file(
     file: &Path,
     what: String,
 ) -> anyhow::Result<Value> {
-    let step = std::sync::Arc::new(crate::progress::transfer(what, size_of(file).await?));
+    let step = std::sync::Arc::new(crate::cli::progress::transfer(what, size_of(file).await?));
     let body = streamed(file, step.clone()).await?;
     let reply = client
         .send_stream(method, path, content_type, body, TRANSFER_TIMEOUT)

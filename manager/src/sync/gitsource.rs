@@ -13,7 +13,7 @@ use serde_json::Value;
 use versionsets::{parse_endpoints, parse_version_sets, CatalogItem, Endpoint, VersionSet};
 
 use crate::registry::{CatalogData, ContentPack, GitSnapshot, Rejected};
-use crate::serve::Manager;
+use crate::state::Manager;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -138,6 +138,14 @@ fn is_doc(path: &str) -> bool {
     path.ends_with(".yaml") || path.ends_with(".yml") || path.ends_with(".json")
 }
 
+/// The documents of one commit, sorted by kind, each with the file it came from.
+#[derive(Default)]
+struct Documents {
+    version_sets: Vec<(String, VersionSet)>,
+    endpoints: Vec<(String, Endpoint)>,
+    catalog_files: BTreeMap<String, String>,
+}
+
 /// Parses the files of one commit; any problem rejects it whole.
 pub fn build_snapshot(
     commit: &str,
@@ -145,13 +153,30 @@ pub fn build_snapshot(
     blob_at: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<GitSnapshot, Vec<String>> {
     let mut errors = Vec::new();
-    let mut version_sets: Vec<(String, VersionSet)> = Vec::new();
-    let mut endpoints: Vec<(String, Endpoint)> = Vec::new();
-    let mut catalog_files = BTreeMap::new();
-    for (path, data) in files {
-        if !is_doc(path) {
-            continue;
-        }
+    let docs = parse_documents(files, &mut errors);
+    errors.extend(defined_twice("VersionSet", &docs.version_sets, |v| &v.id));
+    errors.extend(defined_twice("Endpoint", &docs.endpoints, |e| &e.id));
+    let catalog = parse_catalog(&docs.catalog_files).unwrap_or_else(|e| {
+        errors.extend(e);
+        CatalogData::default()
+    });
+    let self_files = self_files(&docs.version_sets, blob_at, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(GitSnapshot {
+        commit: commit.to_owned(),
+        version_sets: docs.version_sets.into_iter().map(|(_, v)| v).collect(),
+        endpoints: docs.endpoints.into_iter().map(|(_, e)| e).collect(),
+        catalog,
+        files: self_files,
+    })
+}
+
+/// `version_sets/*`, `endpoints/*` parsed and `catalog/*` kept as text.
+fn parse_documents(files: &BTreeMap<String, Vec<u8>>, errors: &mut Vec<String>) -> Documents {
+    let mut docs = Documents::default();
+    for (path, data) in files.iter().filter(|(p, _)| is_doc(p)) {
         let text = match std::str::from_utf8(data) {
             Ok(t) => t,
             Err(e) => {
@@ -161,70 +186,64 @@ pub fn build_snapshot(
         };
         if path.starts_with("version_sets/") {
             match parse_version_sets(path, text) {
-                Ok(sets) => version_sets.extend(sets.into_iter().map(|s| (path.clone(), s))),
+                Ok(sets) => docs
+                    .version_sets
+                    .extend(sets.into_iter().map(|s| (path.clone(), s))),
                 Err(e) => errors.extend(e.lines()),
             }
         } else if path.starts_with("endpoints/") {
             match parse_endpoints(path, text) {
-                Ok(eps) => endpoints.extend(eps.into_iter().map(|s| (path.clone(), s))),
+                Ok(eps) => docs
+                    .endpoints
+                    .extend(eps.into_iter().map(|e| (path.clone(), e))),
                 Err(e) => errors.extend(e.lines()),
             }
         } else if path.starts_with("catalog/") {
-            catalog_files.insert(path.clone(), text.to_owned());
+            docs.catalog_files.insert(path.clone(), text.to_owned());
         }
     }
+    docs
+}
+
+/// One line per object whose Id an earlier file already defines.
+fn defined_twice<T>(kind: &str, docs: &[(String, T)], id: fn(&T) -> &String) -> Vec<String> {
     let mut seen = BTreeMap::new();
-    for (path, vs) in &version_sets {
-        if let Some(first) = seen.insert(vs.id.clone(), path.clone()) {
-            errors.push(format!(
-                "{path}:1:1: VersionSet `{}` is also defined in {first}",
-                vs.id
-            ));
-        }
-    }
-    let mut seen = BTreeMap::new();
-    for (path, ep) in &endpoints {
-        if let Some(first) = seen.insert(ep.id.clone(), path.clone()) {
-            errors.push(format!(
-                "{path}:1:1: Endpoint `{}` is also defined in {first}",
-                ep.id
-            ));
-        }
-    }
-    let catalog = match parse_catalog(&catalog_files) {
-        Ok(c) => c,
-        Err(e) => {
-            errors.extend(e);
-            CatalogData::default()
-        }
-    };
-    let mut self_files = BTreeMap::new();
-    for (path, vs) in &version_sets {
+    docs.iter()
+        .filter_map(|(path, d)| {
+            let first = seen.insert(id(d).clone(), path.clone())?;
+            Some(format!(
+                "{path}:1:1: {kind} `{}` is also defined in {first}",
+                id(d)
+            ))
+        })
+        .collect()
+}
+
+/// The `self://` files the VersionSets name, base64, from this commit.
+fn self_files(
+    version_sets: &[(String, VersionSet)],
+    blob_at: impl Fn(&str) -> Option<Vec<u8>>,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (path, vs) in version_sets {
         for f in &vs.files {
-            if let Some(src) = f.source.strip_prefix("self://") {
-                let src = src.trim_start_matches('/');
-                match blob_at(src) {
-                    Some(data) => {
-                        self_files.insert(src.to_owned(), B64.encode(data));
-                    }
-                    None => errors.push(format!(
-                        "{path}:1:1: file `{}` has Source `{}`, but `{src}` is not in this commit",
-                        f.path, f.source
-                    )),
+            let Some(src) = f.source.strip_prefix("self://") else {
+                continue;
+            };
+            let src = src.trim_start_matches('/');
+            match blob_at(src) {
+                Some(data) => {
+                    out.insert(src.to_owned(), B64.encode(data));
                 }
+                None => errors.push(format!(
+                    "{path}:1:1: file `{}` has Source `{}`, but `{src}` is not in this commit",
+                    f.path, f.source
+                )),
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(GitSnapshot {
-        commit: commit.to_owned(),
-        version_sets: version_sets.into_iter().map(|(_, v)| v).collect(),
-        endpoints: endpoints.into_iter().map(|(_, e)| e).collect(),
-        catalog,
-        files: self_files,
-    })
+    out
 }
 
 /// Reads a catalog directory from disk (`--catalog DIR`).

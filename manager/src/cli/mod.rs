@@ -1,10 +1,18 @@
 //! The client commands (`endpoints`, `version-sets list|show|plan`, `status`): they talk to a
 //! running manager's API.
 
+pub mod drp_env;
+pub mod lint;
+pub mod progress;
+pub mod quickstart;
+pub mod upload;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use proto::error::ErrorBody;
+use proto::paths;
 use serde_json::{json, Value};
 
 /// A call answered with an error status (the caller may act on `status`, e.g. 409).
@@ -61,16 +69,17 @@ impl Client {
 
     /// A client for a resolved connection (flags and DRP's `RS_*` variables).
     pub fn connect(
-        conn: &crate::drp_env::Connection,
+        conn: &crate::cli::drp_env::Connection,
         ca_pem: Option<&str>,
     ) -> anyhow::Result<Self> {
-        use crate::drp_env::Credentials;
+        use crate::cli::drp_env::Credentials;
         match &conn.credentials {
             Credentials::Basic { username, password } => {
                 Self::new(&conn.url, username, password.clone(), ca_pem)
             }
             Credentials::Bearer(token) => {
-                let mut client = Self::new(&conn.url, crate::drp_env::DEFAULT_USER, None, ca_pem)?;
+                let mut client =
+                    Self::new(&conn.url, crate::cli::drp_env::DEFAULT_USER, None, ca_pem)?;
                 client.token = Some(token.clone());
                 Ok(client)
             }
@@ -136,16 +145,10 @@ impl Client {
         let value: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         if !status.is_success() {
-            let msgs = value
-                .get("Messages")
-                .and_then(Value::as_array)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join("\n  ")
-                })
-                .unwrap_or_else(|| value.to_string());
+            let msgs = match serde_json::from_value::<ErrorBody>(value.clone()) {
+                Ok(e) if !e.messages.is_empty() => e.joined("\n  "),
+                _ => value.to_string(),
+            };
             return Err(HttpError {
                 what: format!("{method} {path}"),
                 status: status.as_u16(),
@@ -259,12 +262,12 @@ pub fn status_table(status: &Value) -> String {
 }
 
 pub async fn status(c: &Client) -> anyhow::Result<()> {
-    print!("{}", status_table(&c.get("/api/v3/status").await?));
+    print!("{}", status_table(&c.get(paths::STATUS).await?));
     Ok(())
 }
 
 pub async fn endpoints_list(c: &Client) -> anyhow::Result<()> {
-    let list = c.get("/api/v3/endpoints").await?;
+    let list = c.get(paths::ENDPOINTS).await?;
     let rows: Vec<Vec<String>> = list
         .as_array()
         .into_iter()
@@ -349,7 +352,7 @@ pub async fn endpoints_add(c: &Client, a: AddEndpoint) -> anyhow::Result<()> {
         ("application/json", body.to_string())
     };
     let v = c
-        .call(reqwest::Method::POST, "/api/v3/endpoints", Some((ct, body)))
+        .call(reqwest::Method::POST, paths::ENDPOINTS, Some((ct, body)))
         .await?;
     println!("added endpoint {}", s(&v, "Id"));
     Ok(())
@@ -358,7 +361,7 @@ pub async fn endpoints_add(c: &Client, a: AddEndpoint) -> anyhow::Result<()> {
 pub async fn endpoints_remove(c: &Client, id: &str) -> anyhow::Result<()> {
     c.call(
         reqwest::Method::DELETE,
-        &format!("/api/v3/endpoints/{id}"),
+        &format!("{}/{id}", paths::ENDPOINTS),
         None,
     )
     .await?;
@@ -367,7 +370,7 @@ pub async fn endpoints_remove(c: &Client, id: &str) -> anyhow::Result<()> {
 }
 
 pub async fn version_sets_list(c: &Client) -> anyhow::Result<()> {
-    let list = c.get("/api/v3/version_sets").await?;
+    let list = c.get(paths::VERSION_SETS).await?;
     let rows: Vec<Vec<String>> = list
         .as_array()
         .into_iter()
@@ -396,7 +399,7 @@ const PLANS_AT_ONCE: usize = 8;
 pub async fn plans(c: &Client, endpoints: &[String]) -> anyhow::Result<()> {
     use futures::StreamExt as _;
     let ids: Vec<String> = if endpoints.is_empty() {
-        c.get("/api/v3/endpoints")
+        c.get(paths::ENDPOINTS)
             .await?
             .as_array()
             .into_iter()
@@ -410,12 +413,12 @@ pub async fn plans(c: &Client, endpoints: &[String]) -> anyhow::Result<()> {
         println!("no endpoints registered");
         return Ok(());
     }
-    let step = crate::progress::items(format!("planning {} endpoints", ids.len()), ids.len());
+    let step = crate::cli::progress::items(format!("planning {} endpoints", ids.len()), ids.len());
     let fetched: Vec<anyhow::Result<Value>> = futures::stream::iter(&ids)
         .map(|id| {
             let step = &step;
             async move {
-                let plan = c.get(&format!("/api/v3/endpoints/{id}/plan")).await;
+                let plan = c.get(&format!("{}/{id}/plan", paths::ENDPOINTS)).await;
                 step.advance(1);
                 plan
             }

@@ -10,13 +10,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use proto::paths;
 use serde_json::json;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::cli::{status_table, Client};
-use crate::serve::{self, Config};
-use crate::trust::{self, Anchor, AnchoredVerifier};
+use crate::cluster::trust::{self, Anchor, AnchoredVerifier};
+use crate::{serve, state::Config};
 
 const HA_ID: &str = "site-a";
 
@@ -24,23 +25,23 @@ const HA_ID: &str = "site-a";
 const EXAMPLES: &[(&str, &str)] = &[
     (
         "version_sets/site-base.yaml",
-        include_str!("../../examples/version_sets/site-base.yaml"),
+        include_str!("../../../examples/version_sets/site-base.yaml"),
     ),
     (
         "version_sets/override.yaml",
-        include_str!("../../examples/version_sets/override.yaml"),
+        include_str!("../../../examples/version_sets/override.yaml"),
     ),
     (
         "endpoints/site-a.yaml",
-        include_str!("../../examples/endpoints/site-a.yaml"),
+        include_str!("../../../examples/endpoints/site-a.yaml"),
     ),
     (
         "catalog/example-base-v1.0.0.yaml",
-        include_str!("../../examples/catalog/example-base-v1.0.0.yaml"),
+        include_str!("../../../examples/catalog/example-base-v1.0.0.yaml"),
     ),
     (
         "catalog/example-base-v1.1.0.yaml",
-        include_str!("../../examples/catalog/example-base-v1.1.0.yaml"),
+        include_str!("../../../examples/catalog/example-base-v1.1.0.yaml"),
     ),
 ];
 
@@ -99,8 +100,8 @@ async fn answers(client: &reqwest::Client, port: u16, pw: &str) -> Option<String
     for scheme in ["http", "https"] {
         let url = format!("{scheme}://127.0.0.1:{port}");
         if let Ok(r) = client
-            .get(format!("{url}/api/v3/info"))
-            .basic_auth("rocketskates", Some(pw))
+            .get(format!("{url}{}", paths::INFO))
+            .basic_auth(paths::ADMIN_USER, Some(pw))
             .send()
             .await
         {
@@ -207,117 +208,14 @@ async fn run_inner(
     procs: &mut Vec<Proc>,
 ) -> anyhow::Result<()> {
     println!("quickstart: working in {}", work.display());
-    let mut urls: Vec<String> = Vec::new();
-    let mut cluster: Option<(String, reqwest::Client)> = None;
-    for n in 1..=3 {
-        let (api, cons) = (free_port()?, free_port()?);
-        let data = work.join(format!("node{n}"));
-        std::fs::create_dir_all(&data)?;
-        let log = std::fs::File::create(work.join(format!("node{n}.log")))?;
-        let mut cmd = Command::new(endpoint_bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--api-listen", &format!("127.0.0.1:{api}")])
-            .args(["--consensus-listen", &format!("127.0.0.1:{cons}")])
-            .args(["--ha-id", HA_ID])
-            .env("RS_ADMIN_PASSWORD", password)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true);
-        if n == 1 {
-            cmd.arg("--bootstrap");
-        } else {
-            cmd.args(["--join", &urls[0]]);
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", endpoint_bin.display()))?;
-        procs.push(Proc {
-            name: format!("node{n}"),
-            child,
-        });
-        if cluster.is_none() {
-            // Written by the bootstrapping node before it serves.
-            let path = data.join("tls").join("ca.pem");
-            let ca = wait_for(Duration::from_secs(30), || async {
-                std::fs::read_to_string(&path)
-                    .ok()
-                    .filter(|t| trust::parse_pem(t).is_ok())
-            })
-            .await
-            .with_context(|| {
-                format!(
-                    "node1 wrote no CA ({}); see {}/node1.log",
-                    path.display(),
-                    work.display()
-                )
-            })?;
-            cluster = Some((ca.clone(), http(&ca)?));
-        }
-        let Some((_, client)) = &cluster else {
-            bail!("no cluster CA");
-        };
-        let waiting = crate::progress::step(format!("node{n} starting"));
-        let url = wait_for(Duration::from_secs(30), || answers(client, api, password)).await;
-        match &url {
-            Some(_) => waiting.done(),
-            None => waiting.failed(),
-        }
-        let url = url.with_context(|| {
-            format!("node{n} did not answer; see {}/node{n}.log", work.display())
-        })?;
-        println!("  node{n}: {url}");
-        urls.push(url);
-    }
-    let Some((ca, client)) = cluster else {
-        bail!("no cluster CA");
-    };
-    let state_url = format!("{}/api/v3/system/consensus/state", urls[0]);
-    let forming = crate::progress::step("cluster forming (3 voters, a leader)");
-    let formed = wait_for(Duration::from_secs(60), || async {
-        let r = client
-            .get(&state_url)
-            .basic_auth("rocketskates", Some(password))
-            .send()
-            .await
-            .ok()?;
-        let st: proto::cluster::ClusterState = r.json().await.ok()?;
-        (st.voters().len() == 3 && !st.leader_id.is_empty()).then_some(())
-    })
-    .await;
-    match formed {
-        Some(()) => forming.done(),
-        None => forming.failed(),
-    }
-    formed.context("the 3-node cluster did not form within 60 s")?;
+    let (urls, ca, client) = start_cluster(endpoint_bin, work, password, procs).await?;
+    wait_formed(&client, &urls[0], password).await?;
     println!("  cluster {HA_ID}: 3 voters, leader elected");
-
-    let repo = work.join("repo");
-    std::fs::create_dir_all(&repo)?;
-    write_examples(&repo, opts.examples.as_deref())?;
-    git(&repo, &["init", "-q", "-b", "main"])?;
-    git(&repo, &["add", "-A"])?;
-    git(&repo, &["commit", "-q", "-m", "quickstart: examples"])?;
+    let repo = example_repo(work, opts.examples.as_deref())?;
     println!("  git repo: {} (branch main)", repo.display());
-
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let config = Config {
-        data_dir: work.join("manager"),
-        api_listen: opts.api_listen,
-        git_repo: Some(repo.clone()),
-        git_branch: "main".into(),
-        git_poll: Duration::from_secs(5),
-        catalog: None,
-        admin_password: Some(password.to_owned()),
-        max_parallel: 1,
-        reconcile_every: Duration::from_secs(2),
-        conn: Default::default(),
-        rate: Default::default(),
-        metrics_listen: None,
-    };
+    let config = manager_config(opts, work, repo, password);
     let manager = tokio::spawn(serve::run(config, shutdown_rx, Some(ready_tx)));
     let outcome = drive(opts, &urls, password, &ca, ready_rx).await;
     let _ = shutdown_tx.send(true);
@@ -333,6 +231,159 @@ async fn run_inner(
     outcome
 }
 
+/// Starts node1 (bootstrapping) and two joiners; returns their URLs, the cluster CA (which
+/// node1 writes before it serves) and a client verifying against it.
+async fn start_cluster(
+    endpoint_bin: &Path,
+    work: &Path,
+    password: &str,
+    procs: &mut Vec<Proc>,
+) -> anyhow::Result<(Vec<String>, String, reqwest::Client)> {
+    let mut urls: Vec<String> = Vec::new();
+    let mut cluster: Option<(String, reqwest::Client)> = None;
+    for n in 1..=3 {
+        let api = free_port()?;
+        let data = work.join(format!("node{n}"));
+        procs.push(start_node(
+            endpoint_bin,
+            work,
+            n,
+            api,
+            password,
+            urls.first(),
+        )?);
+        let client = match &cluster {
+            Some((_, client)) => client,
+            None => {
+                let ca = wait_for_ca(work, &data).await?;
+                &cluster.insert((ca.clone(), http(&ca)?)).1
+            }
+        };
+        let waiting = crate::cli::progress::step(format!("node{n} starting"));
+        let url = wait_for(Duration::from_secs(30), || answers(client, api, password)).await;
+        match &url {
+            Some(_) => waiting.done(),
+            None => waiting.failed(),
+        }
+        let url = url.with_context(|| {
+            format!("node{n} did not answer; see {}/node{n}.log", work.display())
+        })?;
+        println!("  node{n}: {url}");
+        urls.push(url);
+    }
+    let Some((ca, client)) = cluster else {
+        bail!("no cluster CA");
+    };
+    Ok((urls, ca, client))
+}
+
+/// Starts member `n`: the first bootstraps the cluster, the others join it at `first`.
+fn start_node(
+    endpoint_bin: &Path,
+    work: &Path,
+    n: u32,
+    api: u16,
+    password: &str,
+    first: Option<&String>,
+) -> anyhow::Result<Proc> {
+    let cons = free_port()?;
+    let data = work.join(format!("node{n}"));
+    std::fs::create_dir_all(&data)?;
+    let log = std::fs::File::create(work.join(format!("node{n}.log")))?;
+    let mut cmd = Command::new(endpoint_bin);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--api-listen", &format!("127.0.0.1:{api}")])
+        .args(["--consensus-listen", &format!("127.0.0.1:{cons}")])
+        .args(["--ha-id", HA_ID])
+        .env("RS_ADMIN_PASSWORD", password)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true);
+    match first {
+        None => cmd.arg("--bootstrap"),
+        Some(url) => cmd.args(["--join", url]),
+    };
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", endpoint_bin.display()))?;
+    Ok(Proc {
+        name: format!("node{n}"),
+        child,
+    })
+}
+
+/// The cluster CA node1 writes (`<data>/tls/ca.pem`) before it serves.
+async fn wait_for_ca(work: &Path, data: &Path) -> anyhow::Result<String> {
+    let path = data.join("tls").join("ca.pem");
+    wait_for(Duration::from_secs(30), || async {
+        std::fs::read_to_string(&path)
+            .ok()
+            .filter(|t| trust::parse_pem(t).is_ok())
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "node1 wrote no CA ({}); see {}/node1.log",
+            path.display(),
+            work.display()
+        )
+    })
+}
+
+/// Waits until the cluster has 3 voters and a leader.
+async fn wait_formed(client: &reqwest::Client, url: &str, password: &str) -> anyhow::Result<()> {
+    let state_url = format!("{url}{}", paths::CONSENSUS_STATE);
+    let forming = crate::cli::progress::step("cluster forming (3 voters, a leader)");
+    let formed = wait_for(Duration::from_secs(60), || async {
+        let r = client
+            .get(&state_url)
+            .basic_auth(paths::ADMIN_USER, Some(password))
+            .send()
+            .await
+            .ok()?;
+        let st: proto::cluster::ClusterState = r.json().await.ok()?;
+        (st.voters().len() == 3 && !st.leader_id.is_empty()).then_some(())
+    })
+    .await;
+    match formed {
+        Some(()) => forming.done(),
+        None => forming.failed(),
+    }
+    formed.context("the 3-node cluster did not form within 60 s")
+}
+
+/// A git repo of the examples, one commit on `main`.
+fn example_repo(work: &Path, examples: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let repo = work.join("repo");
+    std::fs::create_dir_all(&repo)?;
+    write_examples(&repo, examples)?;
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["add", "-A"])?;
+    git(&repo, &["commit", "-q", "-m", "quickstart: examples"])?;
+    Ok(repo)
+}
+
+/// The manager following `repo`, polling and reconciling quickly for a demo.
+fn manager_config(opts: &Options, work: &Path, repo: PathBuf, password: &str) -> Config {
+    Config {
+        data_dir: work.join("manager"),
+        api_listen: opts.api_listen,
+        git_repo: Some(repo),
+        git_branch: "main".into(),
+        git_poll: Duration::from_secs(5),
+        catalog: None,
+        admin_password: Some(password.to_owned()),
+        max_parallel: 1,
+        reconcile_every: Duration::from_secs(2),
+        conn: Default::default(),
+        rate: Default::default(),
+        metrics_listen: None,
+    }
+}
+
 async fn drive(
     opts: &Options,
     urls: &[String],
@@ -345,28 +396,28 @@ async fn drive(
         .context("the manager did not start")?
         .context("the manager failed to start")?;
     let murl = format!("http://{addr}");
-    let api = Client::new(&murl, "rocketskates", Some(password.to_owned()), None)?;
+    let api = Client::new(&murl, paths::ADMIN_USER, Some(password.to_owned()), None)?;
     let body = json!({
         "Id": HA_ID,
         "Params": {
             "manager/url": urls[0],
             "manager/urls": urls,
-            "manager/username": "rocketskates",
+            "manager/username": paths::ADMIN_USER,
             "manager/password": password,
             "manager/ca": ca,
         },
     });
     api.call(
         reqwest::Method::POST,
-        "/api/v3/endpoints",
+        paths::ENDPOINTS,
         Some(("application/json", body.to_string())),
     )
     .await?;
     println!("  manager: {murl} (endpoint {HA_ID} registered; VersionSets from git)");
     let started = Instant::now();
-    let applying = crate::progress::step("VersionSet applying");
+    let applying = crate::cli::progress::step("VersionSet applying");
     let applied = loop {
-        let st = api.get("/api/v3/status").await?;
+        let st = api.get(paths::STATUS).await?;
         let row = st["Endpoints"]
             .as_array()
             .and_then(|r| r.iter().find(|r| r["Endpoint"] == HA_ID).cloned());

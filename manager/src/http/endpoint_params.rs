@@ -12,10 +12,11 @@ use axum::Json;
 use serde_json::Value;
 use versionsets::Endpoint;
 
-use crate::api::{
-    api_part_view, apply_patch, endpoint_from_value, not_found, replace_endpoint, ApiError,
-    ApiResult, AppState, Pinning,
-};
+use super::body::{apply_patch, endpoint_from_value};
+use super::endpoints::replace_endpoint;
+use super::probe::Pinning;
+use super::view::api_part_view;
+use crate::http::{ApiError, ApiResult, AppState};
 
 const MODEL: &str = "endpoints";
 
@@ -32,7 +33,7 @@ fn in_force(st: &AppState, id: &str) -> Result<Endpoint, ApiError> {
     st.mgr
         .effective_endpoint(id)
         .map(|(ep, _)| ep)
-        .ok_or_else(|| not_found(MODEL, id))
+        .ok_or_else(|| ApiError::not_found(MODEL, id))
 }
 
 /// The API's part of the Endpoint, which a params write changes (as PATCH does).

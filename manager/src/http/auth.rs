@@ -19,8 +19,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::api::ADMIN_USER;
-use crate::serve::Manager;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::{ApiError, AppState, ADMIN_USER};
+use crate::state::Manager;
 
 /// What the authentication middleware found; the gateway reads it from the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +131,35 @@ pub async fn classify(
     if is_manager_admin(mgr, cache, header).await {
         return Some(Caller::ManagerAdmin);
     }
-    (crate::gateway::is_gateway_path(path) && split(header).is_some())
+    (crate::http::gateway::is_gateway_path(path) && split(header).is_some())
         .then_some(Caller::ClusterCredential)
+}
+
+/// Admits the manager's admin everywhere and, on gateway paths, a cluster's own credentials
+/// (see [`crate::http::auth`]); the verdict rides on the request for the gateway.
+pub(super) async fn authenticate(
+    State(st): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let path = req.uri().path().to_owned();
+    if let Some(caller) = classify(&st.mgr, &st.auth_cache, &path, &header).await {
+        req.extensions_mut().insert(caller);
+        return next.run(req).await;
+    }
+    let how = if crate::http::gateway::is_gateway_path(&path) {
+        "authenticate with HTTP Basic as the manager's admin, or with this cluster's own \
+         credentials (HTTP Basic for a cluster user, or a Bearer token the cluster issued)"
+    } else {
+        "authenticate with HTTP Basic as the manager's admin"
+    };
+    ApiError::unauthorized(how).into_response()
 }
 
 #[cfg(test)]
@@ -149,7 +180,7 @@ mod tests {
     /// Cluster credentials are considered on gateway paths only, never on the manager's own.
     #[test]
     fn gateway_paths() {
-        use crate::gateway::is_gateway_path;
+        use crate::http::gateway::is_gateway_path;
         assert!(is_gateway_path("/ha1/api/v3/machines"));
         assert!(is_gateway_path("/ha1/api/v3"));
         assert!(!is_gateway_path("/api/v3/endpoints"));

@@ -1,7 +1,9 @@
 //! The manager's durable registry (redb under the data dir): API-registered endpoints and
 //! VersionSets, what the manager observed and applied per endpoint, the certificate pinned for
-//! each cluster, the git position and the admin password hash. Everything lives in memory too; every change is written through
-//! before it is visible, so a restart forgets nothing.
+//! each cluster, the git position and the admin password hash. Everything lives in memory
+//! too; every change is written through before it is visible, so a restart forgets nothing.
+
+mod records;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,14 +11,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use versionsets::{
-    AppliedVersionSet, CatalogItem, Component, ElementAction, Endpoint, LeaderRef, Member, Plugin,
-    VersionSet,
-};
+use versionsets::{Endpoint, VersionSet};
 
+pub use records::{CatalogData, ContentPack, GitRecord, GitSnapshot, Observed, Rejected};
+
+use crate::cluster::trust::Pin;
 use crate::crypto::PasswordHash;
-use crate::trust::Pin;
 
 const ENDPOINTS: TableDefinition<&str, &str> = TableDefinition::new("endpoints");
 const VERSION_SETS: TableDefinition<&str, &str> = TableDefinition::new("version_sets");
@@ -38,7 +38,9 @@ pub enum RegistryError {
 macro_rules! db_err {
     ($($t:ty),*) => {$(
         impl From<$t> for RegistryError {
-            fn from(e: $t) -> Self { Self::Db(e.into()) }
+            fn from(e: $t) -> Self {
+                Self::Db(e.into())
+            }
         }
     )*};
 }
@@ -50,73 +52,7 @@ db_err!(
     redb::CommitError
 );
 
-/// What the manager last saw of an endpoint's cluster and did to it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Observed {
-    pub ha_id: Option<String>,
-    pub drp_version: Option<String>,
-    pub components: Vec<Component>,
-    pub plugins: Vec<Plugin>,
-    pub prefs: BTreeMap<String, String>,
-    pub global: BTreeMap<String, Value>,
-    pub connection_status: Option<String>,
-    pub actions: Vec<ElementAction>,
-    pub leader: Option<LeaderRef>,
-    pub members: Vec<Member>,
-    pub applied: Option<AppliedVersionSet>,
-    /// The state hash and git commit the endpoint should have now.
-    pub desired_hash: Option<String>,
-    pub desired_commit: Option<String>,
-    /// Why the endpoint is not in its desired state, if known.
-    pub errors: Vec<String>,
-}
-
-/// A content pack document plus its identity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ContentPack {
-    pub name: String,
-    pub version: String,
-    pub doc: Value,
-}
-
-/// Catalog items and content packs available for resolution and apply.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CatalogData {
-    pub items: Vec<CatalogItem>,
-    pub packs: Vec<ContentPack>,
-}
-
-/// Everything read from one good commit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GitSnapshot {
-    pub commit: String,
-    pub version_sets: Vec<VersionSet>,
-    pub endpoints: Vec<Endpoint>,
-    pub catalog: CatalogData,
-    /// `self://<path>` file contents (base64) by path in the repo.
-    pub files: BTreeMap<String, String>,
-}
-
-/// A commit that was not taken, and why.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Rejected {
-    pub commit: String,
-    pub errors: Vec<String>,
-}
-
-/// Where the git source stands.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GitRecord {
-    /// The branch head last looked at.
-    pub head: Option<String>,
-    /// The last good commit: what is in force.
-    pub good: Option<GitSnapshot>,
-    /// The head, when it was rejected.
-    pub rejected: Option<Rejected>,
-    /// The last error reading the repo itself.
-    pub read_error: Option<String>,
-}
-
+/// Everything the registry holds, in memory.
 #[derive(Debug, Default)]
 struct State {
     endpoints: BTreeMap<String, Endpoint>,

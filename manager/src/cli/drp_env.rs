@@ -20,7 +20,7 @@ pub struct Connection {
 }
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8090";
-pub const DEFAULT_USER: &str = "rocketskates";
+pub const DEFAULT_USER: &str = proto::paths::ADMIN_USER;
 
 /// Resolves the flags (`None` when not given) against DRP's variables, read through `var`.
 pub fn resolve(

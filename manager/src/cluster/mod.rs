@@ -1,0 +1,16 @@
+//! Each registered cluster as the manager follows it: how to reach it ([`connection`]), what
+//! the tracker believes ([`view`]), the polling that keeps that current ([`poll`]), requests
+//! that follow the leader across failover ([`send`]), and which certificates its members may
+//! present ([`trust`]).
+
+pub mod connection;
+mod poll;
+mod send;
+mod tracker;
+pub mod trust;
+pub mod view;
+
+pub use connection::{Connection, PinError, PinSink};
+pub use send::{Retry, SendError};
+pub use tracker::Cluster;
+pub use view::*;

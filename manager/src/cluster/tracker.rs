@@ -1,0 +1,217 @@
+//! Leader tracking for one cluster: members come from the consensus state of any member
+//! reachable from the seeds (`manager/url`, `manager/urls`); the leader is followed by polling
+//! every member's state (short timeouts, see [`super::poll`]) plus the `X-DRP-Leader` hint on
+//! every response. Each cluster has its own polling task; nothing here blocks another cluster.
+//!
+//! Every call verifies the members' certificates against the cluster's [`Anchor`] (see
+//! [`super::trust`]). While nothing is pinned, each poll is a first use: it learns the
+//! certificate each https member presents (unauthenticated), polls that member over a
+//! connection verified against it, and pins the one of a member that answered as this cluster.
+
+use std::sync::{Arc, RwLock};
+
+use proto::{headers, paths};
+use reqwest::{RequestBuilder, Response};
+use tokio::sync::{watch, Notify};
+use versionsets::LeaderRef;
+
+use super::connection::{Connection, PinError, PinSink};
+use super::trust::{self, Anchor, ClientError, Pin};
+use super::view::{View, POLL_EVERY, UNAVAILABLE};
+
+pub struct Cluster {
+    pub id: String,
+    /// The client for the anchor it was built for.
+    pub(super) client: RwLock<(Anchor, reqwest::Client)>,
+    pub(super) pin_sink: PinSink,
+    pub(super) conn: RwLock<Connection>,
+    pub(super) view: RwLock<View>,
+    pub(super) poke: Notify,
+    pub(super) changed: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("id", &self.id)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    pub fn new(id: &str, conn: Connection, pin_sink: PinSink) -> Result<Arc<Self>, ClientError> {
+        let (changed, _) = watch::channel(0);
+        let client = trust::cluster_client(&conn.anchor)?;
+        Ok(Arc::new(Self {
+            id: id.to_owned(),
+            client: RwLock::new((conn.anchor.clone(), client)),
+            pin_sink,
+            conn: RwLock::new(conn),
+            view: RwLock::new(View {
+                status: UNAVAILABLE.into(),
+                ..View::default()
+            }),
+            poke: Notify::new(),
+            changed,
+        }))
+    }
+
+    pub fn view(&self) -> View {
+        self.view.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub fn connection(&self) -> Connection {
+        self.conn.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn set_connection(&self, conn: Connection) {
+        self.use_anchor(&conn.anchor);
+        if let Ok(mut c) = self.conn.write() {
+            if *c != conn {
+                *c = conn;
+                self.poke.notify_one();
+            }
+        }
+    }
+
+    /// Rebuilds the client when the anchor changed (a fresh client: no connection verified
+    /// under the old anchor is reused).
+    fn use_anchor(&self, anchor: &Anchor) {
+        if self.client.read().is_ok_and(|c| c.0 == *anchor) {
+            return;
+        }
+        match trust::cluster_client(anchor) {
+            Ok(client) => {
+                if let Ok(mut c) = self.client.write() {
+                    *c = (anchor.clone(), client);
+                }
+            }
+            Err(e) => {
+                tracing::error!(endpoint = %self.id, "building the cluster's HTTP client: {e:#}")
+            }
+        }
+    }
+
+    /// Takes a certificate learnt on first use: stored first (an earlier pin wins), then used.
+    pub(super) fn adopt_pin(&self, pin: Pin) -> Result<(), PinError> {
+        let pin = (self.pin_sink)(&self.id, pin)?;
+        let anchor = pin.anchor();
+        tracing::info!(endpoint = %self.id, sha256 = %pin.sha256, subject = %pin.subject, url = %pin.url, "pinned the cluster's certificate");
+        self.use_anchor(&anchor);
+        if let Ok(mut c) = self.conn.write() {
+            c.anchor = anchor;
+        }
+        Ok(())
+    }
+
+    /// Changes whenever the leader or the status changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Asks the poller to look again now.
+    pub fn poke(&self) {
+        self.poke.notify_one();
+    }
+
+    /// Attaches the cluster's stored credentials.
+    pub fn authorize(&self, req: RequestBuilder) -> RequestBuilder {
+        let conn = self.connection();
+        match (conn.username, conn.password) {
+            (user, Some(pw)) => {
+                req.basic_auth(user.unwrap_or_else(|| paths::ADMIN_USER.into()), Some(pw))
+            }
+            _ => req,
+        }
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.connection().password.is_some()
+    }
+
+    /// Where to send a request, best first: the leader, other reachable members, the seeds.
+    pub fn targets(&self) -> Vec<String> {
+        let view = self.view();
+        let conn = self.connection();
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |u: &str| {
+            let u = u.trim_end_matches('/').to_owned();
+            if !u.is_empty() && !out.contains(&u) {
+                out.push(u);
+            }
+        };
+        if let Some(l) = &view.leader {
+            push(&l.api_url);
+        }
+        for u in &view.reachable {
+            push(u);
+        }
+        for m in &view.members {
+            push(&m.api_url);
+        }
+        for s in &conn.seeds {
+            push(s);
+        }
+        out
+    }
+
+    /// Runs the poller until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            self.poll_once().await;
+            tokio::select! {
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = self.poke.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Takes the `X-DRP-Leader` hint of a response.
+    pub fn note_response(&self, resp: &Response) {
+        let Some(hint) = resp
+            .headers()
+            .get(headers::LEADER)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let mut poke = false;
+        if let Ok(mut v) = self.view.write() {
+            if v.leader.as_ref().map(|l| l.consensus_id.as_str()) != Some(hint) {
+                if let Some(m) = v.members.iter().find(|m| m.consensus_id == hint) {
+                    v.leader = Some(LeaderRef {
+                        consensus_id: m.consensus_id.clone(),
+                        api_url: m.api_url.clone(),
+                    });
+                }
+                poke = true;
+            }
+        }
+        if poke {
+            self.poke.notify_one();
+        }
+    }
+
+    pub(super) fn note_down(&self, url: &str) {
+        if let Ok(mut v) = self.view.write() {
+            v.reachable.retain(|u| u != url);
+            if v.leader.as_ref().is_some_and(|l| l.api_url == url) {
+                v.leader_answered = false;
+            }
+        }
+        self.poke.notify_one();
+    }
+    /// The client verifying this cluster's certificates (cheap to clone; rebuilt when the
+    /// anchor changes).
+    pub fn client(&self) -> reqwest::Client {
+        self.client
+            .read()
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|p| p.into_inner().1.clone())
+    }
+}

@@ -1,0 +1,96 @@
+//! The manager's REST API (DRP Manager shapes), its gateway to each cluster, and who may call.
+//!
+//! One file per resource; [`router`] is the route table.
+
+pub mod auth;
+mod body;
+pub mod endpoint_params;
+mod endpoints;
+mod error;
+pub mod gateway;
+mod info;
+mod probe;
+mod status;
+mod version_sets;
+mod view;
+
+use std::sync::Arc;
+
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+use proto::paths;
+
+pub use error::{ApiError, ApiResult};
+pub use status::{git_view, status_rows};
+pub use view::{endpoint_view, live_observed};
+
+use crate::http::auth::{authenticate, AuthCache};
+use crate::state::Manager;
+
+/// The manager's admin user (DRP's).
+pub const ADMIN_USER: &str = paths::ADMIN_USER;
+
+/// What every handler gets: the manager and the cache of admin-password verdicts.
+#[derive(Clone)]
+pub struct AppState {
+    pub mgr: Arc<Manager>,
+    pub(crate) auth_cache: Arc<AuthCache>,
+}
+
+pub fn router(mgr: Arc<Manager>) -> Router {
+    let state = AppState {
+        mgr,
+        auth_cache: Arc::new(AuthCache::default()),
+    };
+    Router::new()
+        .route(paths::INFO, get(info::info))
+        .route(paths::STATUS, get(status::status))
+        .route(paths::GIT, get(status::git_status))
+        .route(paths::GIT_REFRESH, post(status::git_refresh))
+        .route(
+            paths::ENDPOINTS,
+            get(endpoints::list)
+                .head(endpoints::count)
+                .post(endpoints::create),
+        )
+        .route(
+            "/api/v3/endpoints/{id}",
+            get(endpoints::get)
+                .put(endpoints::put)
+                .patch(endpoints::patch)
+                .delete(endpoints::delete),
+        )
+        .route("/api/v3/endpoints/{id}/plan", get(endpoints::plan))
+        .route(
+            "/api/v3/endpoints/{id}/params",
+            get(endpoint_params::get_params)
+                .post(endpoint_params::replace_params)
+                .patch(endpoint_params::patch_params),
+        )
+        .route(
+            "/api/v3/endpoints/{id}/params/{*key}",
+            get(endpoint_params::get_param)
+                .post(endpoint_params::set_param)
+                .put(endpoint_params::set_param)
+                .delete(endpoint_params::delete_param),
+        )
+        .route(
+            paths::VERSION_SETS,
+            get(version_sets::list)
+                .head(version_sets::count)
+                .post(version_sets::create),
+        )
+        .route(
+            "/api/v3/version_sets/{id}",
+            get(version_sets::get)
+                .put(version_sets::put)
+                .patch(version_sets::patch)
+                .delete(version_sets::delete),
+        )
+        .route("/metrics", get(crate::metrics::scrape))
+        .fallback(crate::metrics::timed_gateway)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .merge(crate::ui::routes())
+        .with_state(state)
+}
