@@ -49,7 +49,7 @@ pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next
     } else if let Some(bearer) = value.strip_prefix("Bearer ") {
         auth::token::verify(&node, bearer.trim())
     } else {
-        Err("unsupported Authorization scheme (use Basic or Bearer)".to_string())
+        Err(auth::AuthError::UnsupportedScheme)
     };
     match principal {
         Ok(p) => {
@@ -70,6 +70,6 @@ pub async fn require_auth(State(node): State<Node>, mut req: Request, next: Next
             req.extensions_mut().insert(p);
             auth::serve_as(user, next.run(req)).await
         }
-        Err(why) => unauthorized(&why),
+        Err(why) => unauthorized(&why.to_string()),
     }
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::error::ApiError;
 use crate::cluster::membership::{self, EnrollRequest};
-use crate::cluster::messages::AdminReply;
 use crate::cluster::state::{self, cluster_state};
+use crate::node::messages::AdminReply;
 use crate::node::Node;
 
 pub async fn id(State(node): State<Node>) -> Json<String> {

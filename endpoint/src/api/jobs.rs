@@ -169,8 +169,8 @@ pub async fn machine_token(
         return Err(ApiError::not_found(format!("machines/{key} not found")).on("machines", &key));
     }
     let ttl = ttl(query.as_deref())?;
-    let (token, exp) =
-        crate::auth::token::issue_machine(&node, &key, ttl).map_err(ApiError::unavailable)?;
+    let (token, exp) = crate::auth::token::issue_machine(&node, &key, ttl)
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(serde_json::json!({
         "Token": token,
         "Info": {"Machine": key, "Expires": exp, "Ttl": ttl.min(crate::auth::token::MAX_TTL_SECS)},

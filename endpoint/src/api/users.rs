@@ -49,7 +49,8 @@ pub async fn token(
         return Err(ApiError::not_found(format!("users/{name} not found")).on("users", &name));
     }
     let ttl = q.ttl.unwrap_or(3600);
-    let (token, exp) = token::issue(&node, &name, ttl).map_err(ApiError::unavailable)?;
+    let (token, exp) =
+        token::issue(&node, &name, ttl).map_err(|e| ApiError::unavailable(e.to_string()))?;
     // DRP's UserToken: the token with the endpoint's Info, plus who and until when.
     let mut info = super::info::info_value(&node);
     if let Some(map) = info.as_object_mut() {

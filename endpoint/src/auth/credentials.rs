@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::password;
-use super::Directory;
+use super::{AuthError, Directory};
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 10_000;
@@ -127,12 +127,12 @@ fn seeded(node: &impl Directory) -> bool {
     )
 }
 
-pub async fn verify_basic(node: &impl Directory, encoded: &str) -> Result<Principal, String> {
+pub async fn verify_basic(node: &impl Directory, encoded: &str) -> Result<Principal, AuthError> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
-        .map_err(|_| "malformed Basic credentials".to_string())?;
-    let text = String::from_utf8(decoded).map_err(|_| "malformed Basic credentials".to_string())?;
-    let (user, pass) = text.split_once(':').ok_or("malformed Basic credentials")?;
+        .map_err(|_| AuthError::MalformedBasic)?;
+    let text = String::from_utf8(decoded).map_err(|_| AuthError::MalformedBasic)?;
+    let (user, pass) = text.split_once(':').ok_or(AuthError::MalformedBasic)?;
     // Users are read locally: authentication of a known user must not depend on reaching
     // the leader. A user this member does not know yet may have been created through
     // another member a moment ago: catch up once (read index), then look again.
@@ -170,7 +170,7 @@ pub async fn verify_basic(node: &impl Directory, encoded: &str) -> Result<Princi
                 }
             }
         }
-        return Err("invalid username or password".into());
+        return Err(AuthError::BadPassword);
     };
     let digest = node.credentials().digest(user, pass, &stored);
     if node.credentials().hit(&digest) {
@@ -180,7 +180,7 @@ pub async fn verify_basic(node: &impl Directory, encoded: &str) -> Result<Princi
         });
     }
     if !node.credentials().verify(digest, pass, &stored).await {
-        return Err("invalid username or password".into());
+        return Err(AuthError::BadPassword);
     }
     Ok(Principal {
         user: user.to_string(),

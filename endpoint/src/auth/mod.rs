@@ -7,6 +7,7 @@
 
 mod credentials;
 mod directory;
+mod error;
 pub mod machine;
 pub mod password;
 pub mod roles;
@@ -15,6 +16,7 @@ pub mod visibility;
 
 pub use credentials::{verify_basic, CredentialCache, Principal};
 pub use directory::Directory;
+pub use error::AuthError;
 
 use std::future::Future;
 

@@ -8,8 +8,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::Directory;
-use super::Principal;
+use super::{AuthError, Directory, Principal};
 
 pub const SECRET_COLLECTION: &str = "_system";
 pub const SECRET_KEY: &str = "token-secret";
@@ -35,27 +34,28 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn secret(node: &impl Directory) -> Result<Vec<u8>, String> {
+fn secret(node: &impl Directory) -> Result<Vec<u8>, AuthError> {
     let record = node
         .store()
         .get(SECRET_COLLECTION, SECRET_KEY)
         .ok()
         .flatten()
-        .ok_or("tokens are not set up")?;
+        .ok_or(AuthError::NotSetUp)?;
     let hex_secret = record
         .get("Secret")
         .and_then(|s| s.as_str())
-        .ok_or("tokens are not set up")?;
-    hex::decode(hex_secret).map_err(|_| "token secret is corrupt".to_string())
+        .ok_or(AuthError::NotSetUp)?;
+    hex::decode(hex_secret).map_err(|_| AuthError::CorruptSecret)
 }
 
-fn sign(secret: &[u8], payload: &str) -> Result<String, String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
+fn sign(secret: &[u8], payload: &str) -> Result<String, AuthError> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).map_err(|e| AuthError::Internal(e.to_string()))?;
     mac.update(payload.as_bytes());
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
-pub fn issue(node: &impl Directory, user: &str, ttl_secs: u64) -> Result<(String, u64), String> {
+pub fn issue(node: &impl Directory, user: &str, ttl_secs: u64) -> Result<(String, u64), AuthError> {
     sign_claims(node, user.to_string(), None, ttl_secs)
 }
 
@@ -65,7 +65,7 @@ pub fn issue_machine(
     node: &impl Directory,
     machine: &str,
     ttl_secs: u64,
-) -> Result<(String, u64), String> {
+) -> Result<(String, u64), AuthError> {
     sign_claims(
         node,
         machine_principal(machine),
@@ -79,29 +79,31 @@ fn sign_claims(
     u: String,
     m: Option<String>,
     ttl_secs: u64,
-) -> Result<(String, u64), String> {
+) -> Result<(String, u64), AuthError> {
     let exp = now_secs() + ttl_secs.clamp(1, MAX_TTL_SECS);
-    let claims = serde_json::to_vec(&Claims { u, exp, m }).map_err(|e| e.to_string())?;
+    let claims = serde_json::to_vec(&Claims { u, exp, m })
+        .map_err(|e| AuthError::Internal(e.to_string()))?;
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
     let signature = sign(&secret(node)?, &payload)?;
     Ok((format!("{payload}.{signature}"), exp))
 }
 
-pub fn verify(node: &impl Directory, token: &str) -> Result<Principal, String> {
-    let (payload, signature) = token.split_once('.').ok_or("malformed token")?;
+pub fn verify(node: &impl Directory, token: &str) -> Result<Principal, AuthError> {
+    let (payload, signature) = token.split_once('.').ok_or(AuthError::MalformedToken)?;
     // Compared through the MAC (constant time), not as strings.
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret(node)?).map_err(|e| e.to_string())?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret(node)?)
+        .map_err(|e| AuthError::Internal(e.to_string()))?;
     mac.update(payload.as_bytes());
-    let given = hex::decode(signature).map_err(|_| "malformed token")?;
+    let given = hex::decode(signature).map_err(|_| AuthError::MalformedToken)?;
     if mac.verify_slice(&given).is_err() {
-        return Err("invalid token".into());
+        return Err(AuthError::BadToken);
     }
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
-        .map_err(|_| "malformed token")?;
-    let claims: Claims = serde_json::from_slice(&raw).map_err(|_| "malformed token")?;
+        .map_err(|_| AuthError::MalformedToken)?;
+    let claims: Claims = serde_json::from_slice(&raw).map_err(|_| AuthError::MalformedToken)?;
     if claims.exp <= now_secs() {
-        return Err("token expired".into());
+        return Err(AuthError::Expired);
     }
     if let Some(machine) = claims.m {
         if node
@@ -111,7 +113,7 @@ pub fn verify(node: &impl Directory, token: &str) -> Result<Principal, String> {
             .flatten()
             .is_none()
         {
-            return Err("token machine no longer exists".into());
+            return Err(AuthError::MachineGone);
         }
         return Ok(Principal {
             user: claims.u,
@@ -125,7 +127,7 @@ pub fn verify(node: &impl Directory, token: &str) -> Result<Principal, String> {
         .flatten()
         .is_none()
     {
-        return Err("token user no longer exists".into());
+        return Err(AuthError::UserGone);
     }
     Ok(Principal {
         user: claims.u,

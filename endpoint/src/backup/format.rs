@@ -48,33 +48,27 @@ impl Header {
     }
 
     /// Reads and checks a header; the error names what is wrong.
-    pub fn read(r: &mut impl Read) -> Result<Header, String> {
+    pub fn read(r: &mut impl Read) -> Result<Header, FormatError> {
         let mut magic = [0u8; 8];
         read_exact(r, &mut magic, "the magic")?;
         if &magic != MAGIC {
-            return Err(format!(
-                "not a drp-endpoint snapshot (bad magic {:?}, want {:?})",
-                String::from_utf8_lossy(&magic),
-                String::from_utf8_lossy(MAGIC)
-            ));
+            return Err(FormatError::BadMagic {
+                found: String::from_utf8_lossy(&magic).into_owned(),
+            });
         }
         let version = u32::from_be_bytes(read_array(r, "the format version")?);
         if version != VERSION {
-            return Err(format!(
-                "unsupported snapshot format version {version} (this build reads {VERSION})"
-            ));
+            return Err(FormatError::Version(version));
         }
         let applied_index = u64::from_be_bytes(read_array(r, "the applied index")?);
         let term = u64::from_be_bytes(read_array(r, "the term")?);
         let id_len = u16::from_be_bytes(read_array(r, "the HA id length")?) as usize;
         if id_len > MAX_HA_ID {
-            return Err(format!(
-                "corrupt header: HA id length {id_len} is implausible"
-            ));
+            return Err(FormatError::HaIdLength(id_len));
         }
         let mut id = vec![0u8; id_len];
         read_exact(r, &mut id, "the HA id")?;
-        let ha_id = String::from_utf8(id).map_err(|_| "corrupt header: HA id is not UTF-8")?;
+        let ha_id = String::from_utf8(id).map_err(|_| FormatError::HaIdNotUtf8)?;
         let body_len = u64::from_be_bytes(read_array(r, "the store length")?);
         Ok(Header {
             applied_index,
@@ -85,22 +79,62 @@ impl Header {
     }
 }
 
+/// Why a backup file was refused: each names what is wrong with it, so an operator can tell
+/// a truncated copy from a damaged one or a file that is not a backup.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("truncated: the file ends inside {0}")]
+    EndsInside(String),
+    #[error(
+        "not a drp-endpoint snapshot (bad magic {found:?}, want {:?})",
+        String::from_utf8_lossy(MAGIC)
+    )]
+    BadMagic { found: String },
+    #[error("unsupported snapshot format version {0} (this build reads {VERSION})")]
+    Version(u32),
+    #[error("corrupt header: HA id length {0} is implausible")]
+    HaIdLength(usize),
+    #[error("corrupt header: HA id is not UTF-8")]
+    HaIdNotUtf8,
+    #[error("truncated: the header declares {want} bytes, the file has {actual}")]
+    Short { want: u64, actual: u64 },
+    #[error("corrupt: {extra} unexpected bytes after the declared end ({want} bytes)")]
+    Trailing { extra: u64, want: u64 },
+    #[error("corrupt: the checksum trailer is missing or damaged")]
+    NoTrailer,
+    #[error("checksum mismatch: the file says sha256 {stated}, its contents hash to {computed}")]
+    Checksum { stated: String, computed: String },
+}
+
 pub fn trailer(digest: &[u8]) -> Vec<u8> {
     let mut out = TRAILER_MAGIC.to_vec();
     out.extend_from_slice(digest);
     out
 }
 
-fn read_array<const N: usize>(r: &mut impl Read, what: &str) -> Result<[u8; N], String> {
+fn read_array<const N: usize>(r: &mut impl Read, what: &str) -> Result<[u8; N], FormatError> {
     let mut buf = [0u8; N];
     read_exact(r, &mut buf, what)?;
     Ok(buf)
 }
 
-fn read_exact(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), String> {
+fn read_exact(r: &mut impl Read, buf: &mut [u8], what: &str) -> Result<(), FormatError> {
     r.read_exact(buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => format!("truncated: the file ends inside {what}"),
-        _ => format!("reading {what}: {e}"),
+        std::io::ErrorKind::UnexpectedEof => FormatError::EndsInside(what.to_string()),
+        _ => FormatError::Read {
+            what: what.to_string(),
+            source: e,
+        },
     })
 }
 
@@ -120,12 +154,17 @@ impl<R: Read> Read for Hashing<R> {
 
 /// Checks a backup file completely (magic, version, length, checksum) without keeping it in
 /// memory, and returns its header. Blocking.
-pub fn verify_file(path: &Path) -> Result<Header, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+pub fn verify_file(path: &Path) -> Result<Header, FormatError> {
+    let file = std::fs::File::open(path).map_err(|e| FormatError::Open {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let actual_len = file
         .metadata()
-        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
+        .map_err(|e| FormatError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })?
         .len();
     let mut r = Hashing {
         inner: std::io::BufReader::with_capacity(1 << 20, file),
@@ -134,45 +173,55 @@ pub fn verify_file(path: &Path) -> Result<Header, String> {
     let header = Header::read(&mut r)?;
     let want_len = header.file_len();
     if actual_len < want_len {
-        return Err(format!(
-            "truncated: the header declares {want_len} bytes, the file has {actual_len}"
-        ));
+        return Err(FormatError::Short {
+            want: want_len,
+            actual: actual_len,
+        });
     }
     if actual_len > want_len {
-        return Err(format!(
-            "corrupt: {} unexpected bytes after the declared end ({want_len} bytes)",
-            actual_len - want_len
-        ));
+        return Err(FormatError::Trailing {
+            extra: actual_len - want_len,
+            want: want_len,
+        });
     }
-    let copied = std::io::copy(&mut (&mut r).take(header.body_len), &mut std::io::sink())
-        .map_err(|e| format!("reading the store data: {e}"))?;
+    let copied =
+        std::io::copy(&mut (&mut r).take(header.body_len), &mut std::io::sink()).map_err(|e| {
+            FormatError::Read {
+                what: "the store data".into(),
+                source: e,
+            }
+        })?;
     if copied != header.body_len {
-        return Err("truncated: the file ends inside the store data".into());
+        return Err(FormatError::EndsInside("the store data".into()));
     }
     let computed = r.hash.finalize();
     let mut tail = [0u8; TRAILER_LEN];
     read_exact(&mut r.inner, &mut tail, "the checksum trailer")?;
     if &tail[..TRAILER_MAGIC.len()] != TRAILER_MAGIC {
-        return Err("corrupt: the checksum trailer is missing or damaged".into());
+        return Err(FormatError::NoTrailer);
     }
     if tail[TRAILER_MAGIC.len()..] != computed[..] {
-        return Err(format!(
-            "checksum mismatch: the file says sha256 {}, its contents hash to {}",
-            hex::encode(&tail[TRAILER_MAGIC.len()..]),
-            hex::encode(computed)
-        ));
+        return Err(FormatError::Checksum {
+            stated: hex::encode(&tail[TRAILER_MAGIC.len()..]),
+            computed: hex::encode(computed),
+        });
     }
     Ok(header)
 }
 
 /// The store dump inside a file `verify_file` accepted. Blocking.
-pub fn read_body(path: &Path, header: &Header) -> Result<Vec<u8>, String> {
+pub fn read_body(path: &Path, header: &Header) -> Result<Vec<u8>, FormatError> {
     use std::io::{Seek, SeekFrom};
-    let mut file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut file = std::fs::File::open(path).map_err(|e| FormatError::Open {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let start = header.encode().len() as u64;
     file.seek(SeekFrom::Start(start))
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        .map_err(|e| FormatError::Read {
+            what: path.display().to_string(),
+            source: e,
+        })?;
     let mut body = vec![0u8; header.body_len as usize];
     read_exact(&mut file, &mut body, "the store data")?;
     Ok(body)
@@ -213,21 +262,34 @@ mod tests {
         std::fs::write(&path, &flipped).unwrap();
         assert!(verify_file(&path)
             .unwrap_err()
+            .to_string()
             .contains("checksum mismatch"));
 
         std::fs::write(&path, &good[..good.len() - 10]).unwrap();
-        assert!(verify_file(&path).unwrap_err().starts_with("truncated"));
+        assert!(verify_file(&path)
+            .unwrap_err()
+            .to_string()
+            .starts_with("truncated"));
         std::fs::write(&path, &good[..6]).unwrap();
-        assert!(verify_file(&path).unwrap_err().starts_with("truncated"));
+        assert!(verify_file(&path)
+            .unwrap_err()
+            .to_string()
+            .starts_with("truncated"));
 
         let mut version = good.clone();
         version[11] = 9;
         std::fs::write(&path, &version).unwrap();
-        assert!(verify_file(&path).unwrap_err().contains("version 9"));
+        assert!(verify_file(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("version 9"));
 
         let mut magic = good;
         magic[0] = b'X';
         std::fs::write(&path, &magic).unwrap();
-        assert!(verify_file(&path).unwrap_err().contains("bad magic"));
+        assert!(verify_file(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("bad magic"));
     }
 }

@@ -8,8 +8,8 @@ use proto::raft::{IdentifyRequest, Identity};
 use serde::Deserialize;
 
 use super::error::ClusterError;
-use super::messages::AdminReply;
 use super::state::cluster_state;
+use crate::node::messages::AdminReply;
 use crate::node::{LeaderHint, Node};
 use crate::raft::network::{decode, encode};
 use crate::raft::{node_id_of, ChangeMembers, MemberInfo, NodeId};

@@ -4,7 +4,6 @@
 mod error;
 pub mod join;
 pub mod membership;
-pub use crate::node::messages;
 pub mod service;
 pub mod state;
 

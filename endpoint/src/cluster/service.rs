@@ -7,9 +7,9 @@ use proto::raft::{IdentifyRequest, Identity, Payload};
 use tonic::{Request, Response, Status};
 
 use super::membership::{enroll_on_leader, remove_on_leader, reply_of, EnrollRequest};
-use super::messages::{AdminReply, ForwardOutcome, ReadIndexOutcome};
 use super::state::local_leader_view;
 use crate::command;
+use crate::node::messages::{AdminReply, ForwardOutcome, ReadIndexOutcome};
 use crate::node::{LeaderHint, Node};
 use crate::raft::network::{decode, encode};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::messages::{LeaderView, MemberProgress};
+use crate::node::messages::{LeaderView, MemberProgress};
 use crate::node::Node;
 use crate::raft::network::{decode, encode};
 use crate::raft::{self, Metrics};

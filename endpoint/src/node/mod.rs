@@ -156,8 +156,12 @@ impl Node {
                 {
                     Ok(ForwardOutcome::Applied(resp)) => return Ok(resp),
                     Ok(ForwardOutcome::NotLeader(_)) => self.await_change(deadline).await,
-                    Ok(ForwardOutcome::Unknown(why)) | Err(why) => {
+                    Ok(ForwardOutcome::Unknown(why)) => {
                         last_problem = why;
+                        self.await_change(deadline).await;
+                    }
+                    Err(e) => {
+                        last_problem = e.to_string();
                         self.await_change(deadline).await;
                     }
                 },
@@ -209,26 +213,24 @@ impl Node {
         leader: &MemberInfo,
         req: &Request,
         deadline: Instant,
-    ) -> Result<ForwardOutcome, String> {
+    ) -> Result<ForwardOutcome, NodeError> {
         crate::metrics::global().forwarded_writes.inc();
-        let mut client = self
-            .cluster_client(&leader.consensus_addr)
-            .map_err(|e| e.to_string())?;
-        let payload = encode(req)?;
+        let mut client = self.cluster_client(&leader.consensus_addr)?;
+        let payload = encode(req).map_err(NodeError::Internal)?;
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(PEER_CALL_TIMEOUT);
         match tokio::time::timeout(budget, client.forward_write(payload)).await {
-            Err(_) => Err(format!(
+            Err(_) => Err(NodeError::Unavailable(format!(
                 "leader {} did not answer within {budget:?}",
                 leader.consensus_id
-            )),
-            Ok(Err(status)) => Err(format!(
+            ))),
+            Ok(Err(status)) => Err(NodeError::Unavailable(format!(
                 "leader {}: {}",
                 leader.consensus_id,
                 status.message()
-            )),
-            Ok(Ok(resp)) => decode(resp.get_ref()),
+            ))),
+            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(NodeError::Internal),
         }
     }
 
@@ -274,8 +276,12 @@ impl Node {
                         }
                     }
                     Ok(ReadIndexOutcome::NotLeader(_)) => self.await_change(deadline).await,
-                    Ok(ReadIndexOutcome::Unavailable(why)) | Err(why) => {
+                    Ok(ReadIndexOutcome::Unavailable(why)) => {
                         last_problem = why;
+                        self.await_change(deadline).await;
+                    }
+                    Err(e) => {
+                        last_problem = e.to_string();
                         self.await_change(deadline).await;
                     }
                 },
@@ -291,26 +297,24 @@ impl Node {
         &self,
         leader: &MemberInfo,
         deadline: Instant,
-    ) -> Result<ReadIndexOutcome, String> {
+    ) -> Result<ReadIndexOutcome, NodeError> {
         crate::metrics::read_index_round("follower");
-        let mut client = self
-            .cluster_client(&leader.consensus_addr)
-            .map_err(|e| e.to_string())?;
+        let mut client = self.cluster_client(&leader.consensus_addr)?;
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(PEER_CALL_TIMEOUT);
-        let payload = encode(&())?;
+        let payload = encode(&()).map_err(NodeError::Internal)?;
         match tokio::time::timeout(budget, client.read_index(payload)).await {
-            Err(_) => Err(format!(
+            Err(_) => Err(NodeError::Unavailable(format!(
                 "leader {} did not answer within {budget:?}",
                 leader.consensus_id
-            )),
-            Ok(Err(status)) => Err(format!(
+            ))),
+            Ok(Err(status)) => Err(NodeError::Unavailable(format!(
                 "leader {}: {}",
                 leader.consensus_id,
                 status.message()
-            )),
-            Ok(Ok(resp)) => decode(resp.get_ref()),
+            ))),
+            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(NodeError::Internal),
         }
     }
 
