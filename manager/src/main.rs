@@ -118,6 +118,10 @@ struct ServeArgs {
     /// private scrape network). On the API port `/metrics` needs the admin's credentials.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// The catalog of drp binaries for rolling upgrades: `VERSION=PATH`, repeatable (the
+    /// environment variable takes a comma-separated list).
+    #[arg(long, env = "DRP_MANAGER_DRP_BINARY", value_delimiter = ',')]
+    drp_binary: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +273,7 @@ fn lint(files: &[PathBuf]) -> ExitCode {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    manager::sync::upgrade::catalog::install(a.drp_binary).await?;
     let config = manager::state::Config {
         data_dir: a.data_dir,
         api_listen: a.api_listen,
@@ -289,7 +294,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = tx.send(true);
     });
-    manager::serve::run(config, rx, None).await
+    Ok(manager::serve::run(config, rx, None).await?)
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

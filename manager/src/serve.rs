@@ -4,21 +4,42 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::sync::watch;
 
-use crate::state::{Config, Manager};
+use crate::state::{Config, Manager, OpenError};
+
+/// Why the manager could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("binding --metrics-listen {addr}: {source}")]
+    MetricsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
 
 /// Runs the manager until `shutdown` turns true; `ready` gets the bound address.
 pub async fn run(
     config: Config,
     shutdown: watch::Receiver<bool>,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.api_listen)
+) -> Result<(), ServeError> {
+    let listen = config.api_listen;
+    let listen_error = |source| ServeError::Listen {
+        addr: listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("listening on {}", config.api_listen))?;
-    let addr = listener.local_addr()?;
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     let mgr = Manager::open(config, shutdown.clone())?;
     mgr.sync_clusters();
     let git_task = mgr
@@ -31,7 +52,11 @@ pub async fn run(
         let _ = tx.send(addr);
     }
     let metrics = match mgr.config.metrics_listen {
-        Some(a) => Some(crate::metrics::serve_plain(a, mgr.clone(), shutdown.clone()).await?),
+        Some(a) => Some(
+            crate::metrics::serve_plain(a, mgr.clone(), shutdown.clone())
+                .await
+                .map_err(|source| ServeError::MetricsListen { addr: a, source })?,
+        ),
         None => None,
     };
     // Per source before authentication: the manager's only user is its admin.

@@ -298,11 +298,8 @@ pub async fn serve_plain(
     addr: std::net::SocketAddr,
     mgr: Arc<Manager>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    use anyhow::Context as _;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding --metrics-listen {addr}"))?;
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "metrics served without credentials on a non-loopback address");
     }

@@ -445,14 +445,39 @@ pub async fn run(mgr: Arc<Manager>, repo: PathBuf) {
     }
 }
 
+/// Why the repo could not be read at all (as opposed to a commit that is rejected).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("git reader failed: {0}")]
+    Reader(#[from] tokio::task::JoinError),
+    #[error("reading git took more than {GIT_TIMEOUT:?}")]
+    TimedOut,
+}
+
+/// Runs a gix read on a blocking thread (it does file I/O and inflates objects), bounded by
+/// [`GIT_TIMEOUT`].
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, ReadError> {
     match tokio::time::timeout(GIT_TIMEOUT, tokio::task::spawn_blocking(f)).await {
-        Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(e))) => Err(e.to_string()),
-        Ok(Err(e)) => Err(format!("git reader failed: {e}")),
-        Err(_) => Err(format!("reading git took more than {GIT_TIMEOUT:?}")),
+        Ok(done) => Ok(done??),
+        Err(_) => Err(ReadError::TimedOut),
+    }
+}
+
+/// The value, or `None` after recording why the repo could not be read.
+fn read_or_record<T>(mgr: &Manager, read: Result<T, ReadError>) -> Option<T> {
+    match read {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!("git: {e}");
+            let _ = mgr
+                .registry
+                .update_git(|g| g.read_error = Some(e.to_string()));
+            None
+        }
     }
 }
 
@@ -468,26 +493,16 @@ pub async fn current_head(mgr: &Manager) -> Option<String> {
 async fn poll(mgr: &Arc<Manager>, repo: &Path) {
     let branch = mgr.config.git_branch.clone();
     let (r, b) = (repo.to_path_buf(), branch.clone());
-    let head = match blocking(move || head_commit(&r, &b)).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!("git: {e}");
-            let _ = mgr.registry.update_git(|g| g.read_error = Some(e));
-            return;
-        }
+    let Some(head) = read_or_record(mgr, blocking(move || head_commit(&r, &b)).await) else {
+        return;
     };
     let git = mgr.registry.git();
     if git.head.as_deref() == Some(head.as_str()) && git.read_error.is_none() {
         return;
     }
     let (r, b) = (repo.to_path_buf(), branch);
-    let read = match blocking(move || read_head(&r, &b)).await {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::warn!("git: {e}");
-            let _ = mgr.registry.update_git(|g| g.read_error = Some(e));
-            return;
-        }
+    let Some(read) = read_or_record(mgr, blocking(move || read_head(&r, &b)).await) else {
+        return;
     };
     let commit = read.commit.clone();
     let result = match read.snapshot {

@@ -3,3 +3,4 @@
 
 pub mod gitsource;
 pub mod reconcile;
+pub mod upgrade;

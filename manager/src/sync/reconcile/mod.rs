@@ -46,6 +46,7 @@ pub async fn run(
     let mut memory = Memory::default();
     loop {
         once(&mgr, &id, &cluster, &mut memory).await;
+        crate::sync::upgrade::consider(&mgr, &id, &cluster);
         tokio::select! {
             _ = tokio::time::sleep(mgr.config.reconcile_every) => {}
             _ = wake.notified() => {}
