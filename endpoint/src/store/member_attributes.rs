@@ -109,14 +109,23 @@ pub fn local_command_version() -> u32 {
     CAP.load(Ordering::Relaxed)
 }
 
+/// An entry this build cannot apply: a newer command version, or a command it cannot decode.
+#[derive(Debug, thiserror::Error)]
+#[error("log entry {index} ({kind}) {what}: this member stopped applying; upgrade its binary")]
+pub struct EntryTooNew {
+    pub index: u64,
+    pub kind: String,
+    what: String,
+}
+
 /// Whether this member can apply the entry at `index`. When it cannot, logs an error naming
 /// the index and the command, remembers why (the upgrade status and `/api/v3/info` show it)
 /// and returns the reason: the caller stops applying without committing the batch.
-pub fn check_entry(req: &Request, index: u64) -> Result<(), String> {
+pub fn check_entry(req: &Request, index: u64) -> Result<(), EntryTooNew> {
     check_entry_with(req, index, local_command_version())
 }
 
-fn check_entry_with(req: &Request, index: u64, understood: u32) -> Result<(), String> {
+fn check_entry_with(req: &Request, index: u64, understood: u32) -> Result<(), EntryTooNew> {
     let needed = req.op.command_version();
     if needed <= understood {
         return Ok(());
@@ -126,12 +135,10 @@ fn check_entry_with(req: &Request, index: u64, understood: u32) -> Result<(), St
         Op::Unknown(_) => "is a command this build cannot decode".to_string(),
         _ => format!("needs command version {needed}, this build understands up to {understood}"),
     };
-    let why = format!(
-        "log entry {index} ({kind}) {what}: this member stopped applying; upgrade its binary"
-    );
-    tracing::error!(index, %kind, understood, "{why}");
-    *STOPPED.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
-    Err(why)
+    let refused = EntryTooNew { index, kind, what };
+    tracing::error!(index, kind = %refused.kind, understood, "{refused}");
+    *STOPPED.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused.to_string());
+    Err(refused)
 }
 
 /// Why this member stopped applying, if it did.
@@ -158,7 +165,9 @@ mod tests {
     #[test]
     fn an_entry_of_a_newer_command_version_is_refused_naming_its_index() {
         assert!(check_entry_with(&target_req(), 7, 2).is_ok());
-        let why = check_entry_with(&target_req(), 7, 1).unwrap_err();
+        let why = check_entry_with(&target_req(), 7, 1)
+            .unwrap_err()
+            .to_string();
         assert!(why.contains("log entry 7"), "{why}");
         assert!(why.contains("SetUpgradeTarget"), "{why}");
         assert!(stopped().is_some());
