@@ -12,7 +12,6 @@ mod jobs;
 mod object_params;
 pub mod objects;
 mod request;
-pub use crate::clock::now_ms;
 pub use files::{DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES};
 mod certificate;
 mod commit;

@@ -118,7 +118,7 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let request = crate::command::Request {
         idempotency: None,
-        at_ms: crate::api::now_ms(),
+        at_ms: crate::clock::now_ms(),
         if_match: None,
         principal: None,
         op: crate::command::Op::Seed { objects: seeds },
