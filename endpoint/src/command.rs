@@ -355,23 +355,10 @@ pub fn error_body(status: u16, model: &str, key: &str, messages: Vec<String>) ->
     serde_json::json!({
         "Model": model,
         "Key": key,
-        "Type": error_type(status),
+        "Type": proto::error::error_type(status),
         "Messages": messages,
         "Code": status,
     })
-}
-
-fn error_type(status: u16) -> &'static str {
-    match status {
-        400 | 422 => "ValidationError",
-        401 | 403 => "AuthError",
-        404 => "NotFound",
-        409 => "Conflict",
-        412 => "PreconditionFailed",
-        413 => "TooLarge",
-        503 | 504 => "Unavailable",
-        _ => "API_ERROR",
-    }
 }
 
 impl std::fmt::Display for Request {

@@ -20,7 +20,7 @@ pub use error::AuthError;
 
 use std::future::Future;
 
-pub const ADMIN_USER: &str = "rocketskates";
+pub const ADMIN_USER: &str = proto::paths::ADMIN_USER;
 
 tokio::task_local! {
     /// The authenticated user of the request this task is serving. Handlers build their
