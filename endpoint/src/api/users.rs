@@ -80,7 +80,7 @@ pub async fn hash_password_field(object: &mut Value) -> Result<(), ApiError> {
     let hashed = tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     map.insert("PasswordHash".into(), Value::String(hashed));
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! This file is the thin shell: receive, read the store, decide, commit, send.
 
 pub mod decide;
+pub mod error;
 pub mod leases;
 pub mod loaders;
 pub mod options;
@@ -23,6 +24,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use self::decide::{Boot, Decision, Inbound, Known, LeaseWrite};
+pub use self::error::DhcpError;
 use self::leases::Leases;
 use self::loaders::LoaderTable;
 use self::socket::{DhcpSocket, Interfaces, Received};
@@ -108,7 +110,7 @@ pub async fn serve(
         handlers.spawn(async move {
             let _permit = permit;
             if let Err(why) = handle(&shared, bytes, received).await {
-                tracing::debug!(source = %received.source, why, "DHCP packet not answered");
+                tracing::debug!(source = %received.source, %why, "DHCP packet not answered");
             }
         });
     }
@@ -145,7 +147,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn handle(shared: &Arc<Shared>, bytes: Vec<u8>, received: Received) -> Result<(), String> {
+async fn handle(shared: &Arc<Shared>, bytes: Vec<u8>, received: Received) -> Result<(), DhcpError> {
     let node = &shared.node;
     let deadline = Instant::now() + node.settings.write_timeout;
     let boot = Boot {
@@ -168,8 +170,7 @@ async fn handle(shared: &Arc<Shared>, bytes: Vec<u8>, received: Received) -> Res
                 .clone();
             decide_now(&shared2, &in_flight, &bytes2, received, &boot2)
         })
-        .await
-        .map_err(|e| format!("decision task failed: {e}"))??;
+        .await??;
         if let Some(write) = decision.write {
             // Claim the address; another packet that chose it meanwhile makes this one decide
             // again (it will see the claim).
@@ -202,13 +203,18 @@ async fn handle(shared: &Arc<Shared>, bytes: Vec<u8>, received: Received) -> Res
                 .send(&reply.bytes, reply.to, received.ifindex, reply.from);
             match tokio::time::timeout(SEND_TIMEOUT, send).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("sending the reply to {}: {e}", reply.to)),
-                Err(_) => return Err(format!("sending the reply to {} timed out", reply.to)),
+                Ok(Err(source)) => {
+                    return Err(DhcpError::Send {
+                        to: reply.to,
+                        source,
+                    })
+                }
+                Err(_) => return Err(DhcpError::SendTimeout(reply.to)),
             }
         }
         return Ok(());
     }
-    Err("the lease kept changing under the decision".into())
+    Err(DhcpError::KeptChanging)
 }
 
 fn decide_now(
@@ -217,23 +223,19 @@ fn decide_now(
     bytes: &[u8],
     received: Received,
     boot: &Boot,
-) -> Result<Decision, String> {
+) -> Result<Decision, DhcpError> {
     let (node, allowed) = (&shared.node, &shared.settings.interfaces);
     let interface = shared
         .interfaces
         .lock()
-        .map_err(|_| "interface cache poisoned".to_string())?
+        .map_err(|_| DhcpError::InterfacesPoisoned)?
         .get(received.ifindex)
-        .ok_or("unknown receiving interface")?;
+        .ok_or(DhcpError::UnknownInterface)?;
     if !allowed.is_empty() && !allowed.contains(&interface.name) {
-        return Err(format!("interface {} is not served", interface.name));
+        return Err(DhcpError::NotServed(interface.name));
     }
-    let list = |collection: &str| -> Result<Vec<Value>, String> {
-        Ok(node
-            .store
-            .list(collection, 0, None)
-            .map_err(|e| e.to_string())?
-            .items)
+    let list = |collection: &str| -> Result<Vec<Value>, DhcpError> {
+        Ok(node.store.list(collection, 0, None)?.items)
     };
     let (subnets, reservations) = (list("subnets")?, list("reservations")?);
     let local: Vec<Ipv4Addr> = interface.addrs;
@@ -245,7 +247,7 @@ fn decide_now(
     // Only the leases that can matter to this client are handed over; every address another
     // client holds is passed as taken, like an address being committed.
     let now = crate::clock::now_ms();
-    let req = packet::parse(bytes).map_err(str::to_string)?;
+    let req = packet::parse(bytes).map_err(DhcpError::Dropped)?;
     let mut named = vec![req.header.ciaddr()];
     named.extend(req.ipv4_option(50));
     named.extend(
@@ -271,7 +273,7 @@ fn decide_now(
         now_ms: now,
         loaders: &loaders,
     };
-    decide::decide_request(&req, &inbound, &known, boot).map_err(str::to_string)
+    decide::decide_request(&req, &inbound, &known, boot).map_err(DhcpError::Dropped)
 }
 
 enum Committed {
@@ -282,7 +284,7 @@ enum Committed {
 }
 
 /// Commits the lease through Raft (the leader applies it on a quorum) before any reply.
-async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Committed, String> {
+async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Committed, DhcpError> {
     let (collection, key) = ("leases".to_string(), write.addr.to_string());
     let op = match write.etag {
         Some(_) => Op::Replace {
@@ -305,13 +307,13 @@ async fn commit(node: &Node, write: LeaseWrite, deadline: Instant) -> Result<Com
     };
     let budget = deadline.saturating_duration_since(Instant::now());
     match tokio::time::timeout(budget, node.write(request)).await {
-        Err(_) => Err("the lease was not committed in time".into()),
-        Ok(Err(e)) => Err(format!("the lease was not committed: {e}")),
+        Err(_) => Err(DhcpError::CommitTimeout),
+        Ok(Err(e)) => Err(DhcpError::Commit(e)),
         Ok(Ok(r)) if r.status < 300 => Ok(Committed::Yes(r.body)),
         Ok(Ok(r)) if matches!(r.status, 409 | 412) => Ok(Committed::Conflict),
-        Ok(Ok(r)) => Err(format!(
-            "the lease write was refused ({}): {}",
-            r.status, r.body
-        )),
+        Ok(Ok(r)) => Err(DhcpError::Refused {
+            status: r.status,
+            body: r.body,
+        }),
     }
 }
