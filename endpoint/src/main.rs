@@ -54,8 +54,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let served = runtime.block_on(endpoint::serve::serve(*args));
-            // Every task dropped, so the stores close cleanly before any exec.
-            drop(runtime);
+            // Every task dropped, so the stores close cleanly before any exec; a blocking task
+            // still running (hashing the binary) is not waited for past the grace.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
             if let Err(e) = served {
                 upgrade::exec::roll_back_if_upgrading(&format!("{e:#}"))?;
                 return Err(e);

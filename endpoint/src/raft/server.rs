@@ -6,6 +6,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use proto::raft::raft_service_server::RaftService;
 use proto::raft::{Payload, SnapshotChunk};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::network::{decode, encode};
@@ -18,14 +19,23 @@ pub struct RaftGrpc {
     raft: Raft,
     me: String,
     ha_id: String,
+    /// Ends open StreamAppend streams: the leader keeps one open to each follower for as long
+    /// as it leads, so without this the server's graceful drain waits out its whole grace.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl RaftGrpc {
-    pub fn new(raft: Raft, node_id: super::NodeId, ha_id: String) -> Self {
+    pub fn new(
+        raft: Raft,
+        node_id: super::NodeId,
+        ha_id: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         RaftGrpc {
             raft,
             me: format!("{node_id:016x}"),
             ha_id,
+            shutdown,
         }
     }
 
@@ -92,10 +102,20 @@ impl RaftService for RaftGrpc {
         let inbound = tokio_stream::StreamExt::map_while(req.into_inner(), |item| {
             item.ok().and_then(|p| decode(&p).ok())
         });
-        let outbound = self.raft.stream_append(inbound).map(|item| match item {
-            Ok(result) => encode(&result).map_err(Status::internal),
-            Err(fatal) => Err(stopped(fatal)),
-        });
+        let mut stop = self.shutdown.clone();
+        let stopping = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        // Ending the stream on shutdown lets the connection drain; the leader sees it close
+        // and retries, like any lost connection.
+        let outbound = self
+            .raft
+            .stream_append(inbound)
+            .map(|item| match item {
+                Ok(result) => encode(&result).map_err(Status::internal),
+                Err(fatal) => Err(stopped(fatal)),
+            })
+            .take_until(stopping);
         Ok(Response::new(Box::pin(outbound)))
     }
 

@@ -83,9 +83,14 @@ pub(super) fn serve_consensus(
 ) -> anyhow::Result<JoinHandle<Result<(), tonic::transport::Error>>> {
     let raft = raft.clone();
     let ha_id = node.settings.ha_id.clone();
-    let raft_svc = RaftServiceServer::new(RaftGrpc::new(raft.clone(), node.node_id, ha_id))
-        .max_decoding_message_size(MAX_PEER_MESSAGE)
-        .max_encoding_message_size(MAX_PEER_MESSAGE);
+    let raft_svc = RaftServiceServer::new(RaftGrpc::new(
+        raft.clone(),
+        node.node_id,
+        ha_id,
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(MAX_PEER_MESSAGE)
+    .max_encoding_message_size(MAX_PEER_MESSAGE);
     let cluster_svc = ClusterServiceServer::new(ClusterGrpc::new(node.clone()))
         .max_decoding_message_size(MAX_PEER_MESSAGE)
         .max_encoding_message_size(MAX_PEER_MESSAGE);

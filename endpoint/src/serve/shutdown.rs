@@ -1,7 +1,7 @@
 //! Step 7, shutdown: on SIGINT/SIGTERM (or an upgrade's exec), every task is told to stop and
 //! given a bounded time to finish, the API and consensus servers last, then Raft.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -9,7 +9,9 @@ use tokio::task::JoinHandle;
 use crate::raft::runtime::ConsensusRuntime;
 use crate::raft::Raft;
 
-/// How long each task may take to finish once told to stop.
+/// How long the tasks (together, since they are told at once) and then Raft may take to stop.
+/// A step that outlasts it is abandoned with a warning, so a member told to stop exits in
+/// bounded time even if something hangs.
 const GRACE: Duration = Duration::from_secs(5);
 
 /// What runs until shutdown.
@@ -29,21 +31,41 @@ pub(super) struct Running {
 impl Running {
     pub async fn stop(self) {
         tracing::info!("shutting down");
+        let started = Instant::now();
+        // Every task watches this and winds down at once, so they share one deadline: a hung
+        // one cannot add its grace to the next one's.
         let _ = self.shutdown.send(true);
+        let deadline = started + GRACE;
         if let Some(j) = self.joiner {
-            let _ = j.await;
+            bounded("join", j, deadline).await;
         }
-        let _ = self.cert_watcher.await;
-        let _ = self.publisher.await;
+        bounded("certificate watcher", self.cert_watcher, deadline).await;
+        bounded("attribute publisher", self.publisher, deadline).await;
         for t in self.services {
-            let _ = tokio::time::timeout(GRACE, t).await;
+            bounded("service", t, deadline).await;
         }
-        let _ = tokio::time::timeout(GRACE, self.http).await;
-        let _ = tokio::time::timeout(GRACE, self.grpc).await;
-        if let Err(e) = self.raft.shutdown().await {
-            tracing::warn!(error = %e, "raft shutdown");
+        bounded("API server", self.http, deadline).await;
+        bounded("consensus server", self.grpc, deadline).await;
+        match tokio::time::timeout(GRACE, self.raft.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "raft shutdown"),
+            Err(_) => tracing::warn!(grace = ?GRACE, "raft did not stop within the grace"),
         }
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "shut down");
         drop(self.runtime);
+    }
+}
+
+/// Waits until `deadline` for `task` to finish, then aborts it.
+async fn bounded<T>(step: &'static str, mut task: JoinHandle<T>, deadline: Instant) {
+    if tokio::time::timeout_at(deadline.into(), &mut task)
+        .await
+        .is_err()
+    {
+        task.abort();
+        tracing::warn!(step, grace = ?GRACE, "did not stop within the grace; abandoned");
+    } else {
+        tracing::debug!(step, "stopped");
     }
 }
 
