@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::efi;
+use super::error::IsoError;
 use super::plan::{Plan, TOKEN_MARKER};
 use crate::boot::cache::CachedFile;
 
@@ -28,12 +29,13 @@ pub fn build(
     plan: &Plan,
     token: &str,
     efi_image: Option<&Path>,
-) -> Result<CachedFile, String> {
+) -> Result<CachedFile, IsoError> {
     for needed in [ISOLINUX_BIN, LDLINUX_C32] {
         if !Path::new(needed).is_file() {
-            return Err(format!(
-                "{needed} is missing: install the isolinux and syslinux-common packages"
-            ));
+            return Err(IsoError::Missing {
+                file: needed,
+                install: "the isolinux and syslinux-common packages",
+            });
         }
     }
     let staging = dir.join(format!(".{}.d", plan.hash));
@@ -45,9 +47,9 @@ pub fn build(
         let _ = fs::remove_file(&partial);
         return Err(e);
     }
-    fs::rename(&partial, &done).map_err(|e| format!("renaming the image into place: {e}"))?;
+    fs::rename(&partial, &done).map_err(IsoError::io("renaming the image into place"))?;
     let len = fs::metadata(&done)
-        .map_err(|e| format!("reading the built image: {e}"))?
+        .map_err(IsoError::io("reading the built image"))?
         .len();
     Ok(CachedFile { path: done, len })
 }
@@ -58,17 +60,17 @@ fn stage_and_run(
     plan: &Plan,
     token: &str,
     efi_image: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), IsoError> {
     let _ = fs::remove_dir_all(staging);
-    fs::create_dir_all(staging).map_err(io("creating the staging directory"))?;
+    fs::create_dir_all(staging).map_err(IsoError::io("creating the staging directory"))?;
     // Copied: xorriso patches the boot info table into the boot image it is given.
     let isolinux = staging.join("isolinux.bin");
-    fs::copy(ISOLINUX_BIN, &isolinux).map_err(io("copying isolinux.bin"))?;
+    fs::copy(ISOLINUX_BIN, &isolinux).map_err(IsoError::io("copying isolinux.bin"))?;
     let cmdline = plan.cmdline.replace(TOKEN_MARKER, token);
     let cfg = staging.join("isolinux.cfg");
-    fs::write(&cfg, isolinux_cfg(plan, &cmdline)).map_err(io("writing isolinux.cfg"))?;
+    fs::write(&cfg, isolinux_cfg(plan, &cmdline)).map_err(IsoError::io("writing isolinux.cfg"))?;
     let grub = staging.join("grub.cfg");
-    fs::write(&grub, efi::grub_cfg(plan, &cmdline)).map_err(io("writing grub.cfg"))?;
+    fs::write(&grub, efi::grub_cfg(plan, &cmdline)).map_err(IsoError::io("writing grub.cfg"))?;
     let mut grafts: Vec<(String, PathBuf)> = vec![
         ("isolinux/isolinux.bin".into(), isolinux),
         ("isolinux/ldlinux.c32".into(), LDLINUX_C32.into()),
@@ -104,10 +106,6 @@ fn stage_and_run(
     run("xorriso", "xorriso", cmd)
 }
 
-fn io(what: &'static str) -> impl Fn(std::io::Error) -> String {
-    move |e| format!("{what}: {e}")
-}
-
 /// ISOLINUX's config: boot the kernel straight away (no prompt) with the initrds.
 fn isolinux_cfg(plan: &Plan, cmdline: &str) -> String {
     let initrds: Vec<String> = (0..plan.initrds.len())
@@ -125,17 +123,25 @@ fn isolinux_cfg(plan: &Plan, cmdline: &str) -> String {
 
 /// Runs the tool `what` (from Debian's `package`) to completion, killing it after
 /// [`TOOL_TIMEOUT`]; its stderr is the error.
-pub(super) fn run(what: &str, package: &str, mut cmd: Command) -> Result<(), String> {
+pub(super) fn run(
+    what: &'static str,
+    package: &'static str,
+    mut cmd: Command,
+) -> Result<(), IsoError> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                format!("{what} is not installed (install the {package} package)")
-            }
-            _ => format!("starting {what}: {e}"),
+            std::io::ErrorKind::NotFound => IsoError::ToolNotInstalled {
+                tool: what,
+                package,
+            },
+            _ => IsoError::ToolStart {
+                tool: what,
+                source: e.into(),
+            },
         })?;
     // Read on a thread: a full pipe would stall xorriso while we wait for it.
     let stderr = child.stderr.take();
@@ -153,10 +159,18 @@ pub(super) fn run(what: &str, package: &str, mut cmd: Command) -> Result<(), Str
             Ok(None) if started.elapsed() > TOOL_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{what} ran over {TOOL_TIMEOUT:?} and was killed"));
+                return Err(IsoError::ToolTimeout {
+                    tool: what,
+                    limit: TOOL_TIMEOUT,
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for {what}: {e}")),
+            Err(e) => {
+                return Err(IsoError::ToolWait {
+                    tool: what,
+                    source: e.into(),
+                })
+            }
         }
     };
     let stderr = reader.join().unwrap_or_default();
@@ -164,10 +178,11 @@ pub(super) fn run(what: &str, package: &str, mut cmd: Command) -> Result<(), Str
         return Ok(());
     }
     let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-    Err(format!(
-        "{what} failed ({status}): {}",
-        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-    ))
+    Err(IsoError::ToolFailed {
+        tool: what,
+        status,
+        stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" / "),
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::build::run;
+use super::error::IsoError;
 use super::plan::Plan;
 
 /// Where each image carries the machine's GRUB config; also how GRUB finds the image's CD.
@@ -17,27 +18,29 @@ const GRUB_EFI_MODULES: &str = "/usr/lib/grub/x86_64-efi";
 const MODULES: &str = "linux normal iso9660 search search_fs_file configfile part_gpt part_msdos";
 
 /// Builds the EFI boot image at `dir/efiboot.img`. Blocking. The error names what is missing.
-pub fn build_boot_image(dir: &Path) -> Result<PathBuf, String> {
+pub fn build_boot_image(dir: &Path) -> Result<PathBuf, IsoError> {
     if !Path::new(GRUB_EFI_MODULES).is_dir() {
-        return Err(format!(
-            "{GRUB_EFI_MODULES} is missing: install grub-efi-amd64-bin"
-        ));
+        return Err(IsoError::Missing {
+            file: GRUB_EFI_MODULES,
+            install: "grub-efi-amd64-bin",
+        });
     }
     let staging = dir.join(".efi.d");
     let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).map_err(|e| format!("creating {}: {e}", staging.display()))?;
+    fs::create_dir_all(&staging)
+        .map_err(IsoError::io(format!("creating {}", staging.display())))?;
     let result = build_in(&staging, dir);
     let _ = fs::remove_dir_all(&staging);
     result
 }
 
-fn build_in(staging: &Path, dir: &Path) -> Result<PathBuf, String> {
+fn build_in(staging: &Path, dir: &Path) -> Result<PathBuf, IsoError> {
     let embedded = staging.join("embedded.cfg");
     fs::write(
         &embedded,
         format!("search --no-floppy --set=root --file /{GRUB_CFG}\nconfigfile /{GRUB_CFG}\n"),
     )
-    .map_err(|e| format!("writing GRUB's embedded config: {e}"))?;
+    .map_err(IsoError::io("writing GRUB's embedded config"))?;
     let efi = staging.join("BOOTX64.EFI");
     let mut mk = Command::new("grub-mkstandalone");
     mk.args(["-O", "x86_64-efi", "--locales=", "--fonts=", "--themes="])
@@ -52,7 +55,7 @@ fn build_in(staging: &Path, dir: &Path) -> Result<PathBuf, String> {
         });
     run("grub-mkstandalone", "grub-common", mk)?;
     let efi_len = fs::metadata(&efi)
-        .map_err(|e| format!("reading BOOTX64.EFI: {e}"))?
+        .map_err(IsoError::io("reading BOOTX64.EFI"))?
         .len();
     // FAT12/16 with room for the loader and its directories: 512-byte sectors.
     let sectors = (efi_len / 512 + 1024).to_string();
@@ -72,7 +75,7 @@ fn build_in(staging: &Path, dir: &Path) -> Result<PathBuf, String> {
     copy.arg(&efi).arg("::/EFI/BOOT/BOOTX64.EFI");
     run("mcopy", "mtools", copy)?;
     let done = dir.join("efiboot.img");
-    fs::rename(&partial, &done).map_err(|e| format!("renaming the EFI boot image: {e}"))?;
+    fs::rename(&partial, &done).map_err(IsoError::io("renaming the EFI boot image"))?;
     Ok(done)
 }
 

@@ -16,6 +16,7 @@
 
 pub mod build;
 pub mod efi;
+pub mod error;
 pub mod plan;
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,7 @@ use super::Running;
 use crate::node::Node;
 use crate::render;
 use crate::runtime::workflow::str_field;
+use error::IsoError;
 use plan::Plan;
 
 /// The collections (besides machines, handled one by one) whose changes can change any
@@ -72,7 +74,7 @@ type Key = (String, String);
 
 struct Built {
     hash: String,
-    result: Result<CachedFile, String>,
+    result: Result<CachedFile, IsoError>,
     at: Instant,
 }
 
@@ -92,7 +94,7 @@ pub struct Isos {
     building: Mutex<()>,
     logged: Mutex<HashSet<String>>,
     /// The UEFI boot image every ISO shares, made on the first build (an error: BIOS only).
-    efi_image: Mutex<Option<Result<PathBuf, String>>>,
+    efi_image: Mutex<Option<Result<PathBuf, IsoError>>>,
     pending: Mutex<Pending>,
     wake: Notify,
 }
@@ -185,7 +187,9 @@ impl Isos {
         }
         match plan::plan(&self.node, &self.files, &machine, ctx) {
             Ok(None) => Err(Miss::NotFound),
-            Ok(Some(plan)) => self.ensure(plan).map_err(Miss::Unavailable),
+            Ok(Some(plan)) => self
+                .ensure(plan)
+                .map_err(|e| Miss::Unavailable(e.to_string())),
             Err(reason) => {
                 self.log_once(format!("{uuid}\0{bootenv}\0{reason}"), &reason);
                 Err(Miss::Unavailable(reason))
@@ -278,7 +282,7 @@ impl Isos {
     }
 
     /// The image `plan` describes: the one built for it, else built now. Blocking.
-    fn ensure(&self, plan: Plan) -> Result<CachedFile, String> {
+    fn ensure(&self, plan: Plan) -> Result<CachedFile, IsoError> {
         let key = (plan.uuid.clone(), plan.bootenv.clone());
         if let Some(done) = self.current(&key, &plan.hash) {
             return done;
@@ -297,7 +301,7 @@ impl Isos {
                 ms = started.elapsed().as_millis() as u64,
                 "built a virtual media ISO"
             ),
-            Err(e) => self.log_once(format!("{}\0{e}", plan.hash), e),
+            Err(e) => self.log_once(format!("{}\0{e}", plan.hash), &e.to_string()),
         }
         let old = lock(&self.built).insert(
             key,
@@ -315,16 +319,16 @@ impl Isos {
         result
     }
 
-    fn build(&self, plan: &Plan) -> Result<CachedFile, String> {
+    fn build(&self, plan: &Plan) -> Result<CachedFile, IsoError> {
         let token = if plan.uses_token() {
             crate::auth::token::issue_machine(&self.node, &plan.uuid, plan::TOKEN_TTL_SECS)
                 .map(|(t, _)| t)
-                .map_err(|e| format!("minting the machine token for the image: {e}"))?
+                .map_err(IsoError::Token)?
         } else {
             String::new()
         };
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
+            .map_err(IsoError::io(format!("creating {}", self.dir.display())))?;
         let efi = self.efi_image();
         build::build(&self.dir, plan, &token, efi.as_deref())
     }
@@ -345,7 +349,7 @@ impl Isos {
 
     /// What is already known for `key` at `hash`: its image if still on disk, or its failure
     /// if recent.
-    fn current(&self, key: &Key, hash: &str) -> Option<Result<CachedFile, String>> {
+    fn current(&self, key: &Key, hash: &str) -> Option<Result<CachedFile, IsoError>> {
         let built = lock(&self.built);
         let b = built.get(key).filter(|b| b.hash == hash)?;
         match &b.result {
