@@ -1,0 +1,266 @@
+//! One rollout: read the members' versions, stage the binary on every member that needs it,
+//! then run it one member at a time (followers first, the leader last), waiting until each
+//! is back at the target, caught up and the cluster failOverSafe before the next.
+
+use std::time::{Duration, Instant};
+
+use proto::cluster::ClusterState;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::bare;
+use super::catalog::Entry;
+use super::progress::{self, DONE, HALTED};
+use crate::cluster::Cluster;
+
+/// Sized for a ~100 MB body over a slow link, hashed and fsynced on the member.
+const STAGE_TIMEOUT: Duration = Duration::from_secs(600);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one member may take to come back at the target, caught up, failOverSafe.
+const MEMBER_BACK: Duration = Duration::from_secs(180);
+/// How long the cluster may take to be whole before the next member goes down.
+const READY_WAIT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(300);
+
+pub(super) async fn run(
+    stop: watch::Receiver<bool>,
+    id: String,
+    cluster: std::sync::Arc<Cluster>,
+    target: String,
+    entry: Entry,
+) {
+    let outcome = steps(&stop, &id, &cluster, &target, &entry).await;
+    let (state, detail) = match outcome {
+        Ok(detail) => (DONE, detail),
+        Err(why) => (HALTED, why),
+    };
+    if state == HALTED {
+        tracing::error!(endpoint = %id, %target, "rollout halted: {detail}");
+    } else {
+        tracing::info!(endpoint = %id, %target, "rollout: {detail}");
+    }
+    progress::update(&id, |p| {
+        p.state = state.into();
+        p.detail = detail;
+    });
+}
+
+fn note(id: &str, detail: String) {
+    tracing::info!(endpoint = %id, "rollout: {detail}");
+    progress::update(id, |p| p.detail = detail);
+}
+
+async fn steps(
+    stop: &watch::Receiver<bool>,
+    id: &str,
+    c: &Cluster,
+    target: &str,
+    entry: &Entry,
+) -> Result<String, String> {
+    let state = ready(stop, id, c).await?;
+    let pending: Vec<(String, String)> = state
+        .nodes
+        .iter()
+        .filter(|n| bare(&n.version) != bare(target))
+        .map(|n| (n.consensus_id.clone(), n.api_url.clone()))
+        .collect();
+    if pending.is_empty() {
+        return Ok(format!("every member runs {target}"));
+    }
+    let body = tokio::fs::read(&entry.path)
+        .await
+        .map_err(|e| format!("reading {}: {e}", entry.path.display()))?;
+    for (member, url) in &pending {
+        note(id, format!("staging {target} on {member}"));
+        stage(c, url, &body, &entry.sha256)
+            .await
+            .map_err(|e| format!("stage on {member} refused: {e}"))?;
+    }
+    let mut left = pending;
+    while !left.is_empty() {
+        let state = ready(stop, id, c).await?;
+        // Followers first: the leader only once it is the last one left.
+        let pick = left
+            .iter()
+            .position(|(m, _)| *m != state.leader_id)
+            .unwrap_or(0);
+        let (member, url) = left.remove(pick);
+        note(id, format!("running {target} on {member}"));
+        run_member(c, &url)
+            .await
+            .map_err(|e| format!("run on {member} failed: {e}"))?;
+        wait_back(stop, id, c, &member, &url, target, state.commit_index).await?;
+        progress::update(id, |p| p.upgraded.push(member.clone()));
+    }
+    ready(stop, id, c).await?;
+    Ok(format!("every member runs {target}"))
+}
+
+/// The leader's cluster state, once every member is online and the cluster failOverSafe
+/// (so that taking one member down never leaves two down); records the members' versions.
+async fn ready(
+    stop: &watch::Receiver<bool>,
+    id: &str,
+    c: &Cluster,
+) -> Result<ClusterState, String> {
+    let end = Instant::now() + READY_WAIT;
+    loop {
+        if *stop.borrow() {
+            return Err("the manager is stopping".into());
+        }
+        let last = match whole(c).await {
+            Ok(s) => {
+                record_versions(id, &s);
+                return Ok(s);
+            }
+            Err(e) => e,
+        };
+        if Instant::now() >= end {
+            return Err(format!("the cluster is not whole: {last}"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn whole(c: &Cluster) -> Result<ClusterState, String> {
+    let s = cluster_state(c).await?;
+    if let Some(n) = s.nodes.iter().find(|n| !n.online) {
+        return Err(format!("{} is offline", n.consensus_id));
+    }
+    if !fail_over_safe(c).await? {
+        return Err("not failOverSafe".into());
+    }
+    Ok(s)
+}
+
+fn record_versions(id: &str, s: &ClusterState) {
+    progress::update(id, |p| {
+        p.members = s
+            .nodes
+            .iter()
+            .map(|n| (n.consensus_id.clone(), n.version.clone()))
+            .collect();
+    });
+}
+
+async fn leader_json(c: &Cluster, path: &str) -> Result<Value, String> {
+    match c
+        .json(Method::GET, path, None, &[], CALL_TIMEOUT, CALL_TIMEOUT)
+        .await
+    {
+        Ok((s, v)) if s.is_success() => Ok(v),
+        Ok((s, v)) => Err(format!("GET {path}: HTTP {s}: {v}")),
+        Err(e) => Err(format!("GET {path}: {e}")),
+    }
+}
+
+async fn cluster_state(c: &Cluster) -> Result<ClusterState, String> {
+    let v = leader_json(c, "/api/v3/system/consensus/state").await?;
+    serde_json::from_value(v).map_err(|e| format!("consensus state: {e}"))
+}
+
+async fn fail_over_safe(c: &Cluster) -> Result<bool, String> {
+    let v = leader_json(c, "/api/v3/system/consensus/failOverSafe").await?;
+    Ok(v["Safe"] == Value::Bool(true))
+}
+
+fn member_call(c: &Cluster, method: Method, url: &str, path: &str) -> reqwest::RequestBuilder {
+    let url = format!("{}{path}", url.trim_end_matches('/'));
+    c.authorize(c.client().request(method, url))
+}
+
+/// Why a member's reply is not the expected status.
+async fn refused(resp: reqwest::Response) -> String {
+    let s = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    format!("HTTP {s}: {}", text.chars().take(300).collect::<String>())
+}
+
+async fn stage(c: &Cluster, url: &str, body: &[u8], sha: &str) -> Result<(), String> {
+    let resp = member_call(c, Method::POST, url, "/api/v3/system/upgrade/stage")
+        .header("Content-Type", "application/octet-stream")
+        .header("X-DRP-Sha256", sha)
+        .body(body.to_vec())
+        .timeout(STAGE_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status() == StatusCode::CREATED || resp.status() == StatusCode::OK {
+        return Ok(());
+    }
+    Err(refused(resp).await)
+}
+
+/// Runs the staged binary with the member's own argv (no `Args`): the binary in the catalog
+/// must accept the flags its members were started with.
+async fn run_member(c: &Cluster, url: &str) -> Result<(), String> {
+    let resp = member_call(c, Method::POST, url, "/api/v3/system/upgrade/run")
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK {
+        return Ok(());
+    }
+    Err(refused(resp).await)
+}
+
+/// Waits (bounded) until `member` publishes `target`, has caught up with the commit index
+/// from before it went down, and the cluster is failOverSafe; a member that reports
+/// `rolled-back` or `failed` halts the rollout.
+#[allow(clippy::too_many_arguments)]
+async fn wait_back(
+    stop: &watch::Receiver<bool>,
+    id: &str,
+    c: &Cluster,
+    member: &str,
+    url: &str,
+    target: &str,
+    commit: u64,
+) -> Result<(), String> {
+    let end = Instant::now() + MEMBER_BACK;
+    loop {
+        if *stop.borrow() {
+            return Err("the manager is stopping".into());
+        }
+        if let Ok(resp) = member_call(c, Method::GET, url, "/api/v3/system/upgrade/status")
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+        {
+            if let Ok(v) = resp.json::<Value>().await {
+                let state = v["State"].as_str().unwrap_or("");
+                if state == "rolled-back" || state == "failed" {
+                    return Err(format!(
+                        "{member} reports {state}: {}",
+                        v["Error"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        let last = match back(c, member, target, commit).await {
+            Ok(true) => {
+                if let Ok(s) = cluster_state(c).await {
+                    record_versions(id, &s);
+                }
+                return Ok(());
+            }
+            Ok(false) => format!("{member} not yet at {target}, caught up and failOverSafe"),
+            Err(e) => e,
+        };
+        if Instant::now() >= end {
+            return Err(format!("{member} not back within {MEMBER_BACK:?}: {last}"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn back(c: &Cluster, member: &str, target: &str, commit: u64) -> Result<bool, String> {
+    let s = cluster_state(c).await?;
+    let Some(n) = s.nodes.iter().find(|n| n.consensus_id == member) else {
+        return Ok(false);
+    };
+    let caught_up = n.consensus_id == s.leader_id || n.match_index.is_some_and(|m| m >= commit);
+    Ok(bare(&n.version) == bare(target) && n.online && caught_up && fail_over_safe(c).await?)
+}
