@@ -149,23 +149,30 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
     }
 }
 
-/// The sha256 of this member's binary: empty until a blocking task has hashed it (the first
-/// `ClusterState` starts it), so no async worker ever reads and hashes the file.
+/// The sha256 of this member's binary: empty until one blocking task has hashed it (the first
+/// `ClusterState` starts it), so no async worker ever reads and hashes the file. The file is
+/// streamed through the hash rather than read whole (a debug binary is about 100 MB).
 fn own_sha256() -> String {
+    use std::sync::atomic::{AtomicBool, Ordering};
     static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static STARTED: AtomicBool = AtomicBool::new(false);
     if let Some(sha) = SHA.get() {
         return sha.clone();
     }
-    tokio::task::spawn_blocking(|| {
-        SHA.get_or_init(|| {
-            use sha2::Digest;
-            std::env::current_exe()
-                .and_then(std::fs::read)
-                .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
-                .unwrap_or_default()
+    if !STARTED.swap(true, Ordering::AcqRel) {
+        tokio::task::spawn_blocking(|| {
+            SHA.get_or_init(|| hash_file(std::env::current_exe().ok()).unwrap_or_default());
         });
-    });
+    }
     String::new()
+}
+
+fn hash_file(path: Option<std::path::PathBuf>) -> Option<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path?).ok()?;
+    let mut hash = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hash).ok()?;
+    Some(hex::encode(hash.finalize()))
 }
 
 /// At least one voter other than the leader is online and fully caught up.
