@@ -39,7 +39,10 @@ pub fn endpoint_view(mgr: &Manager, ep: &Endpoint, source: Source) -> Value {
             json!({"Hash": o.desired_hash, "GitCommit": o.desired_commit}),
         );
         obj.insert("Errors".into(), json!(o.errors));
-        obj.insert("Upgrade".into(), crate::sync::upgrade::progress::view(&ep.id));
+        obj.insert(
+            "Upgrade".into(),
+            crate::sync::upgrade::progress::view(&ep.id),
+        );
         obj.insert("Available".into(), json!(true));
         obj.insert("Validated".into(), json!(true));
         obj.insert("Trust".into(), trust_view(mgr, ep));
