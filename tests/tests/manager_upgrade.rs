@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use reqwest::Method;
@@ -48,7 +48,16 @@ fn wrapper(dir: &Path) -> Result<String> {
 #[derive(Default)]
 struct Load {
     acked: Mutex<Vec<String>>,
+    /// The longest time from a write's first failed attempt to its acknowledgement.
+    longest_gap: Mutex<Duration>,
 }
+
+/// The nodes' `--election-timeout-ms` (the serve default); elections last up to twice it.
+const ELECTION_MS: u64 = 150;
+/// The longest a write through the gateway may keep failing: generous (a loaded 2-core
+/// machine running debug builds), but tied to the election window, as in rolling_upgrade.rs:
+/// 40 windows of 2 x 150 ms.
+const MAX_FAILURE_GAP: Duration = Duration::from_millis(40 * 2 * ELECTION_MS);
 
 /// Writers through the gateway: each profile is retried with the same Idempotency-Key until
 /// acknowledged (or the load stops); acknowledged names are recorded.
@@ -67,6 +76,7 @@ fn start_load(
                 while !stop.load(Ordering::SeqCst) {
                     let name = format!("up-{w}-{n}");
                     n += 1;
+                    let mut first_failure: Option<Instant> = None;
                     while !stop.load(Ordering::SeqCst) {
                         let r = http
                             .post(format!("{gateway}/profiles"))
@@ -77,9 +87,14 @@ fn start_load(
                             .send()
                             .await;
                         if r.is_ok_and(|r| r.status().is_success()) {
+                            if let Some(since) = first_failure {
+                                let mut longest = load.longest_gap.lock().unwrap();
+                                *longest = (*longest).max(since.elapsed());
+                            }
                             load.acked.lock().unwrap().push(name.clone());
                             break;
                         }
+                        first_failure.get_or_insert_with(Instant::now);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -278,12 +293,19 @@ async fn manager_rolls_out_the_versionset_drp_version_leader_last() -> Result<()
         .filter_map(|p| p["Name"].as_str().map(str::to_string))
         .collect();
     let lost: Vec<&String> = acked.iter().filter(|n| !have.contains(*n)).collect();
+    let gap = *load.longest_gap.lock().unwrap();
     println!(
-        "acknowledged writes through the gateway: {}, lost: {}; most members down at once: {down}",
+        "acknowledged writes through the gateway: {}, lost: {}; longest write-failure window {:.3} s (bound {:.1} s); most members down at once: {down}",
         acked.len(),
-        lost.len()
+        lost.len(),
+        gap.as_secs_f64(),
+        MAX_FAILURE_GAP.as_secs_f64()
     );
     ensure!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
+    ensure!(
+        gap <= MAX_FAILURE_GAP,
+        "a write through the gateway kept failing for {gap:?}"
+    );
 
     // A version the catalog lacks: reported, nothing staged.
     set_version(&m, &http, MISSING).await?;
