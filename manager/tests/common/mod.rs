@@ -40,9 +40,20 @@ pub fn endpoint_bin() -> PathBuf {
         .clone()
 }
 
+/// A port the OS says is free, never one this process handed out before: a port is released
+/// when the probe closes, so two nodes could otherwise be given the same one (the `tests`
+/// crate's harness does the same).
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut given = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn wait<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
@@ -137,7 +148,16 @@ impl Node {
                 (st == 200 || st == 401).then_some(url)
             })
         })
-        .expect("node answers /api/v3/info");
+        .unwrap_or_else(|| {
+            // The data dir (and its log) goes away with the panic: show why it never served.
+            let log = std::fs::read_to_string(data.path().join("log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "node on port {api_port} never answered /api/v3/info; its log ends:\n{}",
+                tail.join("\n")
+            )
+        });
         Self {
             api_port,
             cons_port,
