@@ -57,6 +57,11 @@ fn main() -> anyhow::Result<()> {
             // Every task dropped, so the stores close cleanly before any exec; a blocking task
             // still running (hashing the binary) is not waited for past the grace.
             runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            // The raft log's writer thread closes the file once the dropped tasks let go of it;
+            // exiting (or exec'ing) before that would leave it to be repaired at the next start.
+            if !endpoint::raft::log_store::wait_closed(std::time::Duration::from_secs(5)) {
+                tracing::warn!("the raft log was still open at exit: the next start repairs it");
+            }
             if let Err(e) = served {
                 upgrade::exec::roll_back_if_upgrading(&format!("{e:#}"))?;
                 return Err(e);

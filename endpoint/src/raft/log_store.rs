@@ -53,6 +53,43 @@ struct Shared {
     db: Database,
     /// Appended, not yet durable: index → entry. Removed once its batch commits.
     unflushed: Mutex<BTreeMap<u64, Entry>>,
+    /// Declared after `db`, so it drops after the database has closed.
+    _open: OpenLog,
+}
+
+/// How many raft logs this process has open. The writer thread (and readers) hold the
+/// database, and it closes only when the last of them lets go, which can be after `main` has
+/// finished shutting the runtime down: a process that exits then leaves the file unclean, and
+/// the next start repairs it. `wait_closed` lets `main` wait for that.
+static OPEN_LOGS: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+struct OpenLog;
+
+impl OpenLog {
+    fn new() -> Self {
+        *OPEN_LOGS.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        OpenLog
+    }
+}
+
+impl Drop for OpenLog {
+    fn drop(&mut self) {
+        let mut open = OPEN_LOGS.0.lock().unwrap_or_else(|p| p.into_inner());
+        *open = open.saturating_sub(1);
+        OPEN_LOGS.1.notify_all();
+    }
+}
+
+/// Waits up to `timeout` until every raft log this process opened has closed; false if one is
+/// still open (something still holds it).
+pub fn wait_closed(timeout: Duration) -> bool {
+    let open = OPEN_LOGS.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (open, _) = OPEN_LOGS
+        .1
+        .wait_timeout_while(open, timeout, |open| *open > 0)
+        .unwrap_or_else(|p| p.into_inner());
+    *open == 0
 }
 
 /// The log storage handed to openraft.
@@ -93,6 +130,7 @@ impl LogStore {
         let shared = Arc::new(Shared {
             db,
             unflushed: Mutex::new(BTreeMap::new()),
+            _open: OpenLog::new(),
         });
         let (writer, queue) = mpsc::channel();
         let thread_shared = shared.clone();
