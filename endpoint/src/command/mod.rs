@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod decode;
+
 /// The deepest JSON nesting a command may have. Every log entry, stored object and
 /// idempotency record is decoded with serde_json's recursion limit (128): a command sits a
 /// few levels deeper in its log entry, its objects a few levels deeper in their idempotency
@@ -90,7 +92,10 @@ pub struct Idempotency {
     pub ttl_ms: u64,
 }
 
+/// A replicated write's change. `Deserialize` is written by hand in [`decode`]: a kind this
+/// build knows decodes strictly, and only a kind it does not know becomes [`Op::Unknown`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub enum Op {
     Create {
         collection: String,
@@ -209,7 +214,7 @@ pub enum Op {
     /// A command this build cannot decode (a newer build's kind), kept verbatim so the log
     /// stores and forwards it unchanged. Applying it stops the state machine
     /// (`upgrade::cluster_version::check_entry`); it is never skipped. Never built here.
-    #[serde(untagged)]
+    #[serde(skip)]
     Unknown(Value),
 }
 
