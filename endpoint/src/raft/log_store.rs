@@ -5,6 +5,9 @@
 //! operation's callback in order. Votes and log writes share that FIFO queue, so they are
 //! never reordered, and no fsync ever runs on a tokio worker. Entries appended but not yet
 //! flushed stay readable from an in-memory overlay, as openraft requires.
+//!
+//! The committed log id rides along in each batch (no write of its own): after a crash the
+//! member replays the log up to it at start, since the state machine commits without fsync.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -26,6 +29,7 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("log_meta");
 const VOTE_KEY: &str = "vote";
 const PURGED_KEY: &str = "last_purged";
+const COMMITTED_KEY: &str = "committed";
 /// Upper bound of operations folded into one transaction.
 const MAX_BATCH: usize = 4096;
 
@@ -53,6 +57,8 @@ struct Shared {
     db: Database,
     /// Appended, not yet durable: index → entry. Removed once its batch commits.
     unflushed: Mutex<BTreeMap<u64, Entry>>,
+    /// The latest committed log id openraft reported, written with the next batch.
+    committed: Mutex<Option<LogId>>,
     /// Declared after `db`, so it drops after the database has closed.
     _open: OpenLog,
 }
@@ -130,6 +136,7 @@ impl LogStore {
         let shared = Arc::new(Shared {
             db,
             unflushed: Mutex::new(BTreeMap::new()),
+            committed: Mutex::new(None),
             _open: OpenLog::new(),
         });
         let (writer, queue) = mpsc::channel();
@@ -159,6 +166,8 @@ fn writer_loop(
         !matches!(op, LogOp::Append { .. }) || at.elapsed() >= write_delay
     };
     let mut carried: Option<(Instant, LogOp)> = None;
+    // The committed log id last written.
+    let mut saved: Option<LogId> = None;
     loop {
         let first = match carried.take() {
             Some(op) => op,
@@ -182,7 +191,12 @@ fn writer_loop(
             }
         }
         let started = Instant::now();
-        let result = write_batch(&shared.db, batch.iter().map(|(_, op)| op));
+        let committed = *shared.committed.lock().unwrap_or_else(|p| p.into_inner());
+        let committed = committed.filter(|c| saved.as_ref() != Some(c));
+        let result = write_batch(&shared.db, batch.iter().map(|(_, op)| op), committed);
+        if let Ok(Some(written)) = &result {
+            saved = Some(*written);
+        }
         super::observe::log_batch_written(batch.len(), started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "raft log write failed");
@@ -207,11 +221,16 @@ fn writer_loop(
     }
 }
 
+/// Writes the batch in one transaction, and `committed` with it when the log it leaves holds
+/// that very entry (an append of it may still be queued behind this batch); returns the
+/// committed log id written, if any.
 fn write_batch<'a>(
     db: &Database,
     batch: impl Iterator<Item = &'a LogOp>,
-) -> Result<(), redb::Error> {
+    committed: Option<LogId>,
+) -> Result<Option<LogId>, redb::Error> {
     let tx = db.begin_write()?;
+    let mut written = None;
     {
         let mut log = tx.open_table(LOG)?;
         let mut meta = tx.open_table(META)?;
@@ -235,9 +254,20 @@ fn write_batch<'a>(
                 }
             }
         }
+        if let Some(c) = committed {
+            let held = match log.get(c.index)? {
+                Some(raw) => decode_entry(raw.value()).ok().map(|e| e.log_id),
+                None => None,
+            };
+            if held == Some(c) {
+                let raw = serde_json::to_vec(&c).map_err(|e| redb::StorageError::Io(io_err(e)))?;
+                meta.insert(COMMITTED_KEY, raw.as_slice())?;
+                written = Some(c);
+            }
+        }
     }
     tx.commit()?;
-    Ok(())
+    Ok(written)
 }
 
 /// Drops flushed entries from the overlay unless a later append replaced them.
@@ -394,6 +424,34 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
         self.reader()
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Kept for the next batch: a lagging value only means a shorter replay at start.
+        *self
+            .shared
+            .committed
+            .lock()
+            .map_err(|_| io_err("committed log id poisoned"))? = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        // This process's latest if it saved one (not yet written, maybe), else the log's.
+        let saved = *self
+            .shared
+            .committed
+            .lock()
+            .map_err(|_| io_err("committed log id poisoned"))?;
+        let committed = match saved {
+            Some(c) => Some(c),
+            None => self.reader().meta(COMMITTED_KEY)?,
+        };
+        tracing::info!(
+            committed = committed.map_or(0, |c| c.index),
+            "raft log: committed entries up to this index are applied again at start if the state machine lost them"
+        );
+        Ok(committed)
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {

@@ -1,9 +1,17 @@
 //! The state machine adapter: applies committed entries to the object store, one redb
 //! transaction per batch (data, last-applied log id and membership together), and builds,
 //! persists and installs snapshots. Blocking store work runs on the blocking pool.
+//!
+//! Applied batches commit without an fsync (`store::durability`): the Raft log is the durable
+//! record, and after a crash openraft replays it from the applied log id of the last durable
+//! commit. A durable checkpoint follows every `CHECKPOINT_ENTRIES` entries or
+//! `CHECKPOINT_INTERVAL`, and precedes every snapshot handed to openraft, so the log is never
+//! purged past what the store holds durably.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -11,6 +19,7 @@ use openraft::{EntryPayload, OptionalSend};
 
 use super::{io_err, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::command::Response;
+use crate::store::durability::{self, CheckpointPolicy};
 use crate::store::{self, ObjectStore};
 
 const LAST_APPLIED: &str = "last_applied";
@@ -21,8 +30,12 @@ const SNAPSHOT_FILE: &str = "snapshot.bin";
 pub struct StateMachineStore {
     store: ObjectStore,
     dir: PathBuf,
-    /// Change events, published after each batch commits (none before it is durable).
+    /// Change events, published after each batch commits.
     events: Option<crate::events::Bus>,
+    /// When the next durable checkpoint is due (shared with the snapshot builder clones).
+    policy: Arc<Mutex<CheckpointPolicy>>,
+    /// The power-cut fault's discard, done once before openraft first reads the store.
+    discard_pending: Arc<AtomicBool>,
 }
 
 impl StateMachineStore {
@@ -31,7 +44,61 @@ impl StateMachineStore {
             store,
             dir: dir.to_path_buf(),
             events: None,
+            policy: Arc::new(Mutex::new(CheckpointPolicy::new(false))),
+            discard_pending: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The power-cut fault (`--fault-power-cut-state`): every checkpoint keeps a savepoint,
+    /// and before openraft first reads the store, the store reverts to the newest one, losing
+    /// every write since the last checkpoint as a power cut would, however the last run ended.
+    pub fn with_power_cut_fault(self, on: bool) -> Self {
+        if on {
+            self.lock_policy().keep_savepoint = true;
+            self.discard_pending.store(true, Ordering::SeqCst);
+        }
+        self
+    }
+
+    fn lock_policy(&self) -> std::sync::MutexGuard<'_, CheckpointPolicy> {
+        // The policy is two counters: a panic elsewhere leaves them usable.
+        self.policy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A durable checkpoint now, on the blocking pool.
+    async fn checkpoint(&self) -> io::Result<()> {
+        let store = self.store.clone();
+        let keep_savepoint = self.lock_policy().keep_savepoint;
+        blocking(move || durability::checkpoint(store.db(), keep_savepoint).map_err(io_err))
+            .await?;
+        self.lock_policy().done();
+        Ok(())
+    }
+
+    /// The power-cut fault's discard, once; logs the applied index before and after.
+    async fn discard_if_pending(&self) -> io::Result<()> {
+        if !self.discard_pending.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let before = self.applied_index()?;
+        let store = self.store.clone();
+        let found =
+            blocking(move || durability::discard_since_checkpoint(store.db()).map_err(io_err))
+                .await?;
+        let after = self.applied_index()?;
+        tracing::warn!(
+            applied_before = before,
+            applied_after = after,
+            savepoint = found,
+            "power-cut fault: state machine reverted to its last durable checkpoint"
+        );
+        Ok(())
+    }
+
+    /// The index of the last applied entry the store holds now (0: none).
+    fn applied_index(&self) -> io::Result<u64> {
+        let applied: Option<LogId> = self.read_meta(LAST_APPLIED)?.flatten();
+        Ok(applied.map_or(0, |l| l.index))
     }
 
     /// Publishes change events on `bus` as entries apply.
@@ -108,8 +175,12 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let store = self.store.clone();
         let dir = self.dir.clone();
         let started = std::time::Instant::now();
-        blocking(move || {
+        let keep_savepoint = self.lock_policy().keep_savepoint;
+        let snapshot = blocking(move || {
             let body = store.dump().map_err(io_err)?;
+            // The dump may include non-durable batches; make them durable before openraft
+            // gets a snapshot it may purge the log behind.
+            durability::checkpoint(store.db(), keep_savepoint).map_err(io_err)?;
             let mut last_log_id: Option<LogId> = None;
             let mut last_membership = StoredMembership::default();
             for (name, raw) in &body.meta {
@@ -131,7 +202,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
                 snapshot: body.bytes,
             })
         })
-        .await
+        .await?;
+        self.lock_policy().done();
+        Ok(snapshot)
     }
 }
 
@@ -140,6 +213,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        self.discard_if_pending().await?;
         let applied = self.read_meta(LAST_APPLIED)?.flatten();
         let membership = self.read_meta(MEMBERSHIP)?.unwrap_or_default();
         Ok((applied, membership))
@@ -157,7 +231,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         let store = self.store.clone();
         let (batch, responses, events) = blocking(move || {
-            let tx = store.db().begin_write().map_err(io_err)?;
+            let mut tx = store.db().begin_write().map_err(io_err)?;
+            // No fsync: the Raft log already holds these entries durably (module docs).
+            tx.set_durability(redb::Durability::None).map_err(io_err)?;
             let mut responses = Vec::with_capacity(batch.len());
             let mut events = Vec::new();
             {
@@ -201,10 +277,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let _ = bus.send(event);
             }
         }
+        let applied = batch.len() as u64;
         for ((_, responder), response) in batch.into_iter().zip(responses) {
             if let Some(responder) = responder {
                 responder.send(response);
             }
+        }
+        // After the responses: the clients of this batch do not wait for the checkpoint.
+        let due = self.lock_policy().applied(applied);
+        if due {
+            self.checkpoint().await?;
         }
         Ok(())
     }
@@ -242,12 +324,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             // offer peers a snapshot older than the log it kept, and a lagging follower could
             // never catch up.
             persist_snapshot(&dir, &meta, &snapshot)?;
+            // Durable (redb's default), like a checkpoint.
             tx.commit().map_err(io_err)?;
             tracing::info!(last = ?meta.last_log_id, bytes = snapshot.len(), "snapshot installed");
             super::observe::snapshot_taken(None, snapshot.len());
             Ok(())
         })
-        .await
+        .await?;
+        // The power-cut fault's savepoint must not predate the install.
+        self.checkpoint().await
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
@@ -255,3 +340,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         blocking(move || load_snapshot(&dir)).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// this build acts as an older one (the "old build" of a rolling-upgrade test).
     #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub fault_cap_command_version: Option<u32>,
+    /// Fault injection for the test suite: a power cut at every start. Each state-machine
+    /// checkpoint keeps a savepoint, and the start reverts the store to the newest one, losing
+    /// every applied write since, even after a clean stop; the Raft log replays them.
+    #[arg(long, hide = true)]
+    pub fault_power_cut_state: bool,
     /// Connection limits of both listeners (`--max-conns-per-source`, deadlines, ...).
     #[command(flatten)]
     pub conn: netguard::ConnArgs,

@@ -46,8 +46,9 @@ pub(super) fn open(args: &ServeArgs) -> anyhow::Result<Stores> {
     let store =
         ObjectStore::open(&args.data_dir.join("state.redb")).context("opening the object store")?;
     let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
-    let state_machine =
-        StateMachineStore::new(store.clone(), &args.data_dir).with_events(events.clone());
+    let state_machine = StateMachineStore::new(store.clone(), &args.data_dir)
+        .with_events(events.clone())
+        .with_power_cut_fault(args.fault_power_cut_state);
     Ok(Stores {
         ids: Ids {
             consensus_id,

@@ -4,6 +4,7 @@
 
 mod apply;
 mod contents;
+pub mod durability;
 pub mod files;
 pub mod member_attributes;
 mod object_ops;
@@ -61,7 +62,9 @@ from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SavepointError,
+    redb::SetDurabilityError
 );
 
 /// The objects table open in a write transaction, as every part of `apply` takes it.
