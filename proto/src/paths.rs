@@ -10,6 +10,8 @@ pub const API: &str = "/api/v3";
 pub const INFO: &str = "/api/v3/info";
 /// A member's view of the cluster ([`crate::cluster::ClusterState`]).
 pub const CONSENSUS_STATE: &str = "/api/v3/system/consensus/state";
+/// The same, streamed as newline-delimited JSON whenever term, leader or membership change.
+pub const CONSENSUS_WATCH: &str = "/api/v3/system/consensus/watch";
 /// The VersionSet a cluster has applied.
 pub const VERSIONSET: &str = "/api/v3/system/versionset";
 /// Applies a whole VersionSet in one commit.

@@ -2,6 +2,7 @@
 
 mod auth_layer;
 pub mod consensus;
+pub(crate) mod consensus_watch;
 pub mod contents;
 pub mod error;
 mod files;

@@ -1,5 +1,7 @@
-//! Step 7, shutdown: on SIGINT/SIGTERM (or an upgrade's exec), every task is told to stop and
-//! given a bounded time to finish, the API and consensus servers last, then Raft.
+//! Step 7, shutdown: on SIGINT/SIGTERM (or an upgrade's exec), a leader first hands leadership
+//! to the most caught-up voter (so the others need not wait out an election timeout), then
+//! every task is told to stop and given a bounded time to finish, the API and consensus
+//! servers last, then Raft.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,9 @@ use crate::raft::Raft;
 /// A step that outlasts it is abandoned with a warning, so a member told to stop exits in
 /// bounded time even if something hangs.
 const GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping leader may spend handing leadership over. Past it the member stops
+/// anyway and the others elect a leader after their election timeout, as after a crash.
+const HAND_OVER: Duration = Duration::from_secs(2);
 
 /// What runs until shutdown.
 pub(super) struct Running {
@@ -32,6 +37,10 @@ impl Running {
     pub async fn stop(self) {
         tracing::info!("shutting down");
         let started = Instant::now();
+        // Still serving while it hands over: requests in flight are forwarded to the new
+        // leader, and the consensus watch streams announce it before they end.
+        hand_over(&self.raft).await;
+        crate::api::consensus_watch::stop_all();
         // Every task watches this and winds down at once, so they share one deadline: a hung
         // one cannot add its grace to the next one's.
         let _ = self.shutdown.send(true);
@@ -53,6 +62,32 @@ impl Running {
         }
         tracing::info!(ms = started.elapsed().as_millis() as u64, "shut down");
         drop(self.runtime);
+    }
+}
+
+/// When this member leads, hands leadership to the most caught-up other voter, bounded by
+/// [`HAND_OVER`]; a failure is only logged (the stop goes on).
+async fn hand_over(raft: &Raft) {
+    let m = crate::raft::metrics_now(raft);
+    if m.membership_config.membership().voter_ids().count() < 2 {
+        return; // nobody to hand over to
+    }
+    let started = Instant::now();
+    let done = tokio::time::timeout(
+        HAND_OVER,
+        crate::raft::transfer::hand_over(raft, m.id, HAND_OVER),
+    )
+    .await;
+    let ms = started.elapsed().as_millis() as u64;
+    match done {
+        Ok(Ok(None)) => {}
+        Ok(Ok(Some(to))) => {
+            tracing::info!(new_leader = %format!("{to:x}"), ms, "handed leadership over before stopping")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, ms, "could not hand leadership over; stopping anyway")
+        }
+        Err(_) => tracing::warn!(ms, "leadership hand-over timed out; stopping anyway"),
     }
 }
 

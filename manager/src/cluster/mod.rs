@@ -1,10 +1,12 @@
 //! Each registered cluster as the manager follows it: how to reach it ([`connection`]), what
-//! the tracker believes ([`view`]), the polling that keeps that current ([`poll`]), requests
+//! the tracker believes ([`view`]), the members' watch streams that push a new leader
+//! ([`push`]) and the polling behind them ([`poll`]), requests
 //! that follow the leader across failover ([`send`]), and which certificates its members may
 //! present ([`trust`]).
 
 pub mod connection;
 mod poll;
+mod push;
 mod send;
 mod tracker;
 pub mod trust;

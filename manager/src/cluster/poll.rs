@@ -11,7 +11,9 @@ use versionsets::{LeaderRef, Member};
 
 use super::connection::Connection;
 use super::trust::{self, Anchor, Pin};
-use super::view::{View, CONNECTED, MISMATCH, POLL_TIMEOUT, UNAUTHORIZED, UNAVAILABLE, UNTRUSTED};
+use super::view::{
+    Source, View, CONNECTED, MISMATCH, POLL_TIMEOUT, UNAUTHORIZED, UNAVAILABLE, UNTRUSTED,
+};
 use super::Cluster;
 
 /// How one member's poll went.
@@ -29,12 +31,12 @@ struct Answer {
 }
 
 /// The most advanced consensus state seen in one poll.
-struct Best {
-    term: u64,
+pub(super) struct Best {
+    pub(super) term: u64,
     commit: u64,
-    leader_id: String,
+    pub(super) leader_id: String,
     members: Vec<Member>,
-    ha_id: Option<String>,
+    pub(super) ha_id: Option<String>,
 }
 
 impl Best {
@@ -44,7 +46,7 @@ impl Best {
         (u8::from(!self.leader_id.is_empty()), self.term, self.commit)
     }
 
-    fn of(st: ClusterState) -> Self {
+    pub(super) fn of(st: ClusterState) -> Self {
         Self {
             term: st.term,
             commit: st.commit_index,
@@ -84,6 +86,7 @@ fn member_of(n: &NodeInfo) -> Member {
 impl Cluster {
     /// One poll: every known member's consensus state, in parallel.
     pub async fn poll_once(&self) {
+        let started = std::time::Instant::now();
         let conn = self.connection();
         // Nothing pinned yet: this poll is the first use for https members.
         let first_use = conn.anchor == Anchor::Unpinned;
@@ -101,19 +104,22 @@ impl Cluster {
                 round.reachable.clear();
             }
         }
-        let mut view = self.view();
-        let before = (view.leader.clone(), view.status.clone());
-        view.polled = true;
-        view.reachable = std::mem::take(&mut round.reachable);
-        match round.best.take() {
-            None => no_answer(&mut view, round),
-            Some(best) => self.believe(&mut view, best),
-        }
-        self.publish(view, before);
+        self.update(Source::Poll, |view| {
+            view.polled = true;
+            view.reachable = std::mem::take(&mut round.reachable);
+            match round.best.take() {
+                None => no_answer(view, round),
+                // A member's stream told of a newer term while this poll ran: keep its leader
+                // (only then: a cluster rebuilt with lower terms is believed at the next poll).
+                Some(best)
+                    if best.term < view.term && view.pushed_at.is_some_and(|t| t >= started) => {}
+                Some(best) => self.believe(view, best),
+            }
+        });
     }
 
     /// The seeds and every member known from the last poll.
-    fn poll_urls(&self, conn: &Connection) -> BTreeSet<String> {
+    pub(super) fn poll_urls(&self, conn: &Connection) -> BTreeSet<String> {
         let mut urls: BTreeSet<String> = conn
             .seeds
             .iter()
@@ -190,7 +196,7 @@ impl Cluster {
     }
 
     /// The view from the best answer: members, the leader and whether it answered itself.
-    fn believe(&self, view: &mut View, best: Best) {
+    pub(super) fn believe(&self, view: &mut View, best: Best) {
         view.term = best.term;
         view.ha_id = best.ha_id.clone();
         view.members = best.members;
@@ -221,16 +227,24 @@ impl Cluster {
         }
     }
 
-    /// Stores the view; a change of leader or status is logged, counted and announced.
-    fn publish(&self, view: View, before: (Option<LeaderRef>, String)) {
-        let after = (view.leader.clone(), view.status.clone());
-        if let Ok(mut v) = self.view.write() {
-            *v = view;
-        }
-        if before != after {
+    /// Changes the view under its lock (a poll and a member's stream may both be at it); a
+    /// change of leader or status is logged with what learnt it, counted and announced.
+    pub(super) fn update(&self, source: Source, change: impl FnOnce(&mut View)) {
+        let (before, after) = {
+            let Ok(mut view) = self.view.write() else {
+                return;
+            };
+            let before = (view.leader.clone(), view.status.clone(), view.term);
+            change(&mut view);
+            (
+                before,
+                (view.leader.clone(), view.status.clone(), view.term),
+            )
+        };
+        if before.0 != after.0 || before.1 != after.1 {
             let leader = after.0.as_ref().map(|l| l.consensus_id.as_str());
             crate::metrics::leader_seen(&self.id, leader);
-            tracing::info!(endpoint = %self.id, leader = ?after.0.as_ref().map(|l| &l.api_url), status = %after.1, "cluster view changed");
+            tracing::info!(endpoint = %self.id, leader = ?after.0.as_ref().map(|l| &l.api_url), status = %after.1, term = after.2, via = source.as_str(), "cluster view changed");
             self.changed.send_modify(|n| *n += 1);
         }
     }

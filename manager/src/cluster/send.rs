@@ -9,6 +9,11 @@ use serde_json::Value;
 use super::trust;
 use super::Cluster;
 
+/// Longest wait before trying the members again when the view has not changed: short while
+/// the poll is the only news of a new leader, longer while members' streams push it.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+const RETRY_WHILE_PUSHED: Duration = Duration::from_millis(300);
+
 /// Whether a request may be sent again after a failure that may have reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -61,6 +66,9 @@ impl Cluster {
         let mut last: Option<SendError> = None;
         let mut last_resp: Option<Response> = None;
         loop {
+            // Any change of the view from here on (a stream or the poll naming a new leader)
+            // ends the wait below at once.
+            let mut changed = self.subscribe();
             let targets = self.targets();
             let mut all_refused = !targets.is_empty();
             let mut all_untrusted = !targets.is_empty();
@@ -119,8 +127,13 @@ impl Cluster {
             if all_refused && view.polled && view.reachable.is_empty() && last_resp.is_none() {
                 break;
             }
-            self.poke();
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let wait = if self.pushing() {
+                RETRY_WHILE_PUSHED
+            } else {
+                self.poke();
+                RETRY_EVERY
+            };
+            let _ = tokio::time::timeout(wait, changed.changed()).await;
         }
         if let Some(resp) = last_resp {
             return Ok(resp);

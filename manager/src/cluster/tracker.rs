@@ -1,13 +1,16 @@
 //! Leader tracking for one cluster: members come from the consensus state of any member
-//! reachable from the seeds (`manager/url`, `manager/urls`); the leader is followed by polling
-//! every member's state (short timeouts, see [`super::poll`]) plus the `X-DRP-Leader` hint on
-//! every response. Each cluster has its own polling task; nothing here blocks another cluster.
+//! reachable from the seeds (`manager/url`, `manager/urls`); the leader is followed by each
+//! member's consensus watch stream ([`super::push`]), by polling every member's state (short
+//! timeouts, see [`super::poll`]; the fallback, slower while a stream is open) and by the
+//! `X-DRP-Leader` hint on every response. Each cluster has its own tracking task; nothing here
+//! blocks another cluster.
 //!
 //! Every call verifies the members' certificates against the cluster's [`Anchor`] (see
 //! [`super::trust`]). While nothing is pinned, each poll is a first use: it learns the
 //! certificate each https member presents (unauthenticated), polls that member over a
 //! connection verified against it, and pins the one of a member that answered as this cluster.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use proto::{headers, paths};
@@ -17,7 +20,7 @@ use versionsets::LeaderRef;
 
 use super::connection::{Connection, PinError, PinSink};
 use super::trust::{self, Anchor, ClientError, Pin};
-use super::view::{View, POLL_EVERY, UNAVAILABLE};
+use super::view::{View, POLL_EVERY, POLL_WHILE_PUSHED, UNAVAILABLE};
 
 pub struct Cluster {
     pub id: String,
@@ -28,6 +31,10 @@ pub struct Cluster {
     pub(super) view: RwLock<View>,
     pub(super) poke: Notify,
     pub(super) changed: watch::Sender<u64>,
+    /// Members' watch streams open now.
+    pub(super) streams_open: AtomicUsize,
+    /// The highest term a member's stream named a leader in.
+    pub(super) pushed_term: AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -54,6 +61,8 @@ impl Cluster {
             }),
             poke: Notify::new(),
             changed,
+            streams_open: AtomicUsize::new(0),
+            pushed_term: AtomicU64::new(0),
         }))
     }
 
@@ -156,18 +165,43 @@ impl Cluster {
         out
     }
 
-    /// Runs the poller until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the poller and the members' watch streams until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        tokio::join!(
+            self.clone().poll_loop(shutdown.clone()),
+            self.clone().run_push(shutdown)
+        );
+    }
+
+    async fn poll_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             self.poll_once().await;
+            let every = if self.pushing() {
+                POLL_WHILE_PUSHED
+            } else {
+                POLL_EVERY
+            };
             tokio::select! {
-                _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = tokio::time::sleep(every) => {}
                 _ = self.poke.notified() => {}
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
                 return;
             }
+        }
+    }
+
+    /// Whether a member's watch stream is open: then a new leader is pushed, and a failed
+    /// request need not ask for a poll.
+    pub fn pushing(&self) -> bool {
+        self.streams_open.load(Ordering::Relaxed) > 0
+    }
+
+    /// Asks for a poll now unless the streams will tell.
+    fn poke_unless_pushed(&self) {
+        if !self.pushing() {
+            self.poke.notify_one();
         }
     }
 
@@ -193,7 +227,7 @@ impl Cluster {
             }
         }
         if poke {
-            self.poke.notify_one();
+            self.poke_unless_pushed();
         }
     }
 
@@ -204,7 +238,7 @@ impl Cluster {
                 v.leader_answered = false;
             }
         }
-        self.poke.notify_one();
+        self.poke_unless_pushed();
     }
     /// The client verifying this cluster's certificates (cheap to clone; rebuilt when the
     /// anchor changes).

@@ -1,11 +1,32 @@
 //! What the tracker believes about a cluster, and the `ConnectionStatus` words it reports.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use versionsets::{LeaderRef, Member};
 
+/// How often the members are polled while no member's watch stream is open.
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How often while one is: the streams tell of a new leader at once, the poll keeps members'
+/// liveness and the rest of the view current.
+pub const POLL_WHILE_PUSHED: Duration = Duration::from_secs(2);
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(600);
+
+/// What changed the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Poll,
+    /// A member's consensus watch stream.
+    Push,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Poll => "poll",
+            Source::Push => "push",
+        }
+    }
+}
 
 /// ConnectionStatus values.
 pub const CONNECTED: &str = "connected";
@@ -29,4 +50,6 @@ pub struct View {
     pub error: Option<String>,
     pub term: u64,
     pub polled: bool,
+    /// When a member's stream last changed the view.
+    pub pushed_at: Option<Instant>,
 }

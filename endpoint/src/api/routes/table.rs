@@ -8,8 +8,8 @@ use super::access::{collection, file, keyed, named, object, Claim};
 use super::body_limit::BodyLimit;
 use super::operation::{op, Body as B, Kind::*, Param, Reply as R, Route, Verb::*};
 use crate::api::{
-    certificate, consensus, contents, files, indexes, info, jobs, object_params, objects, snapshot,
-    swagger, system, upgrade, users, versionset, whoami, ws,
+    certificate, consensus, consensus_watch, contents, files, indexes, info, jobs, object_params,
+    objects, snapshot, swagger, system, upgrade, users, versionset, whoami, ws,
 };
 use crate::packs::bundle::MAX_PACK_BYTES;
 
@@ -60,6 +60,18 @@ pub static ROUTES: &[Route] = &[
             op(Get, |m| on(m, consensus::state), "getConsensusState", Local)
                 .needs(named("system", "get"))
                 .says("The cluster as this member sees it")
+                .replies(&[200], R::ClusterState),
+        ],
+    },
+    Route {
+        path: proto::paths::CONSENSUS_WATCH,
+        tag: "consensus",
+        body_limit: BodyLimit::Default,
+        ops: &[
+            op(Get, |m| on(m, consensus_watch::watch), "watchConsensusState", Local)
+                .needs(named("system", "get"))
+                .says("The cluster as this member sees it, streamed as it changes")
+                .notes("Newline-delimited ClusterState JSON (application/x-ndjson): one line at once, another within 10 ms of a change of this member's term or leader (and within 2 s of a membership change), and a blank line every 2 s while nothing changes. Ends when the member stops.")
                 .replies(&[200], R::ClusterState),
         ],
     },

@@ -1,0 +1,295 @@
+//! Failover through the manager's gateway (issue 19): the manager follows a cluster's leader
+//! by the members' consensus watch streams, and a leader stopped gracefully hands leadership
+//! over before it exits. Real processes: a 3-member cluster, a `drp-manager`, and a writer
+//! posting profiles through the gateway (each retried with its Idempotency-Key until
+//! acknowledged) while the leader goes away.
+//!
+//! Run: `cargo test -p manager --test manager_failover`.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// What the manager logs once per term a member's stream names a leader in.
+const PUSHED: &str = "a member's stream named the leader";
+/// What a member logs when it handed leadership over on a graceful stop.
+const HANDED: &str = "handed leadership over before stopping";
+
+/// Writes acknowledged through the gateway, and how many when.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, Instant)>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(gateway: String) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let (s, a) = (stop.clone(), acked.clone());
+        let thread = std::thread::spawn(move || {
+            let client = http();
+            let mut n = 0;
+            while !s.load(Ordering::SeqCst) {
+                let name = format!("fo-{n}");
+                n += 1;
+                while !s.load(Ordering::SeqCst) {
+                    let r = client
+                        .post(format!("{gateway}/profiles"))
+                        .basic_auth("rocketskates", Some(PASSWORD))
+                        .header("Idempotency-Key", &name)
+                        .json(&json!({"Name": name}))
+                        .timeout(Duration::from_secs(10))
+                        .send();
+                    if r.is_ok_and(|r| r.status().is_success()) {
+                        a.lock().unwrap().push((name.clone(), Instant::now()));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        });
+        Self {
+            stop,
+            acked,
+            thread: Some(thread),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// The first acknowledgement after `t`.
+    fn first_after(&self, t: Instant) -> Option<Instant> {
+        self.acked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, at)| *at)
+            .find(|at| *at > t)
+    }
+
+    fn wait_count(&self, n: usize, what: &str) {
+        wait(Duration::from_secs(60), || {
+            (self.count() >= n).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{what}: only {} writes acknowledged", self.count()));
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let acked = self.acked.lock().unwrap();
+        acked.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// A member's openraft node id as its logs print it (`{:x}` of the ConsensusID's first 64 bits).
+fn node_hex(consensus_id: &str) -> String {
+    let hex: String = consensus_id
+        .chars()
+        .filter(|c| *c != '-')
+        .take(16)
+        .collect();
+    format!("{:x}", u64::from_str_radix(&hex, 16).unwrap())
+}
+
+fn consensus_id(n: &Node) -> String {
+    n.get("/api/v3/system/consensus/id")
+        .1
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A log without ANSI colour codes (the endpoint colours its log when it thinks it may).
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC '[' parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// The `key=value` field of a tracing line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    line[at..].split_whitespace().next()
+}
+
+/// The manager's line telling that a stream named `leader` in a term after `term`.
+fn pushed_line(m: &Manager, leader: &str, term: u64) -> Option<String> {
+    plain(&m.log())
+        .lines()
+        .filter(|l| l.contains(PUSHED))
+        .find(|l| {
+            field(l, "leader") == Some(leader)
+                && field(l, "term")
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .is_some_and(|t| t > term)
+        })
+        .map(str::to_owned)
+}
+
+/// A cluster, a manager connected to it with every member's stream open, and a writer.
+fn setup(id: &str) -> (Cluster, Manager, tempfile::TempDir, Writer) {
+    let c = Cluster::start(id, 3);
+    let mdir = tempfile::tempdir().unwrap();
+    let m = Manager::start(&mdir.path().join("m"), &[]);
+    m.register(&c, &[], false);
+    m.wait_status(id, "connected", Duration::from_secs(30));
+    // Each member's stream open (the fallback poll alone would also follow a failover).
+    wait(Duration::from_secs(30), || {
+        let log = plain(&m.log());
+        let open: BTreeSet<&str> = log
+            .lines()
+            .filter(|l| l.contains("consensus watch open"))
+            .filter_map(|l| field(l, "url"))
+            .collect();
+        (open.len() >= 3).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the members' streams never opened:\n{}", m.log()));
+    let w = Writer::start(format!("{}/{id}/api/v3", m.url));
+    w.wait_count(10, "before the failover");
+    (c, m, mdir, w)
+}
+
+/// Every acknowledged write is on the cluster, read through the new leader.
+fn check_none_lost(c: &Cluster, acked: &[String]) {
+    let l = wait(Duration::from_secs(30), || c.leader()).expect("a leader");
+    let (st, body) = c.nodes[l].get("/api/v3/profiles");
+    assert_eq!(st, 200, "{body}");
+    let have: BTreeSet<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["Name"].as_str())
+        .collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|n| !have.contains(n.as_str()))
+        .collect();
+    eprintln!(
+        "acknowledged through the gateway: {}, lost: {}",
+        acked.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
+}
+
+#[test]
+fn the_gateway_follows_a_killed_leader_by_push_and_loses_no_write() {
+    let _g = serial();
+    let (mut c, m, _mdir, w) = setup("t-push");
+    let old = c.leader().expect("leader");
+    let old_term = c.nodes[old].cluster_state().unwrap().term;
+
+    let killed = Instant::now();
+    c.nodes[old].kill(); // SIGKILL
+    let new = wait(Duration::from_secs(30), || c.leader()).expect("a new leader");
+    let new_id = consensus_id(&c.nodes[new]);
+    let line = wait(Duration::from_secs(30), || {
+        pushed_line(&m, &new_id, old_term)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no stream named {new_id} after term {old_term}:\n{}",
+            m.log()
+        )
+    });
+    wait(Duration::from_secs(30), || {
+        let e = m.endpoint("t-push");
+        (e["ConnectionStatus"] == "connected" && e["Leader"]["ConsensusID"] == new_id.as_str())
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the manager does not name {new_id}: {}",
+            m.endpoint("t-push")
+        )
+    });
+    let before = w.count();
+    w.wait_count(before + 10, "after the failover");
+    eprintln!(
+        "kill -> first acknowledged write through the gateway: {:?}; {line}",
+        w.first_after(killed).map(|t| t - killed)
+    );
+    let acked = w.finish();
+    check_none_lost(&c, &acked);
+}
+
+#[test]
+fn a_gracefully_stopped_leader_hands_over_before_it_exits() {
+    let _g = serial();
+    let (mut c, m, _mdir, w) = setup("t-hand");
+    let old = c.leader().expect("leader");
+    let old_term = c.nodes[old].cluster_state().unwrap().term;
+
+    let mut proc = c.nodes[old].proc.take().expect("running");
+    let pid = proc.0.id().to_string();
+    let stopped = Instant::now();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let exit = wait(Duration::from_secs(30), || proc.0.try_wait().unwrap())
+        .expect("the old leader exits after SIGTERM");
+    assert!(exit.success(), "exit status {exit}");
+
+    // Its own log says another member led before it stopped (it waits for that).
+    let log = plain(&std::fs::read_to_string(c.nodes[old].data.path().join("log")).unwrap());
+    let handed = log
+        .lines()
+        .find(|l| l.contains(HANDED))
+        .unwrap_or_else(|| panic!("the leader did not hand over:\n{log}"))
+        .to_owned();
+    let new = wait(Duration::from_secs(30), || c.leader()).expect("a new leader");
+    let new_id = consensus_id(&c.nodes[new]);
+    assert_eq!(
+        field(&handed, "new_leader"),
+        Some(node_hex(&new_id).as_str()),
+        "{handed}"
+    );
+    let term = c.nodes[new].cluster_state().unwrap().term;
+    assert!(term > old_term, "term {old_term} -> {term}");
+    let line = wait(Duration::from_secs(30), || {
+        pushed_line(&m, &new_id, old_term)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no stream named {new_id} after term {old_term}:\n{}",
+            m.log()
+        )
+    });
+    let before = w.count();
+    w.wait_count(before + 10, "after the hand-over");
+    eprintln!(
+        "SIGTERM -> first acknowledged write through the gateway: {:?}; term {old_term} -> {term}; {handed}; {line}",
+        w.first_after(stopped).map(|t| t - stopped)
+    );
+    let acked = w.finish();
+    check_none_lost(&c, &acked);
+}
