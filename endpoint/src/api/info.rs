@@ -41,18 +41,16 @@ pub fn info_value(node: &Node) -> Value {
         "Electing"
     };
     // Every other member, as DRP lists its passive nodes: electable when a voter.
-    let voters: Vec<_> = m.membership_config.membership().voter_ids().collect();
     let passive: Vec<Value> = m
-        .membership_config
-        .membership()
-        .nodes()
+        .members
+        .iter()
         .filter(|(id, _)| Some(**id) != m.current_leader)
         .map(|(id, member)| {
             json!({
                 "id": member.consensus_id,
                 "address": url_host(&member.api_url),
-                "state": if voters.contains(id) { "Passive" } else { "Joining" },
-                "electable": voters.contains(id) && !member.observer,
+                "state": if m.is_voter(*id) { "Passive" } else { "Joining" },
+                "electable": m.is_voter(*id) && !member.observer,
             })
         })
         .collect();

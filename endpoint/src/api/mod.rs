@@ -67,15 +67,14 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
 /// Every response names the leader and the commit index this member knows.
 async fn cluster_headers(State(node): State<Node>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    let m = node.metrics();
     let headers = resp.headers_mut();
-    if let Some(leader) = node.leader_consensus_id(&m) {
+    if let Some(leader) = node.leader_info().map(|l| l.consensus_id) {
         if let Ok(v) = HeaderValue::from_str(&leader) {
             headers.insert("x-drp-leader", v);
         }
     }
-    if let Some(committed) = m.local_committed.as_ref() {
-        headers.insert("x-drp-commit-index", HeaderValue::from(committed.index));
+    if let Some(committed) = node.commit_index() {
+        headers.insert("x-drp-commit-index", HeaderValue::from(committed));
     }
     resp
 }

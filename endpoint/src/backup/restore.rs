@@ -136,9 +136,10 @@ pub fn pending(data_dir: &Path) -> bool {
 /// The first start's last step: the restored store goes into a Raft snapshot and the log
 /// behind it is purged, so a joining member gets the store, not just the log. Runs before the
 /// API serves (members join through the API); a crash before it ends repeats it next start.
-pub async fn finish(raft: &crate::raft::Raft, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn finish(raft: &crate::raft::RaftHandle, data_dir: &Path) -> anyhow::Result<()> {
     let timeout = std::time::Duration::from_secs(120);
-    let index = crate::raft::compact::snapshot_and_purge(raft, timeout)
+    let index = raft
+        .snapshot_and_purge(timeout)
         .await
         .context("making the restored store a Raft snapshot")?;
     std::fs::rename(data_dir.join(MARKER), data_dir.join(MARKER_DONE))?;

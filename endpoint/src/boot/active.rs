@@ -7,7 +7,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::node::Node;
-use crate::raft;
 
 /// How often leadership is re-judged when nothing else wakes the watcher: a leader that loses
 /// its quorum changes no metric, only the age of its last quorum ack grows.
@@ -27,10 +26,10 @@ pub fn watch(
     let within = node.settings.election_max;
     let task = tokio::spawn(async move {
         loop {
-            let active = raft::leads_with_quorum(&node.metrics(), node.node_id, within);
+            let active = node.metrics().leads_with_quorum(node.node_id, within);
             tx.send_if_modified(|held| std::mem::replace(held, active) != active);
             tokio::select! {
-                _ = raft::metrics_changed(&node.raft, RECHECK) => {}
+                _ = node.await_change(RECHECK) => {}
                 _ = shutdown.changed() => break,
             }
         }

@@ -178,11 +178,7 @@ impl Tree {
     }
 
     fn applied(&self) -> u64 {
-        self.node
-            .metrics()
-            .last_applied
-            .as_ref()
-            .map_or(0, |l| l.index)
+        self.node.applied_index()
     }
 
     /// Whether a miss may rebuild: something was applied since the index was built, and no

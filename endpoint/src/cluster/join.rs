@@ -74,7 +74,5 @@ pub async fn join_until_member(
 }
 
 fn is_member(node: &Node) -> bool {
-    let m = node.metrics();
-    let voters: Vec<_> = m.membership_config.membership().voter_ids().collect();
-    voters.contains(&node.node_id)
+    node.raft.voters().contains(&node.node_id)
 }

@@ -1,7 +1,6 @@
 //! Enrolment and removal of members, executed on the leader one change at a time.
 //! A new member joins as a learner, catches up, then becomes a voter (unless an observer).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use proto::raft::{IdentifyRequest, Identity};
@@ -12,7 +11,7 @@ use super::state::cluster_state;
 use crate::node::messages::AdminReply;
 use crate::node::{LeaderHint, Node};
 use crate::raft::network::{decode, encode};
-use crate::raft::{node_id_of, ChangeMembers, MemberInfo, NodeId};
+use crate::raft::{node_id_of, MemberInfo, MembershipChange, NodeId};
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -215,8 +214,7 @@ async fn identify(node: &Node, req: &EnrollRequest) -> Result<(NodeId, Identity)
 /// clashes with another member's.
 fn standing(node: &Node, req: &EnrollRequest, id: NodeId) -> Result<(bool, bool), ClusterError> {
     let m = node.metrics();
-    let membership = m.membership_config.membership();
-    for (member_id, info) in membership.nodes() {
+    for (member_id, info) in &m.members {
         if info.consensus_addr == req.consensus_addr && *member_id != id {
             return Err(ClusterError::Conflict(format!(
                 "ConsensusAddr {} is already used by member {}; remove it first",
@@ -230,15 +228,15 @@ fn standing(node: &Node, req: &EnrollRequest, id: NodeId) -> Result<(bool, bool)
             )));
         }
     }
-    let already_member = membership.get_node(&id).is_some();
-    let already_voter = membership.voter_ids().any(|v| v == id);
+    let already_member = m.member(id).is_some();
+    let already_voter = m.is_voter(id);
     Ok((already_member, already_voter))
 }
 
 /// Adds the node as a learner and waits until it caught up.
 async fn add_learner(node: &Node, id: NodeId, info: MemberInfo) -> Result<(), ClusterError> {
     tracing::info!(member = %info.consensus_id, addr = %info.consensus_addr, "enrolling as learner");
-    match tokio::time::timeout(CATCH_UP_TIMEOUT, node.raft.add_learner(id, info, true)).await {
+    match tokio::time::timeout(CATCH_UP_TIMEOUT, node.raft.add_learner(id, info)).await {
         Err(_) => Err(ClusterError::Unavailable(
             "the new member did not catch up in time; retry the enrol".into(),
         )),
@@ -250,8 +248,8 @@ async fn add_learner(node: &Node, id: NodeId, info: MemberInfo) -> Result<(), Cl
 /// Makes the learner a voter.
 async fn promote(node: &Node, id: NodeId, info: &MemberInfo) -> Result<(), ClusterError> {
     tracing::info!(member = %info.consensus_id, "promoting to voter");
-    let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-    match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await {
+    let change = MembershipChange::AddVoter(id);
+    match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change)).await {
         Err(_) => Err(ClusterError::Unavailable(
             "promoting the member to voter did not commit in time".into(),
         )),
@@ -271,22 +269,19 @@ pub async fn remove_on_leader(
     })?;
     let _guard = node.membership_lock.try_lock().map_err(|_| busy())?;
     let m = node.metrics();
-    let membership = m.membership_config.membership();
-    if membership.get_node(&id).is_none() {
+    if m.member(id).is_none() {
         return Err(ClusterError::NotFound(format!(
             "no member with ConsensusID {consensus_id}"
         )));
     }
-    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-    if voters.contains(&id) {
-        if voters.len() == 1 {
+    if m.is_voter(id) {
+        if m.voters.len() == 1 {
             return Err(ClusterError::Conflict(
                 "cannot remove the last voter of the cluster".into(),
             ));
         }
-        let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
-        match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await
-        {
+        let change = MembershipChange::RemoveVoter(id);
+        match tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change)).await {
             Err(_) => {
                 return Err(ClusterError::Unavailable(
                     "removing the voter did not commit in time".into(),
@@ -296,17 +291,11 @@ pub async fn remove_on_leader(
             Ok(Ok(_)) => {}
         }
     }
-    let still_listed = node
-        .metrics()
-        .membership_config
-        .membership()
-        .get_node(&id)
-        .is_some();
+    let still_listed = node.raft.members().contains_key(&id);
     if still_listed && node.raft.is_leader() {
-        let change: ChangeMembers<NodeId, MemberInfo> =
-            ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+        let change = MembershipChange::RemoveNode(id);
         if let Ok(Err(e)) =
-            tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change, false)).await
+            tokio::time::timeout(CHANGE_TIMEOUT, node.raft.change_membership(change)).await
         {
             return Err(raft_failure("removing the learner", e));
         }

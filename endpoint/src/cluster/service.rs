@@ -68,7 +68,7 @@ impl ClusterService for ClusterGrpc {
                     e.to_string(),
                 )),
             },
-            _ => ForwardOutcome::NotLeader(self.node.metrics().current_leader),
+            _ => ForwardOutcome::NotLeader(self.node.leader_id()),
         };
         reply(&outcome)
     }
@@ -76,7 +76,7 @@ impl ClusterService for ClusterGrpc {
     async fn read_index(&self, _req: Request<Payload>) -> Result<Response<Payload>, Status> {
         let outcome = match self.node.leader_hint() {
             LeaderHint::Me => self.node.leader_read_index().await,
-            _ => ReadIndexOutcome::NotLeader(self.node.metrics().current_leader),
+            _ => ReadIndexOutcome::NotLeader(self.node.leader_id()),
         };
         reply(&outcome)
     }

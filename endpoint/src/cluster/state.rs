@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::node::messages::{LeaderView, MemberProgress};
 use crate::node::Node;
 use crate::raft::network::{decode, encode};
-use crate::raft::{self, Metrics};
+use crate::raft::Metrics;
 
 /// The shape served is the workspace's one definition (the manager and the tests read it).
 pub use proto::cluster::{ClusterState, NodeInfo};
@@ -29,7 +29,7 @@ pub async fn leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
     decode::<Option<LeaderView>>(resp.get_ref()).ok().flatten()
 }
 
-/// Only meaningful on the leader: openraft publishes replication metrics there.
+/// Only meaningful on the leader: Raft tracks replication progress there.
 pub fn local_leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
     if m.current_leader != Some(node.node_id) {
         return None;
@@ -37,10 +37,9 @@ pub fn local_leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
     let online_within = node.settings.election_max * 3;
     let replication = m.replication.as_ref();
     let members = m
-        .membership_config
-        .membership()
-        .nodes()
-        .map(|(id, _)| {
+        .members
+        .keys()
+        .map(|id| {
             if *id == node.node_id {
                 return MemberProgress {
                     node_id: *id,
@@ -48,11 +47,8 @@ pub fn local_leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
                     online: true,
                 };
             }
-            let match_index = replication
-                .and_then(|r| r.get(id))
-                .and_then(|l| l.as_ref())
-                .map(|l| l.index);
-            let online = raft::acked_within(m, *id, online_within);
+            let match_index = replication.and_then(|r| r.get(id)).copied().flatten();
+            let online = m.acked_within(*id, online_within);
             MemberProgress {
                 node_id: *id,
                 match_index,
@@ -70,16 +66,15 @@ pub fn local_leader_view(node: &Node, m: &Metrics) -> Option<LeaderView> {
 pub async fn cluster_state(node: &Node) -> ClusterState {
     let m = node.metrics();
     let view = leader_view(node, &m).await;
-    let membership = m.membership_config.membership();
-    let voters: Vec<_> = membership.voter_ids().collect();
     let published = crate::store::member_attributes::read_all(&node.store).unwrap_or_default();
-    let nodes = membership
-        .nodes()
+    let nodes = m
+        .members
+        .iter()
         .map(|(id, info)| {
             let progress = view
                 .as_ref()
                 .and_then(|v| v.members.iter().find(|p| p.node_id == *id));
-            let voter = voters.contains(id);
+            let voter = m.is_voter(*id);
             let role = if m.current_leader == Some(*id) {
                 proto::cluster::LEADER
             } else if voter {
@@ -133,8 +128,8 @@ pub async fn cluster_state(node: &Node) -> ClusterState {
         consensus_join: active_uri.clone(),
         active_uri,
         term: m.current_term,
-        commit_index: m.local_committed.as_ref().map_or(0, |l| l.index),
-        applied_index: m.last_applied.as_ref().map_or(0, |l| l.index),
+        commit_index: m.commit_index.unwrap_or(0),
+        applied_index: m.applied_index,
         nodes,
         enabled: true,
         consensus_enabled: true,
@@ -181,10 +176,9 @@ pub async fn fail_over_safe(node: &Node) -> bool {
     let Some(view) = leader_view(node, &m).await else {
         return false;
     };
-    let voters: Vec<_> = m.membership_config.membership().voter_ids().collect();
     view.members.iter().any(|p| {
         p.node_id != view.leader
-            && voters.contains(&p.node_id)
+            && m.is_voter(p.node_id)
             && p.online
             && p.match_index == view.last_log_index
     })

@@ -177,6 +177,11 @@ impl EndpointMetrics {
             self.read_index_rounds.clone(),
         );
         r.register(
+            "raft_read_index_batches",
+            "Read-index rounds this member ran as leader; each serves every linearizable read that arrived while the previous one ran",
+            crate::raft::observe::read_rounds().clone(),
+        );
+        r.register(
             "raft_replication_lag_entries",
             "On the leader: entries each member's log is behind the leader's",
             self.replication_lag.clone(),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::Response;
-use crate::raft::{NodeId, ReadLogId};
+use crate::raft::{NodeId, ReadPoint};
 
 /// The leader's answer to a forwarded write.
 #[derive(Debug, Serialize, Deserialize)]
@@ -20,7 +20,7 @@ pub enum ReadIndexOutcome {
     /// The leader's read index: a read is linearizable once the reading member has
     /// applied up to it.
     Ready {
-        read_log_id: ReadLogId,
+        read_log_id: ReadPoint,
     },
     NotLeader(Option<NodeId>),
     Unavailable(String),

@@ -1,28 +1,26 @@
-//! This member's Raft state for the metrics: a sample of openraft's metrics for the gauges,
-//! and a task counting leader changes as they happen (a scrape every 15 s would miss a
-//! quick flap).
+//! This member's Raft state for the metrics: a sample of the Raft state for the gauges, and a
+//! task counting leader changes as they happen (a scrape every 15 s would miss a quick flap).
 
 use tokio::sync::watch;
 
 use super::Node;
 use crate::metrics::raft_gauges::{self, RaftSample};
-use crate::raft::{self, Raft, ServerState};
+use crate::raft::RaftHandle;
 
 /// Counts every change of leader until shutdown or until Raft stops.
 pub fn spawn_raft_watch(
-    raft: Raft,
+    raft: RaftHandle,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        use openraft::async_runtime::WatchReceiver;
-        let mut rx = raft.metrics();
-        let mut leader = rx.borrow_watched().current_leader;
+        let mut changes = raft.changes();
+        let mut leader = changes.leader();
         loop {
             tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return },
+                more = changes.changed() => if !more { return },
                 _ = shutdown.changed() => return,
             }
-            let now = rx.borrow_watched().current_leader;
+            let now = changes.leader();
             if now.is_some() && now != leader {
                 raft_gauges::leader_changed();
             }
@@ -36,24 +34,22 @@ pub fn spawn_raft_watch(
 /// Samples this member's Raft state for the gauges (`metrics::raft_gauges`).
 pub fn sample(node: &Node) -> RaftSample {
     let m = node.metrics();
-    let index = |id: Option<&raft::LogId>| id.map_or(0, |l| l.index);
-    let last_log_index = m.last_log_index.unwrap_or(0);
     let replication = m
         .replication
         .iter()
         .flatten()
         .filter_map(|(id, matched)| {
-            let info = node.member_info(&m, *id)?;
-            Some((info.consensus_addr, index(matched.as_ref())))
+            let info = m.member(*id)?;
+            Some((info.consensus_addr.clone(), matched.unwrap_or(0)))
         })
         .collect();
     RaftSample {
         term: m.current_term,
-        is_leader: matches!(m.state, ServerState::Leader),
-        commit_index: index(m.local_committed.as_ref()),
-        applied_index: index(m.last_applied.as_ref()),
-        last_log_index,
-        snapshot_index: index(m.snapshot.as_ref()),
+        is_leader: m.is_leader,
+        commit_index: m.commit_index.unwrap_or(0),
+        applied_index: m.applied_index,
+        last_log_index: m.last_log_index.unwrap_or(0),
+        snapshot_index: m.snapshot_index,
         replication,
     }
 }

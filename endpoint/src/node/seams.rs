@@ -46,14 +46,11 @@ impl RotationHost for Node {
     }
 
     fn member_api_urls(&self) -> Vec<String> {
-        let metrics = self.metrics();
-        let urls = metrics
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(_, info)| info.api_url.clone())
-            .collect();
-        urls
+        self.raft
+            .members()
+            .into_values()
+            .map(|info| info.api_url)
+            .collect()
     }
 
     async fn commit(&self, req: Request) -> Result<Response, TlsError> {

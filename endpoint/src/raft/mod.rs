@@ -1,14 +1,23 @@
 //! Everything openraft: the type config, storage adapters, the gRPC network and its server.
 //! No other module names an openraft type directly, so an openraft upgrade touches only here.
 
+mod coalesce;
 pub mod compact;
+mod handle;
 pub mod log_store;
 pub mod network;
 pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod state_machine;
+mod status;
 pub mod transfer;
+
+pub use handle::{
+    ApplyError, Changes, MembershipChange, RaftFailure, RaftHandle, ReadError, ReadPoint,
+    WriteError,
+};
+pub use status::Metrics;
 
 use std::io;
 use std::time::Duration;
@@ -42,20 +51,14 @@ openraft::declare_raft_types!(
 );
 
 pub type NodeId = u64;
-pub type Raft = openraft::Raft<TypeConfig, state_machine::StateMachineStore>;
+/// openraft's handle: only `raft/` uses it; everything else goes through [`RaftHandle`].
+pub(crate) type Raft = openraft::Raft<TypeConfig, state_machine::StateMachineStore>;
 pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
 pub type Vote = openraft::alias::VoteOf<TypeConfig>;
 pub type Entry = openraft::alias::EntryOf<TypeConfig>;
 pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
 pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, Vec<u8>>;
-pub type Metrics = openraft::RaftMetrics<TypeConfig>;
-pub type ReadLogId = openraft::raft::linearizable_read::ReadLogId<TypeConfig>;
-pub type ClientWriteError = openraft::errors::ClientWriteError<TypeConfig>;
-pub type RaftError<E = std::convert::Infallible> = openraft::errors::RaftError<TypeConfig, E>;
-pub use openraft::ChangeMembers;
-pub use openraft::ReadPolicy;
-pub use openraft::ServerState;
 
 /// The openraft NodeId for a ConsensusID (a UUID): its first 64 bits. Stable and invertible
 /// through the membership config, which stores the full ConsensusID.
@@ -76,10 +79,7 @@ pub struct Timing {
     pub snapshot_every: u64,
 }
 
-pub fn raft_config(
-    ha_id: &str,
-    timing: &Timing,
-) -> Result<std::sync::Arc<openraft::Config>, String> {
+fn raft_config(ha_id: &str, timing: &Timing) -> Result<std::sync::Arc<openraft::Config>, String> {
     let keep = timing.snapshot_every.min(1000);
     let config = openraft::Config {
         cluster_name: ha_id.to_string(),
@@ -111,52 +111,8 @@ pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-/// A follower-side read fence from the leader's read log id. This member's own applied
-/// position is left unknown, so awaiting it waits until THIS member applied up to the read
-/// index (the leader's applied position would make a lagging member answer at once).
-pub fn linearizer(
-    node: NodeId,
-    read_log_id: ReadLogId,
-) -> openraft::raft::linearizable_read::Linearizer<TypeConfig> {
-    openraft::raft::linearizable_read::Linearizer::new(node, read_log_id, None)
-}
-
-/// The latest metrics snapshot.
-pub fn metrics_now(raft: &Raft) -> Metrics {
+/// openraft's latest metrics (for `raft/` itself; others read [`RaftHandle::metrics`]).
+pub(crate) fn metrics_now(raft: &Raft) -> openraft::RaftMetrics<TypeConfig> {
     use openraft::async_runtime::WatchReceiver;
     raft.metrics().borrow_watched().clone()
-}
-
-/// Returns on the next metrics change (e.g. a new leader) or after `wait`.
-pub async fn metrics_changed(raft: &Raft, wait: Duration) {
-    use openraft::async_runtime::WatchReceiver;
-    let mut rx = raft.metrics();
-    let _ = tokio::time::timeout(wait, rx.changed()).await;
-}
-
-/// Whether the leader heard from `id` within `within` (leader-side metrics only).
-pub fn acked_within(m: &Metrics, id: NodeId, within: Duration) -> bool {
-    use openraft::Instant;
-    m.heartbeat
-        .as_ref()
-        .and_then(|h| h.get(&id))
-        .and_then(|t| t.as_ref())
-        .is_some_and(|t| t.elapsed() < within)
-}
-
-/// Whether this member leads and heard from a quorum within `within`: a leader cut off from
-/// the others stops counting as active after `within`, before any election elsewhere ends.
-/// The only voter is its own quorum (it gets no acks to count).
-pub fn leads_with_quorum(m: &Metrics, id: NodeId, within: Duration) -> bool {
-    use openraft::Instant;
-    let alone = m
-        .membership_config
-        .membership()
-        .voter_ids()
-        .all(|v| v == id);
-    m.current_leader == Some(id)
-        && (alone
-            || m.last_quorum_acked
-                .as_ref()
-                .is_some_and(|t| t.elapsed() < within))
 }

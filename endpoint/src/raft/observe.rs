@@ -1,11 +1,12 @@
-//! What the Raft storage layer measures as it works: log group-commit batches, append
-//! durability and snapshots. The instruments live here, below `metrics`, so the log writer
+//! What the Raft layer measures as it works: log group-commit batches, append durability,
+//! snapshots and read-index rounds. The instruments live here, below `metrics`, so the log writer
 //! thread and the state machine record into them without importing the metrics module
 //! (which sits above `node`); `metrics` registers these same instruments for `/metrics`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
@@ -62,4 +63,11 @@ pub(crate) fn snapshot_taken(took: Option<Duration>, bytes: usize) {
     }
     s.snapshot_bytes
         .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+}
+
+static READ_ROUNDS: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// Read-index rounds run on this member as leader (each serves one or more reads).
+pub fn read_rounds() -> &'static Counter {
+    &READ_ROUNDS
 }

@@ -26,13 +26,13 @@ pub struct RaftGrpc {
 
 impl RaftGrpc {
     pub fn new(
-        raft: Raft,
+        raft: &super::RaftHandle,
         node_id: super::NodeId,
         ha_id: String,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         RaftGrpc {
-            raft,
+            raft: raft.raft.clone(),
             me: format!("{node_id:016x}"),
             ha_id,
             shutdown,

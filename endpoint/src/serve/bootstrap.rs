@@ -2,8 +2,6 @@
 //! and seeded (the admin user, the token secret, the cluster CA and API certificate); a new
 //! node that joins keeps asking members to enrol it until it is one.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -11,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::ServeArgs;
 use crate::cluster::join::join_until_member;
 use crate::node::Node;
-use crate::raft::{MemberInfo, Raft};
+use crate::raft::{MemberInfo, RaftHandle};
 use crate::tls::{self, TlsDir};
 
 /// What this start does about cluster membership.
@@ -38,7 +36,7 @@ impl Plan {
 /// Bootstraps a new cluster, and completes a restore.
 pub(super) async fn settle(
     node: &Node,
-    raft: &Raft,
+    raft: &RaftHandle,
     args: &ServeArgs,
     plan: &Plan,
 ) -> anyhow::Result<()> {
@@ -54,7 +52,7 @@ pub(super) async fn settle(
 }
 
 /// Creates a one-node cluster around this node, and seeds it.
-async fn bootstrap(node: &Node, raft: &Raft, args: &ServeArgs) -> anyhow::Result<()> {
+async fn bootstrap(node: &Node, raft: &RaftHandle, args: &ServeArgs) -> anyhow::Result<()> {
     let s = &node.settings;
     let me = MemberInfo {
         consensus_id: s.consensus_id.clone(),
@@ -62,9 +60,7 @@ async fn bootstrap(node: &Node, raft: &Raft, args: &ServeArgs) -> anyhow::Result
         api_url: s.api_url.clone(),
         observer: false,
     };
-    raft.initialize(BTreeMap::from([(node.node_id, me)]))
-        .await
-        .context("bootstrapping a one-node cluster")?;
+    raft.initialize(me).await?;
     seed_cluster(node, args).await?;
     tracing::info!("bootstrapped a new cluster");
     Ok(())

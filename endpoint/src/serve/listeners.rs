@@ -20,7 +20,7 @@ use crate::limits::RateLimits;
 use crate::node::Node;
 use crate::raft::runtime::ConsensusRuntime;
 use crate::raft::server::RaftGrpc;
-use crate::raft::Raft;
+use crate::raft::RaftHandle;
 use crate::tls;
 
 /// Largest gRPC message between members (a batch of log entries).
@@ -74,7 +74,7 @@ fn advertised(listen: &SocketAddr) -> String {
 /// Raft replies must not wait out delayed ACKs).
 pub(super) fn serve_consensus(
     node: &Node,
-    raft: &Raft,
+    raft: &RaftHandle,
     listener: TcpListener,
     config: LiveConfig,
     runtime: &ConsensusRuntime,
@@ -83,14 +83,10 @@ pub(super) fn serve_consensus(
 ) -> anyhow::Result<JoinHandle<Result<(), tonic::transport::Error>>> {
     let raft = raft.clone();
     let ha_id = node.settings.ha_id.clone();
-    let raft_svc = RaftServiceServer::new(RaftGrpc::new(
-        raft.clone(),
-        node.node_id,
-        ha_id,
-        shutdown.clone(),
-    ))
-    .max_decoding_message_size(MAX_PEER_MESSAGE)
-    .max_encoding_message_size(MAX_PEER_MESSAGE);
+    let raft_svc =
+        RaftServiceServer::new(RaftGrpc::new(&raft, node.node_id, ha_id, shutdown.clone()))
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE);
     let cluster_svc = ClusterServiceServer::new(ClusterGrpc::new(node.clone()))
         .max_decoding_message_size(MAX_PEER_MESSAGE)
         .max_encoding_message_size(MAX_PEER_MESSAGE);

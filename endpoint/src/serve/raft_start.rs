@@ -3,20 +3,18 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::ServeArgs;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Channels, NetworkFactory};
 use crate::raft::runtime::ConsensusRuntime;
 use crate::raft::state_machine::StateMachineStore;
-use crate::raft::{self, NodeId, Timing};
+use crate::raft::{NodeId, RaftHandle, Timing};
 use crate::tls::{self, MemberTls, TlsDir};
 
 pub(super) struct Consensus {
     pub runtime: ConsensusRuntime,
     pub channels: Channels,
-    pub raft: raft::Raft,
+    pub raft: RaftHandle,
     pub timing: Timing,
     /// The member certificate saved in the data dir, if any.
     pub saved_member: Option<MemberTls>,
@@ -37,7 +35,6 @@ pub(super) async fn start(
         election_max: Duration::from_millis(args.election_timeout_ms * 2),
         snapshot_every: args.snapshot_every.max(10),
     };
-    let config = raft::raft_config(ha_id, &timing).map_err(anyhow::Error::msg)?;
     let runtime = ConsensusRuntime::new()?;
     let channels = Channels::with_source_ip(args.consensus_source_ip).on_runtime(runtime.handle());
     let network = NetworkFactory {
@@ -50,17 +47,9 @@ pub(super) async fn start(
     if let Some(member) = &saved_member {
         channels.set_tls(tls::member_client_config(member));
     }
-    let raft = runtime
-        .run(raft::Raft::new(
-            node_id,
-            config,
-            network,
-            log_store,
-            state_machine,
-        ))
-        .await?
-        .context("starting raft")?;
-    let initialized = raft.is_initialized().await.context("reading raft state")?;
+    let stores = (log_store, state_machine);
+    let raft = RaftHandle::start(&runtime, node_id, ha_id, &timing, network, stores).await?;
+    let initialized = raft.is_initialized().await?;
     Ok(Consensus {
         runtime,
         channels,

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::raft::runtime::ConsensusRuntime;
-use crate::raft::Raft;
+use crate::raft::RaftHandle;
 
 /// How long the tasks (together, since they are told at once) and then Raft may take to stop.
 /// A step that outlasts it is abandoned with a warning, so a member told to stop exits in
@@ -29,7 +29,7 @@ pub(super) struct Running {
     pub services: Vec<JoinHandle<()>>,
     pub http: JoinHandle<()>,
     pub grpc: JoinHandle<Result<(), tonic::transport::Error>>,
-    pub raft: Raft,
+    pub raft: RaftHandle,
     pub runtime: ConsensusRuntime,
 }
 
@@ -67,17 +67,12 @@ impl Running {
 
 /// When this member leads, hands leadership to the most caught-up other voter, bounded by
 /// [`HAND_OVER`]; a failure is only logged (the stop goes on).
-async fn hand_over(raft: &Raft) {
-    let m = crate::raft::metrics_now(raft);
-    if m.membership_config.membership().voter_ids().count() < 2 {
+async fn hand_over(raft: &RaftHandle) {
+    if raft.voters().len() < 2 {
         return; // nobody to hand over to
     }
     let started = Instant::now();
-    let done = tokio::time::timeout(
-        HAND_OVER,
-        crate::raft::transfer::hand_over(raft, m.id, HAND_OVER),
-    )
-    .await;
+    let done = tokio::time::timeout(HAND_OVER, raft.hand_over(HAND_OVER)).await;
     let ms = started.elapsed().as_millis() as u64;
     match done {
         Ok(Ok(None)) => {}

@@ -5,7 +5,7 @@
 use tonic::{Request, Status};
 
 use super::authority::common_name;
-use crate::raft::{metrics_now, Raft};
+use crate::raft::RaftHandle;
 
 /// The caller's ConsensusID, from its member certificate.
 pub fn consensus_id<T>(req: &Request<T>) -> Option<String> {
@@ -14,17 +14,17 @@ pub fn consensus_id<T>(req: &Request<T>) -> Option<String> {
 }
 
 /// A tonic interceptor for both member services.
-pub fn members_only(raft: Raft) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+pub fn members_only(
+    raft: RaftHandle,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
     move |req: Request<()>| {
         let Some(caller) = consensus_id(&req) else {
             return Err(Status::unauthenticated("a member certificate is required"));
         };
-        let m = metrics_now(&raft);
-        let membership = m.membership_config.membership();
-        let mut members = membership.nodes().peekable();
+        let members = raft.members();
         // A node that has not joined yet knows no members: the CA's word is all it has (this is
         // how the leader reaches a node it is enrolling).
-        if members.peek().is_none() || members.any(|(_, info)| info.consensus_id == caller) {
+        if members.is_empty() || members.values().any(|info| info.consensus_id == caller) {
             Ok(req)
         } else {
             Err(Status::permission_denied(format!(

@@ -85,10 +85,10 @@ pub fn effective(all: &AllAttributes, voters: &[String]) -> Effective {
 /// The cluster's effective version as this member's applied state and membership see it.
 pub fn of_cluster(node: &Node) -> Effective {
     let m = node.metrics();
-    let membership = m.membership_config.membership();
-    let voters: Vec<String> = membership
-        .voter_ids()
-        .filter_map(|id| membership.get_node(&id).map(|i| i.consensus_id.clone()))
+    let voters: Vec<String> = m
+        .voters
+        .iter()
+        .filter_map(|id| m.member(*id).map(|i| i.consensus_id.clone()))
         .collect();
     let all = member_attributes::read_all(&node.store).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "reading member attributes");

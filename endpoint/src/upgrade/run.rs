@@ -68,7 +68,7 @@ pub async fn run(
     let args = args.unwrap_or_else(exec::own_args);
     let (node, dir) = (node.clone(), data_dir.to_path_buf());
     tokio::spawn(async move {
-        match crate::raft::transfer::hand_over(&node.raft, node.node_id, HAND_OVER_TIMEOUT).await {
+        match node.raft.hand_over(HAND_OVER_TIMEOUT).await {
             Ok(to) => {
                 tracing::info!(new_leader = ?to.map(|t| format!("{t:x}")), version = %staged.version,
                     "upgrading: stopping to exec the staged binary");
