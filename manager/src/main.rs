@@ -89,9 +89,14 @@ struct ServeArgs {
     data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8090")]
     api_listen: SocketAddr,
-    /// A local git repository holding version_sets/*.yaml and endpoints/*.yaml.
+    /// The git repository holding version_sets/*.yaml and endpoints/*.yaml: a local path, or
+    /// a remote (`https://…`, `ssh://…`, `user@host:path`, `git://…`) fetched into a mirror
+    /// under --data-dir.
     #[arg(long)]
-    git_repo: Option<PathBuf>,
+    git_repo: Option<String>,
+    /// Credentials and limits of a remote --git-repo, and the webhook secret.
+    #[command(flatten)]
+    git_remote: GitRemoteArgs,
     #[arg(long, default_value = "main")]
     git_branch: String,
     #[arg(long, default_value_t = 15)]
@@ -122,6 +127,33 @@ struct ServeArgs {
     /// environment variable takes a comma-separated list).
     #[arg(long, env = "DRP_MANAGER_DRP_BINARY", value_delimiter = ',')]
     drp_binary: Vec<String>,
+}
+
+/// The flags of a remote `--git-repo` and of signed webhooks.
+#[derive(Debug, Args)]
+struct GitRemoteArgs {
+    /// The user for --git-password-file (or for --git-token-file; default x-access-token).
+    #[arg(long)]
+    git_user: Option<String>,
+    /// A file holding an https access token (sent as the HTTP Basic password).
+    #[arg(long)]
+    git_token_file: Option<PathBuf>,
+    /// A file holding the https password of --git-user.
+    #[arg(long)]
+    git_password_file: Option<PathBuf>,
+    /// The ssh private key for an ssh remote.
+    #[arg(long)]
+    git_ssh_key_file: Option<PathBuf>,
+    /// The known_hosts file the ssh remote's host key must be in (never added blindly).
+    #[arg(long)]
+    git_known_hosts: Option<PathBuf>,
+    /// Longest one fetch attempt may take (three attempts, with backoff, per poll).
+    #[arg(long, default_value_t = 60)]
+    git_fetch_timeout_seconds: u64,
+    /// A file holding the webhook secret: `POST /api/v3/git/refresh` without the admin's
+    /// credentials must then carry a valid GitHub/Gitea signature or GitLab token.
+    #[arg(long)]
+    webhook_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -274,10 +306,33 @@ fn lint(files: &[PathBuf]) -> ExitCode {
 
 async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     manager::sync::upgrade::catalog::install(a.drp_binary).await?;
+    let g = &a.git_remote;
+    let flags = manager::sync::remote::RemoteFlags {
+        user: g.git_user.clone(),
+        token_file: g.git_token_file.clone(),
+        password_file: g.git_password_file.clone(),
+        ssh_key_file: g.git_ssh_key_file.clone(),
+        known_hosts: g.git_known_hosts.clone(),
+        timeout: Duration::from_secs(g.git_fetch_timeout_seconds.max(1)),
+    };
+    let (git_repo, git_remote) = match &a.git_repo {
+        Some(arg) => {
+            let (repo, remote) = manager::sync::remote::resolve(arg, &flags, &a.data_dir)?;
+            (Some(repo), remote)
+        }
+        None => (None, None),
+    };
+    let webhook_secret = g
+        .webhook_secret_file
+        .as_deref()
+        .map(|p| manager::sync::remote::Secret::from_file("--webhook-secret-file", p))
+        .transpose()?;
     let config = manager::state::Config {
         data_dir: a.data_dir,
         api_listen: a.api_listen,
-        git_repo: a.git_repo,
+        git_repo,
+        git_remote,
+        webhook_secret,
         git_branch: a.git_branch,
         git_poll: Duration::from_secs(a.git_poll_seconds.max(1)),
         catalog: a.catalog,

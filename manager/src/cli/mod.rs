@@ -203,6 +203,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `last fetch 12s ago: ok (abc123)` or `last fetch 12s ago FAILED: why` for a remote.
+fn last_fetch_line(fetch: &Value) -> Option<String> {
+    let at = fetch.get("At")?.as_u64()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(at, |d| d.as_secs());
+    let ago = now.saturating_sub(at);
+    Some(match fetch.get("Error").and_then(Value::as_str) {
+        Some(e) => format!("last fetch {ago}s ago FAILED: {e}"),
+        None => format!(
+            "last fetch {ago}s ago: ok ({})",
+            short(&s(fetch, "Commit"), 12)
+        ),
+    })
+}
+
 /// The `status` table from `GET /api/v3/status`.
 pub fn status_table(status: &Value) -> String {
     let mut out = String::new();
@@ -215,6 +231,9 @@ pub fn status_table(status: &Value) -> String {
             s(git, "Branch"),
             short(&s(git, "Commit"), 12)
         );
+        if let Some(line) = last_fetch_line(&git["LastFetch"]) {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     for e in status["GitErrors"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "  {}", e.as_str().unwrap_or_default());

@@ -372,6 +372,8 @@ fn manager_config(opts: &Options, work: &Path, repo: PathBuf, password: &str) ->
         data_dir: work.join("manager"),
         api_listen: opts.api_listen,
         git_repo: Some(repo),
+        git_remote: None,
+        webhook_secret: None,
         git_branch: "main".into(),
         git_poll: Duration::from_secs(5),
         catalog: None,

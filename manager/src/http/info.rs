@@ -55,7 +55,7 @@ pub(super) async fn info(State(st): State<AppState>) -> Json<Value> {
         "scopes": {},
         "stats": [],
         "endpoints": st.mgr.effective_endpoints().len(),
-        "git_repo": st.mgr.config.git_repo.as_ref().map(|p| p.display().to_string()),
+        "git_repo": super::status::shown_repo(&st.mgr),
         "git_branch": st.mgr.config.git_branch,
     }))
 }

@@ -13,6 +13,7 @@ mod probe;
 mod status;
 mod version_sets;
 mod view;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route(paths::INFO, get(info::info))
         .route(paths::STATUS, get(status::status))
         .route(paths::GIT, get(status::git_status))
-        .route(paths::GIT_REFRESH, post(status::git_refresh))
+        .route(paths::GIT_REFRESH, post(webhook::refresh))
         .route(
             paths::ENDPOINTS,
             get(endpoints::list)

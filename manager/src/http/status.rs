@@ -4,20 +4,39 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::view::live_observed;
-use crate::http::{ApiError, ApiResult, AppState};
+use crate::http::{ApiError, AppState};
 use crate::state::Manager;
 use crate::sync::reconcile::short_sha;
+
+/// The followed repository as status shows it: a remote's URL (never with credentials: they
+/// come from files), or the local path.
+pub(super) fn shown_repo(mgr: &Manager) -> Option<String> {
+    match &mgr.config.git_remote {
+        Some(remote) => Some(remote.url.clone()),
+        None => mgr
+            .config
+            .git_repo
+            .as_ref()
+            .map(|p| p.display().to_string()),
+    }
+}
 
 pub fn git_view(mgr: &Manager) -> Value {
     let g = mgr.registry.git();
     json!({
-        "Repo": mgr.config.git_repo.as_ref().map(|p| p.display().to_string()),
+        "Repo": shown_repo(mgr),
+        "Remote": mgr.config.git_remote.is_some(),
         "Branch": mgr.config.git_branch,
+        "LastFetch": g.last_fetch.as_ref().map(|f| json!({
+            "At": f.at,
+            "Ok": f.error.is_none(),
+            "Commit": f.commit,
+            "Error": f.error,
+        })),
         "Head": g.head,
         "Commit": g.good.as_ref().map(|s| s.commit.clone()),
         "VersionSets": g.good.as_ref().map(|s| s.version_sets.iter().map(|v| v.id.clone()).collect::<Vec<_>>()),
@@ -31,9 +50,10 @@ pub(super) async fn git_status(State(st): State<AppState>) -> Json<Value> {
     Json(git_view(&st.mgr))
 }
 
-/// Polls the branch now and waits (up to 10 s) until the head has been read.
-pub(super) async fn git_refresh(State(st): State<AppState>) -> ApiResult {
-    if st.mgr.config.git_repo.is_none() {
+/// Polls the branch now (a remote is fetched first) and waits (up to 10 s) until the head
+/// has been read; the git view, with `Saw`: the branch's commit this refresh saw.
+pub(super) async fn refresh_now(mgr: &Manager) -> Result<Value, ApiError> {
+    if mgr.config.git_repo.is_none() {
         return Err(ApiError::one(
             StatusCode::BAD_REQUEST,
             "git",
@@ -41,12 +61,13 @@ pub(super) async fn git_refresh(State(st): State<AppState>) -> ApiResult {
             "the manager follows no git repo (start it with --git-repo)",
         ));
     }
-    let mut polled = st.mgr.git_polled.subscribe();
-    let target = crate::sync::gitsource::current_head(&st.mgr).await;
-    st.mgr.git_poke.notify_one();
+    let mut polled = mgr.git_polled.subscribe();
+    let target = crate::sync::gitsource::current_head(mgr).await;
+    mgr.git_poke.notify_one();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let g = st.mgr.registry.git();
+    // No head (a failed fetch, an unreadable repo): nothing to wait for; status says why.
+    while target.is_some() && Instant::now() < deadline {
+        let g = mgr.registry.git();
         if target.is_some() && g.head == target {
             break;
         }
@@ -55,7 +76,11 @@ pub(super) async fn git_refresh(State(st): State<AppState>) -> ApiResult {
             break;
         }
     }
-    Ok(Json(git_view(&st.mgr)).into_response())
+    let mut view = git_view(mgr);
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("Saw".into(), json!(target));
+    }
+    Ok(view)
 }
 
 /// One row per endpoint: what `drp-manager status` prints.

@@ -13,7 +13,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use versionsets::{Endpoint, VersionSet};
 
-pub use records::{CatalogData, ContentPack, GitRecord, GitSnapshot, Observed, Rejected};
+pub use records::{
+    CatalogData, ContentPack, FetchRecord, GitRecord, GitSnapshot, Observed, Rejected,
+};
 
 use crate::cluster::trust::Pin;
 use crate::crypto::PasswordHash;

@@ -90,4 +90,18 @@ pub struct GitRecord {
     pub rejected: Option<Rejected>,
     /// The last error reading the repo itself.
     pub read_error: Option<String>,
+    /// The last fetch from a remote repository (`None` for a local one).
+    #[serde(default)]
+    pub last_fetch: Option<FetchRecord>,
+}
+
+/// One fetch from the remote: when, and what came of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FetchRecord {
+    /// When it ended (seconds since the Unix epoch).
+    pub at: u64,
+    /// The branch's commit on the remote, when the fetch worked.
+    pub commit: Option<String>,
+    /// Why it failed (no credentials in it).
+    pub error: Option<String>,
 }

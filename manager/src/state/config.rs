@@ -9,7 +9,12 @@ use std::time::Duration;
 pub struct Config {
     pub data_dir: PathBuf,
     pub api_listen: SocketAddr,
+    /// The repository the git source reads: `--git-repo` itself, or the mirror of a remote.
     pub git_repo: Option<PathBuf>,
+    /// `--git-repo` when it is a URL: fetched into the mirror at `git_repo`.
+    pub git_remote: Option<crate::sync::remote::Remote>,
+    /// `--webhook-secret-file`: what signs (or is) a push webhook's token.
+    pub webhook_secret: Option<crate::sync::remote::Secret>,
     pub git_branch: String,
     pub git_poll: Duration,
     pub catalog: Option<PathBuf>,

@@ -483,14 +483,22 @@ fn read_or_record<T>(mgr: &Manager, read: Result<T, ReadError>) -> Option<T> {
 
 const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The branch head right now (for `POST /api/v3/git/refresh` to wait on).
+/// The branch head right now (for `POST /api/v3/git/refresh` to wait on); a remote is
+/// fetched first.
 pub async fn current_head(mgr: &Manager) -> Option<String> {
+    if let Some(fetched) = crate::sync::remote::fetch_and_record(mgr).await {
+        return fetched.ok();
+    }
     let repo = mgr.config.git_repo.clone()?;
     let branch = mgr.config.git_branch.clone();
     blocking(move || head_commit(&repo, &branch)).await.ok()
 }
 
 async fn poll(mgr: &Arc<Manager>, repo: &Path) {
+    // A failed fetch changed nothing in the mirror: what was read from it stays.
+    if let Some(Err(_)) = crate::sync::remote::fetch_and_record(mgr).await {
+        return;
+    }
     let branch = mgr.config.git_branch.clone();
     let (r, b) = (repo.to_path_buf(), branch.clone());
     let Some(head) = read_or_record(mgr, blocking(move || head_commit(&r, &b)).await) else {

@@ -3,4 +3,5 @@
 
 pub mod gitsource;
 pub mod reconcile;
+pub mod remote;
 pub mod upgrade;
