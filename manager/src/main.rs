@@ -81,6 +81,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// The progressive rollout (rollouts/*.yaml): `status`, `pause`, `resume`.
+    Rollout {
+        #[arg(value_parser = ["status", "pause", "resume"])]
+        action: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +374,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Status { client } => cli::status(&client.client()?).await,
+        Command::Rollout { action, client } => match action.as_str() {
+            "status" => cli::rollout::status(&client.client()?).await,
+            verb => cli::rollout::control(&client.client()?, verb).await,
+        },
         Command::Contents(ContentsCommand::Upload {
             file,
             endpoint,

@@ -47,6 +47,7 @@ pub async fn run(
         .git_repo
         .clone()
         .map(|repo| tokio::spawn(crate::sync::gitsource::run(mgr.clone(), repo)));
+    let rollout_task = tokio::spawn(crate::sync::rollout::run(mgr.clone()));
     tracing::info!(%addr, "drp-manager API listening");
     if let Some(tx) = ready {
         let _ = tx.send(addr);
@@ -80,6 +81,7 @@ pub async fn run(
     if let Some(t) = metrics {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(5), rollout_task).await;
     mgr.stop_all().await;
     tracing::info!("drp-manager stopped");
     Ok(())

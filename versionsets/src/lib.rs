@@ -14,6 +14,7 @@ mod merge;
 mod model;
 mod parse;
 mod plan;
+mod rollout;
 mod schema;
 mod validate;
 mod version;
@@ -26,6 +27,9 @@ pub use merge::{merge, merge_for_endpoint, MergeError};
 pub use model::*;
 pub use parse::{parse_documents, parse_endpoints, parse_version_sets, Document, DocumentKind};
 pub use plan::{plan, ObservedPlugin, ObservedState, PlanError};
+pub use rollout::{
+    check_selectors, parse_rollout, Gate, Rollout, RolloutDoc, Wave, DEFAULT_SETTLE_SECONDS,
+};
 pub use schema::{strip_drp_bookkeeping, DRP_BOOKKEEPING};
 pub use validate::{endpoint as validate_endpoint, version_set as validate_version_set};
 pub use version::{same_version, VersionSpec};

@@ -5,6 +5,7 @@ pub mod drp_env;
 pub mod lint;
 pub mod progress;
 pub mod quickstart;
+pub mod rollout;
 pub mod upload;
 
 use std::fmt::Write as _;

@@ -10,6 +10,7 @@ mod error;
 pub mod gateway;
 mod info;
 mod probe;
+pub mod rollout;
 mod status;
 mod version_sets;
 mod view;
@@ -89,6 +90,9 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .patch(version_sets::patch)
                 .delete(version_sets::delete),
         )
+        .route(rollout::PATH, get(rollout::status))
+        .route("/api/v3/rollout/pause", post(rollout::pause))
+        .route("/api/v3/rollout/resume", post(rollout::resume))
         .route("/metrics", get(crate::metrics::scrape))
         .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

@@ -70,6 +70,9 @@ pub struct GitSnapshot {
     pub catalog: CatalogData,
     /// `self://<path>` file contents (base64) by path in the repo.
     pub files: BTreeMap<String, String>,
+    /// `rollouts/*.yaml`: how a commit reaches the endpoints (none: all at once).
+    #[serde(default)]
+    pub rollout: Option<versionsets::Rollout>,
 }
 
 /// A commit that was not taken, and why.

@@ -44,6 +44,8 @@ pub struct Manager {
     pub git_poke: Notify,
     /// Bumped after every git poll.
     pub git_polled: watch::Sender<u64>,
+    /// The progressive rollout of the commit in force.
+    pub rollout: crate::sync::rollout::Rollouts,
     clusters: Mutex<BTreeMap<String, ClusterHandle>>,
     shutdown: watch::Receiver<bool>,
 }
@@ -83,6 +85,7 @@ impl Manager {
             catalog_dir: Mutex::new(catalog),
             git_poke: Notify::new(),
             git_polled,
+            rollout: Default::default(),
             clusters: Mutex::new(BTreeMap::new()),
             shutdown,
         }))

@@ -88,7 +88,12 @@ pub fn read_head(repo_path: &Path, branch: &str) -> Result<HeadRead, GitError> {
     };
     let tree = commit.tree().map_err(|e| read_err(&e))?;
     let mut files = BTreeMap::new();
-    for dir in ["version_sets", "endpoints", "catalog"] {
+    for dir in [
+        "version_sets",
+        "endpoints",
+        "catalog",
+        crate::sync::rollout::spec::DIR,
+    ] {
         collect(&repo, &tree, dir, &mut files).map_err(|e| read_err(&e))?;
     }
     let blob_at = |path: &str| -> Option<Vec<u8>> {
@@ -161,6 +166,11 @@ pub fn build_snapshot(
         CatalogData::default()
     });
     let self_files = self_files(&docs.version_sets, blob_at, &mut errors);
+    let endpoints: Vec<Endpoint> = docs.endpoints.iter().map(|(_, e)| e.clone()).collect();
+    let rollout = crate::sync::rollout::spec::from_files(files, &endpoints).unwrap_or_else(|e| {
+        errors.extend(e);
+        None
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -170,6 +180,7 @@ pub fn build_snapshot(
         endpoints: docs.endpoints.into_iter().map(|(_, e)| e).collect(),
         catalog,
         files: self_files,
+        rollout,
     })
 }
 

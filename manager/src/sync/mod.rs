@@ -4,4 +4,5 @@
 pub mod gitsource;
 pub mod reconcile;
 pub mod remote;
+pub mod rollout;
 pub mod upgrade;

@@ -66,6 +66,7 @@ pub(super) async fn push(
             tracing::warn!(endpoint = %id, "{msg}");
             if status.is_client_error() {
                 memory.rejected = Some((push.key, Instant::now(), msg.clone()));
+                mgr.rollout.refused(id, d.commit.as_deref(), &msg);
             }
             Err(vec![msg])
         }

@@ -99,6 +99,11 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
             return record_errors(mgr, id, errors);
         }
     };
+    // A progressive rollout decides when this endpoint's wave may take the commit.
+    if let Err(why) = mgr.rollout.admits(id, d.commit.as_deref()) {
+        errors.push(why);
+        return record_errors(mgr, id, errors);
+    }
     match apply::push(mgr, id, cluster, memory, &d, push).await {
         Err(why) if !why.is_empty() => {
             errors.extend(why);

@@ -4,7 +4,7 @@
 
 pub mod catalog;
 pub mod progress;
-mod rollout;
+pub(crate) mod rollout;
 
 use std::sync::Arc;
 

@@ -144,7 +144,7 @@ fn record_versions(id: &str, s: &ClusterState) {
     });
 }
 
-async fn leader_json(c: &Cluster, path: &str) -> Result<Value, String> {
+pub(crate) async fn leader_json(c: &Cluster, path: &str) -> Result<Value, String> {
     match c
         .json(Method::GET, path, None, &[], CALL_TIMEOUT, CALL_TIMEOUT)
         .await
@@ -155,17 +155,22 @@ async fn leader_json(c: &Cluster, path: &str) -> Result<Value, String> {
     }
 }
 
-async fn cluster_state(c: &Cluster) -> Result<ClusterState, String> {
+pub(crate) async fn cluster_state(c: &Cluster) -> Result<ClusterState, String> {
     let v = leader_json(c, "/api/v3/system/consensus/state").await?;
     serde_json::from_value(v).map_err(|e| format!("consensus state: {e}"))
 }
 
-async fn fail_over_safe(c: &Cluster) -> Result<bool, String> {
+pub(crate) async fn fail_over_safe(c: &Cluster) -> Result<bool, String> {
     let v = leader_json(c, "/api/v3/system/consensus/failOverSafe").await?;
     Ok(v["Safe"] == Value::Bool(true))
 }
 
-fn member_call(c: &Cluster, method: Method, url: &str, path: &str) -> reqwest::RequestBuilder {
+pub(crate) fn member_call(
+    c: &Cluster,
+    method: Method,
+    url: &str,
+    path: &str,
+) -> reqwest::RequestBuilder {
     let url = format!("{}{path}", url.trim_end_matches('/'));
     c.authorize(c.client().request(method, url))
 }
