@@ -128,14 +128,50 @@ fn event(
     }
 }
 
+/// One step of following the bus: an event, or word that `n` were missed (the follower
+/// must then rebuild what it keeps from the store).
+pub enum Followed {
+    Event(Event),
+    Lagged(u64),
+}
+
+/// Hands each event of `events` to `on`, in order, until `stop` turns true (or its sender
+/// is gone) or the bus closes: the one loop every follower of the bus runs.
+pub async fn follow<F, Fut>(
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut on: F,
+) where
+    F: FnMut(Followed) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let next = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            e = events.recv() => e,
+        };
+        match next {
+            Ok(e) => on(Followed::Event(e)).await,
+            Err(RecvError::Lagged(n)) => on(Followed::Lagged(n)).await,
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// A `register`ed pattern `<type>.<action>.<key>`, each part a literal or `*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     parts: [String; 3],
 }
 
+/// A `register` argument that is not `<type>.<action>.<key>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not <type>.<action>.<key> (use * for any)")]
+pub struct BadPattern(pub String);
+
 impl Pattern {
-    pub fn parse(text: &str) -> Result<Pattern, String> {
+    pub fn parse(text: &str) -> Result<Pattern, BadPattern> {
         let mut it = text.splitn(3, '.');
         match (it.next(), it.next(), it.next()) {
             (Some(t), Some(a), Some(k)) if !t.is_empty() && !a.is_empty() && !k.is_empty() => {
@@ -143,9 +179,7 @@ impl Pattern {
                     parts: [t.to_string(), a.to_string(), k.to_string()],
                 })
             }
-            _ => Err(format!(
-                "{text:?} is not <type>.<action>.<key> (use * for any)"
-            )),
+            _ => Err(BadPattern(text.to_string())),
         }
     }
 
@@ -180,6 +214,38 @@ mod tests {
             "the key may contain dots"
         );
         assert!(!Pattern::parse("profiles.*.*").expect("p").matches(&e));
-        assert!(Pattern::parse("machines.update").is_err());
+        assert_eq!(
+            Pattern::parse("machines.update").unwrap_err().to_string(),
+            "\"machines.update\" is not <type>.<action>.<key> (use * for any)"
+        );
+    }
+
+    /// A follower sees every event in order and a lag as one `Lagged`, and returns when told
+    /// to stop, without another event.
+    #[tokio::test]
+    async fn follow_hands_on_events_and_lags_and_stops_when_told() {
+        let (bus, rx) = tokio::sync::broadcast::channel(2);
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let follower = tokio::spawn(follow(rx, stop, move |f| {
+            let _ = seen_tx.send(match f {
+                Followed::Event(e) => e.key,
+                Followed::Lagged(n) => format!("lagged {n}"),
+            });
+            std::future::ready(())
+        }));
+        // Three sends into a bus of two before the follower reads: the first is lost.
+        for key in ["a", "b", "c"] {
+            bus.send(event("machines", "update", key))
+                .expect("a receiver");
+        }
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            got.push(seen.recv().await.expect("the follower runs"));
+        }
+        assert_eq!(got, ["lagged 1", "b", "c"]);
+        stop_tx.send(true).expect("the follower listens");
+        follower.await.expect("the follower returns");
+        assert!(seen.recv().await.is_none(), "nothing after the stop");
     }
 }

@@ -18,14 +18,19 @@ pub fn is_set(value: Option<&str>) -> bool {
     value.and_then(parse).unwrap_or(false)
 }
 
+/// A flag's value that is not a boolean (the value as sent), for a 400 naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not true or false")]
+pub struct NotABool(pub String);
+
 /// The flag `name` in a query string: false when absent, true when bare (`?explode`), else
-/// its value read by [`parse`]. `Err` carries a value that is not a boolean, for a 400.
-pub fn in_query(query: Option<&str>, name: &str) -> Result<bool, String> {
+/// its value read by [`parse`].
+pub fn in_query(query: Option<&str>, name: &str) -> Result<bool, NotABool> {
     let pairs = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes());
     match pairs.filter(|(k, _)| k == name).last() {
         None => Ok(false),
         Some((_, v)) if v.is_empty() => Ok(true),
-        Some((_, v)) => parse(&v).ok_or_else(|| v.into_owned()),
+        Some((_, v)) => parse(&v).ok_or_else(|| NotABool(v.into_owned())),
     }
 }
 
@@ -58,7 +63,7 @@ mod tests {
         assert_eq!(in_query(Some("explode=0"), "explode"), Ok(false));
         assert_eq!(
             in_query(Some("explode=%C2%A3"), "explode"),
-            Err("£".to_string())
+            Err(NotABool("£".to_string()))
         );
     }
 }

@@ -66,9 +66,9 @@ fn main() -> anyhow::Result<()> {
                 upgrade::exec::roll_back_if_upgrading(&format!("{e:#}"))?;
                 return Err(e);
             }
-            upgrade::exec::exec_if_planned()
+            Ok(upgrade::exec::exec_if_planned()?)
         }
-        Command::Contents { command } => command.run(),
-        Command::Snapshot { command } => runtime.block_on(command.run()),
+        Command::Contents { command } => Ok(command.run()?),
+        Command::Snapshot { command } => Ok(runtime.block_on(command.run())?),
     }
 }

@@ -157,13 +157,7 @@ pub fn stamp_new(collection: &str, object: Value) -> Value {
 /// The objects `object` names by key: (collection, key, the field naming it).
 pub fn references(collection: &str, object: &Value) -> Vec<(&'static str, String, &'static str)> {
     let list = |field: &'static str, target: &'static str| {
-        object
-            .get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(move |k| (target, k.to_string(), field))
+        strings(object, field).map(move |k| (target, k.to_string(), field))
     };
     let one = |field: &'static str, target: &'static str| {
         object
@@ -199,12 +193,17 @@ pub fn hardware_addrs(machine: &Value) -> Vec<String> {
 
 /// The strings of a list field, lower-cased (MACs: `HardwareAddrs`, a Whoami's `MacAddrs`).
 pub fn lowercase_strings(object: &Value, field: &str) -> Vec<String> {
+    strings(object, field)
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The strings of a list field, in order; anything else in it (or no such list) is skipped.
+fn strings<'a>(object: &'a Value, field: &str) -> impl Iterator<Item = &'a str> {
     object
         .get(field)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .collect()
 }

@@ -12,4 +12,5 @@ pub mod netns;
 pub mod pxe;
 pub mod stats;
 pub mod tls;
+pub mod upgrade;
 pub mod workload;

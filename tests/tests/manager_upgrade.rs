@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -20,9 +20,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tests::bench::ours::{Manager, ManagerOpts};
 use tests::cluster::{endpoint_bin, manager_bin, serial, wait_for, Cluster, Opts};
-use tests::http::{Http, ADMIN_PASSWORD, ADMIN_USER};
+use tests::http::{ADMIN_PASSWORD, ADMIN_USER};
+use tests::upgrade::{start_monitor, Load, CAP_FLAG, MAX_FAILURE_GAP};
 
-const CAP_FLAG: &str = "--fault-cap-command-version";
 const MISSING: &str = "v9.9.8";
 const BAD: &str = "v9.9.9";
 
@@ -44,20 +44,6 @@ fn wrapper(dir: &Path) -> Result<String> {
     );
     script(dir, "drp-endpoint-new", &body)
 }
-
-#[derive(Default)]
-struct Load {
-    acked: Mutex<Vec<String>>,
-    /// The longest time from a write's first failed attempt to its acknowledgement.
-    longest_gap: Mutex<Duration>,
-}
-
-/// The nodes' `--election-timeout-ms` (the serve default); elections last up to twice it.
-const ELECTION_MS: u64 = 150;
-/// The longest a write through the gateway may keep failing: generous (a loaded 2-core
-/// machine running debug builds), but tied to the election window, as in rolling_upgrade.rs:
-/// 40 windows of 2 x 150 ms.
-const MAX_FAILURE_GAP: Duration = Duration::from_millis(40 * 2 * ELECTION_MS);
 
 /// Writers through the gateway: each profile is retried with the same Idempotency-Key until
 /// acknowledged (or the load stops); acknowledged names are recorded.
@@ -87,11 +73,7 @@ fn start_load(
                             .send()
                             .await;
                         if r.is_ok_and(|r| r.status().is_success()) {
-                            if let Some(since) = first_failure {
-                                let mut longest = load.longest_gap.lock().unwrap();
-                                *longest = (*longest).max(since.elapsed());
-                            }
-                            load.acked.lock().unwrap().push(name.clone());
+                            load.ack(name.clone(), first_failure);
                             break;
                         }
                         first_failure.get_or_insert_with(Instant::now);
@@ -101,32 +83,6 @@ fn start_load(
             })
         })
         .collect()
-}
-
-/// Polls every member; records the most members unreachable at once.
-fn start_monitor(
-    http: &Http,
-    bases: Vec<String>,
-    stop: Arc<AtomicBool>,
-    max_down: Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<()> {
-    let http = http.clone();
-    tokio::spawn(async move {
-        while !stop.load(Ordering::SeqCst) {
-            let probes = bases.iter().map(|b| {
-                http.get(format!("{b}/api/v3/info"))
-                    .timeout(Duration::from_secs(3))
-                    .send()
-            });
-            let down = futures::future::join_all(probes)
-                .await
-                .into_iter()
-                .filter(|r| !r.as_ref().is_ok_and(|r| r.status == 200))
-                .count();
-            max_down.fetch_max(down, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
 }
 
 async fn versions(c: &Cluster) -> Result<Vec<(String, String)>> {

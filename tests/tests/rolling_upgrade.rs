@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -17,22 +17,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tests::cluster::{endpoint_bin, serial, wait_for, Cluster, Opts};
 use tests::http::Http;
+use tests::upgrade::{start_monitor, Load, CAP_FLAG, MAX_FAILURE_GAP};
 use tests::workload::post_profile;
-
-const CAP_FLAG: &str = "--fault-cap-command-version";
-/// The nodes' `--election-timeout-ms` (the serve default); elections last up to twice it.
-const ELECTION_MS: u64 = 150;
-/// The longest a write may keep failing: generous (a loaded 2-core machine running debug
-/// builds), but tied to the election window: 40 windows of 2 x 150 ms.
-const MAX_FAILURE_GAP: Duration = Duration::from_millis(40 * 2 * ELECTION_MS);
-
-/// What the writers saw.
-#[derive(Default)]
-struct Load {
-    acked: Mutex<Vec<String>>,
-    longest_gap: Mutex<Duration>,
-    unexpected: Mutex<Vec<String>>,
-}
 
 /// Writers that create `up-<t>-<seq>` profiles; a failed write is retried with the same
 /// Idempotency-Key on the next member until it is acknowledged, and the time from its first
@@ -73,42 +59,11 @@ fn start_load(
                             }
                         }
                     }
-                    if let Some(since) = first_failure {
-                        let gap = since.elapsed();
-                        let mut longest = load.longest_gap.lock().unwrap();
-                        *longest = (*longest).max(gap);
-                    }
-                    load.acked.lock().unwrap().push(name);
+                    load.ack(name, first_failure);
                 }
             })
         })
         .collect()
-}
-
-/// Polls every member's `/api/v3/info`; records the most members down at one moment.
-fn start_monitor(
-    http: &Http,
-    bases: Vec<String>,
-    stop: Arc<AtomicBool>,
-    max_down: Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<()> {
-    let http = http.clone();
-    tokio::spawn(async move {
-        while !stop.load(Ordering::SeqCst) {
-            let probes = bases.iter().map(|b| {
-                http.get(format!("{b}/api/v3/info"))
-                    .timeout(Duration::from_secs(3))
-                    .send()
-            });
-            let down = futures::future::join_all(probes)
-                .await
-                .into_iter()
-                .filter(|r| !r.as_ref().is_ok_and(|r| r.status == 200))
-                .count();
-            max_down.fetch_max(down, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
 }
 
 /// The process's argv after argv[0], from /proc (the same pid across every exec).

@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
 use reqwest::Method;
+
+use super::{AgentError, Result};
 
 /// One attempt's limit: a member that does not answer in this long is treated as down.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,7 +33,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.body).context("the reply is not JSON")
+        serde_json::from_slice(&self.body).map_err(AgentError::NotJson)
     }
 
     pub fn text(&self) -> String {
@@ -47,19 +48,24 @@ impl Client {
         ca_pem: Option<&[u8]>,
     ) -> Result<Client> {
         if endpoints.is_empty() {
-            bail!("no endpoints given");
+            return Err(AgentError::Usage("no endpoints given".to_string()));
         }
         let mut builder = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .connect_timeout(Duration::from_secs(3));
         if let Some(pem) = ca_pem {
-            builder = builder.add_root_certificate(
-                reqwest::Certificate::from_pem(pem)
-                    .context("the --ca file is not a PEM certificate")?,
-            );
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).map_err(
+                |why| AgentError::Http {
+                    what: "the --ca file is not a PEM certificate",
+                    why,
+                },
+            )?);
         }
         Ok(Client {
-            http: builder.build()?,
+            http: builder.build().map_err(|why| AgentError::Http {
+                what: "building the HTTP client",
+                why,
+            })?,
             endpoints: endpoints
                 .into_iter()
                 .map(|e| e.trim_end_matches('/').to_string())
@@ -122,7 +128,7 @@ impl Client {
                 Credentials::Basic { user, password } => req.basic_auth(user, Some(password)),
             };
             if let Some(key) = idempotency_key {
-                req = req.header("Idempotency-Key", key);
+                req = req.header(proto::headers::IDEMPOTENCY_KEY, key);
             }
             if let Some((content_type, bytes)) = &body {
                 req = req
@@ -148,7 +154,10 @@ impl Client {
                 Err(e) => format!("{url}: {e}"),
             };
             if started.elapsed() > RETRY_WINDOW {
-                bail!("no member answered within {RETRY_WINDOW:?}; last: {why}");
+                return Err(AgentError::NoMember {
+                    window: RETRY_WINDOW,
+                    last: why,
+                });
             }
             tracing::warn!("{why}; trying the next member");
             self.next_member();

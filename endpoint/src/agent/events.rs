@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+use super::{AgentError, Result};
 
 /// Connecting, the TLS handshake and the upgrade together get this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,13 +26,19 @@ pub struct Events {
 /// TLS settings for `wss://`: the `--ca` certificate is the trust root.
 pub fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::str::from_utf8(ca_pem).context("the --ca file is not text")?;
+    let pem = std::str::from_utf8(ca_pem).map_err(AgentError::CaNotText)?;
     for cert in crate::tls::certs(pem)? {
-        roots.add(cert).context("the --ca certificate")?;
+        roots.add(cert).map_err(|why| AgentError::Tls {
+            what: "the --ca certificate",
+            why,
+        })?;
     }
     let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()
-        .context("TLS versions")?
+        .map_err(|why| AgentError::Tls {
+            what: "TLS versions",
+            why,
+        })?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
@@ -51,7 +58,7 @@ impl Events {
             Self::connect(endpoint, authorization, tls, machine),
         )
         .await
-        .context("the event socket did not open in time")?
+        .map_err(|_| AgentError::EventsTimeout)?
     }
 
     async fn connect(
@@ -60,11 +67,14 @@ impl Events {
         tls: Option<Arc<rustls::ClientConfig>>,
         machine: &str,
     ) -> Result<Events> {
-        let url = url::Url::parse(endpoint).context("the endpoint URL")?;
-        let host = url.host_str().context("the endpoint URL has no host")?;
+        let url = url::Url::parse(endpoint).map_err(AgentError::Url)?;
+        let usage = |what: &str| AgentError::Usage(what.to_string());
+        let host = url
+            .host_str()
+            .ok_or_else(|| usage("the endpoint URL has no host"))?;
         let port = url
             .port_or_known_default()
-            .context("the endpoint URL has no port")?;
+            .ok_or_else(|| usage("the endpoint URL has no port"))?;
         let tcp = tokio::net::TcpStream::connect((host, port)).await?;
         let (scheme, io): (&str, Box<dyn Io>) = match (url.scheme(), tls) {
             ("https", Some(config)) => {
@@ -74,7 +84,7 @@ impl Events {
                     .await?;
                 ("wss", Box::new(stream))
             }
-            ("https", None) => bail!("no --ca to check the member's certificate with"),
+            ("https", None) => return Err(usage("no --ca to check the member's certificate with")),
             _ => ("ws", Box::new(tcp)),
         };
         let mut req = format!("{scheme}://{host}:{port}/api/v3/ws").into_client_request()?;
@@ -89,12 +99,16 @@ impl Events {
                 let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                 match reply["Action"].as_str() {
                     Some("register") => return Ok(Events { ws }),
-                    Some("error") => bail!("registering for events: {text}"),
+                    Some("error") => {
+                        return Err(AgentError::Reply(format!("registering for events: {text}")))
+                    }
                     _ => {}
                 }
             }
         }
-        bail!("the event socket closed before registering")
+        Err(AgentError::Reply(
+            "the event socket closed before registering".to_string(),
+        ))
     }
 
     /// Waits for the next message (an event, or the registration's reply); `false` when the

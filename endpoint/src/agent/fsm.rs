@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -20,6 +19,7 @@ use super::events::Events;
 use super::state::{self, Finish, State};
 use super::task::{self, Report};
 use super::Args;
+use super::{AgentError, Result};
 
 /// How often a wait re-reads the machine when no event socket is open.
 const POLL: Duration = Duration::from_secs(2);
@@ -266,11 +266,11 @@ impl<'a> Agent<'a> {
             )
             .await?;
         if reply.status != 200 {
-            bail!(
+            return Err(AgentError::Reply(format!(
                 "moving the machine to stage {next}: {} {}",
                 reply.status,
                 reply.text()
-            );
+            )));
         }
         self.machine = reply.json()?;
         Ok(then)
@@ -361,7 +361,10 @@ impl<'a> Agent<'a> {
         match reply.status {
             200 => Ok(Some(reply.json()?)),
             404 => Ok(None),
-            status => bail!("GET {path}: {status} {}", reply.text()),
+            status => Err(AgentError::Reply(format!(
+                "GET {path}: {status} {}",
+                reply.text()
+            ))),
         }
     }
 
@@ -373,9 +376,15 @@ impl<'a> Agent<'a> {
     async fn get(&self, path: &str) -> Result<Value> {
         let reply = self.client.call(Method::GET, path, None, None).await?;
         if reply.status != 200 {
-            bail!("GET {path}: {} {}", reply.status, reply.text());
+            return Err(AgentError::Reply(format!(
+                "GET {path}: {} {}",
+                reply.status,
+                reply.text()
+            )));
         }
-        reply.json().with_context(|| format!("GET {path}"))
+        reply
+            .json()
+            .map_err(AgentError::during(format!("GET {path}")))
     }
 }
 

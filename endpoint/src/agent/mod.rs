@@ -6,6 +6,7 @@
 //! after a leader dies neither loses a result nor makes the server act twice.
 
 pub mod client;
+mod error;
 mod events;
 mod fsm;
 mod runner;
@@ -14,10 +15,10 @@ mod task;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 
 use client::{Client, Credentials};
+pub use error::{AgentError, Result};
 pub use state::Finish;
 
 #[derive(Debug, clap::Parser)]
@@ -62,18 +63,24 @@ pub async fn run(args: Args, shutdown: watch::Receiver<bool>) -> Result<Finish> 
     let credentials = match (&args.token, &args.key) {
         (Some(t), _) => Credentials::Token(t.clone()),
         (None, Some(k)) => {
-            let (user, password) = k.split_once(':').context("RS_KEY must be user:password")?;
+            let (user, password) = k
+                .split_once(':')
+                .ok_or_else(|| AgentError::Usage("RS_KEY must be user:password".to_string()))?;
             Credentials::Basic {
                 user: user.to_string(),
                 password: password.to_string(),
             }
         }
-        (None, None) => bail!("give a machine token (--token or RS_TOKEN) or RS_KEY=user:password"),
+        (None, None) => {
+            return Err(AgentError::Usage(
+                "give a machine token (--token or RS_TOKEN) or RS_KEY=user:password".to_string(),
+            ))
+        }
     };
     let ca = match &args.ca {
-        Some(path) => {
-            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-        }
+        Some(path) => Some(
+            std::fs::read(path).map_err(AgentError::file(format!("reading {}", path.display())))?,
+        ),
         None => None,
     };
     let client = Client::new(args.endpoints.clone(), credentials, ca.as_deref())?;

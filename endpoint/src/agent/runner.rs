@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch};
 
 use super::client::Client;
+use super::{AgentError, Result};
 
 /// Log text is sent when this much has gathered, or after `LOG_FLUSH`.
 const LOG_CHUNK_BYTES: usize = 64 << 10;
@@ -83,7 +83,9 @@ fn file_target(work_dir: &Path, path: &str) -> Result<PathBuf> {
             std::path::Component::Normal(_) | std::path::Component::CurDir
         )
     }) {
-        anyhow::bail!("action path {path:?} leaves the work dir");
+        return Err(AgentError::Usage(format!(
+            "action path {path:?} leaves the work dir"
+        )));
     }
     Ok(work_dir.join(relative))
 }
@@ -107,7 +109,7 @@ pub async fn run_actions(
     let job_dir = ctx.work_dir.join(".drp-agent").join(ctx.job);
     tokio::fs::create_dir_all(&job_dir)
         .await
-        .with_context(|| format!("creating {}", job_dir.display()))?;
+        .map_err(AgentError::file(format!("creating {}", job_dir.display())))?;
     for (n, action) in actions.iter().enumerate() {
         let field = |f: &str| {
             action
@@ -124,7 +126,7 @@ pub async fn run_actions(
             }
             tokio::fs::write(&target, content.as_bytes())
                 .await
-                .with_context(|| format!("writing {}", target.display()))?;
+                .map_err(AgentError::file(format!("writing {}", target.display())))?;
             log.append(&format!("=== {}: wrote {path}\n", ctx.task))
                 .await?;
             continue;
@@ -163,7 +165,9 @@ async fn run_script(
     if let Some(token) = ctx.token {
         command.env("RS_TOKEN", token);
     }
-    let mut child = command.spawn().context("starting bash")?;
+    let mut child = command
+        .spawn()
+        .map_err(AgentError::file("starting bash".to_string()))?;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, tx.clone()));

@@ -2,7 +2,6 @@
 //! end state. Every write carries a key derived from the job and the step, so a retry on
 //! another member (or by a later pass of this process) happens once.
 
-use anyhow::{bail, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -10,6 +9,7 @@ use tokio::sync::watch;
 use super::client::Client;
 use super::runner::{self, JobContext, JobLog, Outcome};
 use super::Args;
+use super::{AgentError, Result};
 use crate::runtime::job::{self, exit_code_meaning};
 
 /// A job's end, decided by this process: kept until the server has acknowledged it, so an
@@ -50,7 +50,10 @@ pub async fn next_job(client: &Client, machine: &str, context: &str) -> Result<O
     match reply.status {
         201 | 202 => Ok(Some(reply.json()?)),
         204 => Ok(None),
-        status => bail!("creating a job for {machine}: {status} {}", reply.text()),
+        status => Err(AgentError::Reply(format!(
+            "creating a job for {machine}: {status} {}",
+            reply.text()
+        ))),
     }
 }
 
@@ -162,6 +165,9 @@ async fn set_state(
             println!("drp-agent: job {job} had already ended; {step} not reported");
             Ok(false)
         }
-        status => bail!("job {job}: setting {fields:?}: {status} {}", reply.text()),
+        status => Err(AgentError::Reply(format!(
+            "job {job}: setting {fields:?}: {status} {}",
+            reply.text()
+        ))),
     }
 }

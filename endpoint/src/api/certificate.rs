@@ -71,7 +71,7 @@ pub async fn issue(
         let authority = Authority::load(&ca)?;
         let certificate = authority.issue_member(&req.consensus_id, &req.csr)?;
         tracing::info!(member = %req.consensus_id, "issued a member certificate");
-        anyhow::Ok(CertificateReply {
+        Ok::<_, crate::tls::CertError>(CertificateReply {
             ca: authority.cert_pem().to_string(),
             certificate,
             api_certificate: api.cert_pem,

@@ -5,6 +5,8 @@
 //! and the outcome becomes the HTTP response. The `X-DRP-Commit-Index` and `X-DRP-Leader`
 //! headers are added to every response, this one included, by `api::cluster_headers`.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
@@ -12,6 +14,26 @@ use super::error::ApiError;
 use super::request::{build, respond};
 use crate::command::{self, Op};
 use crate::node::Node;
+
+/// The method, URI and headers of a write request, extracted as one: every write handler
+/// needs all three for its [`Origin`].
+pub struct RequestHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestHead {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestHead {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
 
 /// The parts of the HTTP request a write is fingerprinted by: a retry with the same
 /// `Idempotency-Key` must repeat the same method, path and body.
@@ -29,16 +51,11 @@ static NO_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(Hea
 
 impl<'a> Origin<'a> {
     /// The client's request as it came: its path (query left out) and its body.
-    pub fn request(
-        method: &'a Method,
-        uri: &'a Uri,
-        headers: &'a HeaderMap,
-        body: &'a [u8],
-    ) -> Self {
+    pub fn request(head: &'a RequestHead, body: &'a [u8]) -> Self {
         Origin {
-            method,
-            path: uri.path(),
-            headers,
+            method: &head.method,
+            path: head.uri.path(),
+            headers: &head.headers,
             fingerprint: body,
         }
     }

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::commit::Origin;
+use super::commit::{Origin, RequestHead};
 use super::error::ApiError;
 use super::request::fence;
 use crate::command::{ContentPack, InstallMode, Op};
@@ -47,86 +47,51 @@ pub async fn get_one(
 
 pub async fn create(
     State(node): State<Node>,
-    method: Method,
-    uri: Uri,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let replace_writable = replace_writable(query)?;
-    let body = body_bytes(body)?;
-    let pack = read_pack(&body)?;
-    install(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        pack,
-        replace_writable,
-    )
-    .await
+    install(&node, &head, query, body, None).await
 }
 
 pub async fn replace(
     State(node): State<Node>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let replace_writable = replace_writable(query)?;
-    let body = body_bytes(body)?;
-    let pack = read_pack(&body)?;
-    if pack.name() != name {
-        return Err(ApiError::bad_request(format!(
-            "meta.Name {:?} in the body does not match {name:?} in the path",
-            pack.name()
-        ))
-        .on(CONTENTS, &name));
-    }
-    install(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        pack,
-        replace_writable,
-    )
-    .await
+    install(&node, &head, query, body, Some(&name)).await
 }
 
 pub async fn remove(
     State(node): State<Node>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
 ) -> Result<Response, ApiError> {
-    commit(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        b"",
-        Op::RemoveContent { name },
-    )
-    .await
+    commit(&node, &head, b"", Op::RemoveContent { name }).await
 }
 
+/// Installs the body's pack; `named` is the name in the path of a `PUT`, which the pack's
+/// own name must match.
 async fn install(
     node: &Node,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    pack: ContentPack,
-    replace_writable: bool,
+    head: &RequestHead,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+    named: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let mode = if *method == Method::PUT {
+    let replace_writable = replace_writable(query)?;
+    let body = body_bytes(body)?;
+    let pack = read_pack(&body)?;
+    if let Some(name) = named.filter(|n| pack.name() != *n) {
+        return Err(ApiError::bad_request(format!(
+            "meta.Name {:?} in the body does not match {name:?} in the path",
+            pack.name()
+        ))
+        .on(CONTENTS, name));
+    }
+    let mode = if head.method == Method::PUT {
         InstallMode::Replace
     } else {
         InstallMode::Create
@@ -137,28 +102,22 @@ async fn install(
         mode,
         features: crate::packs::prereqs::advertised(),
     };
-    commit(node, method, uri, headers, body, op).await
+    commit(node, head, &body, op).await
 }
 
 async fn commit(
     node: &Node,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: &RequestHead,
     body: &[u8],
     op: Op,
 ) -> Result<Response, ApiError> {
     // The URI (with its query) is part of the idempotency fingerprint: the same body with
     // and without `replaceWritable` are different requests.
+    let uri = &head.uri;
     let path = uri
         .path_and_query()
         .map_or_else(|| uri.path(), |p| p.as_str());
-    super::commit::commit(
-        node,
-        Origin::request(method, uri, headers, body).at(path),
-        op,
-    )
-    .await
+    super::commit::commit(node, Origin::request(head, body).at(path), op).await
 }
 
 /// `?replaceWritable=true` lets the pack take over writable objects it also defines.

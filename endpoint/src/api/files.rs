@@ -3,7 +3,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::commit::{commit, outcome, Origin};
+use super::commit::{commit, outcome, Origin, RequestHead};
 use super::error::ApiError;
 use super::request::fence;
 use crate::command::Op;
@@ -24,6 +24,8 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
 /// The highest `--max-file-bytes` may be set: the bound the route table documents.
 pub const MAX_FILE_BYTES: usize = 64 << 30;
+/// Request and response header: the SHA-256 of a file's bytes (hex), as DRP's API sends it.
+pub const SHA256SUM: &str = "x-drp-sha256sum";
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(
@@ -47,14 +49,13 @@ pub async fn upload(
     State(node): State<Node>,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Body,
 ) -> Result<Response, ApiError> {
     checked(&path)?;
     let limit = node.settings.max_file_bytes;
-    let declared = headers
+    let declared = head
+        .headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -62,8 +63,8 @@ pub async fn upload(
         // Refused before a byte is replicated.
         return Err(too_large(limit).on("files", &path));
     }
-    let explode = crate::flag::in_query(query.as_deref(), "explode").map_err(|v| {
-        ApiError::bad_request(format!("explode must be true or false, not {v:?}"))
+    let explode = crate::flag::in_query(query.as_deref(), "explode").map_err(|e| {
+        ApiError::bad_request(format!("explode must be true or false, not {:?}", e.0))
             .on("files", &path)
     })?;
     let upload = uuid::Uuid::new_v4().to_string();
@@ -73,15 +74,15 @@ pub async fn upload(
         Err(e) => {
             // Best effort: a staged upload that cannot finish is dropped.
             let abort = Op::AbortUpload { upload };
-            let _ = outcome(&node, Origin::internal(uri.path()), abort).await;
+            let _ = outcome(&node, Origin::internal(head.uri.path()), abort).await;
             return Err(e.on("files", &path));
         }
     };
-    if let Some(claimed) = headers.get("x-drp-sha256sum").and_then(|v| v.to_str().ok()) {
+    if let Some(claimed) = head.headers.get(SHA256SUM).and_then(|v| v.to_str().ok()) {
         if !claimed.eq_ignore_ascii_case(&sum) {
             let _ = outcome(
                 &node,
-                Origin::internal(uri.path()),
+                Origin::internal(head.uri.path()),
                 Op::AbortUpload { upload },
             )
             .await;
@@ -99,7 +100,7 @@ pub async fn upload(
         sha256: sum.clone(),
         explode,
     };
-    let origin = Origin::request(&method, &uri, &headers, &[]).fingerprinted(sum.as_bytes());
+    let origin = Origin::request(&head, &[]).fingerprinted(sum.as_bytes());
     commit(&node, origin, finish).await
 }
 
@@ -149,8 +150,19 @@ fn meta_headers(resp: &mut Response, meta: &Value) {
         .and_then(Value::as_str)
         .and_then(|s| HeaderValue::from_str(s).ok())
     {
-        resp.headers_mut().insert("x-drp-sha256sum", sum);
+        resp.headers_mut().insert(SHA256SUM, sum);
     }
+}
+
+fn no_file(path: &str) -> ApiError {
+    ApiError::not_found(format!("no file at {path}")).on("files", path)
+}
+
+/// A file's metadata, read after the read fence; a 404 when there is no file at `path`.
+async fn file_meta(node: &Node, path: &str, headers: &HeaderMap) -> Result<Value, ApiError> {
+    checked(path)?;
+    fence(node, headers).await?;
+    node.store.get("files", path)?.ok_or_else(|| no_file(path))
 }
 
 pub async fn download(
@@ -158,26 +170,21 @@ pub async fn download(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    checked(&path)?;
-    fence(&node, &headers).await?;
-    let meta = node.store.get("files", &path)?;
-    let bytes = node.store.file(&path)?;
-    match (meta, bytes) {
-        (Some(meta), Some(bytes)) => {
-            // Range (DRP's `http-range-header`): the file is in memory already, so a slice
-            // of it costs nothing more.
-            let len = bytes.len() as u64;
-            let slice = crate::boot::http::range::Slice::of(&headers, len);
-            let (start, count) = slice.span(len);
-            let (status, range_headers) = slice.head(len);
-            let (start, count) = (start as usize, count as usize);
-            let body = Bytes::from(bytes).slice(start..start + count);
-            let mut resp = (status, range_headers, body).into_response();
-            meta_headers(&mut resp, &meta);
-            Ok(resp)
-        }
-        _ => Err(ApiError::not_found(format!("no file at {path}")).on("files", &path)),
-    }
+    let meta = file_meta(&node, &path, &headers).await?;
+    let Some(bytes) = node.store.file(&path)? else {
+        return Err(no_file(&path));
+    };
+    // Range (DRP's `http-range-header`): the file is in memory already, so a slice of it
+    // costs nothing more.
+    let len = bytes.len() as u64;
+    let slice = crate::boot::http::range::Slice::of(&headers, len);
+    let (start, count) = slice.span(len);
+    let (status, range_headers) = slice.head(len);
+    let (start, count) = (start as usize, count as usize);
+    let body = Bytes::from(bytes).slice(start..start + count);
+    let mut resp = (status, range_headers, body).into_response();
+    meta_headers(&mut resp, &meta);
+    Ok(resp)
 }
 
 pub async fn head(
@@ -185,31 +192,23 @@ pub async fn head(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    checked(&path)?;
-    fence(&node, &headers).await?;
-    match node.store.get("files", &path)? {
-        Some(meta) => {
-            let mut resp = StatusCode::OK.into_response();
-            meta_headers(&mut resp, &meta);
-            if let Some(size) = meta.get("Size").and_then(Value::as_u64) {
-                resp.headers_mut()
-                    .insert("content-length", HeaderValue::from(size));
-            }
-            Ok(resp)
-        }
-        None => Err(ApiError::not_found(format!("no file at {path}")).on("files", &path)),
+    let meta = file_meta(&node, &path, &headers).await?;
+    let mut resp = StatusCode::OK.into_response();
+    meta_headers(&mut resp, &meta);
+    if let Some(size) = meta.get("Size").and_then(Value::as_u64) {
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(size));
     }
+    Ok(resp)
 }
 
 pub async fn remove(
     State(node): State<Node>,
     Path(path): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
 ) -> Result<Response, ApiError> {
     checked(&path)?;
-    let origin = Origin::request(&method, &uri, &headers, &[]);
+    let origin = Origin::request(&head, &[]);
     commit(&node, origin, Op::DeleteFile { path }).await
 }
 

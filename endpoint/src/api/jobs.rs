@@ -4,12 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::Value;
 
-use super::commit::Origin;
+use super::commit::{Origin, RequestHead};
 use super::error::ApiError;
 use super::request::{fence, parse_json, respond};
 use crate::auth::Principal;
@@ -21,14 +21,11 @@ use crate::store::runtime::JOB_LOGS;
 /// A committed outcome; 204 carries no body.
 async fn commit(
     node: &Node,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: &RequestHead,
     body: &[u8],
     op: Op,
 ) -> Result<Response, ApiError> {
-    let outcome =
-        super::commit::outcome(node, Origin::request(method, uri, headers, body), op).await?;
+    let outcome = super::commit::outcome(node, Origin::request(head, body), op).await?;
     if outcome.status == 204 {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -39,9 +36,7 @@ async fn commit(
 pub async fn create(
     State(node): State<Node>,
     Extension(caller): Extension<Principal>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request = parse_json(&body)?;
@@ -81,7 +76,7 @@ pub async fn create(
         job: uuid::Uuid::new_v4().to_string(),
         context,
     };
-    commit(&node, &method, &uri, &headers, &body, op).await
+    commit(&node, &head, &body, op).await
 }
 
 fn load_job(node: &Node, key: &str) -> Result<Value, ApiError> {
@@ -130,14 +125,12 @@ pub async fn get_log(
 pub async fn append_log(
     State(node): State<Node>,
     Path(key): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let data = String::from_utf8_lossy(&body).into_owned();
     let op = Op::AppendJobLog { job: key, data };
-    commit(&node, &method, &uri, &headers, &body, op).await
+    commit(&node, &head, &body, op).await
 }
 
 /// `GET /jobs` and `HEAD /jobs`, which `POST /jobs` shares a path with.

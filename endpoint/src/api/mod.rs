@@ -70,11 +70,11 @@ async fn cluster_headers(State(node): State<Node>, req: Request, next: Next) -> 
     let headers = resp.headers_mut();
     if let Some(leader) = node.leader_info().map(|l| l.consensus_id) {
         if let Ok(v) = HeaderValue::from_str(&leader) {
-            headers.insert("x-drp-leader", v);
+            headers.insert(proto::headers::LEADER, v);
         }
     }
     if let Some(committed) = node.commit_index() {
-        headers.insert("x-drp-commit-index", HeaderValue::from(committed));
+        headers.insert(proto::headers::COMMIT_INDEX, HeaderValue::from(committed));
     }
     resp
 }

@@ -6,15 +6,15 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::commit::Origin;
+use super::commit::{Origin, RequestHead};
 use super::error::ApiError;
-use super::objects::{collection, lookup_key, resolve_key, target};
-use super::request::{fence, parse_json, respond};
+use super::objects::{parse_patch, read_target, stored, target, write_target};
+use super::request::{parse_json, respond};
 use crate::command::Op;
 use crate::model::Collection;
 use crate::node::Node;
@@ -25,7 +25,7 @@ async fn commit_params_patch(
     node: &Node,
     c: &Collection,
     key: String,
-    (method, uri, headers, body): (&Method, &Uri, &HeaderMap, &[u8]),
+    (head, body): (&RequestHead, &[u8]),
     patch: Value,
 ) -> Result<Response, ApiError> {
     let op = Op::Patch {
@@ -33,8 +33,7 @@ async fn commit_params_patch(
         key,
         patch,
     };
-    let outcome =
-        super::commit::outcome(node, Origin::request(method, uri, headers, body), op).await?;
+    let outcome = super::commit::outcome(node, Origin::request(head, body), op).await?;
     if !(200..300).contains(&outcome.status) {
         return Ok(respond(outcome));
     }
@@ -46,13 +45,10 @@ async fn commit_params_patch(
 pub async fn replace_params(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
     let mut params = parse_json(&body)?;
     let Some(map) = params.as_object_mut() else {
         return Err(
@@ -61,7 +57,7 @@ pub async fn replace_params(
     };
     secure::seal_params(&node, target(c, &key), map).await?;
     let patch = json!([{ "op": "add", "path": "/Params", "value": params }]);
-    commit_params_patch(&node, c, key, (&method, &uri, &headers, &body), patch).await
+    commit_params_patch(&node, c, key, (&head, &body), patch).await
 }
 
 /// Prefixes a JSON Pointer into the params map with `/Params`.
@@ -73,19 +69,11 @@ fn under_params(pointer: &str) -> String {
 pub async fn patch_params(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
-    let mut patch = parse_json(&body)?;
-    if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
-        return Err(
-            ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, &key),
-        );
-    }
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
+    let mut patch = parse_patch(&body, c, &key)?;
     for op in patch.as_array_mut().into_iter().flatten() {
         for field in ["path", "from"] {
             if let Some(Value::String(pointer)) = op.get_mut(field) {
@@ -94,7 +82,7 @@ pub async fn patch_params(
         }
     }
     secure::seal_patch(&node, target(c, &key), &mut patch).await?;
-    commit_params_patch(&node, c, key, (&method, &uri, &headers, &body), patch).await
+    commit_params_patch(&node, c, key, (&head, &body), patch).await
 }
 
 /// `GET /<collection>/<key>/pubkey`: the object's X25519 public key (base64, as a JSON
@@ -104,11 +92,7 @@ pub async fn pubkey(
     Path((name, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    fence(&node, &headers).await?;
-    let key = lookup_key(&node, c, key)?;
-    if node.store.get(c.name, &key)?.is_none() {
-        return Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key));
-    }
+    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    stored(&node, c, &key)?;
     Ok(Json(secure::public_key(&node, target(c, &key)).await?).into_response())
 }

@@ -4,12 +4,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
-use super::commit::Origin;
+use super::commit::{Origin, RequestHead};
 use super::error::ApiError;
 use super::filter;
 use super::request::{fence, parse_json, respond};
@@ -52,6 +52,49 @@ pub(super) async fn resolve_key(
         fence(node, headers).await?;
     }
     lookup_key(node, c, key)
+}
+
+/// A write's collection and the object's key (see [`resolve_key`]).
+pub(super) async fn write_target(
+    node: &Node,
+    name: &str,
+    key: String,
+    headers: &HeaderMap,
+) -> Result<(&'static Collection, String), ApiError> {
+    let c = collection(name)?;
+    let key = resolve_key(node, c, key, headers).await?;
+    Ok((c, key))
+}
+
+/// A read's collection and the object's key, after the read fence (see [`lookup_key`]).
+pub(super) async fn read_target(
+    node: &Node,
+    name: &str,
+    key: String,
+    headers: &HeaderMap,
+) -> Result<(&'static Collection, String), ApiError> {
+    let c = collection(name)?;
+    fence(node, headers).await?;
+    let key = lookup_key(node, c, key)?;
+    Ok((c, key))
+}
+
+/// The stored object, or a 404 naming it.
+pub(super) fn stored(node: &Node, c: &Collection, key: &str) -> Result<Value, ApiError> {
+    node.store
+        .get(c.name, key)?
+        .ok_or_else(|| ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, key))
+}
+
+/// An RFC 6902 patch body, refused with a 400 when it is not one.
+pub(super) fn parse_patch(body: &[u8], c: &Collection, key: &str) -> Result<Value, ApiError> {
+    let patch = parse_json(body)?;
+    if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
+        return Err(
+            ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, key),
+        );
+    }
+    Ok(patch)
 }
 
 /// DRP's unique-index lookups: `/machines/Name:fred1` addresses the machine named fred1.
@@ -127,15 +170,12 @@ fn wants_aggregate(query: Option<&str>) -> bool {
 /// Commits an object write; the answer never carries a secret (users' password hashes).
 pub(super) async fn commit(
     node: &Node,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: &RequestHead,
     body: &[u8],
     op: Op,
 ) -> Result<Response, ApiError> {
     let collection = op.collection().to_string();
-    let outcome =
-        super::commit::outcome(node, Origin::request(method, uri, headers, body), op).await?;
+    let outcome = super::commit::outcome(node, Origin::request(head, body), op).await?;
     Ok(respond(crate::command::Response {
         body: redact(&collection, outcome.body),
         ..outcome
@@ -161,9 +201,11 @@ pub async fn list(
         .collect();
     let mut resp = Json(items).into_response();
     resp.headers_mut()
-        .insert("x-drp-list-total-count", HeaderValue::from(total));
-    resp.headers_mut()
-        .insert("x-drp-list-filter-count", HeaderValue::from(matched));
+        .insert(proto::headers::LIST_TOTAL_COUNT, HeaderValue::from(total));
+    resp.headers_mut().insert(
+        proto::headers::LIST_FILTER_COUNT,
+        HeaderValue::from(matched),
+    );
     Ok(resp)
 }
 
@@ -196,10 +238,12 @@ pub async fn count(
     let (total, items) = visible_items(&node, c)?;
     let matched = q.select(items).len();
     let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(
+        proto::headers::LIST_FILTER_COUNT,
+        HeaderValue::from(matched),
+    );
     resp.headers_mut()
-        .insert("x-drp-list-filter-count", HeaderValue::from(matched));
-    resp.headers_mut()
-        .insert("x-drp-list-total-count", HeaderValue::from(total));
+        .insert(proto::headers::LIST_TOTAL_COUNT, HeaderValue::from(total));
     Ok(resp)
 }
 
@@ -208,48 +252,46 @@ pub async fn count(
 pub async fn patch(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
-    let mut patch = parse_json(&body)?;
-    if let Err(e) = serde_json::from_value::<json_patch::Patch>(patch.clone()) {
-        return Err(
-            ApiError::bad_request(format!("not an RFC 6902 JSON Patch: {e}")).on(c.model, &key),
-        );
-    }
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
+    let mut patch = parse_patch(&body, c, &key)?;
     secure::seal_patch(&node, target(c, &key), &mut patch).await?;
-    commit(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        Op::Patch {
-            collection: c.name.into(),
-            key,
-            patch,
-        },
-    )
-    .await
+    let op = Op::Patch {
+        collection: c.name.into(),
+        key,
+        patch,
+    };
+    commit(&node, &head, &body, op).await
+}
+
+/// A whole object from a body: a user's password hashed before anything else sees it.
+async fn incoming_object(c: &Collection, body: &[u8]) -> Result<Value, ApiError> {
+    let mut object = parse_json(body)?;
+    if c.name == "users" {
+        super::users::hash_password_field(&mut object).await?;
+    }
+    Ok(object)
+}
+
+/// What a whole object must pass before it is proposed: the model's rules and its templates.
+fn check_object(c: &Collection, key: &str, object: &Value) -> Result<(), ApiError> {
+    let problems = model::validate(c, object);
+    if !problems.is_empty() {
+        return Err(ApiError::with_messages(422, problems).on(c.model, key));
+    }
+    super::render::check_templates(c.name, object).map_err(|e| e.on(c.model, key))
 }
 
 pub async fn create(
     State(node): State<Node>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
-    let mut object = parse_json(&body)?;
-    if c.name == "users" {
-        super::users::hash_password_field(&mut object).await?;
-    }
+    let mut object = incoming_object(c, &body).await?;
     if c.generated_key {
         if let Some(map) = object.as_object_mut() {
             map.entry(c.key_field)
@@ -262,24 +304,13 @@ pub async fn create(
         .unwrap_or_default()
         .to_string();
     secure::seal_object(&node, target(c, &key), &mut object).await?;
-    let problems = model::validate(c, &object);
-    if !problems.is_empty() {
-        return Err(ApiError::with_messages(422, problems).on(c.model, &key));
-    }
-    super::render::check_templates(c.name, &object).map_err(|e| e.on(c.model, &key))?;
-    commit(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        Op::Create {
-            collection: c.name.into(),
-            key,
-            object,
-        },
-    )
-    .await
+    check_object(c, &key, &object)?;
+    let op = Op::Create {
+        collection: c.name.into(),
+        key,
+        object,
+    };
+    commit(&node, &head, &body, op).await
 }
 
 pub async fn get_one(
@@ -288,25 +319,19 @@ pub async fn get_one(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    fence(&node, &headers).await?;
-    let key = lookup_key(&node, c, key)?;
-    match node.store.get(c.name, &key)? {
-        Some(mut object) => {
-            let tag = crate::store::etag(&object);
-            if secure::wants_decode(query.as_deref()) {
-                if let Some(params) = object.get_mut("Params") {
-                    secure::decode_params(&node, c.name, &key, params).await?;
-                }
-            }
-            let mut resp = Json(redact(c.name, object)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&tag) {
-                resp.headers_mut().insert(axum::http::header::ETAG, v);
-            }
-            Ok(resp)
+    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let mut object = stored(&node, c, &key)?;
+    let tag = crate::store::etag(&object);
+    if secure::wants_decode(query.as_deref()) {
+        if let Some(params) = object.get_mut("Params") {
+            secure::decode_params(&node, c.name, &key, params).await?;
         }
-        None => Err(ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)),
     }
+    let mut resp = Json(redact(c.name, object)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        resp.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    Ok(resp)
 }
 
 pub async fn exists(
@@ -314,9 +339,7 @@ pub async fn exists(
     Path((name, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    fence(&node, &headers).await?;
-    let key = lookup_key(&node, c, key)?;
+    let (c, key) = read_target(&node, &name, key, &headers).await?;
     let found = node.store.get(c.name, &key)?.is_some();
     Ok(if found {
         StatusCode::OK
@@ -329,17 +352,11 @@ pub async fn exists(
 pub async fn replace(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
-    let mut object = parse_json(&body)?;
-    if c.name == "users" {
-        super::users::hash_password_field(&mut object).await?;
-    }
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
+    let mut object = incoming_object(c, &body).await?;
     secure::seal_object(&node, target(c, &key), &mut object).await?;
     if let Some(map) = object.as_object_mut() {
         match map.get(c.key_field) {
@@ -357,47 +374,26 @@ pub async fn replace(
             Some(_) => {}
         }
     }
-    let problems = model::validate(c, &object);
-    if !problems.is_empty() {
-        return Err(ApiError::with_messages(422, problems).on(c.model, &key));
-    }
-    super::render::check_templates(c.name, &object).map_err(|e| e.on(c.model, &key))?;
-    commit(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        Op::Replace {
-            collection: c.name.into(),
-            key,
-            object,
-        },
-    )
-    .await
+    check_object(c, &key, &object)?;
+    let op = Op::Replace {
+        collection: c.name.into(),
+        key,
+        object,
+    };
+    commit(&node, &head, &body, op).await
 }
 
 pub async fn remove(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
-    commit(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &[],
-        Op::Delete {
-            collection: c.name.into(),
-            key,
-        },
-    )
-    .await
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
+    let op = Op::Delete {
+        collection: c.name.into(),
+        key,
+    };
+    commit(&node, &head, &[], op).await
 }
 
 pub async fn params(
@@ -406,12 +402,8 @@ pub async fn params(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    fence(&node, &headers).await?;
-    let key = lookup_key(&node, c, key)?;
-    let object = node.store.get(c.name, &key)?.ok_or_else(|| {
-        ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
-    })?;
+    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let object = stored(&node, c, &key)?;
     let mut params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?
     } else {
@@ -432,12 +424,8 @@ pub async fn get_param(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    fence(&node, &headers).await?;
-    let key = lookup_key(&node, c, key)?;
-    let object = node.store.get(c.name, &key)?.ok_or_else(|| {
-        ApiError::not_found(format!("{}/{key} not found", c.name)).on(c.model, &key)
-    })?;
+    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let object = stored(&node, c, &key)?;
     let params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?
     } else {
@@ -460,13 +448,10 @@ pub async fn get_param(
 pub async fn set_param(
     State(node): State<Node>,
     Path((name, key, param)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
     let value = secure::seal_param(&node, target(c, &key), &param, parse_json(&body)?).await?;
     let op = Op::SetParam {
         collection: c.name.into(),
@@ -474,29 +459,19 @@ pub async fn set_param(
         param,
         value,
     };
-    commit(&node, &method, &uri, &headers, &body, op).await
+    commit(&node, &head, &body, op).await
 }
 
 pub async fn delete_param(
     State(node): State<Node>,
     Path((name, key, param)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let key = resolve_key(&node, c, key, &headers).await?;
-    commit(
-        &node,
-        &method,
-        &uri,
-        &headers,
-        &[],
-        Op::DeleteParam {
-            collection: c.name.into(),
-            key,
-            param,
-        },
-    )
-    .await
+    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
+    let op = Op::DeleteParam {
+        collection: c.name.into(),
+        key,
+        param,
+    };
+    commit(&node, &head, &[], op).await
 }

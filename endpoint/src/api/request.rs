@@ -23,7 +23,7 @@ pub fn build(
     body: &[u8],
     op: Op,
 ) -> Result<Request, ApiError> {
-    let idempotency = match headers.get("idempotency-key") {
+    let idempotency = match headers.get(proto::headers::IDEMPOTENCY_KEY) {
         Some(v) => {
             let key = v
                 .to_str()
@@ -73,7 +73,7 @@ pub fn build(
 pub fn wants_stale_read(headers: &HeaderMap) -> bool {
     crate::flag::is_set(
         headers
-            .get("x-drp-stale-read")
+            .get(proto::headers::STALE_READ)
             .and_then(|v| v.to_str().ok()),
     )
 }

@@ -74,7 +74,7 @@ pub async fn download(State(node): State<Node>) -> Result<Response, ApiError> {
     headers.insert(HDR_INDEX, HeaderValue::from(header.applied_index));
     headers.insert(HDR_TERM, HeaderValue::from(header.term));
     if let Ok(v) = HeaderValue::from_str(&sha) {
-        headers.insert("x-drp-sha256sum", v);
+        headers.insert(super::files::SHA256SUM, v);
     }
     Ok(response)
 }

@@ -3,12 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
-use super::commit::{commit, Origin};
+use super::commit::{commit, Origin, RequestHead};
 use super::error::ApiError;
 use super::request::{fence, parse_json};
 use crate::command::Op;
@@ -21,9 +21,7 @@ pub async fn get_prefs(State(node): State<Node>, headers: HeaderMap) -> Result<R
 
 pub async fn set_prefs(
     State(node): State<Node>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Value::Object(map) = parse_json(&body)? else {
@@ -45,6 +43,6 @@ pub async fn set_prefs(
     if !problems.is_empty() {
         return Err(ApiError::with_messages(422, problems).on("prefs", ""));
     }
-    let origin = Origin::request(&method, &uri, &headers, &body);
+    let origin = Origin::request(&head, &body);
     commit(&node, origin, Op::SetPrefs { prefs }).await
 }

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::commit::{commit, Origin};
+use super::commit::{commit, Origin, RequestHead};
 use super::error::ApiError;
 use crate::command::Op;
 use crate::node::Node;
@@ -126,9 +126,7 @@ pub async fn status(State(node): State<Node>) -> Result<Json<Value>, ApiError> {
 
 pub async fn target(
     State(node): State<Node>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let v: Value = serde_json::from_slice(&body)
@@ -141,7 +139,7 @@ pub async fn target(
     // The newest view of who votes and what they published, then the gate.
     node.read_barrier().await?;
     cluster_version::require(&node, &op)?;
-    commit(&node, Origin::request(&method, &uri, &headers, &body), op).await
+    commit(&node, Origin::request(&head, &body), op).await
 }
 
 #[cfg(test)]

@@ -96,9 +96,7 @@ pub async fn set_password(
     State(node): State<Node>,
     Extension(caller): Extension<Principal>,
     Path(name): Path<String>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
+    head: super::commit::RequestHead,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let name = if name == LITERAL_NAME {
@@ -119,5 +117,5 @@ pub async fn set_password(
         key: name,
         patch: json!([{ "op": "add", "path": "/PasswordHash", "value": hash }]),
     };
-    super::objects::commit(&node, &method, &uri, &headers, &body, op).await
+    super::objects::commit(&node, &head, &body, op).await
 }

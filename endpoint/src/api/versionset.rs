@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use versionsets::{ComponentType, VersionSet};
 
-use super::commit::{commit, Origin};
+use super::commit::{commit, Origin, RequestHead};
 use super::error::ApiError;
 use super::request::fence;
 use crate::command::{ContentPack, FileBlob, Op, VersionSetApply};
@@ -62,12 +62,10 @@ fn wanted_version(c: &versionsets::Component) -> &str {
 
 pub async fn apply(
     State(node): State<Node>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: RequestHead,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = required_key(&headers)?;
+    let key = required_key(&head.headers)?;
     let parsed = parse_body(&body)?;
     let vs: VersionSet = serde_json::from_value(parsed.version_set.clone())
         .map_err(|e| ApiError::new(422, format!("VersionSet: {e}")).on("version_sets", ""))?;
@@ -104,13 +102,13 @@ pub async fn apply(
         files,
         features: crate::packs::prereqs::advertised(),
     }));
-    commit(&node, Origin::request(&method, &uri, &headers, &body), op).await
+    commit(&node, Origin::request(&head, &body), op).await
 }
 
 /// An apply is one large entry that must not run twice: the client names it.
 fn required_key(headers: &HeaderMap) -> Result<String, ApiError> {
     headers
-        .get("idempotency-key")
+        .get(proto::headers::IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty())
         .map(str::to_string)

@@ -2,13 +2,14 @@
 //! member) and `snapshot restore` (a new first member's data dir). The server side is
 //! `api::snapshot`.
 
+mod error;
 pub mod format;
 pub mod restore;
 pub mod save;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+pub use error::BackupError;
 
 use crate::agent::client::Credentials;
 
@@ -45,7 +46,7 @@ pub enum SnapshotCommand {
 }
 
 impl SnapshotCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self) -> Result<(), BackupError> {
         match self {
             SnapshotCommand::Save {
                 from,
@@ -56,9 +57,10 @@ impl SnapshotCommand {
             } => {
                 let credentials = credentials(token, key)?;
                 let ca = match &ca {
-                    Some(p) => {
-                        Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
-                    }
+                    Some(p) => Some(
+                        std::fs::read(p)
+                            .map_err(BackupError::file(format!("reading {}", p.display())))?,
+                    ),
                     None => None,
                 };
                 let started = std::time::Instant::now();
@@ -100,18 +102,22 @@ impl SnapshotCommand {
     }
 }
 
-fn credentials(token: Option<String>, key: Option<String>) -> anyhow::Result<Credentials> {
+fn credentials(token: Option<String>, key: Option<String>) -> Result<Credentials, BackupError> {
     Ok(match (token, key) {
         (Some(t), _) => Credentials::Token(t),
         (None, Some(k)) => {
-            let (user, password) = k
-                .split_once(':')
-                .context("--key/RS_KEY must be user:password")?;
+            let (user, password) = k.split_once(':').ok_or_else(|| {
+                BackupError::Usage("--key/RS_KEY must be user:password".to_string())
+            })?;
             Credentials::Basic {
                 user: user.into(),
                 password: password.into(),
             }
         }
-        (None, None) => bail!("give credentials: RS_TOKEN/--token or RS_KEY/--key user:password"),
+        (None, None) => {
+            return Err(BackupError::Usage(
+                "give credentials: RS_TOKEN/--token or RS_KEY/--key user:password".to_string(),
+            ))
+        }
     })
 }

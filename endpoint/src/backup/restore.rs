@@ -13,10 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-
 use super::format::{self, Header};
-use crate::store::ObjectStore;
+use super::BackupError;
+use crate::store::{ObjectStore, StoreError};
 
 /// Present in a restored data dir until its first start has made the restored store part of
 /// a Raft snapshot.
@@ -31,36 +30,42 @@ pub struct Restored {
 }
 
 /// Builds `data_dir` from the backup at `file`. Blocking.
-pub fn restore(file: &Path, data_dir: &Path, ha_id: &str) -> anyhow::Result<Restored> {
+pub fn restore(file: &Path, data_dir: &Path, ha_id: &str) -> Result<Restored, BackupError> {
     if ha_id.trim().is_empty() || ha_id.contains(['/', '\n']) {
-        bail!("--ha-id {ha_id:?} is not a usable HA id");
+        return Err(BackupError::Usage(format!(
+            "--ha-id {ha_id:?} is not a usable HA id"
+        )));
     }
-    let header = format::verify_file(file)
-        .map_err(|why| anyhow::anyhow!("refusing {}: {why}", file.display()))?;
+    let refused = |why| BackupError::Refused {
+        file: file.to_path_buf(),
+        why,
+    };
+    let header = format::verify_file(file).map_err(refused)?;
     if header.ha_id == ha_id {
-        bail!(
+        return Err(BackupError::Usage(format!(
             "--ha-id {ha_id:?} is the backed-up cluster's own id: a restored cluster needs a new one"
-        );
+        )));
     }
     match std::fs::read_dir(data_dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                bail!(
+                return Err(BackupError::Usage(format!(
                     "{} is not empty; restore needs a new data dir",
                     data_dir.display()
-                );
+                )));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", data_dir.display())),
+        Err(e) => return Err(BackupError::file(format!("reading {}", data_dir.display()))(e)),
     }
-    let body = format::read_body(file, &header)
-        .map_err(|why| anyhow::anyhow!("refusing {}: {why}", file.display()))?;
+    let body = format::read_body(file, &header).map_err(refused)?;
     let staging = staging_dir(data_dir)?;
     let built = build(&staging, &body, &header, ha_id)
         .and_then(|()| {
-            std::fs::rename(&staging, data_dir)
-                .with_context(|| format!("moving the restored dir to {}", data_dir.display()))
+            std::fs::rename(&staging, data_dir).map_err(BackupError::file(format!(
+                "moving the restored dir to {}",
+                data_dir.display()
+            )))
         })
         .and_then(|()| sync_dir(data_dir.parent().unwrap_or(Path::new("."))));
     if let Err(e) = built {
@@ -73,41 +78,27 @@ pub fn restore(file: &Path, data_dir: &Path, ha_id: &str) -> anyhow::Result<Rest
     })
 }
 
-fn staging_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
+fn staging_dir(data_dir: &Path) -> Result<PathBuf, BackupError> {
     let name = data_dir
         .file_name()
-        .context("--data-dir must name a directory")?
+        .ok_or_else(|| BackupError::Usage("--data-dir must name a directory".to_string()))?
         .to_string_lossy();
     let parent = match data_dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let staging = parent.join(format!(".{name}.restoring-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir(&staging)
-        .with_context(|| format!("creating {} (does the parent exist?)", staging.display()))?;
+    std::fs::create_dir(&staging).map_err(BackupError::file(format!(
+        "creating {} (does the parent exist?)",
+        staging.display()
+    )))?;
     Ok(staging)
 }
 
-fn build(dir: &Path, body: &[u8], header: &Header, ha_id: &str) -> anyhow::Result<()> {
-    let store = ObjectStore::open(&dir.join("state.redb")).context("creating the object store")?;
-    let tx = store.db().begin_write()?;
-    crate::store::restore(&tx, body).context("the backup's store data does not load")?;
-    {
-        let mut meta = tx.open_table(crate::store::META_TABLE)?;
-        for name in crate::raft::state_machine::RAFT_META {
-            meta.remove(name)?;
-        }
-        // The old cluster's identity: the new cluster makes its own at its first start.
-        let mut objects = tx.open_table(crate::store::OBJECTS)?;
-        for key in [
-            crate::auth::token::SECRET_KEY,
-            crate::tls::CA_KEY,
-            crate::tls::API_CERT_KEY,
-        ] {
-            objects.remove((crate::auth::token::SECRET_COLLECTION, key))?;
-        }
-    }
-    tx.commit()?;
+fn build(dir: &Path, body: &[u8], header: &Header, ha_id: &str) -> Result<(), BackupError> {
+    let store = ObjectStore::open(&dir.join("state.redb"))
+        .map_err(BackupError::store("creating the object store"))?;
+    load(&store, body)?;
     drop(store);
     std::fs::write(dir.join("ha-id"), ha_id)?;
     let marker = serde_json::json!({
@@ -122,10 +113,41 @@ fn build(dir: &Path, body: &[u8], header: &Header, ha_id: &str) -> anyhow::Resul
     sync_dir(dir)
 }
 
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+/// The backup's objects into the new store, in one transaction.
+fn load(store: &ObjectStore, body: &[u8]) -> Result<(), BackupError> {
+    let write = |why: StoreError| BackupError::Store {
+        what: "writing the restored store",
+        why,
+    };
+    let tx = store.db().begin_write().map_err(|e| write(e.into()))?;
+    crate::store::restore(&tx, body)
+        .map_err(BackupError::store("the backup's store data does not load"))?;
+    forget_old_cluster(&tx).map_err(write)?;
+    tx.commit().map_err(|e| write(e.into()))
+}
+
+/// Drops the old cluster's Raft state and identity: the new cluster makes its own at its
+/// first start.
+fn forget_old_cluster(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = tx.open_table(crate::store::META_TABLE)?;
+    for name in crate::raft::state_machine::RAFT_META {
+        meta.remove(name)?;
+    }
+    let mut objects = tx.open_table(crate::store::OBJECTS)?;
+    for key in [
+        crate::auth::token::SECRET_KEY,
+        crate::tls::CA_KEY,
+        crate::tls::API_CERT_KEY,
+    ] {
+        objects.remove((crate::auth::token::SECRET_COLLECTION, key))?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BackupError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing {}", dir.display()))
+        .map_err(BackupError::file(format!("syncing {}", dir.display())))
 }
 
 /// Whether `data_dir` was restored and its first start has not finished yet.
@@ -136,12 +158,12 @@ pub fn pending(data_dir: &Path) -> bool {
 /// The first start's last step: the restored store goes into a Raft snapshot and the log
 /// behind it is purged, so a joining member gets the store, not just the log. Runs before the
 /// API serves (members join through the API); a crash before it ends repeats it next start.
-pub async fn finish(raft: &crate::raft::RaftHandle, data_dir: &Path) -> anyhow::Result<()> {
+pub async fn finish(raft: &crate::raft::RaftHandle, data_dir: &Path) -> Result<(), BackupError> {
     let timeout = std::time::Duration::from_secs(120);
     let index = raft
         .snapshot_and_purge(timeout)
         .await
-        .context("making the restored store a Raft snapshot")?;
+        .map_err(|e| BackupError::Snapshot(e.to_string()))?;
     std::fs::rename(data_dir.join(MARKER), data_dir.join(MARKER_DONE))?;
     tracing::info!(index, "restored store is now this cluster's first snapshot");
     Ok(())

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::format::{self, Header};
+use super::BackupError;
 use crate::agent::client::Credentials;
 
 /// No data for this long means the member or the network is gone.
@@ -21,17 +21,18 @@ pub async fn save(
     file: &Path,
     credentials: &Credentials,
     ca_pem: Option<&[u8]>,
-) -> anyhow::Result<Header> {
+) -> Result<Header, BackupError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT);
     if let Some(pem) = ca_pem {
-        builder = builder.add_root_certificate(
-            reqwest::Certificate::from_pem(pem)
-                .context("the --ca file is not a PEM certificate")?,
-        );
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).map_err(
+            BackupError::http("the --ca file is not a PEM certificate".to_string()),
+        )?);
     }
-    let http = builder.build()?;
+    let http = builder
+        .build()
+        .map_err(BackupError::http("building the HTTP client".to_string()))?;
     let url = format!(
         "{}/api/v3/system/consensus/snapshot",
         from.trim_end_matches('/')
@@ -40,11 +41,18 @@ pub async fn save(
         Credentials::Token(t) => http.get(&url).bearer_auth(t),
         Credentials::Basic { user, password } => http.get(&url).basic_auth(user, Some(password)),
     };
-    let resp = req.send().await.with_context(|| format!("GET {url}"))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(BackupError::http(format!("GET {url}")))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        bail!("GET {url}: {status}: {}", body.trim());
+        return Err(BackupError::Status {
+            url,
+            status,
+            body: body.trim().to_string(),
+        });
     }
     let total = resp.content_length();
     let tmp = partial_path(file)?;
@@ -54,7 +62,7 @@ pub async fn save(
             let check = tmp.clone();
             tokio::task::spawn_blocking(move || format::verify_file(&check))
                 .await?
-                .map_err(|why| anyhow::anyhow!("the downloaded snapshot is bad: {why}"))
+                .map_err(BackupError::BadDownload)
         }
         Err(e) => Err(e),
     };
@@ -67,7 +75,7 @@ pub async fn save(
     };
     tokio::fs::rename(&tmp, file)
         .await
-        .with_context(|| format!("renaming to {}", file.display()))?;
+        .map_err(BackupError::file(format!("renaming to {}", file.display())))?;
     let dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -77,22 +85,26 @@ pub async fn save(
     Ok(header)
 }
 
-fn partial_path(file: &Path) -> anyhow::Result<PathBuf> {
+fn partial_path(file: &Path) -> Result<PathBuf, BackupError> {
     let name = file
         .file_name()
-        .context("the snapshot FILE must name a file")?
+        .ok_or_else(|| BackupError::Usage("the snapshot FILE must name a file".to_string()))?
         .to_string_lossy();
     Ok(file.with_file_name(format!(".{name}.partial-{}", uuid::Uuid::new_v4())))
 }
 
-async fn download(resp: reqwest::Response, tmp: &Path, total: Option<u64>) -> anyhow::Result<()> {
+async fn download(
+    resp: reqwest::Response,
+    tmp: &Path,
+    total: Option<u64>,
+) -> Result<(), BackupError> {
     let mut out = tokio::fs::File::create(tmp)
         .await
-        .with_context(|| format!("creating {}", tmp.display()))?;
+        .map_err(BackupError::file(format!("creating {}", tmp.display())))?;
     let mut stream = resp.bytes_stream();
     let (mut written, mut shown) = (0u64, 0u64);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.context("the download broke off")?;
+        let chunk = chunk.map_err(BackupError::http("the download broke off".to_string()))?;
         out.write_all(&chunk).await?;
         written += chunk.len() as u64;
         if let Some(total) = total.filter(|t| *t > 0) {
@@ -105,7 +117,7 @@ async fn download(resp: reqwest::Response, tmp: &Path, total: Option<u64>) -> an
     }
     if let Some(total) = total {
         if written != total {
-            bail!("the download ended after {written} of {total} bytes");
+            return Err(BackupError::ShortDownload { written, total });
         }
     }
     out.sync_all().await?;

@@ -19,7 +19,7 @@ pub async fn while_active<F, Fut>(
     mut start: F,
 ) where
     F: FnMut(watch::Receiver<bool>) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = Result<(), super::ServiceError>> + Send + 'static,
 {
     let mut last_error = String::new();
     loop {

@@ -4,7 +4,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
@@ -34,16 +33,21 @@ pub async fn serve(
     port: u16,
     limits: netguard::ConnLimits,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> Result<(), super::ServiceError> {
     // IPv4: network boot (DHCP, PXE, iPXE) here is IPv4 only.
     let listener = TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port))
         .await
-        .with_context(|| format!("binding the static file port {port}"))?;
+        .map_err(super::ServiceError::io(format!(
+            "binding the static file port {port}"
+        )))?;
     let _running = RunningGuard::set(&node.settings.boot.running.static_http);
     tracing::info!(port, "serving static boot files");
     let app = Router::new().fallback(file).with_state(tree);
     let served = netguard::serve(listener, None, app, limits, stop, "static");
-    served.task.await.context("static file server")?;
+    served
+        .task
+        .await
+        .map_err(super::ServiceError::task("static file server"))?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 pub mod active;
 pub mod cache;
 pub mod dhcp;
+mod error;
 pub mod follow;
 pub mod http;
 pub mod tftp;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use crate::node::advertised::{Advertised, Running};
+pub use error::ServiceError;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -114,7 +116,7 @@ pub async fn spawn(
     data_dir: &std::path::Path,
     limits: netguard::ConnLimits,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
+) -> Vec<JoinHandle<()>> {
     let (active, watcher) = active::watch(node, shutdown.clone());
     // On-disk copies of stored files, streamed to machines (see `cache`).
     let tree = tree::Tree::new(node.clone(), data_dir.join("boot-files"));
@@ -158,5 +160,5 @@ pub async fn spawn(
             move |stop| dhcp::serve(node.clone(), settings.clone(), stop),
         )));
     }
-    Ok(tasks)
+    tasks
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use async_tftp::packet;
 use async_tftp::server::{Handler, TftpServerBuilder};
 use tokio::sync::watch;
@@ -25,19 +24,19 @@ pub async fn serve(
     tree: Arc<Tree>,
     port: u16,
     mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> Result<(), super::ServiceError> {
     let server = TftpServerBuilder::with_handler(ReadOnly { tree })
         .bind(SocketAddr::from(([0, 0, 0, 0], port)))
         .timeout(BLOCK_TIMEOUT)
         .max_send_retries(RETRIES)
         .build()
         .await
-        .with_context(|| format!("binding the TFTP port {port}"))?;
+        .map_err(|why| super::ServiceError::TftpBind { port, why })?;
     let _running = RunningGuard::set(&node.settings.boot.running.tftp);
     tracing::info!(port, "serving TFTP");
     // Dropping the server future ends it and every transfer it runs.
     tokio::select! {
-        r = server.serve() => r.context("TFTP server"),
+        r = server.serve() => r.map_err(super::ServiceError::Tftp),
         _ = stop.wait_for(|s| *s) => Ok(()),
     }
 }

@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use template::drp::DrpContext;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::cache::{CachedFile, FileCache};
 use super::virtual_media::{self, Isos};
+use crate::events::{self, Followed};
 use crate::node::Node;
 use crate::render;
 use crate::runtime::workflow::str_field;
@@ -110,31 +111,25 @@ impl Tree {
 
     /// Marks the index stale on every change that can move a rendered path, and keeps the
     /// virtual media images up to date, until shutdown.
-    pub fn follow_changes(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub fn follow_changes(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let tree = self.clone();
-        let mut events = self.node.events.subscribe();
+        let events = self.node.events.subscribe();
         let isos = self.isos.clone().follow(shutdown.clone());
-        let index = async move {
-            loop {
-                let next = tokio::select! {
-                    _ = shutdown.changed() => return,
-                    e = events.recv() => e,
-                };
-                match next {
-                    Ok(e) => {
-                        tree.isos.changed(&e.kind, &e.key, false);
-                        if SHAPES_PATHS.contains(&e.kind.as_str()) {
-                            tree.dirty.store(true, Ordering::Release);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        tree.isos.changed("", "", true);
+        let index = events::follow(events, shutdown, move |seen| {
+            match seen {
+                Followed::Event(e) => {
+                    tree.isos.changed(&e.kind, &e.key, false);
+                    if SHAPES_PATHS.contains(&e.kind.as_str()) {
                         tree.dirty.store(true, Ordering::Release);
                     }
-                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                Followed::Lagged(_) => {
+                    tree.isos.changed("", "", true);
+                    tree.dirty.store(true, Ordering::Release);
                 }
             }
-        };
+            std::future::ready(())
+        });
         tokio::spawn(async move {
             tokio::join!(index, isos);
         })

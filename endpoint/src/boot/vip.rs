@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use super::{Running, RunningGuard};
+use super::{Running, RunningGuard, ServiceError};
 
 /// How long one `ip`/script call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +100,7 @@ impl Holder {
         }
     }
 
-    async fn change(&self, change: Change) -> anyhow::Result<()> {
+    async fn change(&self, change: Change) -> Result<(), ServiceError> {
         let mut cmd = match &self.script {
             Some(script) => {
                 let mut c = Command::new(script);
@@ -139,21 +138,21 @@ impl Holder {
     }
 }
 
-async fn run(cmd: &mut Command) -> anyhow::Result<()> {
+async fn run(cmd: &mut Command) -> Result<(), ServiceError> {
     cmd.kill_on_drop(true)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
+    let program = cmd.as_std().get_program().to_os_string();
     let out = tokio::time::timeout(CALL_TIMEOUT, cmd.output())
         .await
-        .context("timed out")?
-        .with_context(|| format!("running {:?}", cmd.as_std().get_program()))?;
+        .map_err(|_| ServiceError::TimedOut)?
+        .map_err(ServiceError::io(format!("running {program:?}")))?;
     if !out.status.success() {
-        bail!(
-            "{:?} failed ({}): {}",
-            cmd.as_std().get_program(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(ServiceError::CommandFailed {
+            program,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }

@@ -138,16 +138,23 @@ fn bounded_state(s: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// `--metrics-listen` could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("binding --metrics-listen {addr}: {why}")]
+pub struct BindError {
+    addr: SocketAddr,
+    why: std::io::Error,
+}
+
 /// `--metrics-listen`: `/metrics` alone, without credentials, over plain HTTP.
 pub async fn serve_plain(
     addr: SocketAddr,
     source: ScrapeSource,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    use anyhow::Context as _;
+) -> Result<tokio::task::JoinHandle<()>, BindError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("binding --metrics-listen {addr}"))?;
+        .map_err(|why| BindError { addr, why })?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "metrics served without credentials on a non-loopback address");
     }

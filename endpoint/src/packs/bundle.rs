@@ -62,6 +62,11 @@ pub enum BundleError {
         first: PathBuf,
         second: PathBuf,
     },
+    /// `drp-endpoint contents bundle`: a meta argument that is not `FIELD=VALUE`.
+    #[error("meta field {0:?} must be FIELD=VALUE")]
+    MetaArg(String),
+    #[error("printing the pack: {0}")]
+    Print(serde_json::Error),
 }
 
 /// A pack read from its directory form, with what was left out and why.
@@ -337,13 +342,13 @@ pub enum ContentsCommand {
 }
 
 impl ContentsCommand {
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self) -> Result<(), BundleError> {
         match self {
             ContentsCommand::Bundle { dir, meta } => {
                 let mut fields = BTreeMap::new();
                 for arg in meta {
                     let Some((k, v)) = arg.split_once('=') else {
-                        anyhow::bail!("meta field {arg:?} must be FIELD=VALUE");
+                        return Err(BundleError::MetaArg(arg.clone()));
                     };
                     fields.insert(k.to_string(), v.to_string());
                 }
@@ -351,7 +356,9 @@ impl ContentsCommand {
                 for w in &bundled.warnings {
                     eprintln!("note: {w}");
                 }
-                println!("{}", serde_json::to_string_pretty(&bundled.pack)?);
+                let text =
+                    serde_json::to_string_pretty(&bundled.pack).map_err(BundleError::Print)?;
+                println!("{text}");
                 Ok(())
             }
         }

@@ -149,7 +149,7 @@ pub struct Prerequisite {
     pub name: String,
     /// The range as written (empty: any version).
     pub range_text: String,
-    pub range: Result<Range, String>,
+    pub range: Result<Range, RangeError>,
 }
 
 /// Everything `meta` asks for that the endpoint cannot give, in the order written:
@@ -174,7 +174,7 @@ pub fn unmet(
                         out.push(Unmet::BadRange {
                             name: p.name,
                             range: p.range_text,
-                            reason,
+                            reason: reason.to_string(),
                         });
                         continue;
                     }
@@ -324,9 +324,39 @@ impl Bound {
     }
 }
 
+/// What is wrong with a version range; each names the bad part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("operator {0:?} has no version after it")]
+    NoVersionAfter(String),
+    #[error("{0:?} is not a version range")]
+    NotARange(String),
+    #[error("an alternative around \"||\" is empty")]
+    EmptyAlternative,
+    #[error("a comparator has no version")]
+    NoVersion,
+    #[error("{0:?} has more than three components")]
+    TooManyComponents(String),
+    #[error("{0:?} has a number after a wildcard")]
+    NumberAfterWildcard(String),
+    #[error("{0:?} is not a version")]
+    NotAVersion(String),
+    /// The version as written, and why semver refuses it.
+    #[error("{0:?} is not a version: {1}")]
+    BadVersion(String, String),
+    #[error("{0:?}: a pre-release needs a full version")]
+    PreReleaseWithoutFullVersion(String),
+    #[error("{0:?} excludes every version")]
+    ExcludesEverything(String),
+    #[error("{0:?} admits no version")]
+    AdmitsNothing(String),
+    #[error("unknown operator {0:?}")]
+    UnknownOperator(String),
+}
+
 impl Range {
     /// Parses a range; the empty string is "any version". The error names the bad part.
-    pub fn parse(text: &str) -> Result<Range, String> {
+    pub fn parse(text: &str) -> Result<Range, RangeError> {
         let mut alternatives = Vec::new();
         for alt in text.split("||") {
             let mut bounds = Vec::new();
@@ -336,7 +366,7 @@ impl Range {
                 let joined;
                 let token = if OPERATORS.contains(&token) {
                     let Some(next) = tokens.next() else {
-                        return Err(format!("operator {token:?} has no version after it"));
+                        return Err(RangeError::NoVersionAfter(token.to_string()));
                     };
                     joined = format!("{token}{next}");
                     joined.as_str()
@@ -346,12 +376,12 @@ impl Range {
                 comparator(token, &mut bounds)?;
             }
             if bounds.is_empty() && !alt.trim().is_empty() {
-                return Err(format!("{:?} is not a version range", alt.trim()));
+                return Err(RangeError::NotARange(alt.trim().to_string()));
             }
             alternatives.push(bounds);
         }
         if text.contains("||") && alternatives.iter().any(Vec::is_empty) {
-            return Err("an alternative around \"||\" is empty".to_string());
+            return Err(RangeError::EmptyAlternative);
         }
         Ok(Range { alternatives })
     }
@@ -376,16 +406,16 @@ struct Partial {
 }
 
 impl Partial {
-    fn parse(text: &str) -> Result<Partial, String> {
+    fn parse(text: &str) -> Result<Partial, RangeError> {
         let t = text.strip_prefix(['v', 'V']).unwrap_or(text);
         if t.is_empty() {
-            return Err("a comparator has no version".to_string());
+            return Err(RangeError::NoVersion);
         }
         let split = t.find(['-', '+']).unwrap_or(t.len());
         let (core, suffix) = t.split_at(split);
         let parts: Vec<&str> = core.split('.').collect();
         if parts.len() > 3 {
-            return Err(format!("{text:?} has more than three components"));
+            return Err(RangeError::TooManyComponents(text.to_string()));
         }
         let mut nums = [None; 3];
         let mut wild = false;
@@ -395,20 +425,21 @@ impl Partial {
                 continue;
             }
             if wild {
-                return Err(format!("{text:?} has a number after a wildcard"));
+                return Err(RangeError::NumberAfterWildcard(text.to_string()));
             }
             nums[i] = Some(
                 part.parse::<u64>()
-                    .map_err(|_| format!("{text:?} is not a version"))?,
+                    .map_err(|_| RangeError::NotAVersion(text.to_string()))?,
             );
         }
         let [major, minor, patch] = nums;
         let full = match (major, minor, patch) {
-            (Some(_), Some(_), Some(_)) => {
-                Some(Version::parse(t).map_err(|e| format!("{text:?} is not a version: {e}"))?)
-            }
+            (Some(_), Some(_), Some(_)) => Some(
+                Version::parse(t)
+                    .map_err(|e| RangeError::BadVersion(text.to_string(), e.to_string()))?,
+            ),
             _ if !suffix.is_empty() => {
-                return Err(format!("{text:?}: a pre-release needs a full version"))
+                return Err(RangeError::PreReleaseWithoutFullVersion(text.to_string()))
             }
             _ => None,
         };
@@ -442,7 +473,7 @@ impl Partial {
 }
 
 /// Adds the bounds of one comparator such as `>=4.6.0`, `4.x`, `^4.0`, `!=4.6.1`.
-fn comparator(token: &str, bounds: &mut Vec<Bound>) -> Result<(), String> {
+fn comparator(token: &str, bounds: &mut Vec<Bound>) -> Result<(), RangeError> {
     let (op, rest) = OPERATORS
         .iter()
         .find_map(|op| token.strip_prefix(op).map(|rest| (*op, rest)))
@@ -460,20 +491,20 @@ fn comparator(token: &str, bounds: &mut Vec<Bound>) -> Result<(), String> {
         },
         "!=" => match &p.full {
             Some(v) => bounds.push(Bound::Ne(v.clone())),
-            None if wildcard_all => return Err(format!("{token:?} excludes every version")),
+            None if wildcard_all => return Err(RangeError::ExcludesEverything(token.to_string())),
             None => bounds.push(Bound::Outside(p.lower(), p.upper())),
         },
         ">=" | "=>" => bounds.push(Bound::Ge(p.lower())),
         "<" => {
             if wildcard_all {
-                return Err(format!("{token:?} admits no version"));
+                return Err(RangeError::AdmitsNothing(token.to_string()));
             }
             bounds.push(Bound::Lt(p.lower()));
         }
         ">" => match (&p.full, p.upper()) {
             (Some(v), _) => bounds.push(Bound::Gt(v.clone())),
             (None, Some(u)) => bounds.push(Bound::Ge(u)),
-            (None, None) => return Err(format!("{token:?} admits no version")),
+            (None, None) => return Err(RangeError::AdmitsNothing(token.to_string())),
         },
         "<=" | "=<" => match (&p.full, p.upper()) {
             (Some(v), _) => bounds.push(Bound::Le(v.clone())),
@@ -506,7 +537,7 @@ fn comparator(token: &str, bounds: &mut Vec<Bound>) -> Result<(), String> {
             bounds.push(Bound::Ge(p.lower()));
             bounds.extend(upper.map(Bound::Lt));
         }
-        other => return Err(format!("unknown operator {other:?}")),
+        other => return Err(RangeError::UnknownOperator(other.to_string())),
     }
     Ok(())
 }

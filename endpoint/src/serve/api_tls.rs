@@ -43,7 +43,12 @@ pub(super) fn live(
             ),
         },
     };
-    Live::new(args.data_dir.clone(), source, pair.as_ref(), member_tls)
+    Ok(Live::new(
+        args.data_dir.clone(),
+        source,
+        pair.as_ref(),
+        member_tls,
+    )?)
 }
 
 /// The API certificate in this member's replicated state, if it has applied one.

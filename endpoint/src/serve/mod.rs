@@ -103,7 +103,7 @@ async fn spawn_services(
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut services = crate::node::spawn_metrics(node, args.metrics_listen, shutdown).await?;
     let limits = args.conn.limits();
-    services.extend(crate::boot::spawn(node, &args.boot, &args.data_dir, limits, shutdown).await?);
+    services.extend(crate::boot::spawn(node, &args.boot, &args.data_dir, limits, shutdown).await);
     Ok(services)
 }
 

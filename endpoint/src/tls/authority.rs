@@ -2,13 +2,12 @@
 //! issue member certificates (from a CSR: the new member's key never leaves it) and the API
 //! certificate.
 
-use anyhow::{anyhow, Context};
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CertificateSigningRequestParams,
     DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use super::{Pair, MEMBER_NAME};
+use super::{CertError, Pair, MEMBER_NAME};
 
 pub struct Authority {
     cert: Certificate,
@@ -25,13 +24,15 @@ fn named(cn: &str) -> DistinguishedName {
 
 impl Authority {
     /// A new CA for the cluster `ha_id`.
-    pub fn generate(ha_id: &str) -> anyhow::Result<Self> {
-        let key = KeyPair::generate().context("generating the CA key")?;
+    pub fn generate(ha_id: &str) -> Result<Self, CertError> {
+        let key = KeyPair::generate().map_err(CertError::rcgen("generating the CA key"))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = named(&format!("drp cluster CA {ha_id}"));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).context("self-signing the CA")?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(CertError::rcgen("self-signing the CA"))?;
         let cert_pem = cert.pem();
         Ok(Authority {
             cert,
@@ -41,14 +42,17 @@ impl Authority {
     }
 
     /// The CA as stored (certificate PEM and key PEM).
-    pub fn load(stored: &Pair) -> anyhow::Result<Self> {
-        let key = KeyPair::from_pem(&stored.key_pem).context("the stored CA key")?;
+    pub fn load(stored: &Pair) -> Result<Self, CertError> {
+        let key =
+            KeyPair::from_pem(&stored.key_pem).map_err(CertError::rcgen("the stored CA key"))?;
         // rcgen signs with an issuer `Certificate`; rebuilding it from the stored certificate's
         // parameters and key gives the same subject and key identifier, which is all a child
         // certificate refers to. The original PEM is what everyone trusts.
-        let params =
-            CertificateParams::from_ca_cert_pem(&stored.cert_pem).context("the stored CA")?;
-        let cert = params.self_signed(&key).context("loading the CA")?;
+        let params = CertificateParams::from_ca_cert_pem(&stored.cert_pem)
+            .map_err(CertError::rcgen("the stored CA"))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(CertError::rcgen("loading the CA"))?;
         Ok(Authority {
             cert,
             key,
@@ -69,25 +73,24 @@ impl Authority {
 
     /// A member certificate for `consensus_id`, for the key in `csr_pem`. Whatever names the
     /// CSR asks for are ignored: the CA decides them.
-    pub fn issue_member(&self, consensus_id: &str, csr_pem: &str) -> anyhow::Result<String> {
-        let csr = CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(|e| anyhow!("Csr is not a PEM certificate signing request: {e}"))?;
+    pub fn issue_member(&self, consensus_id: &str, csr_pem: &str) -> Result<String, CertError> {
+        let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(CertError::Csr)?;
         let request = CertificateSigningRequestParams {
             params: member_params(consensus_id)?,
             public_key: csr.public_key,
         };
         let cert = request
             .signed_by(&self.cert, &self.key)
-            .context("signing the member certificate")?;
+            .map_err(CertError::rcgen("signing the member certificate"))?;
         Ok(cert.pem())
     }
 
     /// A member certificate and key for this (bootstrapping) node.
-    pub fn issue_own_member(&self, consensus_id: &str) -> anyhow::Result<Pair> {
-        let key = KeyPair::generate().context("generating the member key")?;
+    pub fn issue_own_member(&self, consensus_id: &str) -> Result<Pair, CertError> {
+        let key = KeyPair::generate().map_err(CertError::rcgen("generating the member key"))?;
         let cert = member_params(consensus_id)?
             .signed_by(&key, &self.cert, &self.key)
-            .context("signing the member certificate")?;
+            .map_err(CertError::rcgen("signing the member certificate"))?;
         Ok(Pair {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -96,18 +99,19 @@ impl Authority {
 
     /// The API certificate all members present: valid for `hosts` (names or IPs), chained with
     /// the CA certificate.
-    pub fn issue_api(&self, hosts: &[String]) -> anyhow::Result<Pair> {
-        let key = KeyPair::generate().context("generating the API key")?;
+    pub fn issue_api(&self, hosts: &[String]) -> Result<Pair, CertError> {
+        let key = KeyPair::generate().map_err(CertError::rcgen("generating the API key"))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = named("drp-endpoint API");
         for host in hosts {
             let san = match host.parse::<std::net::IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(
-                    host.clone()
-                        .try_into()
-                        .map_err(|e| anyhow!("{host:?} is not a DNS name: {e}"))?,
-                ),
+                Err(_) => {
+                    SanType::DnsName(host.clone().try_into().map_err(|why| CertError::DnsName {
+                        host: host.clone(),
+                        why,
+                    })?)
+                }
             };
             if !params.subject_alt_names.contains(&san) {
                 params.subject_alt_names.push(san);
@@ -117,7 +121,7 @@ impl Authority {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params
             .signed_by(&key, &self.cert, &self.key)
-            .context("signing the API certificate")?;
+            .map_err(CertError::rcgen("signing the API certificate"))?;
         Ok(Pair {
             cert_pem: format!("{}{}", cert.pem(), self.cert_pem),
             key_pem: key.serialize_pem(),
@@ -125,9 +129,9 @@ impl Authority {
     }
 }
 
-fn member_params(consensus_id: &str) -> anyhow::Result<CertificateParams> {
+fn member_params(consensus_id: &str) -> Result<CertificateParams, CertError> {
     let mut params = CertificateParams::new(vec![MEMBER_NAME.to_string()])
-        .context("member certificate names")?;
+        .map_err(CertError::rcgen("member certificate names"))?;
     params.distinguished_name = named(consensus_id);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![
@@ -138,14 +142,14 @@ fn member_params(consensus_id: &str) -> anyhow::Result<CertificateParams> {
 }
 
 /// A new key and a CSR for it (the joining side).
-pub fn new_member_key() -> anyhow::Result<(KeyPair, String)> {
-    let key = KeyPair::generate().context("generating the member key")?;
+pub fn new_member_key() -> Result<(KeyPair, String), CertError> {
+    let key = KeyPair::generate().map_err(CertError::rcgen("generating the member key"))?;
     let csr = CertificateParams::new(vec![MEMBER_NAME.to_string()])
-        .context("CSR names")?
+        .map_err(CertError::rcgen("CSR names"))?
         .serialize_request(&key)
-        .context("building the CSR")?
+        .map_err(CertError::rcgen("building the CSR"))?
         .pem()
-        .context("encoding the CSR")?;
+        .map_err(CertError::rcgen("encoding the CSR"))?;
     Ok((key, csr))
 }
 

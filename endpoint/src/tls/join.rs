@@ -9,11 +9,10 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
 use super::authority::new_member_key;
-use super::{MemberTls, Pair};
+use super::{MemberTls, ObtainError, Pair};
 
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -49,13 +48,13 @@ pub async fn obtain(
     urls: &[String],
     consensus_id: &str,
     admin_password: Option<&str>,
-) -> anyhow::Result<(MemberTls, Pair)> {
+) -> Result<(MemberTls, Pair), ObtainError> {
     let (key, csr) = new_member_key()?;
     let http = reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
         .danger_accept_invalid_certs(true)
         .build()
-        .context("building the HTTP client for --join")?;
+        .map_err(ObtainError::Client)?;
     let body = CertificateRequest {
         consensus_id: consensus_id.to_string(),
         csr,
@@ -72,10 +71,11 @@ pub async fn obtain(
             }
             match request.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    let reply: CertificateReply = resp
-                        .json()
-                        .await
-                        .map_err(|e| anyhow!("{url} sent a malformed certificate reply: {e}"))?;
+                    let reply: CertificateReply =
+                        resp.json().await.map_err(|why| ObtainError::Malformed {
+                            url: url.clone(),
+                            why,
+                        })?;
                     tracing::info!(via = %url, "received the member certificate");
                     let member = MemberTls {
                         ca_pem: reply.ca,

@@ -22,13 +22,12 @@ pub mod rotation;
 mod stored;
 
 pub use context::RotationHost;
-pub use error::TlsError;
+pub use error::{ApiCertError, CertError, ObtainError, TlsError};
 pub use stored::stored_pair;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -74,34 +73,36 @@ impl TlsDir {
     }
 
     /// The member material, if this node already has it.
-    pub fn load_member(&self) -> anyhow::Result<Option<MemberTls>> {
+    pub fn load_member(&self) -> Result<Option<MemberTls>, CertError> {
         self.finish_member_rotation()?;
         let Some(member) = self.load_pair("member")? else {
             return Ok(None);
         };
-        let ca_pem = std::fs::read_to_string(self.ca_path())
-            .with_context(|| format!("reading {}", self.ca_path().display()))?;
+        let ca_pem = std::fs::read_to_string(self.ca_path()).map_err(CertError::file(format!(
+            "reading {}",
+            self.ca_path().display()
+        )))?;
         Ok(Some(MemberTls { ca_pem, member }))
     }
 
     /// The CA itself (certificate and key): only the bootstrapping node has it on disk, to
     /// seed it into the replicated state (every member has it there afterwards).
-    pub fn save_ca_authority(&self, ca: &Pair) -> anyhow::Result<()> {
+    pub fn save_ca_authority(&self, ca: &Pair) -> Result<(), CertError> {
         std::fs::create_dir_all(&self.0)
-            .with_context(|| format!("creating {}", self.0.display()))?;
+            .map_err(CertError::file(format!("creating {}", self.0.display())))?;
         write_file(&self.0.join("ca.key"), &ca.key_pem, true)?;
         write_file(&self.ca_path(), &ca.cert_pem, false)
     }
 
-    pub fn load_ca_authority(&self) -> anyhow::Result<Option<Pair>> {
+    pub fn load_ca_authority(&self) -> Result<Option<Pair>, CertError> {
         self.load_pair("ca")
     }
 
-    pub fn load_api(&self) -> anyhow::Result<Option<Pair>> {
+    pub fn load_api(&self) -> Result<Option<Pair>, CertError> {
         self.load_pair("api")
     }
 
-    fn load_pair(&self, name: &str) -> anyhow::Result<Option<Pair>> {
+    fn load_pair(&self, name: &str) -> Result<Option<Pair>, CertError> {
         let cert = self.0.join(format!("{name}.pem"));
         let key = self.0.join(format!("{name}.key"));
         match (
@@ -110,15 +111,17 @@ impl TlsDir {
         ) {
             (Ok(cert_pem), Ok(key_pem)) => Ok(Some(Pair { cert_pem, key_pem })),
             (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            (Err(e), _) | (_, Err(e)) => Err(e)
-                .with_context(|| format!("reading {name} certificate in {}", self.0.display())),
+            (Err(e), _) | (_, Err(e)) => Err(CertError::File {
+                what: format!("reading {name} certificate in {}", self.0.display()),
+                why: e,
+            }),
         }
     }
 
     /// Replaces the member pair (a rotation). The new pair is first written whole as
     /// `member-next.*`, then moved over the old one; a crash in between is finished at the
     /// next start, so the key and certificate on disk always belong together.
-    pub fn replace_member(&self, member: &MemberTls) -> anyhow::Result<()> {
+    pub fn replace_member(&self, member: &MemberTls) -> Result<(), CertError> {
         write_file(
             &self.0.join("member-next.key"),
             &member.member.key_pem,
@@ -133,7 +136,7 @@ impl TlsDir {
         self.finish_member_rotation()
     }
 
-    fn finish_member_rotation(&self) -> anyhow::Result<()> {
+    fn finish_member_rotation(&self) -> Result<(), CertError> {
         let (key, cert) = (
             self.0.join("member-next.key"),
             self.0.join("member-next.pem"),
@@ -153,7 +156,7 @@ impl TlsDir {
 
     /// Replaces the saved API pair (what this member serves after a restart, before it
     /// reads the replicated one).
-    pub fn save_api(&self, api: &Pair) -> anyhow::Result<()> {
+    pub fn save_api(&self, api: &Pair) -> Result<(), CertError> {
         write_file(&self.0.join("api.key"), &api.key_pem, true)?;
         write_file(&self.0.join("api.pem"), &api.cert_pem, false)?;
         std::fs::File::open(&self.0)?.sync_all()?;
@@ -161,9 +164,9 @@ impl TlsDir {
     }
 
     /// Writes everything durably; the member pair last, because its presence means "done".
-    pub fn save(&self, member: &MemberTls, api: Option<&Pair>) -> anyhow::Result<()> {
+    pub fn save(&self, member: &MemberTls, api: Option<&Pair>) -> Result<(), CertError> {
         std::fs::create_dir_all(&self.0)
-            .with_context(|| format!("creating {}", self.0.display()))?;
+            .map_err(CertError::file(format!("creating {}", self.0.display())))?;
         write_file(&self.ca_path(), &member.ca_pem, false)?;
         if let Some(api) = api {
             write_file(&self.0.join("api.key"), &api.key_pem, true)?;
@@ -177,7 +180,7 @@ impl TlsDir {
 }
 
 /// Writes `text` atomically and durably (temp file, fsync, rename); `private` files are 0600.
-pub(crate) fn write_file(path: &Path, text: &str, private: bool) -> anyhow::Result<()> {
+pub(crate) fn write_file(path: &Path, text: &str, private: bool) -> Result<(), CertError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -186,10 +189,10 @@ pub(crate) fn write_file(path: &Path, text: &str, private: bool) -> anyhow::Resu
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, if private { 0o600 } else { 0o644 });
     let mut file = options
         .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
+        .map_err(CertError::file(format!("writing {}", tmp.display())))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(CertError::file(format!("writing {}", path.display())))?;
     Ok(())
 }
 
@@ -197,49 +200,61 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub fn certs(pem: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+pub fn certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("bad certificate PEM: {e}"))?;
+        .map_err(|why| CertError::Pem {
+            what: "certificate",
+            why,
+        })?;
     if certs.is_empty() {
-        return Err(anyhow!("no certificate in PEM"));
+        return Err(CertError::NoCertificate);
     }
     Ok(certs)
 }
 
-pub fn key(pem: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| anyhow!("bad private key PEM: {e}"))
+pub fn key(pem: &str) -> Result<PrivateKeyDer<'static>, CertError> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|why| CertError::Pem {
+        what: "private key",
+        why,
+    })
 }
 
 /// The API listener's server config (HTTP/2 and HTTP/1.1).
-pub fn api_server_config(pair: &Pair) -> anyhow::Result<rustls::ServerConfig> {
+pub fn api_server_config(pair: &Pair) -> Result<rustls::ServerConfig, CertError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| anyhow!("TLS versions: {e}"))?
+        .map_err(CertError::rustls("TLS versions"))?
         .with_no_client_auth()
         .with_single_cert(certs(&pair.cert_pem)?, key(&pair.key_pem)?)
-        .context("the API certificate and key do not match")?;
+        .map_err(CertError::rustls(
+            "the API certificate and key do not match",
+        ))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
 /// The consensus listener's server config: TLS 1.3 only, a client certificate issued by the
 /// cluster CA required.
-pub fn member_server_config(tls: &MemberTls) -> anyhow::Result<rustls::ServerConfig> {
+pub fn member_server_config(tls: &MemberTls) -> Result<rustls::ServerConfig, CertError> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in certs(&tls.ca_pem)? {
-        roots.add(ca).context("the cluster CA certificate")?;
+        roots
+            .add(ca)
+            .map_err(CertError::rustls("the cluster CA certificate"))?;
     }
     let verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
-            .context("building the member certificate verifier")?;
+            .map_err(CertError::Verifier)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| anyhow!("TLS versions: {e}"))?
+        .map_err(CertError::rustls("TLS versions"))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs(&tls.member.cert_pem)?, key(&tls.member.key_pem)?)
-        .context("the member certificate and key do not match")?;
+        .map_err(CertError::rustls(
+            "the member certificate and key do not match",
+        ))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }

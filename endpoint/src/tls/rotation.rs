@@ -16,7 +16,9 @@ use tokio::sync::watch;
 
 use super::authority::Authority;
 use super::context::RotationHost;
-use super::{stored_pair, MemberTls, Pair, TlsDir, TlsError, API_CERT_KEY, CA_KEY};
+use super::{
+    stored_pair, ApiCertError, CertError, MemberTls, Pair, TlsDir, TlsError, API_CERT_KEY, CA_KEY,
+};
 use netguard::LiveConfig;
 
 /// How often a member looks for a new API certificate (store or files).
@@ -55,7 +57,7 @@ impl Live {
         api_source: Option<ApiSource>,
         api: Option<&Pair>,
         member_tls: MemberTls,
-    ) -> anyhow::Result<(Live, Option<LiveConfig>, LiveConfig)> {
+    ) -> Result<(Live, Option<LiveConfig>, LiveConfig), CertError> {
         let (member, member_rx) =
             watch::channel(Arc::new(super::member_server_config(&member_tls)?));
         let (api, api_rx) = match api {
@@ -76,11 +78,11 @@ impl Live {
 
     /// Serves `pair` on the API listener from the next handshake, if it differs from the
     /// pair served now. Returns whether it changed.
-    fn set_api(&self, pair: &Pair) -> anyhow::Result<bool> {
+    fn set_api(&self, pair: &Pair) -> Result<bool, ApiCertError> {
         let Some((tx, current)) = &self.api else {
             return Ok(false);
         };
-        let mut current = current.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut current = current.lock().map_err(|_| ApiCertError::Poisoned)?;
         if *current == pair.cert_pem {
             return Ok(false);
         }
@@ -124,13 +126,13 @@ impl Live {
 }
 
 /// One look for a new API certificate: in the store (cluster certificate) or the files.
-async fn check_api(node: &impl RotationHost, live: &Live) -> anyhow::Result<()> {
+async fn check_api(node: &impl RotationHost, live: &Live) -> Result<(), ApiCertError> {
     let pair = match &live.api_source {
         None => return Ok(()),
         Some(ApiSource::Cluster) => match stored_pair(node.store(), API_CERT_KEY) {
             Ok(Some(pair)) => pair,
             Ok(None) => return Ok(()),
-            Err(e) => anyhow::bail!("reading the replicated API certificate: {e}"),
+            Err(e) => return Err(ApiCertError::Stored(e)),
         },
         Some(ApiSource::Files { cert, key }) => {
             let (cert, key) = (cert.clone(), key.clone());

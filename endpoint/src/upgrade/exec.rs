@@ -55,10 +55,26 @@ pub fn own_args() -> Vec<String> {
     std::env::args().skip(1).collect()
 }
 
+/// Why this process is still running after it meant to exec another binary.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// This binary's own path or argv could not be handed to the new one.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Args(#[from] serde_json::Error),
+    #[error("{reason}; exec back into {} failed too: {err}", .binary.display())]
+    BackFailed {
+        reason: String,
+        binary: PathBuf,
+        err: std::io::Error,
+    },
+}
+
 /// Execs the requested binary, if any (call after serving stopped cleanly). Returns only when
 /// there was nothing to exec; when the exec itself fails, execs this binary again with its
 /// own argv and the reason, so the member comes back as it was.
-pub fn exec_if_planned() -> anyhow::Result<()> {
+pub fn exec_if_planned() -> Result<(), ExecError> {
     let Some(plan) = PLAN.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return Ok(());
     };
@@ -77,7 +93,7 @@ pub fn exec_if_planned() -> anyhow::Result<()> {
 
 /// When this process was exec'd by an upgrade and has not served yet, execs the old binary
 /// back with `reason`. Returns if this is not such a start (or the exec back failed).
-pub fn roll_back_if_upgrading(reason: &str) -> anyhow::Result<()> {
+pub fn roll_back_if_upgrading(reason: &str) -> Result<(), ExecError> {
     if SERVED.load(Ordering::SeqCst) {
         return Ok(());
     }
@@ -92,15 +108,16 @@ pub fn roll_back_if_upgrading(reason: &str) -> anyhow::Result<()> {
     back_into(PathBuf::from(old), args, reason)
 }
 
-fn back_into(binary: PathBuf, args: Vec<String>, reason: &str) -> anyhow::Result<()> {
+fn back_into(binary: PathBuf, args: Vec<String>, reason: &str) -> Result<(), ExecError> {
     let err = Command::new(&binary)
         .args(&args)
         .env(ENV_ROLLBACK_REASON, reason)
         .env_remove(ENV_OLD_BINARY)
         .env_remove(ENV_OLD_ARGS)
         .exec();
-    anyhow::bail!(
-        "{reason}; exec back into {} failed too: {err}",
-        binary.display()
-    )
+    Err(ExecError::BackFailed {
+        reason: reason.to_string(),
+        binary,
+        err,
+    })
 }

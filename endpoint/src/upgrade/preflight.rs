@@ -40,23 +40,35 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn check(args: &[String]) -> Result<String, String> {
+/// Why the staged binary refuses the data dir it would serve.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error("usage: {FLAG} --data-dir DIR")]
+    Usage,
+    #[error("{} holds no member store", .0.display())]
+    NoStore(PathBuf),
+    #[error("reading {}: {}", .0.display(), .1)]
+    Read(PathBuf, std::io::Error),
+    #[error("{}: {}", .0.display(), .1)]
+    Decode(PathBuf, serde_json::Error),
+    #[error("the cluster's log uses command version {0}, this binary understands up to {COMMAND_VERSION}")]
+    TooNew(u32),
+}
+
+fn check(args: &[String]) -> Result<String, PreflightError> {
     let data_dir = match args {
         [flag, d, dir] if flag == FLAG && d == "--data-dir" => PathBuf::from(dir),
-        _ => return Err(format!("usage: {FLAG} --data-dir DIR")),
+        _ => return Err(PreflightError::Usage),
     };
     if !data_dir.join("state.redb").is_file() {
-        return Err(format!("{} holds no member store", data_dir.display()));
+        return Err(PreflightError::NoStore(data_dir));
     }
-    let raw = std::fs::read(needs_path(&data_dir))
-        .map_err(|e| format!("reading {}: {e}", needs_path(&data_dir).display()))?;
-    let needs: Needs = serde_json::from_slice(&raw)
-        .map_err(|e| format!("{}: {e}", needs_path(&data_dir).display()))?;
+    let path = needs_path(&data_dir);
+    let raw = std::fs::read(&path).map_err(|e| PreflightError::Read(path.clone(), e))?;
+    let needs: Needs =
+        serde_json::from_slice(&raw).map_err(|e| PreflightError::Decode(path.clone(), e))?;
     if needs.command_version > COMMAND_VERSION {
-        return Err(format!(
-            "the cluster's log uses command version {}, this binary understands up to {COMMAND_VERSION}",
-            needs.command_version
-        ));
+        return Err(PreflightError::TooNew(needs.command_version));
     }
     Ok(env!("CARGO_PKG_VERSION").to_string())
 }
@@ -70,16 +82,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap().to_string();
         let args = |d: &str| vec![FLAG.to_string(), "--data-dir".into(), d.to_string()];
-        assert!(check(&args(&d)).unwrap_err().contains("no member store"));
+        assert!(check(&args(&d))
+            .unwrap_err()
+            .to_string()
+            .contains("no member store"));
         std::fs::write(dir.path().join("state.redb"), b"").unwrap();
-        assert!(check(&args(&d)).unwrap_err().contains("preflight.json"));
+        assert!(check(&args(&d))
+            .unwrap_err()
+            .to_string()
+            .contains("preflight.json"));
         std::fs::create_dir_all(super::super::status::dir(dir.path())).unwrap();
         let write = |v: u32| {
             let raw = serde_json::to_vec(&Needs { command_version: v }).unwrap();
             std::fs::write(needs_path(dir.path()), raw).unwrap();
         };
         write(COMMAND_VERSION + 1);
-        assert!(check(&args(&d)).unwrap_err().contains("understands up to"));
+        assert!(check(&args(&d))
+            .unwrap_err()
+            .to_string()
+            .contains("understands up to"));
         write(COMMAND_VERSION);
         assert_eq!(check(&args(&d)).unwrap(), env!("CARGO_PKG_VERSION"));
         assert!(check(&args(&d)[..1]).is_err());

@@ -178,20 +178,31 @@ fn write_hashed(
     Ok(hex::encode(hash.finalize()))
 }
 
+/// Why a bounded run of a binary (`--version`, the preflight) gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    #[error("`{0}` did not finish within {VERSION_TIMEOUT:?}")]
+    TimedOut(String),
+    #[error("`{0}` could not run: {1}")]
+    Spawn(String, std::io::Error),
+    #[error("`{0}` failed ({1}): {2}")]
+    Failed(String, std::process::ExitStatus, String),
+    #[error("`--version` printed {0:?}, not `drp-endpoint <version>`")]
+    NotAVersion(String),
+}
+
 /// Runs `binary --version` and returns the version it prints (`drp-endpoint X` → `X`).
-pub async fn version_of(binary: &Path) -> Result<String, String> {
+pub async fn version_of(binary: &Path) -> Result<String, ChildError> {
     let out = run_bounded(binary, &["--version".to_string()]).await?;
     let text = out.trim();
     match text.strip_prefix("drp-endpoint ") {
         Some(v) if !v.is_empty() && !v.contains(char::is_whitespace) => Ok(v.to_string()),
-        _ => Err(format!(
-            "`--version` printed {text:?}, not `drp-endpoint <version>`"
-        )),
+        _ => Err(ChildError::NotAVersion(text.to_string())),
     }
 }
 
 /// Runs `binary args` with a timeout; its stdout when it exits 0, else why not.
-pub async fn run_bounded(binary: &Path, args: &[String]) -> Result<String, String> {
+pub async fn run_bounded(binary: &Path, args: &[String]) -> Result<String, ChildError> {
     let child = tokio::process::Command::new(binary)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -203,12 +214,8 @@ pub async fn run_bounded(binary: &Path, args: &[String]) -> Result<String, Strin
         .output();
     let shown = format!("{} {}", binary.display(), args.join(" "));
     let out = match tokio::time::timeout(VERSION_TIMEOUT, child).await {
-        Err(_) => {
-            return Err(format!(
-                "`{shown}` did not finish within {VERSION_TIMEOUT:?}"
-            ))
-        }
-        Ok(Err(e)) => return Err(format!("`{shown}` could not run: {e}")),
+        Err(_) => return Err(ChildError::TimedOut(shown)),
+        Ok(Err(e)) => return Err(ChildError::Spawn(shown, e)),
         Ok(Ok(out)) => out,
     };
     if !out.status.success() {
@@ -222,7 +229,7 @@ pub async fn run_bounded(binary: &Path, args: &[String]) -> Result<String, Strin
             .into_iter()
             .rev()
             .collect();
-        return Err(format!("`{shown}` failed ({}): {tail}", out.status));
+        return Err(ChildError::Failed(shown, out.status, tail));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

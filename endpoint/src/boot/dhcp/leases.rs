@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::decide::lease_expiry_ms;
-use crate::events::Event;
+use crate::events::{self, Event, Followed};
 use crate::store::{ObjectStore, StoreError};
 
 const COLLECTION: &str = "leases";
@@ -166,28 +166,26 @@ impl Leases {
     pub async fn follow(
         self: Arc<Self>,
         store: ObjectStore,
-        mut events: broadcast::Receiver<Event>,
-        mut stop: watch::Receiver<bool>,
+        events: broadcast::Receiver<Event>,
+        stop: watch::Receiver<bool>,
     ) {
-        loop {
-            let next = tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                e = events.recv() => e,
-            };
-            match next {
-                Ok(event) => self.apply(&event),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "lease events lagged; reloading the leases");
-                    let (leases, store) = (self.clone(), store.clone());
-                    match tokio::task::spawn_blocking(move || leases.reload(&store)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::warn!(error = %e, "reloading the leases"),
-                        Err(e) => tracing::warn!(error = %e, "reloading the leases"),
+        events::follow(events, stop, |seen| {
+            let (leases, store) = (self.clone(), store.clone());
+            async move {
+                match seen {
+                    Followed::Event(event) => leases.apply(&event),
+                    Followed::Lagged(missed) => {
+                        tracing::debug!(missed, "lease events lagged; reloading the leases");
+                        match tokio::task::spawn_blocking(move || leases.reload(&store)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::warn!(error = %e, "reloading the leases"),
+                            Err(e) => tracing::warn!(error = %e, "reloading the leases"),
+                        }
                     }
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
             }
-        }
+        })
+        .await
     }
 }
 

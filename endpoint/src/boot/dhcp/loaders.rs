@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use template::drp::DrpContext;
 use tokio::sync::{broadcast, watch};
 
-use crate::events::Event;
+use crate::events::{self, Event, Followed};
 use crate::node::Node;
 use crate::render;
 use crate::runtime::workflow::str_field;
@@ -212,22 +212,19 @@ impl LoaderTable {
     /// Marks the table stale on every change that can move a loader, until `stop`.
     pub async fn follow(
         self: Arc<Self>,
-        mut events: broadcast::Receiver<Event>,
-        mut stop: watch::Receiver<bool>,
+        events: broadcast::Receiver<Event>,
+        stop: watch::Receiver<bool>,
     ) {
-        loop {
-            let next = tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                e = events.recv() => e,
-            };
-            match next {
-                Ok(e) if !SHAPES_LOADERS.contains(&e.kind.as_str()) => {}
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+        events::follow(events, stop, |seen| {
+            match seen {
+                Followed::Event(e) if !SHAPES_LOADERS.contains(&e.kind.as_str()) => {}
+                Followed::Event(_) | Followed::Lagged(_) => {
                     self.dirty.store(true, Ordering::Release);
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
             }
-        }
+            std::future::ready(())
+        })
+        .await
     }
 
     /// The loaders for the client `mac` (lower-case). Blocking: it may read the store.

@@ -19,7 +19,6 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -28,7 +27,7 @@ pub use self::error::DhcpError;
 use self::leases::Leases;
 use self::loaders::LoaderTable;
 use self::socket::{DhcpSocket, Interfaces, Received};
-use super::RunningGuard;
+use super::{RunningGuard, ServiceError};
 use crate::command::{Op, Request};
 use crate::node::Node;
 
@@ -54,10 +53,12 @@ pub async fn serve(
     node: Node,
     settings: Settings,
     mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServiceError> {
     let socket = Arc::new(
-        DhcpSocket::bind(settings.port)
-            .with_context(|| format!("binding DHCP on UDP port {}", settings.port))?,
+        DhcpSocket::bind(settings.port).map_err(ServiceError::io(format!(
+            "binding DHCP on UDP port {}",
+            settings.port
+        )))?,
     );
     let running = node.settings.boot.running.clone();
     let _running = RunningGuard::set(&running.dhcp);
@@ -78,8 +79,8 @@ pub async fn serve(
         let shared = shared.clone();
         tokio::task::spawn_blocking(move || shared.leases.reload(&shared.node.store))
             .await
-            .context("loading the leases")?
-            .context("loading the leases")?;
+            .map_err(ServiceError::task("loading the leases"))?
+            .map_err(ServiceError::Leases)?;
     }
     let follower = tokio::spawn(shared.leases.clone().follow(
         shared.node.store.clone(),
@@ -98,13 +99,13 @@ pub async fn serve(
     loop {
         let received = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            r = socket.recv(&mut buf) => r.context("receiving DHCP")?,
+            r = socket.recv(&mut buf) => r.map_err(ServiceError::io("receiving DHCP".to_string()))?,
         };
         while handlers.try_join_next().is_some() {}
         let bytes = buf[..received.len].to_vec();
         let permit = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            p = permits.clone().acquire_owned() => p.context("DHCP permits closed")?,
+            p = permits.clone().acquire_owned() => p.map_err(|_| ServiceError::PermitsClosed)?,
         };
         let shared = shared.clone();
         handlers.spawn(async move {

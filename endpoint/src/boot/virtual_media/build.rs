@@ -191,18 +191,7 @@ mod tests {
 
     #[test]
     fn the_config_boots_the_kernel_with_every_initrd() {
-        let file = |p: &str| CachedFile {
-            path: p.into(),
-            len: 1,
-        };
-        let plan = Plan {
-            uuid: "u".into(),
-            bootenv: "e".into(),
-            kernel: file("/k"),
-            initrds: vec![file("/a"), file("/b")],
-            cmdline: String::new(),
-            hash: "h".into(),
-        };
+        let plan = Plan::sample("", &["a", "b"]);
         let cfg = isolinux_cfg(&plan, "console=ttyS0 t=TOKEN");
         assert!(
             cfg.contains("APPEND initrd=/initrd0,/initrd1 console=ttyS0 t=TOKEN\n"),

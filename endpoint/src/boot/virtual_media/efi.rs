@@ -101,22 +101,10 @@ fn quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::boot::cache::CachedFile;
 
     #[test]
     fn every_word_is_quoted_for_grub() {
-        let file = |p: &str| CachedFile {
-            path: p.into(),
-            len: 1,
-        };
-        let plan = Plan {
-            uuid: "u".into(),
-            bootenv: "e".into(),
-            kernel: file("/k"),
-            initrds: vec![file("/a"), file("/b")],
-            cmdline: String::new(),
-            hash: "h".into(),
-        };
+        let plan = Plan::sample("", &["a", "b"]);
         let cfg = grub_cfg(&plan, "a=$x b='c' d;e");
         assert_eq!(
             cfg,

@@ -191,6 +191,7 @@ impl Isos {
                 .ensure(plan)
                 .map_err(|e| Miss::Unavailable(e.to_string())),
             Err(reason) => {
+                let reason = reason.to_string();
                 self.log_once(format!("{uuid}\0{bootenv}\0{reason}"), &reason);
                 Err(Miss::Unavailable(reason))
             }
@@ -255,6 +256,7 @@ impl Isos {
             }
             Err(reason) => {
                 let bootenv = str_field(machine, "BootEnv");
+                let reason = reason.to_string();
                 self.log_once(format!("{uuid}\0{bootenv}\0{reason}"), &reason);
                 None
             }

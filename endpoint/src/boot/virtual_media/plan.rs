@@ -39,6 +39,50 @@ impl Plan {
     pub fn uses_token(&self) -> bool {
         self.cmdline.contains(TOKEN_MARKER)
     }
+
+    /// A plan for unit tests: kernel `/cache/k`, each initrd `/cache/<name>`, no hash.
+    #[cfg(test)]
+    pub(crate) fn sample(cmdline: &str, initrds: &[&str]) -> Plan {
+        let file = |sum: &str| CachedFile {
+            path: format!("/cache/{sum}").into(),
+            len: 1,
+        };
+        Plan {
+            uuid: "u".into(),
+            bootenv: "e".into(),
+            kernel: file("k"),
+            initrds: initrds.iter().map(|s| file(s)).collect(),
+            cmdline: cmdline.into(),
+            hash: String::new(),
+        }
+    }
+}
+
+/// What keeps a wanted image from being built: logged once, and the answer to the BMC.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("rendering bootenv {bootenv}'s {what} for machine {uuid}: {source}")]
+    Render {
+        bootenv: String,
+        what: String,
+        uuid: String,
+        source: render::RenderError,
+    },
+    #[error("machine {uuid}: {problem}")]
+    Arch { uuid: String, problem: String },
+    #[error("bootenv {bootenv}'s {what} {path} is not uploaded (upload it as /api/v3/files/{path} or its ISO)")]
+    NotUploaded {
+        bootenv: String,
+        what: &'static str,
+        path: String,
+    },
+    #[error("reading bootenv {bootenv}'s {what} {path}: {source}")]
+    Read {
+        bootenv: String,
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Whether the machine (rendered as `ctx`) asks for an ISO, resolved the DRP way (machine,
@@ -59,7 +103,7 @@ pub fn plan(
     files: &FileCache,
     machine: &Value,
     mut ctx: DrpContext,
-) -> Result<Option<Plan>, String> {
+) -> Result<Option<Plan>, PlanError> {
     let uuid = str_field(machine, "Uuid").to_string();
     let bootenv = str_field(machine, "BootEnv").to_string();
     if !wanted(&ctx) || bootenv.is_empty() || ctx.env.is_none() {
@@ -67,18 +111,21 @@ pub fn plan(
     }
     ctx.token = TOKEN_MARKER.to_string();
     let render = |what: &str, source: &str| {
-        render::render_text(node, what, source, &ctx).map_err(|e| {
-            format!(
-                "rendering bootenv {bootenv}'s {what} for machine {uuid}: {}",
-                e
-            )
+        render::render_text(node, what, source, &ctx).map_err(|source| PlanError::Render {
+            bootenv: bootenv.clone(),
+            what: what.to_string(),
+            uuid: uuid.clone(),
+            source,
         })
     };
     if render("Kernel", "{{.Env.Kernel}}")?.trim().is_empty() {
         return Ok(None);
     }
     if let Some(problem) = arch_problem(str_field(machine, "Arch")) {
-        return Err(format!("machine {uuid}: {problem}"));
+        return Err(PlanError::Arch {
+            uuid: uuid.clone(),
+            problem,
+        });
     }
     let kernel_path = render("kernel path", r#"{{.Env.PathFor "tftp" .Env.Kernel}}"#)?;
     let initrd_paths = render("initrd paths", r#"{{.Env.JoinInitrds "tftp"}}"#)?;
@@ -86,14 +133,19 @@ pub fn plan(
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    let stored = |path: &str, what: &str| {
-        match files.get(&node.store, path) {
+    let stored = |path: &str, what: &'static str| match files.get(&node.store, path) {
         Ok(Some(file)) => Ok(file),
-        Ok(None) => Err(format!(
-            "bootenv {bootenv}'s {what} {path} is not uploaded (upload it as /api/v3/files/{path} or its ISO)"
-        )),
-        Err(e) => Err(format!("reading bootenv {bootenv}'s {what} {path}: {e}")),
-    }
+        Ok(None) => Err(PlanError::NotUploaded {
+            bootenv: bootenv.clone(),
+            what,
+            path: path.to_string(),
+        }),
+        Err(source) => Err(PlanError::Read {
+            bootenv: bootenv.clone(),
+            what,
+            path: path.to_string(),
+            source,
+        }),
     };
     let kernel = stored(&kernel_path, "kernel")?;
     let initrds = initrd_paths
@@ -163,18 +215,7 @@ mod tests {
     use super::*;
 
     fn plan(cmdline: &str, initrds: &[&str]) -> Plan {
-        let file = |sum: &str| CachedFile {
-            path: format!("/cache/{sum}").into(),
-            len: 1,
-        };
-        Plan {
-            uuid: "u".into(),
-            bootenv: "e".into(),
-            kernel: file("k"),
-            initrds: initrds.iter().map(|s| file(s)).collect(),
-            cmdline: cmdline.into(),
-            hash: String::new(),
-        }
+        Plan::sample(cmdline, initrds)
     }
 
     #[test]
