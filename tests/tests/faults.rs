@@ -245,13 +245,17 @@ async fn f12_restarted_leader_with_a_lagging_log() -> Result<()> {
 /// be caught up with a snapshot, which must exist and cover the purged entries.
 ///
 /// n1 leads with its appends written 2 s late while n2 and n3 acknowledge at once; it is
-/// killed right after a burst of writes, restarted, and elected again (n2 and n3 wait 5 s
-/// before campaigning). Then a fourth member joins through it and must catch up, and every
-/// member must take and serve writes.
+/// killed while writes keep coming, restarted, and elected again (n2 and n3 wait 5 s before
+/// campaigning). The state machine applies without fsync and makes its store durable at a
+/// checkpoint when an apply finds the last one a second old, after that apply: so after 3 s
+/// of steady writes, a pause of over a second and one more write, its durable store holds the
+/// last entry while its log is 2 s behind (and n1 can win again: no member's log is longer
+/// than its store). Then a fourth member joins through it and must catch up, and every member
+/// must take and serve writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f13_leader_with_a_purged_log_catches_up_a_new_member() -> Result<()> {
-    use tests::cluster::{Opts, Start};
-    use tests::workload::create_profiles;
+    use tests::cluster::{wait_for, Opts, Start};
+    use tests::workload::{create_profiles, BackgroundWriter};
 
     let _g = serial().await;
     let opts = with_flags(Opts::default(), |node| match node {
@@ -261,14 +265,31 @@ async fn f13_leader_with_a_purged_log_catches_up_a_new_member() -> Result<()> {
     });
     let mut c = three_led_by_n1(opts).await?;
 
-    let mut acked = create_profiles(
-        &c.http,
-        &[c.nodes[0].url()],
-        (0..50).map(|i| format!("f13a-{i:03}")).collect(),
-        8,
+    let writer = BackgroundWriter::start(&c.http, vec![c.nodes[0].url()], "f13a", 8);
+    let started = std::time::Instant::now();
+    wait_for(
         Duration::from_secs(120),
+        "50 acknowledged writes over 3 s",
+        async || {
+            let enough = writer.acked_count() >= 50 && started.elapsed() > Duration::from_secs(3);
+            Ok(enough.then_some(()))
+        },
     )
     .await?;
+    let mut acked = writer.stop().await?.acked;
+    // Not a wait for a condition: the next apply must find the last checkpoint older than the
+    // state machine's CHECKPOINT_INTERVAL (1 s) to make one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    acked.extend(
+        create_profiles(
+            &c.http,
+            &[c.nodes[0].url()],
+            vec!["f13a-last".into()],
+            1,
+            Duration::from_secs(60),
+        )
+        .await?,
+    );
     c.node_mut(0).kill();
     c.node_mut(0).spawn(Start::Restart)?;
     c.node_mut(0).wait_ready(Duration::from_secs(30)).await?;

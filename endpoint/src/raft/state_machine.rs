@@ -4,9 +4,9 @@
 //!
 //! Applied batches commit without an fsync (`store::durability`): the Raft log is the durable
 //! record, and after a crash openraft replays it from the applied log id of the last durable
-//! commit. A durable checkpoint follows every `CHECKPOINT_ENTRIES` entries or
-//! `CHECKPOINT_INTERVAL`, and precedes every snapshot handed to openraft, so the log is never
-//! purged past what the store holds durably.
+//! commit. The batch that reaches `CHECKPOINT_ENTRIES` entries or `CHECKPOINT_INTERVAL` since
+//! the last durable checkpoint commits durably (one fsync), and a checkpoint precedes every
+//! snapshot handed to openraft, so the log is never purged past what the store holds durably.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -230,10 +230,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             batch.push(item?);
         }
         let store = self.store.clone();
+        // A due checkpoint is this batch's commit made durable, before its responses: an
+        // acknowledged write is then never behind a checkpoint still to come.
+        let (due, keep_savepoint) = {
+            let mut policy = self.lock_policy();
+            (policy.applied(batch.len() as u64), policy.keep_savepoint)
+        };
         let (batch, responses, events) = blocking(move || {
             let mut tx = store.db().begin_write().map_err(io_err)?;
-            // No fsync: the Raft log already holds these entries durably (module docs).
-            tx.set_durability(redb::Durability::None).map_err(io_err)?;
+            if !due || keep_savepoint {
+                // No fsync: the Raft log already holds these entries durably (module docs).
+                tx.set_durability(redb::Durability::None).map_err(io_err)?;
+            }
             let mut responses = Vec::with_capacity(batch.len());
             let mut events = Vec::new();
             {
@@ -268,25 +276,26 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 }
             }
             tx.commit().map_err(io_err)?;
+            if due && keep_savepoint {
+                // The savepoint needs a transaction of its own (no table opened yet).
+                durability::checkpoint(store.db(), true).map_err(io_err)?;
+            }
             Ok((batch, responses, events))
         })
         .await?;
+        if due {
+            self.lock_policy().done();
+        }
         if let Some(bus) = &self.events {
             for event in events {
                 // No subscriber is not an error.
                 let _ = bus.send(event);
             }
         }
-        let applied = batch.len() as u64;
         for ((_, responder), response) in batch.into_iter().zip(responses) {
             if let Some(responder) = responder {
                 responder.send(response);
             }
-        }
-        // After the responses: the clients of this batch do not wait for the checkpoint.
-        let due = self.lock_policy().applied(applied);
-        if due {
-            self.checkpoint().await?;
         }
         Ok(())
     }

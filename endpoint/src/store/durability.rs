@@ -4,8 +4,9 @@
 //! visible to readers at once but only in this process's memory until a later durable commit
 //! (redb 4.6 writes the on-disk header only on a durable commit; `Database` drop promotes
 //! pending ones). After a crash, redb reopens at the last durable commit and the member replays
-//! the Raft log from the applied log id recorded there. A *checkpoint* is an empty durable
-//! commit: it makes every earlier non-durable commit durable with one fsync.
+//! the Raft log from the applied log id recorded there. A *checkpoint* is a durable commit (an
+//! applied batch's own, or an empty one): it makes every earlier non-durable commit durable
+//! with one fsync.
 //!
 //! The power-cut fault keeps a redb persistent savepoint at each checkpoint; at start it
 //! restores the latest one, so even a clean close (which redb makes durable) loses what a power
@@ -19,7 +20,7 @@ use super::StoreError;
 
 /// A checkpoint is due after this many applied entries...
 pub const CHECKPOINT_ENTRIES: u64 = 1024;
-/// ...or when an apply finds the last checkpoint this old.
+/// ...or when a batch finds the last checkpoint this old.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// When the next checkpoint is due; shared by the state machine and its snapshot builder.
