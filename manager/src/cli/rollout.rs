@@ -59,25 +59,13 @@ pub fn status_text(r: &Value) -> String {
             } else if gate["Healthy"] == Value::Bool(true) {
                 "healthy".into()
             } else {
-                gate["Problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                joined(&gate["Problems"], "; ")
             };
             vec![
                 s(w, "Name"),
                 s(w, "State"),
                 s(w, "MaxParallel"),
-                w["Endpoints"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
+                joined(&w["Endpoints"], ","),
                 short(&reading, 80),
             ]
         })
@@ -114,6 +102,16 @@ pub fn status_text(r: &Value) -> String {
         &eps,
     ));
     out
+}
+
+/// A list of strings as one line.
+fn joined(list: &Value, sep: &str) -> String {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 pub async fn status(c: &Client) -> anyhow::Result<()> {
