@@ -115,7 +115,7 @@ fn serve(mut cmd: Command, port: u16, log: &Path) -> Proc {
         .spawn()
         .unwrap();
     let p = Proc(child);
-    wait(Duration::from_secs(20), || {
+    wait(Duration::from_secs(60), || {
         std::net::TcpStream::connect(("127.0.0.1", port))
             .ok()
             .map(|_| ())

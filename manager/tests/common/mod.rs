@@ -292,7 +292,7 @@ impl Manager {
             .unwrap();
         self.proc = Some(Proc(child));
         let url = self.url.clone();
-        wait(Duration::from_secs(20), || {
+        wait(Duration::from_secs(60), || {
             (call("GET", &format!("{url}/api/v3/endpoints"), None).0 == 200).then_some(())
         })
         .expect("manager answers");
