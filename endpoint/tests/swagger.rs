@@ -89,6 +89,11 @@ async fn every_documented_operation_is_served_as_documented() {
             let drp_error = response["content"]["application/json"]["schema"]["$ref"]
                 == "#/components/schemas/Error"
                 && response["content"].get("text/plain").is_none();
+            // A stream never ends (its status and headers are what is checked here).
+            if id == "watchConsensusState" {
+                probed += 1;
+                continue;
+            }
             let body = resp.bytes().await.expect("body");
             if drp_error && name != "head" {
                 let error: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {

@@ -185,6 +185,11 @@ impl RaftHandle {
     /// Returns on the next state change (e.g. a new leader) or after `wait`.
     pub async fn changed(&self, wait: Duration) {
         let mut rx = self.raft.metrics();
+        // openraft hands out a clone of a receiver that never marks anything seen, so without
+        // this `changed()` returned at once after the first change ever: every caller looping
+        // on it (the active-member watcher, the write and read retries) spun a worker at 100%.
+        // A change between the caller's last look and here waits at most `wait`.
+        rx.borrow_and_update();
         let _ = tokio::time::timeout(wait, rx.changed()).await;
     }
 
