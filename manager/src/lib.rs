@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod replica;
 pub mod serve;
 pub mod state;
 pub mod sync;

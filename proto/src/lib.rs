@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod collections;
 pub mod error;
 pub mod headers;
 pub mod paths;

@@ -46,6 +46,8 @@ pub struct Manager {
     pub git_polled: watch::Sender<u64>,
     /// The progressive rollout of the commit in force.
     pub rollout: crate::sync::rollout::Rollouts,
+    /// Every cluster's writable objects, served federated.
+    pub replica: crate::replica::Replica,
     clusters: Mutex<BTreeMap<String, ClusterHandle>>,
     shutdown: watch::Receiver<bool>,
 }
@@ -86,6 +88,7 @@ impl Manager {
             git_poke: Notify::new(),
             git_polled,
             rollout: Default::default(),
+            replica: Default::default(),
             clusters: Mutex::new(BTreeMap::new()),
             shutdown,
         }))
