@@ -48,9 +48,7 @@ pub fn is_builtin(collection: &str, key: &str) -> bool {
     )
 }
 
-pub fn collection(name: &str) -> Option<&'static Collection> {
-    COLLECTIONS.iter().find(|c| c.name == name)
-}
+pub use proto::collections::by_name as collection;
 
 /// Problems with an object a client sent, each a sentence naming the field.
 pub fn validate(collection: &Collection, object: &Value) -> Vec<String> {
