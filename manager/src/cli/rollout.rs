@@ -10,10 +10,19 @@ const PATH: &str = "/api/v3/rollout";
 
 /// Renders `GET /api/v3/rollout`: the rollout line, a halt, then waves and endpoints.
 pub fn status_text(r: &Value) -> String {
-    let mut out = String::new();
     if r["Rollout"].is_null() {
         return "no rollout: the repository declares none (rollouts/*.yaml); every endpoint applies at once\n".into();
     }
+    let mut out = headline(r);
+    out.push_str(&waves_table(r));
+    out.push('\n');
+    out.push_str(&endpoints_table(r));
+    out
+}
+
+/// The rollout line, then a halt and a commit waiting for `resume`, when there are.
+fn headline(r: &Value) -> String {
+    let mut out = String::new();
     let gate = if r["GateEnabled"] == Value::Bool(true) {
         format!("gate on, settle {}s", s(r, "SettleSeconds"))
     } else {
@@ -48,6 +57,11 @@ pub fn status_text(r: &Value) -> String {
             short(&s(r, "WaitingCommit"), 12)
         );
     }
+    out
+}
+
+/// One row per wave, with the gate's last reading.
+fn waves_table(r: &Value) -> String {
     let waves: Vec<Vec<String>> = r["Waves"]
         .as_array()
         .into_iter()
@@ -70,10 +84,11 @@ pub fn status_text(r: &Value) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(
-        &["WAVE", "STATE", "PARALLEL", "ENDPOINTS", "GATE"],
-        &waves,
-    ));
+    table(&["WAVE", "STATE", "PARALLEL", "ENDPOINTS", "GATE"], &waves)
+}
+
+/// One row per endpoint: its wave, the desired and applied commits, whether it is released.
+fn endpoints_table(r: &Value) -> String {
     let eps: Vec<Vec<String>> = r["Endpoints"]
         .as_array()
         .into_iter()
@@ -94,14 +109,12 @@ pub fn status_text(r: &Value) -> String {
             ]
         })
         .collect();
-    out.push('\n');
-    out.push_str(&table(
+    table(
         &[
             "ENDPOINT", "WAVE", "DESIRED", "APPLIED", "RELEASED", "ERROR",
         ],
         &eps,
-    ));
-    out
+    )
 }
 
 /// A list of strings as one line.

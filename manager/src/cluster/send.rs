@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
+use tokio::sync::watch;
 
 use super::trust;
 use super::Cluster;
@@ -29,6 +30,37 @@ pub enum SendError {
     Unavailable(String),
     #[error("request to {url} failed: {message}")]
     Failed { url: String, message: String },
+}
+
+/// What the attempts so far left: the last failure, and the last 502/503/504 reply, which
+/// is returned rather than an error once the deadline passes.
+#[derive(Default)]
+struct Tried {
+    last: Option<SendError>,
+    last_resp: Option<Response>,
+}
+
+/// How the members failed in one pass.
+struct Pass {
+    /// Every request surely never reached a server (refused connection or certificate).
+    all_refused: bool,
+    /// Every member's certificate was refused.
+    all_untrusted: bool,
+}
+
+enum Outcome {
+    /// Return this now.
+    Done(Result<Response, SendError>),
+    /// No member gave an answer to return.
+    Failed(Pass),
+}
+
+/// A member that cannot serve now (another may).
+fn unavailable(resp: &Response) -> bool {
+    matches!(
+        resp.status(),
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+    )
 }
 
 impl Cluster {
@@ -63,82 +95,113 @@ impl Cluster {
         stored_credentials: bool,
     ) -> Result<Response, SendError> {
         let end = Instant::now() + deadline;
-        let mut last: Option<SendError> = None;
-        let mut last_resp: Option<Response> = None;
+        let mut tried = Tried::default();
         loop {
             // Any change of the view from here on (a stream or the poll naming a new leader)
             // ends the wait below at once.
             let mut changed = self.subscribe();
-            let targets = self.targets();
-            let mut all_refused = !targets.is_empty();
-            let mut all_untrusted = !targets.is_empty();
-            for url in &targets {
-                let req = if stored_credentials {
-                    self.authorize(build(url))
-                } else {
-                    build(url)
-                };
-                match req.send().await {
-                    Ok(resp) => {
-                        all_refused = false;
-                        all_untrusted = false;
-                        self.note_response(&resp);
-                        let unavailable = matches!(
-                            resp.status(),
-                            StatusCode::BAD_GATEWAY
-                                | StatusCode::SERVICE_UNAVAILABLE
-                                | StatusCode::GATEWAY_TIMEOUT
-                        );
-                        if unavailable && retry == Retry::Idempotent && Instant::now() < end {
-                            tracing::debug!(endpoint = %self.id, %url, status = %resp.status(), "member unavailable; trying another");
-                            last_resp = Some(resp);
-                            continue;
-                        }
-                        return Ok(resp);
-                    }
-                    Err(e) => {
-                        // A refused certificate: the request never left (like a refused
-                        // connection), and waiting will not change the certificate.
-                        let untrusted = trust::untrusted(&e).is_some();
-                        let refused = e.is_connect() || untrusted;
-                        all_refused &= refused;
-                        all_untrusted &= untrusted;
-                        let message = trust::describe(&e);
-                        tracing::debug!(endpoint = %self.id, %url, error = %message, "request failed");
-                        self.note_down(url);
-                        last = Some(SendError::Failed {
-                            url: url.clone(),
-                            message,
-                        });
-                        if !(refused || retry == Retry::Idempotent) {
-                            return Err(
-                                last.unwrap_or_else(|| SendError::Unavailable(self.id.clone()))
-                            );
-                        }
-                    }
-                }
-            }
-            if Instant::now() >= end || (all_untrusted && last_resp.is_none()) {
-                break;
-            }
-            // Nothing answers at all (not a failover, where the others still do): give up
-            // rather than hold the caller.
-            let view = self.view();
-            if all_refused && view.polled && view.reachable.is_empty() && last_resp.is_none() {
-                break;
-            }
-            let wait = if self.pushing() {
-                RETRY_WHILE_PUSHED
-            } else {
-                self.poke();
-                RETRY_EVERY
+            let pass = match self
+                .try_members(&build, retry, end, stored_credentials, &mut tried)
+                .await
+            {
+                Outcome::Done(result) => return result,
+                Outcome::Failed(pass) => pass,
             };
-            let _ = tokio::time::timeout(wait, changed.changed()).await;
+            if self.give_up(end, &pass, &tried) {
+                break;
+            }
+            self.wait_for_news(&mut changed).await;
         }
-        if let Some(resp) = last_resp {
+        if let Some(resp) = tried.last_resp {
             return Ok(resp);
         }
-        Err(last.unwrap_or_else(|| SendError::Unavailable(self.id.clone())))
+        Err(tried
+            .last
+            .unwrap_or_else(|| SendError::Unavailable(self.id.clone())))
+    }
+
+    /// One pass over the members (the leader first): the answer to return, or how they all
+    /// failed.
+    async fn try_members(
+        &self,
+        build: &impl Fn(&str) -> RequestBuilder,
+        retry: Retry,
+        end: Instant,
+        stored_credentials: bool,
+        tried: &mut Tried,
+    ) -> Outcome {
+        let targets = self.targets();
+        let mut pass = Pass {
+            all_refused: !targets.is_empty(),
+            all_untrusted: !targets.is_empty(),
+        };
+        for url in &targets {
+            let req = if stored_credentials {
+                self.authorize(build(url))
+            } else {
+                build(url)
+            };
+            match req.send().await {
+                Ok(resp) => {
+                    pass.all_refused = false;
+                    pass.all_untrusted = false;
+                    self.note_response(&resp);
+                    if unavailable(&resp) && retry == Retry::Idempotent && Instant::now() < end {
+                        tracing::debug!(endpoint = %self.id, %url, status = %resp.status(), "member unavailable; trying another");
+                        tried.last_resp = Some(resp);
+                        continue;
+                    }
+                    return Outcome::Done(Ok(resp));
+                }
+                Err(e) => {
+                    // A refused certificate: the request never left (like a refused
+                    // connection), and waiting will not change the certificate.
+                    let untrusted = trust::untrusted(&e).is_some();
+                    let refused = e.is_connect() || untrusted;
+                    pass.all_refused &= refused;
+                    pass.all_untrusted &= untrusted;
+                    let failed = self.failed(url, &e);
+                    if !(refused || retry == Retry::Idempotent) {
+                        return Outcome::Done(Err(failed));
+                    }
+                    tried.last = Some(failed);
+                }
+            }
+        }
+        Outcome::Failed(pass)
+    }
+
+    /// Records a member's failed request and says what failed.
+    fn failed(&self, url: &str, e: &reqwest::Error) -> SendError {
+        let message = trust::describe(e);
+        tracing::debug!(endpoint = %self.id, %url, error = %message, "request failed");
+        self.note_down(url);
+        SendError::Failed {
+            url: url.to_owned(),
+            message,
+        }
+    }
+
+    /// Whether to stop after a pass in which no member gave an answer to return.
+    fn give_up(&self, end: Instant, pass: &Pass, tried: &Tried) -> bool {
+        if Instant::now() >= end || (pass.all_untrusted && tried.last_resp.is_none()) {
+            return true;
+        }
+        // Nothing answers at all (not a failover, where the others still do): give up
+        // rather than hold the caller.
+        let view = self.view();
+        pass.all_refused && view.polled && view.reachable.is_empty() && tried.last_resp.is_none()
+    }
+
+    /// Waits until the view changes, at most a short while.
+    async fn wait_for_news(&self, changed: &mut watch::Receiver<u64>) {
+        let wait = if self.pushing() {
+            RETRY_WHILE_PUSHED
+        } else {
+            self.poke();
+            RETRY_EVERY
+        };
+        let _ = tokio::time::timeout(wait, changed.changed()).await;
     }
 
     /// A JSON call with failover; non-2xx replies are errors carrying the body.

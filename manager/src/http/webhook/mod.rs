@@ -40,7 +40,8 @@ pub(super) async fn refresh(
             }
         }
     };
-    let push = push::parse(&body).map_err(|e| ApiError::bad_request("webhook", "", e))?;
+    let push =
+        push::parse(&body).map_err(|e| ApiError::bad_request("webhook", "", e.to_string()))?;
     let event = forge.map_or("refresh", signature::Forge::name);
     if let Some(git_ref) = &push.git_ref {
         if !push::is_followed(git_ref, &st.mgr.config.git_branch) {

@@ -13,15 +13,25 @@ pub struct Push {
     pub after: Option<String>,
 }
 
+/// Why a webhook's body is not a push event.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The body does not parse as JSON.
+    #[error("the body is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// The body is JSON but not an object.
+    #[error("the body must be a JSON object (a push event, or {{}})")]
+    NotObject,
+}
+
 /// Reads the body: empty is a plain refresh, anything else must be a JSON object.
-pub fn parse(body: &[u8]) -> Result<Push, String> {
+pub fn parse(body: &[u8]) -> Result<Push, PushError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Push::default());
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(PushError::NotJson)?;
     let Value::Object(map) = value else {
-        return Err("the body must be a JSON object (a push event, or {})".to_owned());
+        return Err(PushError::NotObject);
     };
     let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
     Ok(Push {
@@ -54,8 +64,15 @@ mod tests {
         assert_eq!(parse(gitlab).unwrap().after.as_deref(), Some("c"));
         assert_eq!(parse(b"").unwrap(), Push::default());
         assert_eq!(parse(b"{}").unwrap(), Push::default());
-        assert!(parse(b"[1]").unwrap_err().contains("JSON object"));
-        assert!(parse(b"{nope").unwrap_err().contains("not JSON"));
+        let not_object = parse(b"[1]").unwrap_err().to_string();
+        assert_eq!(
+            not_object,
+            "the body must be a JSON object (a push event, or {})"
+        );
+        assert!(parse(b"{nope")
+            .unwrap_err()
+            .to_string()
+            .starts_with("the body is not JSON: "));
         assert!(is_followed("refs/heads/main", "main"));
         assert!(!is_followed("refs/heads/main2", "main"));
         assert!(!is_followed("refs/tags/main", "main"));

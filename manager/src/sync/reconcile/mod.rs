@@ -101,7 +101,7 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
     };
     // A progressive rollout decides when this endpoint's wave may take the commit.
     if let Err(why) = mgr.rollout.admits(id, d.commit.as_deref()) {
-        errors.push(why);
+        errors.push(why.to_string());
         return record_errors(mgr, id, errors);
     }
     match apply::push(mgr, id, cluster, memory, &d, push).await {

@@ -59,14 +59,14 @@ async fn endpoint(mgr: &Manager, id: &str, hash: &str) -> Result<(), Check> {
         let why = view.error.map(|e| format!(": {e}")).unwrap_or_default();
         return Err(hold(format!("cluster {}{why}", view.status)));
     }
-    let state = cluster_state(&c).await.map_err(hold)?;
+    let state = cluster_state(&c).await.map_err(|e| hold(e.to_string()))?;
     let mut problems: Vec<String> = state
         .nodes
         .iter()
         .filter(|n| !n.online)
         .map(|n| format!("member {} offline", n.consensus_id))
         .collect();
-    if state.voters().len() > 1 && !fail_over_safe(&c).await.map_err(hold)? {
+    if state.voters().len() > 1 && !fail_over_safe(&c).await.map_err(|e| hold(e.to_string()))? {
         problems.push("not failOverSafe".into());
     }
     problems.extend(hash_problems(&c, &state, hash).await);
@@ -115,7 +115,7 @@ async fn hash_problems(c: &Cluster, state: &ClusterState, hash: &str) -> Vec<Str
 async fn failed_job(c: &Cluster, since: &str) -> Result<(), Check> {
     let jobs = leader_json(c, "/api/v3/jobs?State=failed")
         .await
-        .map_err(|e| Check::Hold(vec![e]))?;
+        .map_err(|e| Check::Hold(vec![e.to_string()]))?;
     let failed = jobs.as_array().into_iter().flatten().find(|j| {
         j.get("EndTime")
             .and_then(Value::as_str)

@@ -34,6 +34,29 @@ pub enum ControlError {
     NoRollout,
 }
 
+/// Why an endpoint's push of a commit waits (shown among the endpoint's errors).
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The driver has not looked at the repository yet.
+    #[error("rollout: starting")]
+    Starting,
+    /// The commit is newer than the one the driver follows, and may declare a rollout.
+    #[error("rollout: waiting for the rollout to take this commit")]
+    CommitPending,
+    /// The rollout halted; only `rollout resume` moves it again.
+    #[error(
+        "rollout halted at endpoint `{endpoint}` (wave `{wave}`): {reason}; waiting for `drp-manager rollout resume`"
+    )]
+    Halted {
+        endpoint: String,
+        wave: String,
+        reason: String,
+    },
+    /// The endpoint's wave is not released yet.
+    #[error("rollout: waiting for wave `{0}`")]
+    Wave(String),
+}
+
 impl Rollouts {
     fn with<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
@@ -47,30 +70,31 @@ impl Rollouts {
 
     /// Whether endpoint `id` may push the desired state of `commit` now; `Err` says why it
     /// waits. Endpoints no wave selects, and desired states not from git, are not governed.
-    pub fn admits(&self, id: &str, commit: Option<&str>) -> Result<(), String> {
+    pub fn admits(&self, id: &str, commit: Option<&str>) -> Result<(), AdmitError> {
         if commit.is_none() {
             return Ok(());
         }
         self.with(|s| {
             // Until the driver's first look, nothing from git goes out ungated.
             if s.state.is_empty() {
-                return Err("rollout: starting".into());
+                return Err(AdmitError::Starting);
             }
             // A commit the driver has not looked at yet may declare a rollout.
             if s.commit.as_deref() != commit && s.halt.is_none() {
-                return Err("rollout: waiting for the rollout to take this commit".into());
+                return Err(AdmitError::CommitPending);
             }
             if s.rollout.is_none() {
                 return Ok(());
             }
             if let (Some(h), Some(_)) = (&s.halt, s.endpoint(id)) {
-                return Err(format!(
-                    "rollout halted at endpoint `{}` (wave `{}`): {}; waiting for `drp-manager rollout resume`",
-                    h.endpoint, h.wave, h.reason
-                ));
+                return Err(AdmitError::Halted {
+                    endpoint: h.endpoint.clone(),
+                    wave: h.wave.clone(),
+                    reason: h.reason.clone(),
+                });
             }
             match s.endpoint(id) {
-                Some(ep) if !ep.released => Err(format!("rollout: waiting for wave `{}`", ep.wave)),
+                Some(ep) if !ep.released => Err(AdmitError::Wave(ep.wave.clone())),
                 _ => Ok(()),
             }
         })

@@ -3,6 +3,7 @@
 //! then run it one member at a time, followers first and the leader last.
 
 pub mod catalog;
+mod error;
 pub mod progress;
 pub(crate) mod rollout;
 

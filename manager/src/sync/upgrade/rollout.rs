@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use super::bare;
 use super::catalog::Entry;
+use super::error::{LeaderError, MemberCallError, NotBackYet, NotReady, RolloutError};
 use super::progress::{self, DONE, HALTED};
 use crate::cluster::Cluster;
 
@@ -33,7 +34,7 @@ pub(super) async fn run(
     let outcome = steps(&stop, &id, &cluster, &target, &entry).await;
     let (state, detail) = match outcome {
         Ok(detail) => (DONE, detail),
-        Err(why) => (HALTED, why),
+        Err(why) => (HALTED, why.to_string()),
     };
     if state == HALTED {
         tracing::error!(endpoint = %id, %target, "rollout halted: {detail}");
@@ -57,7 +58,7 @@ async fn steps(
     c: &Cluster,
     target: &str,
     entry: &Entry,
-) -> Result<String, String> {
+) -> Result<String, RolloutError> {
     let state = ready(stop, id, c).await?;
     let pending: Vec<(String, String)> = state
         .nodes
@@ -70,12 +71,18 @@ async fn steps(
     }
     let body = tokio::fs::read(&entry.path)
         .await
-        .map_err(|e| format!("reading {}: {e}", entry.path.display()))?;
+        .map_err(|source| RolloutError::ReadBinary {
+            path: entry.path.clone(),
+            source,
+        })?;
     for (member, url) in &pending {
         note(id, format!("staging {target} on {member}"));
         stage(c, url, &body, &entry.sha256)
             .await
-            .map_err(|e| format!("stage on {member} refused: {e}"))?;
+            .map_err(|source| RolloutError::Stage {
+                member: member.clone(),
+                source,
+            })?;
     }
     let mut left = pending;
     while !left.is_empty() {
@@ -89,7 +96,10 @@ async fn steps(
         note(id, format!("running {target} on {member}"));
         run_member(c, &url)
             .await
-            .map_err(|e| format!("run on {member} failed: {e}"))?;
+            .map_err(|source| RolloutError::Run {
+                member: member.clone(),
+                source,
+            })?;
         wait_back(stop, id, c, &member, &url, target, state.commit_index).await?;
         progress::update(id, |p| p.upgraded.push(member.clone()));
     }
@@ -103,11 +113,11 @@ async fn ready(
     stop: &watch::Receiver<bool>,
     id: &str,
     c: &Cluster,
-) -> Result<ClusterState, String> {
+) -> Result<ClusterState, RolloutError> {
     let end = Instant::now() + READY_WAIT;
     loop {
         if *stop.borrow() {
-            return Err("the manager is stopping".into());
+            return Err(RolloutError::Stopping);
         }
         let last = match whole(c).await {
             Ok(s) => {
@@ -117,19 +127,19 @@ async fn ready(
             Err(e) => e,
         };
         if Instant::now() >= end {
-            return Err(format!("the cluster is not whole: {last}"));
+            return Err(RolloutError::NotWhole(last));
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-async fn whole(c: &Cluster) -> Result<ClusterState, String> {
+async fn whole(c: &Cluster) -> Result<ClusterState, NotReady> {
     let s = cluster_state(c).await?;
     if let Some(n) = s.nodes.iter().find(|n| !n.online) {
-        return Err(format!("{} is offline", n.consensus_id));
+        return Err(NotReady::Offline(n.consensus_id.clone()));
     }
     if !fail_over_safe(c).await? {
-        return Err("not failOverSafe".into());
+        return Err(NotReady::NotFailOverSafe);
     }
     Ok(s)
 }
@@ -144,23 +154,30 @@ fn record_versions(id: &str, s: &ClusterState) {
     });
 }
 
-pub(crate) async fn leader_json(c: &Cluster, path: &str) -> Result<Value, String> {
+pub(crate) async fn leader_json(c: &Cluster, path: &str) -> Result<Value, LeaderError> {
     match c
         .json(Method::GET, path, None, &[], CALL_TIMEOUT, CALL_TIMEOUT)
         .await
     {
-        Ok((s, v)) if s.is_success() => Ok(v),
-        Ok((s, v)) => Err(format!("GET {path}: HTTP {s}: {v}")),
-        Err(e) => Err(format!("GET {path}: {e}")),
+        Ok((status, v)) if status.is_success() => Ok(v),
+        Ok((status, body)) => Err(LeaderError::Status {
+            path: path.to_owned(),
+            status,
+            body,
+        }),
+        Err(source) => Err(LeaderError::Send {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
-pub(crate) async fn cluster_state(c: &Cluster) -> Result<ClusterState, String> {
+pub(crate) async fn cluster_state(c: &Cluster) -> Result<ClusterState, LeaderError> {
     let v = leader_json(c, "/api/v3/system/consensus/state").await?;
-    serde_json::from_value(v).map_err(|e| format!("consensus state: {e}"))
+    serde_json::from_value(v).map_err(LeaderError::State)
 }
 
-pub(crate) async fn fail_over_safe(c: &Cluster) -> Result<bool, String> {
+pub(crate) async fn fail_over_safe(c: &Cluster) -> Result<bool, LeaderError> {
     let v = leader_json(c, "/api/v3/system/consensus/failOverSafe").await?;
     Ok(v["Safe"] == Value::Bool(true))
 }
@@ -176,13 +193,16 @@ pub(crate) fn member_call(
 }
 
 /// Why a member's reply is not the expected status.
-async fn refused(resp: reqwest::Response) -> String {
-    let s = resp.status();
+async fn refused(resp: reqwest::Response) -> MemberCallError {
+    let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    format!("HTTP {s}: {}", text.chars().take(300).collect::<String>())
+    MemberCallError::Refused {
+        status,
+        body: text.chars().take(300).collect(),
+    }
 }
 
-async fn stage(c: &Cluster, url: &str, body: &[u8], sha: &str) -> Result<(), String> {
+async fn stage(c: &Cluster, url: &str, body: &[u8], sha: &str) -> Result<(), MemberCallError> {
     let resp = member_call(c, Method::POST, url, "/api/v3/system/upgrade/stage")
         .header("Content-Type", "application/octet-stream")
         .header("X-DRP-Sha256", sha)
@@ -190,7 +210,7 @@ async fn stage(c: &Cluster, url: &str, body: &[u8], sha: &str) -> Result<(), Str
         .timeout(STAGE_TIMEOUT)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(MemberCallError::Send)?;
     if resp.status() == StatusCode::CREATED || resp.status() == StatusCode::OK {
         return Ok(());
     }
@@ -199,12 +219,12 @@ async fn stage(c: &Cluster, url: &str, body: &[u8], sha: &str) -> Result<(), Str
 
 /// Runs the staged binary with the member's own argv (no `Args`): the binary in the catalog
 /// must accept the flags its members were started with.
-async fn run_member(c: &Cluster, url: &str) -> Result<(), String> {
+async fn run_member(c: &Cluster, url: &str) -> Result<(), MemberCallError> {
     let resp = member_call(c, Method::POST, url, "/api/v3/system/upgrade/run")
         .timeout(Duration::from_secs(30))
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(MemberCallError::Send)?;
     if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK {
         return Ok(());
     }
@@ -223,11 +243,11 @@ async fn wait_back(
     url: &str,
     target: &str,
     commit: u64,
-) -> Result<(), String> {
+) -> Result<(), RolloutError> {
     let end = Instant::now() + MEMBER_BACK;
     loop {
         if *stop.borrow() {
-            return Err("the manager is stopping".into());
+            return Err(RolloutError::Stopping);
         }
         if let Ok(resp) = member_call(c, Method::GET, url, "/api/v3/system/upgrade/status")
             .timeout(CALL_TIMEOUT)
@@ -237,10 +257,11 @@ async fn wait_back(
             if let Ok(v) = resp.json::<Value>().await {
                 let state = v["State"].as_str().unwrap_or("");
                 if state == "rolled-back" || state == "failed" {
-                    return Err(format!(
-                        "{member} reports {state}: {}",
-                        v["Error"].as_str().unwrap_or("")
-                    ));
+                    return Err(RolloutError::MemberFailed {
+                        member: member.to_owned(),
+                        state: state.to_owned(),
+                        error: v["Error"].as_str().unwrap_or("").to_owned(),
+                    });
                 }
             }
         }
@@ -251,17 +272,24 @@ async fn wait_back(
                 }
                 return Ok(());
             }
-            Ok(false) => format!("{member} not yet at {target}, caught up and failOverSafe"),
+            Ok(false) => NotBackYet::Pending {
+                member: member.to_owned(),
+                target: target.to_owned(),
+            },
             Err(e) => e,
         };
         if Instant::now() >= end {
-            return Err(format!("{member} not back within {MEMBER_BACK:?}: {last}"));
+            return Err(RolloutError::NotBack {
+                member: member.to_owned(),
+                within: MEMBER_BACK,
+                last,
+            });
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-async fn back(c: &Cluster, member: &str, target: &str, commit: u64) -> Result<bool, String> {
+async fn back(c: &Cluster, member: &str, target: &str, commit: u64) -> Result<bool, NotBackYet> {
     let s = cluster_state(c).await?;
     let Some(n) = s.nodes.iter().find(|n| n.consensus_id == member) else {
         return Ok(false);
