@@ -176,6 +176,29 @@ fn setup(id: &str) -> (Cluster, Manager, tempfile::TempDir, Writer) {
     (c, m, mdir, w)
 }
 
+/// The leader's index and its term.
+fn leader_and_term(c: &Cluster) -> (usize, u64) {
+    let l = c.leader().expect("leader");
+    (l, c.nodes[l].cluster_state().unwrap().term)
+}
+
+/// Waits for the manager's line telling that a stream named `leader` after `term`.
+fn wait_pushed(m: &Manager, leader: &str, term: u64) -> String {
+    wait(Duration::from_secs(30), || pushed_line(m, leader, term))
+        .unwrap_or_else(|| panic!("no stream named {leader} after term {term}:\n{}", m.log()))
+}
+
+/// Ten more writes acknowledged through the gateway after the change at `since`, then every
+/// acknowledged write is on the cluster; returns how long after `since` the first one came.
+fn resumes_and_loses_none(c: &Cluster, w: Writer, since: Instant, what: &str) -> Option<Duration> {
+    let before = w.count();
+    w.wait_count(before + 10, what);
+    let first = w.first_after(since).map(|t| t - since);
+    let acked = w.finish();
+    check_none_lost(c, &acked);
+    first
+}
+
 /// Every acknowledged write is on the cluster, read through the new leader.
 fn check_none_lost(c: &Cluster, acked: &[String]) {
     let l = wait(Duration::from_secs(30), || c.leader()).expect("a leader");
@@ -203,22 +226,13 @@ fn check_none_lost(c: &Cluster, acked: &[String]) {
 fn the_gateway_follows_a_killed_leader_by_push_and_loses_no_write() {
     let _g = serial();
     let (mut c, m, _mdir, w) = setup("t-push");
-    let old = c.leader().expect("leader");
-    let old_term = c.nodes[old].cluster_state().unwrap().term;
+    let (old, old_term) = leader_and_term(&c);
 
     let killed = Instant::now();
     c.nodes[old].kill(); // SIGKILL
     let new = wait(Duration::from_secs(30), || c.leader()).expect("a new leader");
     let new_id = consensus_id(&c.nodes[new]);
-    let line = wait(Duration::from_secs(30), || {
-        pushed_line(&m, &new_id, old_term)
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "no stream named {new_id} after term {old_term}:\n{}",
-            m.log()
-        )
-    });
+    let line = wait_pushed(&m, &new_id, old_term);
     wait(Duration::from_secs(30), || {
         let e = m.endpoint("t-push");
         (e["ConnectionStatus"] == "connected" && e["Leader"]["ConsensusID"] == new_id.as_str())
@@ -230,22 +244,15 @@ fn the_gateway_follows_a_killed_leader_by_push_and_loses_no_write() {
             m.endpoint("t-push")
         )
     });
-    let before = w.count();
-    w.wait_count(before + 10, "after the failover");
-    eprintln!(
-        "kill -> first acknowledged write through the gateway: {:?}; {line}",
-        w.first_after(killed).map(|t| t - killed)
-    );
-    let acked = w.finish();
-    check_none_lost(&c, &acked);
+    let first = resumes_and_loses_none(&c, w, killed, "after the failover");
+    eprintln!("kill -> first acknowledged write through the gateway: {first:?}; {line}");
 }
 
 #[test]
 fn a_gracefully_stopped_leader_hands_over_before_it_exits() {
     let _g = serial();
     let (mut c, m, _mdir, w) = setup("t-hand");
-    let old = c.leader().expect("leader");
-    let old_term = c.nodes[old].cluster_state().unwrap().term;
+    let (old, old_term) = leader_and_term(&c);
 
     let mut proc = c.nodes[old].proc.take().expect("running");
     let pid = proc.0.id().to_string();
@@ -275,21 +282,9 @@ fn a_gracefully_stopped_leader_hands_over_before_it_exits() {
     );
     let term = c.nodes[new].cluster_state().unwrap().term;
     assert!(term > old_term, "term {old_term} -> {term}");
-    let line = wait(Duration::from_secs(30), || {
-        pushed_line(&m, &new_id, old_term)
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "no stream named {new_id} after term {old_term}:\n{}",
-            m.log()
-        )
-    });
-    let before = w.count();
-    w.wait_count(before + 10, "after the hand-over");
+    let line = wait_pushed(&m, &new_id, old_term);
+    let first = resumes_and_loses_none(&c, w, stopped, "after the hand-over");
     eprintln!(
-        "SIGTERM -> first acknowledged write through the gateway: {:?}; term {old_term} -> {term}; {handed}; {line}",
-        w.first_after(stopped).map(|t| t - stopped)
+        "SIGTERM -> first acknowledged write through the gateway: {first:?}; term {old_term} -> {term}; {handed}; {line}"
     );
-    let acked = w.finish();
-    check_none_lost(&c, &acked);
 }

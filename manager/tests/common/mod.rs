@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -21,39 +21,15 @@ pub fn manager_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_drp-manager"))
 }
 
-/// `drp-endpoint`, next to `drp-manager` (built once by this test run).
+/// `drp-endpoint` (`$DRP_ENDPOINT_BIN`, else built once by this test run): the harness's.
 pub fn endpoint_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-q", "-p", "endpoint", "--bin", "drp-endpoint"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building drp-endpoint failed");
-            let path = manager_bin().with_file_name("drp-endpoint");
-            assert!(path.exists(), "no {}", path.display());
-            path
-        })
-        .clone()
+    ::tests::cluster::endpoint_bin().expect("drp-endpoint")
 }
 
-/// A port the OS says is free, never one this process handed out before: a port is released
-/// when the probe closes, so two nodes could otherwise be given the same one (the `tests`
-/// crate's harness does the same).
+/// A free loopback port this process never handed out before (the harness's helper, shared
+/// with the `tests` crate's suites).
 pub fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let mut given = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
+    ::tests::cluster::free_port().expect("a free loopback port")
 }
 
 pub fn wait<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
