@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tests::bench::ours::{Manager, ManagerOpts};
-use tests::cluster::{endpoint_bin, manager_bin, serial, Cluster};
+use tests::bench::ours::Manager;
+use tests::cluster::{endpoint_bin, serial, Cluster};
 use tests::http::{ADMIN_PASSWORD, ADMIN_USER};
 
 /// The fixture packs in an order whose prerequisites come first.
@@ -104,16 +104,7 @@ async fn drppy_client_works_unmodified() -> Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let manager = Manager::start(
-        &client,
-        &manager_bin()?,
-        ManagerOpts {
-            git_repo: None,
-            max_parallel: 2,
-            reconcile_ms: 500,
-        },
-    )
-    .await?;
+    let manager = Manager::start_for_suite(&client).await?;
     manager.register(&client, &cluster, &[], false).await?;
     manager
         .wait_connected(&client, &cluster.ha_id, Duration::from_secs(30))

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
-use tests::bench::ours::{Manager, ManagerOpts};
-use tests::cluster::{endpoint_bin, manager_bin, serial, wait_for, Cluster, Opts};
+use tests::bench::ours::Manager;
+use tests::cluster::{endpoint_bin, serial, wait_for, Cluster, Opts};
 use tests::http::{ADMIN_PASSWORD, ADMIN_USER};
 use tests::upgrade::{start_monitor, Load, CAP_FLAG, MAX_FAILURE_GAP};
 
@@ -160,16 +160,7 @@ async fn manager_rolls_out_the_versionset_drp_version_leader_last() -> Result<()
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let m = Manager::start(
-        &http,
-        &manager_bin()?,
-        ManagerOpts {
-            git_repo: None,
-            max_parallel: 2,
-            reconcile_ms: 500,
-        },
-    )
-    .await?;
+    let m = Manager::start_for_suite(&http).await?;
     m.op(Method::POST, "/api/v3/version_sets")
         .json_body(
             json!({"Id": "upgrade", "DRPVersion": target, "Apply": true})

@@ -136,6 +136,17 @@ impl Manager {
         })
     }
 
+    /// The integration suites' manager: the built `drp-manager`, no git repository, two
+    /// endpoints at a time, a reconcile every 500 ms.
+    pub async fn start_for_suite(http: &reqwest::Client) -> Result<Manager> {
+        let opts = ManagerOpts {
+            git_repo: None,
+            max_parallel: 2,
+            reconcile_ms: 500,
+        };
+        Self::start(http, &crate::cluster::manager_bin()?, opts).await
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         self.proc.log_tail(lines)
     }

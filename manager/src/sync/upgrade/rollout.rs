@@ -192,43 +192,35 @@ pub(crate) fn member_call(
     c.authorize(c.client().request(method, url))
 }
 
-/// Why a member's reply is not the expected status.
-async fn refused(resp: reqwest::Response) -> MemberCallError {
+/// Sends `req` to a member; `Ok` when it answers with `expected` or 200.
+async fn expect(req: reqwest::RequestBuilder, expected: StatusCode) -> Result<(), MemberCallError> {
+    let resp = req.send().await.map_err(MemberCallError::Send)?;
     let status = resp.status();
+    if status == expected || status == StatusCode::OK {
+        return Ok(());
+    }
     let text = resp.text().await.unwrap_or_default();
-    MemberCallError::Refused {
+    Err(MemberCallError::Refused {
         status,
         body: text.chars().take(300).collect(),
-    }
+    })
 }
 
 async fn stage(c: &Cluster, url: &str, body: &[u8], sha: &str) -> Result<(), MemberCallError> {
-    let resp = member_call(c, Method::POST, url, "/api/v3/system/upgrade/stage")
+    let req = member_call(c, Method::POST, url, "/api/v3/system/upgrade/stage")
         .header("Content-Type", "application/octet-stream")
         .header("X-DRP-Sha256", sha)
         .body(body.to_vec())
-        .timeout(STAGE_TIMEOUT)
-        .send()
-        .await
-        .map_err(MemberCallError::Send)?;
-    if resp.status() == StatusCode::CREATED || resp.status() == StatusCode::OK {
-        return Ok(());
-    }
-    Err(refused(resp).await)
+        .timeout(STAGE_TIMEOUT);
+    expect(req, StatusCode::CREATED).await
 }
 
 /// Runs the staged binary with the member's own argv (no `Args`): the binary in the catalog
 /// must accept the flags its members were started with.
 async fn run_member(c: &Cluster, url: &str) -> Result<(), MemberCallError> {
-    let resp = member_call(c, Method::POST, url, "/api/v3/system/upgrade/run")
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(MemberCallError::Send)?;
-    if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK {
-        return Ok(());
-    }
-    Err(refused(resp).await)
+    let req = member_call(c, Method::POST, url, "/api/v3/system/upgrade/run")
+        .timeout(Duration::from_secs(30));
+    expect(req, StatusCode::ACCEPTED).await
 }
 
 /// Waits (bounded) until `member` publishes `target`, has caught up with the commit index
