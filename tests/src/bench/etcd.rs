@@ -1,6 +1,11 @@
 //! The peer: an etcd 3.4 cluster (Debian's `etcd-server`) on loopback, default durability
 //! (WAL fsync on every commit batch), driven through its HTTP JSON gateway (`/v3/kv/put`,
 //! `/v3/kv/range`, keys and values base64) by the same load generator as our endpoint.
+//!
+//! [`EtcdOpts`] puts it on the same footing as our cluster: client and peer URLs over TLS with
+//! the bench's certificate ([`super::etcd_tls`], trusted by the bench's HTTP client; members
+//! verify each other's, as ours do), and peers that advertise a proxy in front of their real port (the fault proxy's
+//! delays in the availability-zone workload).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +17,7 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::etcd_tls::{self, TlsFiles};
 use super::load::Op;
 use super::proc::Proc;
 use super::POLL;
@@ -45,10 +51,33 @@ pub fn etcd_version(bin: &Path) -> String {
         .unwrap_or_else(|| "etcd (version unknown)".into())
 }
 
+/// How an etcd cluster is started.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdOpts {
+    /// Client and peer URLs over TLS (`https`), with the bench's CA and certificate.
+    pub tls: bool,
+    /// Member `i` advertises `127.0.0.1:<this[i]>` to its peers instead of its own peer port:
+    /// a proxy there forwards to [`Member::peer_port`].
+    pub advertise_peer_ports: Option<Vec<u16>>,
+}
+
+impl EtcdOpts {
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
 pub struct Member {
     pub name: String,
+    scheme: &'static str,
     pub client_port: u16,
     pub peer_port: u16,
+    /// The peer URL the other members dial (a proxy's, or its own).
+    advertised_peer_url: String,
     dir: PathBuf,
     proc: Option<Proc>,
     /// etcd's member id (decimal string, as the JSON gateway prints it).
@@ -57,7 +86,10 @@ pub struct Member {
 
 impl Member {
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.client_port)
+    }
+    fn peer_url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme, self.peer_port)
     }
     pub fn is_up(&self) -> bool {
         self.proc.as_ref().is_some_and(Proc::is_running)
@@ -73,6 +105,7 @@ pub struct Etcd {
     bin: PathBuf,
     initial_cluster: String,
     token: String,
+    tls: Option<TlsFiles>,
     _root: tempfile::TempDir,
 }
 
@@ -82,8 +115,21 @@ pub fn b64(s: &[u8]) -> String {
 }
 
 impl Etcd {
-    /// Start `n` members and wait until they agree on a leader.
+    /// Start `n` plain-HTTP members and wait until they agree on a leader.
     pub async fn start(http: &reqwest::Client, n: usize) -> Result<Etcd> {
+        Etcd::start_with(http, n, &EtcdOpts::default()).await
+    }
+
+    /// Start `n` members as `opts` says and wait until they agree on a leader.
+    pub async fn start_with(http: &reqwest::Client, n: usize, opts: &EtcdOpts) -> Result<Etcd> {
+        let mut e = Etcd::prepare(n, opts)?;
+        e.launch(http).await?;
+        Ok(e)
+    }
+
+    /// Ports, directories and certificates of `n` members, none started yet (so a proxy can
+    /// learn each member's real peer port first).
+    pub fn prepare(n: usize, opts: &EtcdOpts) -> Result<Etcd> {
         let bin = etcd_bin()?;
         let root = tempfile::Builder::new()
             .prefix("drp-bench-etcd-")
@@ -94,34 +140,51 @@ impl Etcd {
             std::fs::create_dir_all(&dir)?;
             members.push(Member {
                 name: format!("e{i}"),
+                scheme: opts.scheme(),
                 client_port: free_port()?,
                 peer_port: free_port()?,
+                advertised_peer_url: String::new(),
                 dir,
                 proc: None,
                 id: String::new(),
             });
         }
+        let advertised = advertised_peer_urls(&members, opts)?;
+        for (m, u) in members.iter_mut().zip(advertised) {
+            m.advertised_peer_url = u;
+        }
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}={}", m.name, m.advertised_peer_url))
             .collect::<Vec<_>>()
             .join(",");
-        let mut e = Etcd {
+        let tls = if opts.tls {
+            Some(etcd_tls::write_files(&root.path().join("tls"))?)
+        } else {
+            None
+        };
+        Ok(Etcd {
             members,
             bin,
             initial_cluster,
             token: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+            tls,
             _root: root,
-        };
+        })
+    }
+
+    /// Start every prepared member and wait until they agree on a leader.
+    pub async fn launch(&mut self, http: &reqwest::Client) -> Result<()> {
+        let n = self.members.len();
         for i in 0..n {
-            e.spawn(i)?;
+            self.spawn(i)?;
         }
-        e.wait_leader(http, Duration::from_secs(30)).await?;
+        self.wait_leader(http, Duration::from_secs(30)).await?;
         for i in 0..n {
-            let (id, _) = e.status(http, i).await?;
-            e.members[i].id = id;
+            let (id, _) = self.status(http, i).await?;
+            self.members[i].id = id;
         }
-        Ok(e)
+        Ok(())
     }
 
     /// Start member `i` (first start: `--initial-cluster-state new`; etcd ignores the
@@ -141,9 +204,9 @@ impl Etcd {
             .arg("--advertise-client-urls")
             .arg(m.url())
             .arg("--listen-peer-urls")
-            .arg(format!("http://127.0.0.1:{}", m.peer_port))
+            .arg(m.peer_url())
             .arg("--initial-advertise-peer-urls")
-            .arg(format!("http://127.0.0.1:{}", m.peer_port))
+            .arg(&m.advertised_peer_url)
             .arg("--initial-cluster")
             .arg(&self.initial_cluster)
             .arg("--initial-cluster-state")
@@ -155,6 +218,21 @@ impl Etcd {
             .arg("--log-level")
             .arg("warn")
             .env_remove("ETCDCTL_API");
+        if let Some(t) = &self.tls {
+            // Clients are not asked for certificates (no `--trusted-ca-file`: with it etcd
+            // requires them, and our API takes a bearer token instead); peers verify each
+            // other's certificates both ways, as our members do.
+            cmd.arg("--cert-file")
+                .arg(&t.cert)
+                .arg("--key-file")
+                .arg(&t.key)
+                .arg("--peer-cert-file")
+                .arg(&t.cert)
+                .arg("--peer-key-file")
+                .arg(&t.key)
+                .arg("--peer-trusted-ca-file")
+                .arg(&t.ca);
+        }
         let log = m.dir.join("etcd.log");
         let p = Proc::spawn(&m.name, &mut cmd, &log)?;
         self.members[i].proc = Some(p);
@@ -261,6 +339,22 @@ impl Etcd {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+}
+
+/// Each member's peer URL as advertised: its own port, or the proxy port `opts` names.
+fn advertised_peer_urls(members: &[Member], opts: &EtcdOpts) -> Result<Vec<String>> {
+    match &opts.advertise_peer_ports {
+        None => Ok(members.iter().map(Member::peer_url).collect()),
+        Some(ports) if ports.len() == members.len() => Ok(ports
+            .iter()
+            .map(|p| format!("{}://127.0.0.1:{p}", opts.scheme()))
+            .collect()),
+        Some(ports) => bail!(
+            "{} advertised peer ports for {} etcd members",
+            ports.len(),
+            members.len()
+        ),
     }
 }
 

@@ -99,12 +99,15 @@ impl Op {
 
 /// The HTTP client of the load generator: keep-alive pool big enough for every client, no
 /// proxy, TCP_NODELAY, a backstop timeout (each request also carries its own). It trusts the
-/// harness's test CA: our clusters serve HTTPS (as in production), etcd plain HTTP.
+/// harness's test CA (our clusters) and the bench's etcd CA.
 pub fn client() -> Result<reqwest::Client> {
     let ca = reqwest::Certificate::from_pem(crate::tls::test_tls().ca_pem.as_bytes())
         .context("the harness CA")?;
+    let etcd_ca = reqwest::Certificate::from_pem(super::etcd_tls::etcd_tls()?.ca_pem.as_bytes())
+        .context("the bench's etcd CA")?;
     reqwest::Client::builder()
         .add_root_certificate(ca)
+        .add_root_certificate(etcd_ca)
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(60))
         .pool_idle_timeout(Duration::from_secs(60))

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::stats::percentile;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Machine {
     pub cores: usize,
     pub cpu: String,

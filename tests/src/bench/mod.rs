@@ -9,10 +9,12 @@
 //! | [`proc`] | child processes that die with the bench (`PR_SET_PDEATHSIG`), RSS, pid lookup |
 //! | [`load`] | the closed-loop load generator (one request shape per client, latency samples) |
 //! | [`etcd`] | a 3-node (or 1-node) etcd cluster on loopback, its JSON gateway requests |
+//! | [`etcd_tls`] | the bench's CA and certificate for etcd over TLS |
 //! | [`ours`] | bearer-token requests against our endpoint, and a `drp-manager` process |
 //! | [`machine`] | cores, CPU, memory, disk and its fsync latency; the UTC date |
+//! | [`footing`] | the report's equal-footing view: each load cell over TLS beside plain HTTP |
 //! | [`report`] | the rows, goals, markdown table, JSON file, `docs/benchmarks.md` section |
-//! | [`run`] | the five workloads (writes, reads, failover, fan-out, scale) |
+//! | [`run`] | the six workloads (writes, reads, failover, fan-out, scale, availability zones) |
 //! | [`ha_quick`] | the older `drp-bench ha-quick` (ours only) |
 //! | [`job_cycle`] | `drp-bench job-cycle`: DRP's agent cycle (create, running, actions, log, finish) with N agents |
 
@@ -20,6 +22,8 @@ pub mod backup;
 pub mod boot_files;
 pub mod dhcp;
 pub mod etcd;
+pub mod etcd_tls;
+pub mod footing;
 pub mod ha_quick;
 pub mod job_cycle;
 pub mod load;

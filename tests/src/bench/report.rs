@@ -137,7 +137,10 @@ impl Report {
                 r.note
             );
         }
-        let _ = writeln!(s, "\n### Goals (issue 7)\n");
+        if let Some(t) = super::footing::footing_table(self) {
+            let _ = write!(s, "\n{t}");
+        }
+        let _ = writeln!(s, "\n### Goals (issues 7 and 19)\n");
         let _ = writeln!(s, "| goal | measured | met |");
         let _ = writeln!(s, "|---|---|---|");
         for g in &self.goals {

@@ -2,7 +2,8 @@
 //! 3.4 cluster started in the same run, and prints every figure with its ratio to etcd.
 //!
 //! ```text
-//! drp-bench [--quick] [--only writes,reads,failover,fanout,scale] [--json FILE] [--docs FILE]
+//! drp-bench [--quick] [--only writes,reads,failover,fanout,scale,az] [--transport tls,plain]
+//!           [--az-delays-ms 1,5,20] [--json FILE] [--docs FILE]
 //! drp-bench ha-quick [--secs 5] [--failover-reps 10]      # ours only, the older self-check
 //! drp-bench drive --url http://127.0.0.1:8092 [--clients 64] [--reads]   # load a running node
 //! ```
@@ -20,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tests::bench::machine;
 use tests::bench::report::Report;
-use tests::bench::run::{self, Config, Workload};
+use tests::bench::run::{self, Config, Transport, Workload};
 use tests::bench::{backup, boot_files, dhcp, etcd, ha_quick, job_cycle, load, say};
 use tests::cluster::{endpoint_bin, manager_bin};
 
@@ -43,7 +44,7 @@ struct SideBySide {
     /// under 2 minutes.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma separated): writes, reads, failover, fanout, scale.
+    /// Only these workloads (comma separated): writes, reads, failover, fanout, scale, az.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Seconds measured per load cell (default 10, quick 2).
@@ -70,6 +71,14 @@ struct SideBySide {
     /// The etcd client's per-attempt timeout during failover (it then tries the next member).
     #[arg(long, default_value_t = 250)]
     etcd_attempt_timeout_ms: u64,
+    /// Transports of the write and read cells, both systems alike (default tls,plain): the
+    /// first is the reference, used by every other workload and compared in the goals.
+    #[arg(long, value_delimiter = ',')]
+    transport: Vec<String>,
+    /// One-way delays between members in the availability-zone workload, in ms (default
+    /// 1,5,20; no delay is always measured first).
+    #[arg(long, value_delimiter = ',')]
+    az_delays_ms: Vec<u64>,
     /// Where the JSON results go (default: target/drp-bench/<mode>.json in the workspace).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -184,6 +193,16 @@ fn config(a: &SideBySide) -> Result<Config> {
     }
     if let Some(n) = a.machines {
         c.machines = n;
+    }
+    if !a.transport.is_empty() {
+        c.transports = Transport::parse_list(&a.transport)?;
+    }
+    if !a.az_delays_ms.is_empty() {
+        c.az_delays = a
+            .az_delays_ms
+            .iter()
+            .map(|&d| Duration::from_millis(d))
+            .collect();
     }
     c.etcd_attempt_timeout = Duration::from_millis(a.etcd_attempt_timeout_ms);
     Ok(c)
@@ -318,4 +337,44 @@ fn main() -> Result<()> {
     // Runtime shutdown aborts what is left (e.g. load tasks) without waiting for them.
     rt.shutdown_timeout(Duration::from_secs(2));
     r
+}
+
+// Not `tests`: that name is the library crate this binary uses.
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("drp-bench").chain(args.iter().copied()))?;
+        config(&cli.side)
+    }
+
+    #[test]
+    fn transports_and_az_delays_parse() {
+        let c = cfg(&[
+            "--quick",
+            "--only",
+            "writes,az",
+            "--transport",
+            "plain,tls",
+            "--az-delays-ms",
+            "2,10",
+        ])
+        .unwrap();
+        assert_eq!(c.only, vec![Workload::Writes, Workload::Az]);
+        assert_eq!(c.transports, vec![Transport::Plain, Transport::Tls]);
+        assert_eq!(c.reference_transport(), Transport::Plain);
+        assert_eq!(c.az_steps(), [0, 2, 10].map(Duration::from_millis).to_vec());
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.transports, vec![Transport::Tls, Transport::Plain]);
+        assert!(c.only.contains(&Workload::Az));
+        assert!(cfg(&["--transport", "tls,tls"]).is_err());
+        assert!(cfg(&["--transport", "quic"]).is_err());
+        assert!(cfg(&["--only", "zones"]).is_err());
+        assert!(cfg(&["--az-delays-ms", "-1"]).is_err());
+    }
 }

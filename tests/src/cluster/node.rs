@@ -116,9 +116,13 @@ impl Node {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// `https://127.0.0.1:<api port>` (`https://<ip>:8092` for a node with a [`Placement`]).
+    /// `https://127.0.0.1:<api port>` (`https://<ip>:8092` for a node with a [`Placement`];
+    /// `http` with `--no-tls`).
     pub fn url(&self) -> String {
-        format!("https://{}", self.host_port(self.api_port))
+        // `http` for a cluster started with `--no-tls` (drp-bench's plain-HTTP cells).
+        let plain = self.opts.extra_args.iter().any(|a| a == "--no-tls");
+        let scheme = if plain { "http" } else { "https" };
+        format!("{scheme}://{}", self.host_port(self.api_port))
     }
     /// `https://127.0.0.1:<api port>/api/v3<path>`.
     pub fn api(&self, path: &str) -> String {

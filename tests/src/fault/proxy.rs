@@ -30,7 +30,9 @@
 //! partition at the RPC level ("A cannot reach B, B can reach A") and [`FaultNet::isolate`]
 //! cuts both directions between a node and every other one.
 //!
-//! Connections from an address that is not a known node's source IP always pass.
+//! Connections from an address that is not a known node's source IP pass, unless
+//! [`FaultNet::set_unknown_callers`] gives them a rule (a process that cannot choose its source
+//! IP, such as etcd in `drp-bench`'s availability-zone workload, behind [`FaultNet::set_upstream`]).
 //!
 //! The source IP flag (`--consensus-source-ip`) is test-only plumbing in the endpoint; when the
 //! binary lacks it ([`FaultNet::supported`]) the partition scenarios are skipped, loudly.
@@ -71,6 +73,8 @@ struct NetState {
     upstream: HashMap<usize, u16>,
     /// Rules by (caller slot, callee slot); absent = pass.
     rules: HashMap<(usize, usize), Rule>,
+    /// The rule for callers that are no known slot (default: pass).
+    unknown: Rule,
 }
 
 /// One proxy per node slot plus the rule table. Dropping it stops every proxy task (and so
@@ -171,6 +175,22 @@ impl FaultNet {
         self.proxy_ports.len()
     }
 
+    /// The port of `slot`'s proxy (what callers dial instead of the real port).
+    pub fn proxy_port(&self, slot: usize) -> Option<u16> {
+        self.proxy_ports.get(slot).copied()
+    }
+
+    /// Forward `slot`'s proxy to `port` (for a process not started through [`FaultNet::opts`]).
+    pub fn set_upstream(&self, slot: usize, port: u16) {
+        lock(&self.state).upstream.insert(slot, port);
+    }
+
+    /// The rule for connections from callers that are no known slot, to every slot.
+    pub fn set_unknown_callers(&self, rule: Rule) {
+        lock(&self.state).unknown = rule;
+        self.changed.send_modify(|v| *v += 1);
+    }
+
     /// Set the rule for connections `from → to` (slots).
     pub fn set(&self, from: usize, to: usize, rule: Rule) {
         {
@@ -210,7 +230,11 @@ impl FaultNet {
 
     /// Lift every rule (frozen connections are closed; callers reconnect).
     pub fn heal(&self) {
-        lock(&self.state).rules.clear();
+        {
+            let mut st = lock(&self.state);
+            st.rules.clear();
+            st.unknown = Rule::Pass;
+        }
         self.changed.send_modify(|v| *v += 1);
     }
 
@@ -247,9 +271,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn rule(state: &Mutex<NetState>, from: Option<usize>, to: usize) -> Rule {
+    let st = lock(state);
     match from {
-        Some(f) => lock(state).rules.get(&(f, to)).copied().unwrap_or_default(),
-        None => Rule::Pass,
+        Some(f) => st.rules.get(&(f, to)).copied().unwrap_or_default(),
+        None => st.unknown,
     }
 }
 
@@ -417,11 +442,10 @@ mod tests {
         assert_eq!(slot_of_ip("127.0.0.1".parse().unwrap()), None);
     }
 
-    /// A tiny echo server behind the proxy: pass, blackhole (frozen, then closed), heal.
-    #[tokio::test]
-    async fn blackhole_and_heal() -> Result<()> {
+    /// A tiny echo server on loopback: its port.
+    async fn spawn_echo() -> Result<u16> {
         let echo = TcpListener::bind("127.0.0.1:0").await?;
-        let echo_port = echo.local_addr()?.port();
+        let port = echo.local_addr()?.port();
         tokio::spawn(async move {
             while let Ok((mut s, _)) = echo.accept().await {
                 tokio::spawn(async move {
@@ -434,6 +458,13 @@ mod tests {
                 });
             }
         });
+        Ok(port)
+    }
+
+    /// A tiny echo server behind the proxy: pass, blackhole (frozen, then closed), heal.
+    #[tokio::test]
+    async fn blackhole_and_heal() -> Result<()> {
+        let echo_port = spawn_echo().await?;
         let net = FaultNet::start(2).await?;
         lock(&net.state).upstream.insert(1, echo_port);
         let dial = |slot: usize| {
@@ -475,6 +506,45 @@ mod tests {
         s.write_all(b"back").await?;
         s.read_exact(&mut b).await?;
         assert_eq!(&b, b"back");
+        Ok(())
+    }
+
+    /// A caller that is no known slot (127.0.0.1, as etcd's members dial) follows
+    /// `set_unknown_callers`, through an upstream given with `set_upstream`; known slots do not.
+    #[tokio::test]
+    async fn unknown_callers_follow_their_own_rule() -> Result<()> {
+        let echo_port = spawn_echo().await?;
+        let net = FaultNet::start(1).await?;
+        net.set_upstream(0, echo_port);
+        let port = net.proxy_port(0).context("slot 0 has a proxy")?;
+        assert_eq!(net.proxy_port(1), None);
+        let mut anon = TcpStream::connect(("127.0.0.1", port)).await?;
+        anon.write_all(b"ping").await?;
+        let mut b = [0u8; 4];
+        anon.read_exact(&mut b).await?;
+        assert_eq!(&b, b"ping", "unknown callers pass by default");
+
+        net.set_unknown_callers(Rule::Blackhole);
+        anon.write_all(b"lost").await?;
+        let r = tokio::time::timeout(Duration::from_millis(300), anon.read(&mut b)).await;
+        assert!(
+            r.is_err(),
+            "a blackholed unknown caller must not answer: {r:?}"
+        );
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::new(IpAddr::V4(source_ip(0)), 0))?;
+        let mut known = sock
+            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await?;
+        known.write_all(b"pong").await?;
+        known.read_exact(&mut b).await?;
+        assert_eq!(&b, b"pong", "a known slot keeps its own (pass) rule");
+
+        net.heal();
+        let mut anon = TcpStream::connect(("127.0.0.1", port)).await?;
+        anon.write_all(b"back").await?;
+        anon.read_exact(&mut b).await?;
+        assert_eq!(&b, b"back", "heal lifts the unknown callers' rule too");
         Ok(())
     }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
-/// One of the five workloads.
+use super::transport::Transport;
+
+/// One of the six workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
     Writes,
@@ -13,15 +15,18 @@ pub enum Workload {
     Failover,
     Fanout,
     Scale,
+    /// Availability zones: writes with delayed member-to-member links.
+    Az,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Writes,
         Workload::Reads,
         Workload::Failover,
         Workload::Fanout,
         Workload::Scale,
+        Workload::Az,
     ];
 
     pub fn parse(s: &str) -> Result<Workload> {
@@ -31,7 +36,8 @@ impl Workload {
             "failover" => Workload::Failover,
             "fanout" | "fan-out" => Workload::Fanout,
             "scale" => Workload::Scale,
-            o => bail!("unknown workload {o:?} (writes, reads, failover, fanout, scale)"),
+            "az" => Workload::Az,
+            o => bail!("unknown workload {o:?} (writes, reads, failover, fanout, scale, az)"),
         })
     }
 }
@@ -52,6 +58,12 @@ pub struct Config {
     pub max_parallel: usize,
     pub machines: usize,
     pub load_clients: usize,
+    /// Transports of the write and read cells; the first is the reference (its rows carry
+    /// no tag, and every other workload uses it).
+    pub transports: Vec<Transport>,
+    /// One-way delays between members in the availability-zone workload (no delay is always
+    /// measured first, as the baseline).
+    pub az_delays: Vec<Duration>,
 }
 
 impl Config {
@@ -70,6 +82,8 @@ impl Config {
             max_parallel: 20,
             machines: 100_000,
             load_clients: 64,
+            transports: vec![Transport::Tls, Transport::Plain],
+            az_delays: [1, 5, 20].map(Duration::from_millis).to_vec(),
         }
     }
 
@@ -91,6 +105,19 @@ impl Config {
         self.only.contains(&w)
     }
 
+    /// The transport every workload uses, and the write and read cells measure first.
+    pub fn reference_transport(&self) -> Transport {
+        self.transports.first().copied().unwrap_or(Transport::Tls)
+    }
+
+    /// The availability-zone delays to measure: zero first, then the configured ones.
+    pub fn az_steps(&self) -> Vec<Duration> {
+        let mut v = vec![Duration::ZERO];
+        v.extend(self.az_delays.iter().filter(|d| !d.is_zero()));
+        v.dedup();
+        v
+    }
+
     pub fn settings(&self) -> Value {
         json!({
             "mode": self.mode,
@@ -106,6 +133,44 @@ impl Config {
             "manager_max_parallel": self.max_parallel,
             "machines": self.machines,
             "load_clients": self.load_clients,
+            "transports": self.transports.iter().map(|t| t.label()).collect::<Vec<_>>(),
+            "az_delays_ms": self.az_delays.iter().map(|d| d.as_millis() as u64).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_workloads() {
+        assert_eq!(Workload::parse("az").unwrap(), Workload::Az);
+        assert_eq!(Workload::parse("fan-out").unwrap(), Workload::Fanout);
+        assert!(Workload::parse("zones").is_err());
+        assert!(Config::quick().wants(Workload::Az));
+    }
+
+    #[test]
+    fn az_steps_start_at_zero_once() {
+        let mut c = Config::quick();
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|&x| Duration::from_millis(x))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(c.az_steps(), ms(&[0, 1, 5, 20]));
+        c.az_delays = ms(&[0, 5]);
+        assert_eq!(c.az_steps(), ms(&[0, 5]));
+        c.az_delays.clear();
+        assert_eq!(c.az_steps(), ms(&[0]));
+    }
+
+    #[test]
+    fn tls_is_the_default_reference() {
+        let c = Config::full();
+        assert_eq!(c.reference_transport(), Transport::Tls);
+        assert_eq!(c.transports, vec![Transport::Tls, Transport::Plain]);
+        assert_eq!(c.settings()["transports"], json!(["TLS", "plain HTTP"]));
     }
 }

@@ -1,6 +1,10 @@
 //! The goals, each checked against the measured rows (or marked unmet/unknown when
 //! the run was scaled down).
 
+use std::time::Duration;
+
+use super::az::{az_what, KEPT};
+use super::measure::{cell_name, ms};
 use super::Config;
 use crate::bench::report::{num, Goal, Report};
 
@@ -11,6 +15,7 @@ pub fn goals(cfg: &Config, r: &mut Report) {
     failover_goal(cfg, r, &mut g);
     fanout_goal(cfg, r, &mut g);
     scale_goals(cfg, r, &mut g);
+    az_goals(cfg, r, &mut g);
     r.goals = g;
 }
 
@@ -130,6 +135,64 @@ fn scale_goals(cfg: &Config, r: &Report, g: &mut Vec<Goal>) {
             goal: "cold restart with 100k machines ≤ 3 s".into(),
             measured: format!("{v:.0} ms with {} machines{scaled}", cfg.machines),
             met: (cfg.machines >= 100_000).then_some(v <= 3000.0),
+        });
+    }
+}
+
+/// Availability zones: throughput kept at the most clients, and single-client p50 beside one
+/// round trip plus one fsync.
+fn az_goals(cfg: &Config, r: &Report, g: &mut Vec<Goal>) {
+    let delays: Vec<Duration> = cfg
+        .az_steps()
+        .into_iter()
+        .filter(|d| !d.is_zero())
+        .collect();
+    let n = cfg.clients.iter().copied().max().unwrap_or(1);
+    let kept: Vec<(Duration, Option<f64>, Option<f64>)> = delays
+        .iter()
+        .filter_map(|&d| {
+            let row = r.find(&cell_name(&az_what(d), "leader", n, ""), KEPT)?;
+            Some((d, row.ours, row.etcd))
+        })
+        .collect();
+    if !kept.is_empty() {
+        let measured = kept
+            .iter()
+            .map(|(d, o, e)| format!("{} ms: {}× (etcd {}×)", ms(*d), num(*o), num(*e)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        g.push(Goal {
+            goal: format!("availability zones: writes/s at {n} clients ≥ 0.9× no added delay"),
+            measured,
+            met: kept
+                .iter()
+                .map(|(_, o, _)| o.map(|x| x >= 0.9))
+                .collect::<Option<Vec<bool>>>()
+                .map(|v| v.iter().all(|x| *x)),
+        });
+    }
+    let fsync = r.machine.fsync_p50_ms;
+    let p50: Vec<String> = delays
+        .iter()
+        .filter_map(|&d| {
+            let row = r.find(&cell_name(&az_what(d), "leader", 1, ""), "p50 latency")?;
+            let floor = fsync.map(|f| 2.0 * ms(d) + f);
+            Some(format!(
+                "{} ms: {} ms (round trip + fsync {} ms; etcd {} ms)",
+                ms(d),
+                num(row.ours),
+                num(floor),
+                num(row.etcd)
+            ))
+        })
+        .collect();
+    if !p50.is_empty() {
+        g.push(Goal {
+            goal: "availability zones: 1-client write p50 near one round trip plus one fsync"
+                .into(),
+            measured: p50.join("; "),
+            // "Near" has no threshold: the figures are given, not judged.
+            met: None,
         });
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::measure::{push_load, summary, sut_cell};
+use super::measure::{cell_name, push_load, summary, sut_cell};
 use super::sut::Sut;
 use super::{Config, Pair};
 use crate::bench::report::Report;
@@ -16,6 +16,7 @@ pub async fn reads(
     http: &reqwest::Client,
     p: &Pair,
     value: &str,
+    tag: &str,
     report: &mut Report,
 ) -> Result<()> {
     let max = cfg.clients.iter().copied().max().unwrap_or(1);
@@ -27,10 +28,7 @@ pub async fn reads(
             let (o, ocpu) = sut_cell(&p.ours, http, cfg, cell, |s, b, c| s.read_op(b, c)).await?;
             let (e, ecpu) = sut_cell(&p.etcd, http, cfg, cell, |s, b, c| s.read_op(b, c)).await?;
             say(summary(&o, &e));
-            let w = format!(
-                "linearizable reads ← {target}, {n} client{}",
-                if n == 1 { "" } else { "s" }
-            );
+            let w = cell_name("linearizable reads ←", target, n, tag);
             push_load(report, &w, "reads/s", &o, &e, (ocpu, ecpu));
         }
     }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::measure::{push_load, summary, sut_cell};
+use super::measure::{cell_name, push_load, summary, sut_cell};
 use super::sut::Sut;
 use super::{Config, Pair};
 use crate::bench::report::Report;
@@ -15,6 +15,7 @@ pub async fn writes(
     http: &reqwest::Client,
     p: &Pair,
     value: &str,
+    tag: &str,
     report: &mut Report,
 ) -> Result<()> {
     for target in ["leader", "follower"] {
@@ -25,10 +26,7 @@ pub async fn writes(
             let (e, ecpu) =
                 sut_cell(&p.etcd, http, cfg, cell, |s, b, c| s.write_op(b, c, value)).await?;
             say(summary(&o, &e));
-            let w = format!(
-                "writes → {target}, {n} client{}",
-                if n == 1 { "" } else { "s" }
-            );
+            let w = cell_name("writes →", target, n, tag);
             push_load(report, &w, "writes/s", &o, &e, (ocpu, ecpu));
         }
     }
