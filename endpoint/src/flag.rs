@@ -5,11 +5,7 @@
 /// `Some(true)` for `1`, `t`, `true`; `Some(false)` for `0`, `f`, `false` (any case); `None`
 /// for anything else, including the empty value (callers decide what a bare flag means).
 pub fn parse(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" => Some(true),
-        "0" | "f" | "false" => Some(false),
-        _ => None,
-    }
+    proto::query::parse_bool(value)
 }
 
 /// A flag that is off unless it reads as true: for opt-ins where a malformed value must

@@ -1,0 +1,168 @@
+//! The engine's behaviour, moved here with it from the endpoint's `api::filter`.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+/// `a=b&c=d` as pairs (the tests use no escapes, so no URL decoding is needed).
+fn pairs(q: &str) -> Vec<(&str, &str)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect()
+}
+
+fn query(q: &str) -> Result<ListQuery, QueryError> {
+    parse(pairs(q))
+}
+
+fn names(q: &str, items: &[Value]) -> Vec<String> {
+    let q = query(q).expect("parse");
+    q.page(q.select(items.to_vec()))
+        .iter()
+        .map(|o| o["Name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn items() -> Vec<Value> {
+    vec![
+        json!({"Name": "a", "Rank": 3, "Params": {"site/rack": "r1"}}),
+        json!({"Name": "b", "Rank": 10, "Params": {"site/rack": "r2"}}),
+        json!({"Name": "c", "Rank": 7, "Params": {}}),
+    ]
+}
+
+/// Regression (fuzz/regressions/list_filter): sorting a field that mixes numbers and
+/// strings panicked in `sort_by` (not a total order) once there were more than 20 items.
+#[test]
+fn sorting_mixed_types_is_a_total_order() {
+    let ranks = [
+        json!(10),
+        json!("9"),
+        json!(9),
+        json!("10"),
+        json!(true),
+        json!(null),
+    ];
+    let it: Vec<Value> = (0..60)
+        .map(|i| json!({"Name": format!("n{i:02}"), "Rank": ranks[i % ranks.len()]}))
+        .collect();
+    let sorted = names("sort=Rank", &it);
+    assert_eq!(sorted.len(), 60);
+    let rank_of = |n: &String| {
+        it.iter()
+            .find(|o| o["Name"] == **n)
+            .map(|o| o["Rank"].clone())
+    };
+    let order: Vec<Value> = sorted.iter().filter_map(rank_of).collect();
+    // null, bools, numbers (numerically), then strings (as text).
+    let firsts: Vec<Value> = order.iter().fold(Vec::new(), |mut v: Vec<Value>, r| {
+        if v.last() != Some(r) {
+            v.push(r.clone());
+        }
+        v
+    });
+    assert_eq!(
+        firsts,
+        [
+            json!(null),
+            json!(true),
+            json!(9),
+            json!(10),
+            json!("10"),
+            json!("9")
+        ]
+    );
+}
+
+#[test]
+fn operators_fields_and_params() {
+    let it = items();
+    assert_eq!(names("Name=Eq(b)", &it), ["b"]);
+    assert_eq!(names("Name=b", &it), ["b"]);
+    assert_eq!(
+        names("Rank=Gt(5)", &it),
+        ["b", "c"],
+        "numbers compare as numbers, not text"
+    );
+    assert_eq!(names("Rank=Between(3,7)", &it), ["a", "c"]);
+    assert_eq!(names("Rank=Except(3,7)", &it), ["b"]);
+    assert_eq!(names("Name=In(a,c)", &it), ["a", "c"]);
+    assert_eq!(names("Name=Nin(a,c)", &it), ["b"]);
+    assert_eq!(
+        names("site/rack=Eq(r2)", &it),
+        ["b"],
+        "lowercase names are params"
+    );
+    assert_eq!(names("site/rack=Ne(r2)", &it), ["a", "c"]);
+    assert_eq!(names("sort=Rank&reverse=true", &it), ["b", "c", "a"]);
+    assert_eq!(names("sort=Rank&offset=1&limit=1", &it), ["c"]);
+    assert_eq!(
+        names("sort=Rank&limit=0", &it).len(),
+        it.len(),
+        "0 is no limit"
+    );
+}
+
+/// The manager's federated lists filter on the `Endpoint` it sets on every object, as on any
+/// other field, and sort across clusters by any key.
+#[test]
+fn endpoint_is_an_ordinary_field() {
+    let it: Vec<Value> = ["e1", "e2", "e3"]
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| {
+            (0..2).map(move |j| json!({"Name": format!("m{}", 2 * i + j), "Endpoint": e}))
+        })
+        .collect();
+    assert_eq!(names("Endpoint=e2", &it), ["m2", "m3"]);
+    assert_eq!(names("Endpoint=In(e1,e3)", &it), ["m0", "m1", "m4", "m5"]);
+    assert_eq!(
+        names(
+            "Endpoint=Ne(e1)&sort=Name&reverse=true&offset=1&limit=2",
+            &it
+        ),
+        ["m4", "m3"]
+    );
+}
+
+#[test]
+fn bad_queries_name_the_problem() {
+    let e = query("Name=Like(x)").expect_err("unknown op");
+    assert!(e.to_string().contains("unknown operator \"Like\""), "{e}");
+    let e = query("Rank=Between(1)").expect_err("arity");
+    assert!(e.to_string().contains("Between takes two values"), "{e}");
+    let e = query("limit=ten").expect_err("limit");
+    assert!(e.to_string().contains("limit \"ten\""), "{e}");
+    assert!(query("offset=-1").is_err());
+    assert!(query("reverse=null").is_err());
+    assert!(query("reverse=TRUE").is_ok_and(|q| q.reverse));
+    let huge = query("offset=99999999999999999999999&limit=99999999999999999999");
+    let huge = huge.expect("counts past usize saturate");
+    assert_eq!((huge.offset, huge.limit), (usize::MAX, Some(usize::MAX)));
+    let many = (0..=MAX_FILTERS)
+        .map(|i| format!("f{i}=1"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let e = query(&many).expect_err("too many filters");
+    assert!(e.to_string().contains("at most 32"), "{e}");
+    let sorts = (0..=MAX_SORT_KEYS)
+        .map(|i| format!("sort=F{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let e = query(&sorts).expect_err("too many sort keys");
+    assert!(e.to_string().contains("at most 8"), "{e}");
+}
+
+#[test]
+fn go_parse_bool() {
+    for t in ["1", "t", "T", "true", "TRUE", "True"] {
+        assert_eq!(parse_bool(t), Some(true), "{t}");
+    }
+    for f in ["0", "f", "F", "false", "FALSE"] {
+        assert_eq!(parse_bool(f), Some(false), "{f}");
+    }
+    for x in ["", "yes", "2", "null"] {
+        assert_eq!(parse_bool(x), None, "{x}");
+    }
+}
