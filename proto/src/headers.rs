@@ -15,3 +15,12 @@ pub const LIST_TOTAL_COUNT: &str = "x-drp-list-total-count";
 pub const LIST_COUNT: &str = "x-drp-list-count";
 /// Request header for exactly-once writes (not DRP's prefix, but shared the same way).
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Response header of the manager's federated reads: the endpoints whose objects are served
+/// from a replica that is not current (comma-separated; absent when every one is).
+pub const STALE_ENDPOINTS: &str = "x-drp-stale-endpoints";
+/// Response header of the manager's federated `GET /<collection>/<key>`: the endpoint whose
+/// copy was served.
+pub const ENDPOINT: &str = "x-drp-endpoint";
+/// Response header of the manager's federated `GET /<collection>/<key>` when more than one
+/// endpoint holds the key: all of them (comma-separated; `?Endpoint=<id>` picks one).
+pub const ENDPOINT_OWNERS: &str = "x-drp-endpoint-owners";

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use proto::{headers, paths};
 
@@ -23,7 +23,8 @@ use crate::cluster::{Cluster, Retry, SendError};
 use crate::http::auth::Caller;
 use crate::http::{ApiError, AppState};
 
-const MAX_BODY: usize = 64 << 20;
+/// Request bodies buffered for re-sending after a failover, at most.
+pub(crate) const MAX_BODY: usize = 64 << 20;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 const FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -54,14 +55,40 @@ pub fn is_gateway_path(path: &str) -> bool {
     split_gateway_path(path).is_some()
 }
 
-/// One request as it goes to the cluster: everything but the hop-by-hop headers.
-struct Forward {
+/// One request as it goes to the cluster: everything but the hop-by-hop headers and the
+/// caller's `Authorization` (which [`send`] adds only where it belongs).
+pub(crate) struct Forward {
     method: Method,
     /// `/api/v3/...?query`.
     tail: String,
     headers: HeaderMap,
     body: Bytes,
     retry: Retry,
+}
+
+impl Forward {
+    /// The request to forward to `tail` (`/api/v3/...?query`), with an idempotency key added
+    /// where a retry needs one, and the caller's own `Authorization` taken out.
+    pub(crate) fn new(
+        method: Method,
+        tail: String,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> (Self, Option<HeaderValue>) {
+        for h in HOP_BY_HOP {
+            headers.remove(*h);
+        }
+        let caller_auth = headers.remove(header::AUTHORIZATION);
+        let retry = retry_of(&method, &mut headers);
+        let forward = Forward {
+            method,
+            tail,
+            headers,
+            body,
+            retry,
+        };
+        (forward, caller_auth)
+    }
 }
 
 pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
@@ -94,14 +121,18 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     };
     match send(&cluster, forward, caller, caller_auth).await {
         Ok(resp) => stream_back(resp, &path),
-        Err(e) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "endpoints",
-            id,
-            vec![format!("cluster `{id}`: {e}")],
-        )
-        .into_response(),
+        Err(e) => send_failed(id, &e).into_response(),
     }
+}
+
+/// 502 naming the cluster a request could not be delivered to, and why.
+pub(crate) fn send_failed(id: &str, e: &SendError) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "endpoints",
+        id,
+        vec![format!("cluster `{id}`: {e}")],
+    )
 }
 
 /// An endpoint the manager does not follow: only the manager's admin learns which are
@@ -131,33 +162,23 @@ impl TooLarge {
 
 /// The request to forward (body buffered, an idempotency key added where a retry needs one)
 /// and the caller's own `Authorization`.
-async fn prepare(
-    req: Request,
-    tail: String,
-) -> Result<(Forward, Option<axum::http::HeaderValue>), TooLarge> {
+async fn prepare(req: Request, tail: String) -> Result<(Forward, Option<HeaderValue>), TooLarge> {
     let query = req
         .uri()
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
     let method = req.method().clone();
-    let mut headers = req.headers().clone();
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
-    }
-    let caller_auth = headers.remove(header::AUTHORIZATION);
+    let headers = req.headers().clone();
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
         .map_err(|e| TooLarge(format!("request body: {e} (limit {MAX_BODY} bytes)")))?;
-    let retry = retry_of(&method, &mut headers);
-    let forward = Forward {
+    Ok(Forward::new(
         method,
-        tail: format!("{tail}{query}"),
+        format!("{tail}{query}"),
         headers,
         body,
-        retry,
-    };
-    Ok((forward, caller_auth))
+    ))
 }
 
 /// Reads, PUT and DELETE may be re-sent, and so may anything with an idempotency key: a POST
@@ -181,11 +202,11 @@ fn retry_of(method: &Method, headers: &mut HeaderMap) -> Retry {
 
 /// Sends to the leader. A cluster's own credential always goes through as it came; the
 /// manager's admin's only when the cluster has no stored credentials.
-async fn send(
+pub(crate) async fn send(
     cluster: &Arc<Cluster>,
     f: Forward,
     caller: Caller,
-    caller_auth: Option<axum::http::HeaderValue>,
+    caller_auth: Option<HeaderValue>,
 ) -> Result<reqwest::Response, SendError> {
     let own = caller == Caller::ClusterCredential;
     let pass_auth = (own || !cluster.has_credentials())
@@ -212,15 +233,22 @@ async fn send(
     }
 }
 
+/// The headers of a cluster's reply that go back to the caller (not the hop-by-hop ones).
+pub(crate) fn reply_headers(from: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (k, v) in from {
+        if !HOP_BY_HOP.contains(&k.as_str()) {
+            out.append(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
 /// The cluster's reply, its body streamed through.
 fn stream_back(resp: reqwest::Response, path: &str) -> Response {
     let mut out = Response::builder().status(resp.status());
     if let Some(h) = out.headers_mut() {
-        for (k, v) in resp.headers() {
-            if !HOP_BY_HOP.contains(&k.as_str()) {
-                h.append(k.clone(), v.clone());
-            }
-        }
+        *h = reply_headers(resp.headers());
     }
     out.body(Body::from_stream(resp.bytes_stream()))
         .unwrap_or_else(|e| {

@@ -7,6 +7,7 @@ mod body;
 pub mod endpoint_params;
 mod endpoints;
 mod error;
+mod federated;
 pub mod gateway;
 mod info;
 mod probe;
@@ -93,6 +94,19 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route(rollout::PATH, get(rollout::status))
         .route("/api/v3/rollout/pause", post(rollout::pause))
         .route("/api/v3/rollout/resume", post(rollout::resume))
+        .route(
+            "/api/v3/{collection}",
+            get(federated::list)
+                .head(federated::count)
+                .post(federated::create),
+        )
+        .route(
+            "/api/v3/{collection}/{key}",
+            get(federated::get)
+                .put(federated::write)
+                .patch(federated::write)
+                .delete(federated::write),
+        )
         .route("/metrics", get(crate::metrics::scrape))
         .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

@@ -1,0 +1,109 @@
+//! `GET|HEAD /api/v3/<collection>` and `GET /api/v3/<collection>/<key>` from the replica.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use proto::headers;
+use proto::query::ListQuery;
+
+use super::collection;
+use super::stale::{mark, stale_endpoints};
+use super::target::{asked_endpoint, copies, holders, pick_copy, Unrouted};
+use crate::http::{ApiError, ApiResult, AppState};
+
+/// The decoded `(name, value)` pairs of the request's query; 400 when it does not decode.
+pub(super) fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
+    Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|Query(p)| p)
+        .map_err(|e| ApiError::bad_request("", "", format!("query: {e}")))
+}
+
+fn list_query(pairs: &[(String, String)], model: &'static str) -> Result<ListQuery, ApiError> {
+    proto::query::parse(pairs.iter().map(|(k, v)| (k, v)))
+        .map_err(|e| ApiError::bad_request(model, "", e.to_string()))
+}
+
+/// The page of the union and the counts (total, matched); filtering and sorting the whole
+/// fleet's objects is CPU work, so it runs on the blocking pool.
+async fn select(
+    st: &AppState,
+    name: &'static str,
+    q: ListQuery,
+    page: bool,
+) -> Result<(Vec<serde_json::Value>, usize, usize), ApiError> {
+    let mgr = st.mgr.clone();
+    tokio::task::spawn_blocking(move || {
+        let all = mgr.replica.list(name);
+        let total = all.len();
+        let selected = q.select(all);
+        let matched = selected.len();
+        let items = if page { q.page(selected) } else { Vec::new() };
+        (items, total, matched)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+fn counts(resp: &mut Response, total: usize, matched: usize) {
+    let h = resp.headers_mut();
+    h.insert(headers::LIST_TOTAL_COUNT, HeaderValue::from(total));
+    h.insert(headers::LIST_FILTER_COUNT, HeaderValue::from(matched));
+}
+
+/// `GET /api/v3/<collection>`: every cluster's objects, filtered, sorted and paged.
+pub async fn list(State(st): State<AppState>, Path(name): Path<String>, uri: Uri) -> ApiResult {
+    let c = collection(&name)?;
+    let q = list_query(&query_pairs(&uri)?, c.model)?;
+    let (items, total, matched) = select(&st, c.name, q, true).await?;
+    let mut resp = Json(items).into_response();
+    counts(&mut resp, total, matched);
+    mark(&mut resp, &stale_endpoints(&st.mgr));
+    Ok(resp)
+}
+
+/// `HEAD /api/v3/<collection>`: the counts only (filters apply), as the endpoint answers.
+pub async fn count(State(st): State<AppState>, Path(name): Path<String>, uri: Uri) -> ApiResult {
+    let c = collection(&name)?;
+    let q = list_query(&query_pairs(&uri)?, c.model)?;
+    let (_, total, matched) = select(&st, c.name, q, false).await?;
+    let mut resp = StatusCode::OK.into_response();
+    counts(&mut resp, total, matched);
+    mark(&mut resp, &stale_endpoints(&st.mgr));
+    Ok(resp)
+}
+
+/// `GET /api/v3/<collection>/<key>` (or `Name:<name>`): the owner's copy, `?Endpoint=<id>`
+/// picking one when several endpoints hold the key (otherwise the first by id, and
+/// `X-DRP-Endpoint-Owners` names them all). `X-DRP-Endpoint` names the one served.
+pub async fn get(
+    State(st): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    uri: Uri,
+) -> ApiResult {
+    let c = collection(&name)?;
+    let pairs = query_pairs(&uri)?;
+    let found = copies(&st.mgr.replica, c, &key);
+    if found.is_empty() {
+        return Err(Unrouted::Nowhere.into_api(c, &key));
+    }
+    let owners = holders(&found);
+    let copy = pick_copy(found, asked_endpoint(&pairs)).map_err(|e| e.into_api(c, &key))?;
+    let served = copy
+        .get(crate::replica::ENDPOINT_FIELD)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|e| HeaderValue::from_str(e).ok());
+    let mut resp = Json(copy).into_response();
+    if let Some(v) = served {
+        resp.headers_mut()
+            .insert(HeaderName::from_static(headers::ENDPOINT), v);
+    }
+    if owners.len() > 1 {
+        if let Ok(v) = HeaderValue::from_str(&owners.join(",")) {
+            resp.headers_mut()
+                .insert(HeaderName::from_static(headers::ENDPOINT_OWNERS), v);
+        }
+    }
+    mark(&mut resp, &stale_endpoints(&st.mgr));
+    Ok(resp)
+}

@@ -1,0 +1,199 @@
+//! `PUT`/`PATCH`/`DELETE /api/v3/<collection>/<key>` and `POST /api/v3/<collection>` routed to
+//! the owning cluster's leader by the gateway's forwarding (same failover and retry rules, an
+//! Idempotency-Key for PATCH and POST), the reply coming back with `Endpoint` set.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use proto::collections::Collection;
+use proto::headers;
+use serde_json::Value;
+
+use super::collection;
+use super::read::query_pairs;
+use super::settle::settle;
+use super::target::{asked_endpoint, copies, create_target, forwarded_query, holders, write_owner};
+use crate::http::auth::Caller;
+use crate::http::gateway::{self, Forward};
+use crate::http::{ApiError, ApiResult, AppState};
+use crate::replica::ENDPOINT_FIELD;
+
+/// One routed write: where it goes and what it carries.
+struct Routed<'a> {
+    c: &'static Collection,
+    /// The key in the URL (empty for a create).
+    key: &'a str,
+    endpoint: String,
+    method: Method,
+    /// `/api/v3/...?query` on the cluster.
+    tail: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The caller as the authentication middleware found it; without it, only the caller's own
+/// credentials go to the cluster (as the gateway does).
+fn caller_of(ext: Option<Extension<Caller>>) -> Caller {
+    ext.map(|Extension(c)| c)
+        .unwrap_or(Caller::ClusterCredential)
+}
+
+/// A JSON body without `Endpoint` (the manager's field, not the cluster's), and the endpoint it
+/// named; any other body unchanged.
+fn strip_endpoint(body: Bytes) -> (Bytes, Option<String>) {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) else {
+        return (body, None);
+    };
+    let Some(named) = obj.remove(ENDPOINT_FIELD) else {
+        return (body, None);
+    };
+    match serde_json::to_vec(&obj) {
+        Ok(bytes) => (Bytes::from(bytes), named.as_str().map(str::to_owned)),
+        Err(_) => (body, None),
+    }
+}
+
+/// The endpoint that holds `key` (or the one asked for).
+fn owner(
+    st: &AppState,
+    c: &Collection,
+    key: &str,
+    asked: Option<&str>,
+) -> Result<String, ApiError> {
+    let found = copies(&st.mgr.replica, c, key);
+    write_owner(&holders(&found), asked).map_err(|e| e.into_api(c, key))
+}
+
+/// `PUT`, `PATCH` or `DELETE /api/v3/<collection>/<key>`: the write goes to the endpoint
+/// holding the object (or the one `?Endpoint=` names; for a PUT also `Endpoint` in the body).
+pub async fn write(
+    State(st): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path((name, key)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let c = collection(&name)?;
+    let pairs = query_pairs(&uri)?;
+    let (body, named) = if method == Method::PUT {
+        strip_endpoint(body)
+    } else {
+        (body, None)
+    };
+    let asked = asked_endpoint(&pairs).or(named.as_deref());
+    let endpoint = owner(&st, c, &key, asked)?;
+    // The key as it came in the path (still percent-encoded).
+    let raw_key = uri.path().rsplit('/').next().unwrap_or(&key);
+    let tail = format!(
+        "/api/v3/{}/{raw_key}{}",
+        c.name,
+        forwarded_query(uri.query())
+    );
+    let routed = Routed {
+        c,
+        key: &key,
+        endpoint,
+        method,
+        tail,
+        headers,
+        body,
+    };
+    forward(&st, caller_of(caller), routed).await
+}
+
+/// `POST /api/v3/<collection>`: creates on the endpoint named by `Endpoint` in the body (or
+/// `?Endpoint=`); without one, 422 naming the field.
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let c = collection(&name)?;
+    let pairs = query_pairs(&uri)?;
+    let mut object: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(c.model, "", format!("the body is not JSON: {e}")))?;
+    let endpoint = create_target(&mut object, asked_endpoint(&pairs)).map_err(|e| e.into_api(c))?;
+    if st.mgr.cluster(&endpoint).is_none() {
+        return Err(ApiError::one(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            c.model,
+            "",
+            format!("Endpoint: `{endpoint}` is not a registered endpoint"),
+        ));
+    }
+    let body = serde_json::to_vec(&object).map_err(ApiError::internal)?;
+    let routed = Routed {
+        c,
+        key: "",
+        endpoint,
+        method: Method::POST,
+        tail: format!("/api/v3/{}{}", c.name, forwarded_query(uri.query())),
+        headers,
+        body: Bytes::from(body),
+    };
+    forward(&st, caller_of(caller), routed).await
+}
+
+/// Sends the write to the endpoint's leader and answers with its reply: status and headers as
+/// the cluster gave them, a JSON object with `Endpoint` set and settled into the replica.
+async fn forward(st: &AppState, caller: Caller, w: Routed<'_>) -> ApiResult {
+    let Some(cluster) = st.mgr.cluster(&w.endpoint) else {
+        return Err(ApiError::not_found("endpoints", &w.endpoint));
+    };
+    let deleted = w.method == Method::DELETE;
+    let (fwd, auth) = Forward::new(w.method, w.tail, w.headers, w.body);
+    let resp = gateway::send(&cluster, fwd, caller, auth)
+        .await
+        .map_err(|e| gateway::send_failed(&w.endpoint, &e))?;
+    let status = resp.status();
+    let mut headers = gateway::reply_headers(resp.headers());
+    let bytes = resp.bytes().await.map_err(|e| {
+        ApiError::one(
+            StatusCode::BAD_GATEWAY,
+            "endpoints",
+            &w.endpoint,
+            format!("cluster `{}`: reading the reply: {e}", w.endpoint),
+        )
+    })?;
+    let object = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(mut o)) if status.is_success() => {
+            o.insert(ENDPOINT_FIELD.into(), Value::String(w.endpoint.clone()));
+            Value::Object(o)
+        }
+        _ => return Ok(raw(status, headers, bytes)),
+    };
+    let index = headers
+        .get(headers::COMMIT_INDEX)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let how = settle(
+        &st.mgr.replica,
+        &w.endpoint,
+        w.c,
+        w.key,
+        deleted,
+        index,
+        &object,
+    )
+    .await;
+    tracing::debug!(endpoint = %w.endpoint, collection = w.c.name, ?how, "routed write settled");
+    let body = serde_json::to_vec(&object).map_err(ApiError::internal)?;
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(raw(status, headers, Bytes::from(body)))
+}
+
+fn raw(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().extend(headers);
+    resp
+}
