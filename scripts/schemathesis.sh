@@ -100,7 +100,8 @@ fi
 # path, which sets the caller's own password: the fuzzer changed the admin's password with it
 # and every later call got 401 (drppy_client and the endpoint's suites test that operation).
 # watchConsensusState is a stream that never ends (its client would wait out the request
-# timeout on every case); endpoint/tests/swagger.rs and manager_failover test it.
+# timeout on every case); endpoint/tests/swagger.rs and manager_failover test it. The route
+# table marks it (`.streams()`, `x-streaming: true` in the document): exclude any other such.
 # Phases: examples, coverage and fuzzing. Not stateful: the document declares no OpenAPI links,
 # so that phase has nothing to chain.
 # One worker: with two, Hypothesis's lambda-source cache (shared between threads) raised

@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
                 tracing::warn!("the raft log was still open at exit: the next start repairs it");
             }
             if let Err(e) = served {
+                let e = anyhow::Error::from(e);
                 upgrade::exec::roll_back_if_upgrading(&format!("{e:#}"))?;
                 return Err(e);
             }

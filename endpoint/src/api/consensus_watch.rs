@@ -3,13 +3,13 @@
 //! (checked every [`KEEPALIVE`]). The manager keeps one open to every member, so it learns of a
 //! new leader as the election ends instead of at its next poll.
 //!
-//! Term and leader are read from this member's in-memory Raft state every [`TICK`] (a copy of
-//! a few fields, no I/O): a new leader is announced within a tick, whichever way Raft signals
-//! changes. A quiet stream sends a blank line every [`KEEPALIVE`], so a reader can tell it from
-//! a dead peer. The stream ends when the member shuts down ([`stop_all`]): the API server waits
-//! for open responses before it stops, so a stream that outlived shutdown would hold it up.
+//! The stream wakes on every change of this member's Raft state (one subscription for its
+//! life, so no change between two lines is missed) and compares term and leader with what it
+//! sent last: a new leader is announced as soon as this member knows it. A quiet stream sends
+//! a blank line every [`KEEPALIVE`], so a reader can tell it from a dead peer. The stream ends
+//! when the member starts to stop (`Node::shutdown`): the API server waits for open responses
+//! before it stops, so a stream that outlived shutdown would hold it up.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -21,19 +21,10 @@ use tokio::time::Instant;
 
 use crate::cluster::state::{cluster_state, ClusterState};
 use crate::node::Node;
+use crate::raft::Changes;
 
-/// How often term and leader are looked at.
-const TICK: Duration = Duration::from_millis(10);
 /// How often a quiet stream sends a blank line (and membership is looked at).
 pub const KEEPALIVE: Duration = Duration::from_secs(2);
-
-/// Fires once when the member stops. Process-wide: one member per process.
-static STOP: LazyLock<watch::Sender<bool>> = LazyLock::new(|| watch::channel(false).0);
-
-/// Ends every open watch stream (called at the start of a graceful stop).
-pub fn stop_all() {
-    STOP.send_replace(true);
-}
 
 /// The membership a state lists: each member and whether it votes.
 fn membership(st: &ClusterState) -> Vec<(String, bool)> {
@@ -46,6 +37,7 @@ fn membership(st: &ClusterState) -> Vec<(String, bool)> {
 /// One open stream's position: what the last line said.
 struct Watch {
     node: Node,
+    changes: Changes,
     stop: watch::Receiver<bool>,
     sent: Option<(u64, Option<crate::raft::NodeId>)>,
     members: Vec<(String, bool)>,
@@ -65,7 +57,8 @@ impl Watch {
             if self.sent != Some(now) {
                 return self.line(now).await;
             }
-            if self.quiet_since.elapsed() >= KEEPALIVE {
+            let quiet = self.quiet_since.elapsed();
+            if quiet >= KEEPALIVE {
                 let st = cluster_state(&self.node).await;
                 if membership(&st) != self.members {
                     return self.line(now).await;
@@ -74,7 +67,7 @@ impl Watch {
                 return Some(Bytes::from_static(b"\n"));
             }
             tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
+                _ = self.changes.changed_within(KEEPALIVE - quiet) => {}
                 _ = self.stop.changed() => return None,
             }
         }
@@ -95,8 +88,9 @@ impl Watch {
 /// Streams this member's `ClusterState` until it stops (see the module's notes).
 pub async fn watch(State(node): State<Node>) -> Response {
     let state = Watch {
+        changes: node.changes(),
+        stop: node.shutdown.clone(),
         node,
-        stop: STOP.subscribe(),
         sent: None,
         members: Vec::new(),
         quiet_since: Instant::now(),

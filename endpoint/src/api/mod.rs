@@ -55,6 +55,7 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
             limits.per_source,
             netguard::enforce::<netguard::SourceIp>,
         ))
+        .layer(middleware::from_fn(routes::mark_job_reports))
         .layer(middleware::from_fn_with_state(
             node.clone(),
             cluster_headers,

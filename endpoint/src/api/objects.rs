@@ -303,14 +303,15 @@ pub async fn create(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    secure::seal_object(&node, target(c, &key), &mut object).await?;
-    check_object(c, &key, &object)?;
-    let op = Op::Create {
-        collection: c.name.into(),
-        key,
-        object,
-    };
-    commit(&node, &head, &body, op).await
+    let whole = Whole { c, key, object };
+    commit_whole(&node, (&head, &body), whole, |collection, key, object| {
+        Op::Create {
+            collection,
+            key,
+            object,
+        }
+    })
+    .await
 }
 
 pub async fn get_one(
@@ -357,30 +358,58 @@ pub async fn replace(
 ) -> Result<Response, ApiError> {
     let (c, key) = write_target(&node, &name, key, &head.headers).await?;
     let mut object = incoming_object(c, &body).await?;
-    secure::seal_object(&node, target(c, &key), &mut object).await?;
-    if let Some(map) = object.as_object_mut() {
-        match map.get(c.key_field) {
-            Some(Value::String(k)) if *k != key => {
-                return Err(ApiError::bad_request(format!(
-                    "{} {k:?} in the body does not match {key:?} in the path",
-                    c.key_field
-                ))
-                .on(c.model, &key))
-            }
-            Some(Value::String(_)) | Some(Value::Null) | None => {
-                map.insert(c.key_field.to_string(), Value::String(key.clone()));
-            }
-            // Left for `validate` to name: "<key field> must be a string".
-            Some(_) => {}
+    key_field_from_path(c, &key, &mut object)?;
+    let whole = Whole { c, key, object };
+    commit_whole(&node, (&head, &body), whole, |collection, key, object| {
+        Op::Replace {
+            collection,
+            key,
+            object,
         }
-    }
-    check_object(c, &key, &object)?;
-    let op = Op::Replace {
-        collection: c.name.into(),
-        key,
-        object,
+    })
+    .await
+}
+
+/// A replace's body names the object the path does: a missing key field is filled in, a
+/// different one refused (400).
+fn key_field_from_path(c: &Collection, key: &str, object: &mut Value) -> Result<(), ApiError> {
+    let Some(map) = object.as_object_mut() else {
+        return Ok(());
     };
-    commit(&node, &head, &body, op).await
+    match map.get(c.key_field) {
+        Some(Value::String(k)) if k != key => Err(ApiError::bad_request(format!(
+            "{} {k:?} in the body does not match {key:?} in the path",
+            c.key_field
+        ))
+        .on(c.model, key)),
+        Some(Value::String(_)) | Some(Value::Null) | None => {
+            map.insert(c.key_field.to_string(), Value::String(key.to_string()));
+            Ok(())
+        }
+        // Left for `validate` to name: "<key field> must be a string".
+        Some(_) => Ok(()),
+    }
+}
+
+/// A whole object bound for `c` under `key`.
+struct Whole<'a> {
+    c: &'a Collection,
+    key: String,
+    object: Value,
+}
+
+/// The tail create and replace share: secure params sealed, the object checked, then the
+/// command `op` makes of it committed.
+async fn commit_whole(
+    node: &Node,
+    (head, body): (&RequestHead, &[u8]),
+    whole: Whole<'_>,
+    op: fn(String, String, Value) -> Op,
+) -> Result<Response, ApiError> {
+    let Whole { c, key, mut object } = whole;
+    secure::seal_object(node, target(c, &key), &mut object).await?;
+    check_object(c, &key, &object)?;
+    commit(node, head, body, op(c.name.into(), key, object)).await
 }
 
 pub async fn remove(

@@ -25,11 +25,14 @@ pub fn watch(
     // retake the address while nobody else could have been elected.
     let within = node.settings.election_max;
     let task = tokio::spawn(async move {
+        // One subscription for the task's life: a change while leadership is judged wakes
+        // the next wait at once.
+        let mut changes = node.changes();
         loop {
             let active = node.metrics().leads_with_quorum(node.node_id, within);
             tx.send_if_modified(|held| std::mem::replace(held, active) != active);
             tokio::select! {
-                _ = node.await_change(RECHECK) => {}
+                _ = changes.changed_within(RECHECK) => {}
                 _ = shutdown.changed() => break,
             }
         }

@@ -108,7 +108,7 @@ async fn call_leader(
             leader.consensus_id,
             status.message()
         ))),
-        Ok(Ok(resp)) => decode(resp.get_ref()).map_err(ClusterError::Internal),
+        Ok(Ok(resp)) => decode(resp.get_ref()).map_err(|e| ClusterError::Internal(e.to_string())),
     }
 }
 
@@ -117,7 +117,7 @@ pub async fn enroll(node: &Node, req: EnrollRequest) -> Result<AdminReply, Clust
     match node.leader_hint() {
         LeaderHint::Me => Ok(reply_of(enroll_on_leader(node, req).await)),
         LeaderHint::Other(_, leader) => {
-            let payload = encode(&req).map_err(ClusterError::Internal)?;
+            let payload = encode(&req).map_err(|e| ClusterError::Internal(e.to_string()))?;
             call_leader(node, &leader, payload, true).await
         }
         LeaderHint::Unknown => Err(no_leader()),
@@ -128,7 +128,8 @@ pub async fn remove(node: &Node, consensus_id: String) -> Result<AdminReply, Clu
     match node.leader_hint() {
         LeaderHint::Me => Ok(reply_of(remove_on_leader(node, &consensus_id).await)),
         LeaderHint::Other(_, leader) => {
-            let payload = encode(&consensus_id).map_err(ClusterError::Internal)?;
+            let payload =
+                encode(&consensus_id).map_err(|e| ClusterError::Internal(e.to_string()))?;
             call_leader(node, &leader, payload, false).await
         }
         LeaderHint::Unknown => Err(no_leader()),

@@ -24,7 +24,9 @@ impl ClusterGrpc {
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Result<Response<Payload>, Status> {
-    encode(value).map(Response::new).map_err(Status::internal)
+    encode(value)
+        .map(Response::new)
+        .map_err(|e| Status::internal(e.to_string()))
 }
 
 fn not_leader_reply() -> AdminReply {
@@ -54,7 +56,8 @@ impl ClusterService for ClusterGrpc {
     }
 
     async fn forward_write(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
-        let request: command::Request = decode(req.get_ref()).map_err(Status::invalid_argument)?;
+        let request: command::Request =
+            decode(req.get_ref()).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let outcome = match self.node.leader_hint() {
             LeaderHint::Me => match crate::node::check_depth(&request) {
                 Ok(()) => {
@@ -87,7 +90,8 @@ impl ClusterService for ClusterGrpc {
     }
 
     async fn enroll(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
-        let request: EnrollRequest = decode(req.get_ref()).map_err(Status::invalid_argument)?;
+        let request: EnrollRequest =
+            decode(req.get_ref()).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if !matches!(self.node.leader_hint(), LeaderHint::Me) {
             return reply(&not_leader_reply());
         }
@@ -95,7 +99,8 @@ impl ClusterService for ClusterGrpc {
     }
 
     async fn remove_node(&self, req: Request<Payload>) -> Result<Response<Payload>, Status> {
-        let consensus_id: String = decode(req.get_ref()).map_err(Status::invalid_argument)?;
+        let consensus_id: String =
+            decode(req.get_ref()).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if !matches!(self.node.leader_hint(), LeaderHint::Me) {
             return reply(&not_leader_reply());
         }

@@ -3,15 +3,16 @@
 //! DRP's error shape (`netguard::enforce`).
 //!
 //! Never limited: the built-in admin `rocketskates` by user (the operator must be able to act
-//! during an incident; the source limit still applies), and agents' job reports (writes under
-//! `/api/v3/jobs` with a machine token), which must not be lost to other clients' load.
+//! during an incident; the source limit still applies), and agents' job reports (the calls
+//! the route table marks as such, made with a token), which must not be lost to other
+//! clients' load.
 //! Traffic between members (forwarded writes, read-index rounds, Raft) runs on the consensus
 //! port and never meets these limits.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{header, Method};
+use axum::http::header;
 use netguard::{RateArgs, RequestLimit, SourceIp};
 
 use crate::auth::{Principal, ADMIN_USER};
@@ -32,10 +33,15 @@ impl RateLimits {
     }
 }
 
-/// An agent's report on its job: a write under `/api/v3/jobs` with a machine token.
-fn is_job_report(req: &Request) -> bool {
-    matches!(*req.method(), Method::PUT | Method::PATCH | Method::POST)
-        && req.uri().path().starts_with("/api/v3/jobs")
+/// Put on a request by the API's router when the route table says its call is an agent's
+/// job report (this module knows no routes: the API depends on it, not the other way).
+#[derive(Debug, Clone, Copy)]
+pub struct JobReport;
+
+/// An agent's report on its job: a call the route table marks as one ([`JobReport`]), made
+/// with a token.
+pub(crate) fn is_job_report(req: &Request) -> bool {
+    req.extensions().get::<JobReport>().is_some()
         && req
             .headers()
             .get(header::AUTHORIZATION)

@@ -3,10 +3,11 @@
 //! the pieces a member needs: Raft, the object store and channels to peers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod advertised;
 mod error;
+mod follow;
 pub mod messages;
 mod raft_watch;
 mod read;
@@ -21,7 +22,7 @@ use proto::raft::cluster_service_client::ClusterServiceClient;
 use tokio::sync::Mutex;
 
 use crate::raft::network::Channels;
-use crate::raft::{MemberInfo, Metrics, NodeId, RaftHandle};
+use crate::raft::{Changes, MemberInfo, Metrics, NodeId, RaftHandle};
 use crate::store::ObjectStore;
 pub use error::NodeError;
 
@@ -61,6 +62,9 @@ pub struct NodeInner {
     pub events: crate::events::Bus,
     /// The certificates this member serves, replaceable while it runs.
     pub tls: crate::tls::rotation::Live,
+    /// Turns true when the member starts to stop: a response that would otherwise never end
+    /// (a stream) ends on it, since the API server waits for open responses before it stops.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(Clone)]
@@ -80,7 +84,6 @@ pub enum LeaderHint {
     Unknown,
 }
 
-const STEP: Duration = Duration::from_millis(100);
 /// Per-call budget for member-to-member calls beyond the caller's own deadline.
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -133,21 +136,19 @@ impl Node {
         m.leader_info().map(|i| i.consensus_id.clone())
     }
 
-    /// Waits (bounded) for the next Raft state change, e.g. a new leader.
-    pub async fn await_change(&self, wait: Duration) {
-        self.raft.changed(wait).await;
-    }
-
-    async fn await_change_until(&self, deadline: Instant) {
-        let wait = deadline.saturating_duration_since(Instant::now()).min(STEP);
-        self.raft.changed(wait).await;
+    /// Follows this member's Raft state changes (a new leader, term or membership).
+    pub fn changes(&self) -> Changes {
+        self.raft.changes()
     }
 
     pub fn cluster_client(
         &self,
         addr: &str,
     ) -> Result<ClusterServiceClient<tonic::transport::Channel>, NodeError> {
-        let ch = self.channels.get(addr).map_err(NodeError::Unavailable)?;
+        let ch = self
+            .channels
+            .get(addr)
+            .map_err(|e| NodeError::Unavailable(e.to_string()))?;
         Ok(ClusterServiceClient::new(ch))
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::follow::Step;
 use super::messages::ReadIndexOutcome;
 use super::{LeaderHint, Node, NodeError, PEER_CALL_TIMEOUT};
 use crate::raft::network::{decode, encode};
@@ -14,60 +15,50 @@ impl Node {
     /// call (read index through the leader), or fails with 503 when no leader can confirm.
     pub async fn read_barrier(&self) -> Result<(), NodeError> {
         let deadline = Instant::now() + self.settings.read_timeout;
-        let mut last_problem = "no leader elected".to_string();
-        while Instant::now() < deadline {
-            let budget = deadline.saturating_duration_since(Instant::now());
-            match self.leader_hint() {
-                LeaderHint::Me => {
-                    crate::metrics::read_index_round("leader");
-                    match tokio::time::timeout(budget, self.raft.read_index()).await {
-                        Ok(Ok(point)) => match self.await_applied(point, deadline).await? {
-                            None => return Ok(()),
-                            Some(why) => last_problem = why,
-                        },
-                        Ok(Err(e)) => {
-                            last_problem = e.to_string();
-                            self.await_change_until(deadline).await;
-                        }
-                        Err(_) => last_problem = "no quorum confirmed leadership in time".into(),
-                    }
-                }
+        let attempt = move |hint| async move {
+            Ok(match hint {
+                LeaderHint::Me => self.read_index_here(deadline).await?,
                 LeaderHint::Other(_, info) => match self.remote_read_index(&info, deadline).await {
                     Ok(ReadIndexOutcome::Ready { read_log_id }) => {
-                        match self.await_applied(read_log_id, deadline).await? {
-                            None => return Ok(()),
-                            Some(why) => last_problem = why,
-                        }
+                        self.await_applied(read_log_id, deadline).await?
                     }
-                    Ok(ReadIndexOutcome::NotLeader(_)) => self.await_change_until(deadline).await,
-                    Ok(ReadIndexOutcome::Unavailable(why)) => {
-                        last_problem = why;
-                        self.await_change_until(deadline).await;
-                    }
-                    Err(e) => {
-                        last_problem = e.to_string();
-                        self.await_change_until(deadline).await;
-                    }
+                    Ok(ReadIndexOutcome::NotLeader(_)) => Step::Wait(None),
+                    Ok(ReadIndexOutcome::Unavailable(why)) => Step::wait_after(why),
+                    Err(e) => Step::wait_after(e),
                 },
-                LeaderHint::Unknown => self.await_change_until(deadline).await,
-            }
-        }
-        Err(NodeError::Unavailable(format!(
-            "cannot serve a linearizable read ({last_problem}); send X-DRP-Stale-Read: true for a local read"
-        )))
+                LeaderHint::Unknown => Step::Wait(None),
+            })
+        };
+        self.follow_leader(deadline, attempt, |last_problem| {
+            NodeError::Unavailable(format!(
+                "cannot serve a linearizable read ({last_problem}); send X-DRP-Stale-Read: true for a local read"
+            ))
+        })
+        .await
     }
 
-    /// Waits until this member applied up to `point`: `None` once it has, `Some(why)` if the
-    /// deadline passed first, and an error when Raft stopped.
+    /// One round of a read on the leader: its own read index, then waiting to apply up to it.
+    async fn read_index_here(&self, deadline: Instant) -> Result<Step<()>, NodeError> {
+        crate::metrics::read_index_round("leader");
+        let budget = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(budget, self.raft.read_index()).await {
+            Ok(Ok(point)) => self.await_applied(point, deadline).await,
+            Ok(Err(e)) => Ok(Step::wait_after(e)),
+            Err(_) => Ok(Step::Again("no quorum confirmed leadership in time".into())),
+        }
+    }
+
+    /// Waits until this member applied up to `point`: done once it has, to be tried again if
+    /// the deadline passed first, and an error when Raft stopped.
     async fn await_applied(
         &self,
         point: ReadPoint,
         deadline: Instant,
-    ) -> Result<Option<String>, NodeError> {
+    ) -> Result<Step<()>, NodeError> {
         let budget = deadline.saturating_duration_since(Instant::now());
         match self.raft.await_applied(point, budget).await {
-            Ok(()) => Ok(None),
-            Err(e @ ApplyError::Behind) => Ok(Some(e.to_string())),
+            Ok(()) => Ok(Step::Done(())),
+            Err(e @ ApplyError::Behind) => Ok(Step::Again(e.to_string())),
             Err(e @ ApplyError::Stopped(_)) => Err(NodeError::Unavailable(e.to_string())),
         }
     }
@@ -82,7 +73,7 @@ impl Node {
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(PEER_CALL_TIMEOUT);
-        let payload = encode(&()).map_err(NodeError::Internal)?;
+        let payload = encode(&()).map_err(|e| NodeError::Internal(e.to_string()))?;
         match tokio::time::timeout(budget, client.read_index(payload)).await {
             Err(_) => Err(NodeError::Unavailable(format!(
                 "leader {} did not answer within {budget:?}",
@@ -93,7 +84,7 @@ impl Node {
                 leader.consensus_id,
                 status.message()
             ))),
-            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(NodeError::Internal),
+            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(|e| NodeError::Internal(e.to_string())),
         }
     }
 

@@ -22,7 +22,7 @@ pub async fn spawn_metrics(
     node: &Node,
     listen: Option<std::net::SocketAddr>,
     shutdown: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+) -> Result<Vec<tokio::task::JoinHandle<()>>, http::BindError> {
     let mut tasks = vec![raft_watch::spawn_raft_watch(
         node.raft.clone(),
         shutdown.clone(),

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::follow::Step;
 use super::messages::ForwardOutcome;
 use super::{LeaderHint, Node, NodeError, PEER_CALL_TIMEOUT};
 use crate::command::{Request, Response};
@@ -16,35 +17,33 @@ impl Node {
     pub async fn write(&self, req: Request) -> Result<Response, NodeError> {
         check_depth(&req)?;
         let deadline = Instant::now() + self.settings.write_timeout;
-        let mut last_problem = "no leader elected".to_string();
-        while Instant::now() < deadline {
-            match self.leader_hint() {
+        let req = &req;
+        let attempt = move |hint| async move {
+            Ok(match hint {
                 LeaderHint::Me => match self.write_as_leader(req.clone(), deadline).await {
-                    ForwardOutcome::Applied(resp) => return Ok(resp),
-                    ForwardOutcome::NotLeader(_) => self.await_change_until(deadline).await,
-                    ForwardOutcome::Unknown(why) => last_problem = why,
+                    ForwardOutcome::Applied(resp) => Step::Done(resp),
+                    ForwardOutcome::NotLeader(_) => Step::Wait(None),
+                    ForwardOutcome::Unknown(why) => Step::Again(why),
                 },
-                LeaderHint::Other(_, info) => match self.forward_write(&info, &req, deadline).await
-                {
-                    Ok(ForwardOutcome::Applied(resp)) => return Ok(resp),
-                    Ok(ForwardOutcome::NotLeader(_)) => self.await_change_until(deadline).await,
-                    Ok(ForwardOutcome::Unknown(why)) => {
-                        last_problem = why;
-                        self.await_change_until(deadline).await;
+                LeaderHint::Other(_, info) => {
+                    match self.forward_write(&info, req, deadline).await {
+                        Ok(ForwardOutcome::Applied(resp)) => Step::Done(resp),
+                        Ok(ForwardOutcome::NotLeader(_)) => Step::Wait(None),
+                        Ok(ForwardOutcome::Unknown(why)) => Step::wait_after(why),
+                        Err(e) => Step::wait_after(e),
                     }
-                    Err(e) => {
-                        last_problem = e.to_string();
-                        self.await_change_until(deadline).await;
-                    }
-                },
-                LeaderHint::Unknown => self.await_change_until(deadline).await,
-            }
-        }
-        Err(NodeError::Unavailable(format!(
-            "write not committed within {:?} ({last_problem}); the cluster may have lost its quorum. \
-             Its outcome is unknown: retry with the same Idempotency-Key",
-            self.settings.write_timeout
-        )))
+                }
+                LeaderHint::Unknown => Step::Wait(None),
+            })
+        };
+        self.follow_leader(deadline, attempt, |last_problem| {
+            NodeError::Unavailable(format!(
+                "write not committed within {:?} ({last_problem}); the cluster may have lost its quorum. \
+                 Its outcome is unknown: retry with the same Idempotency-Key",
+                self.settings.write_timeout
+            ))
+        })
+        .await
     }
 
     /// Proposes on this node, which must be the leader. Never forwards.
@@ -83,7 +82,7 @@ impl Node {
     ) -> Result<ForwardOutcome, NodeError> {
         crate::metrics::global().forwarded_writes.inc();
         let mut client = self.cluster_client(&leader.consensus_addr)?;
-        let payload = encode(req).map_err(NodeError::Internal)?;
+        let payload = encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
         let budget = deadline
             .saturating_duration_since(Instant::now())
             .min(PEER_CALL_TIMEOUT);
@@ -97,7 +96,7 @@ impl Node {
                 leader.consensus_id,
                 status.message()
             ))),
-            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(NodeError::Internal),
+            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(|e| NodeError::Internal(e.to_string())),
         }
     }
 }

@@ -77,6 +77,17 @@ impl RaftFailure {
     fn of(what: &str, e: impl std::fmt::Display) -> Self {
         RaftFailure(format!("{what}: {e}"))
     }
+
+    /// `e` and each of its causes, so one line says what failed and why.
+    fn with_causes(e: &dyn std::error::Error) -> Self {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        RaftFailure(text)
+    }
 }
 
 /// A change of the voter set or the member list.
@@ -182,20 +193,15 @@ impl RaftHandle {
         m.membership_config.membership().voter_ids().collect()
     }
 
-    /// Returns on the next state change (e.g. a new leader) or after `wait`.
-    pub async fn changed(&self, wait: Duration) {
-        let mut rx = self.raft.metrics();
-        // openraft hands out a clone of a receiver that never marks anything seen, so without
-        // this `changed()` returned at once after the first change ever: every caller looping
-        // on it (the active-member watcher, the write and read retries) spun a worker at 100%.
-        // A change between the caller's last look and here waits at most `wait`.
-        rx.borrow_and_update();
-        let _ = tokio::time::timeout(wait, rx.changed()).await;
-    }
-
-    /// Follows state changes as they happen (see [`Changes`]).
+    /// Follows state changes from now on (see [`Changes`]). Hold one across the rounds of a
+    /// loop: a change between two rounds is then still seen, which a new subscription each
+    /// round would miss.
     pub fn changes(&self) -> Changes {
-        Changes(self.raft.metrics())
+        let mut rx = self.raft.metrics();
+        // openraft hands out a clone of a receiver that never marks anything seen: without
+        // this the first `changed()` returned at once for every change before the call.
+        rx.borrow_and_update();
+        Changes(rx)
     }
 
     /// Proposes `req` on this member, which should lead, and returns its applied outcome.
@@ -300,14 +306,14 @@ impl RaftHandle {
     pub async fn hand_over(&self, timeout: Duration) -> Result<Option<NodeId>, RaftFailure> {
         super::transfer::hand_over(&self.raft, self.me, timeout)
             .await
-            .map_err(|e| RaftFailure(format!("{e:#}")))
+            .map_err(|e| RaftFailure::with_causes(&e))
     }
 
     /// Snapshots the applied state and purges the log behind it; the snapshot's index.
     pub async fn snapshot_and_purge(&self, timeout: Duration) -> Result<u64, RaftFailure> {
         super::compact::snapshot_and_purge(&self.raft, timeout)
             .await
-            .map_err(|e| RaftFailure(format!("{e:#}")))
+            .map_err(|e| RaftFailure::with_causes(&e))
     }
 
     /// Stops Raft (the caller bounds the wait).
@@ -347,6 +353,17 @@ impl Changes {
     /// Waits for the next change; false once Raft stopped.
     pub async fn changed(&mut self) -> bool {
         self.0.changed().await.is_ok()
+    }
+
+    /// Waits for the next change, at most `wait`. Once Raft stopped it waits out `wait`, so a
+    /// loop that retries on each change does not spin.
+    pub async fn changed_within(&mut self, wait: Duration) {
+        let next = async {
+            if !self.changed().await {
+                std::future::pending::<()>().await;
+            }
+        };
+        let _ = tokio::time::timeout(wait, next).await;
     }
 
     /// The leader as of the last change seen.

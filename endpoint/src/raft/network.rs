@@ -38,6 +38,31 @@ const UNARY_FLOOR: Duration = Duration::from_millis(150);
 const STREAM_SETUP_FLOOR: Duration = Duration::from_millis(500);
 const STREAM_REPLY_FLOOR: Duration = Duration::from_millis(1000);
 
+/// Why a channel to a peer could not be made, or a message between members could not be
+/// encoded or decoded. The cause is part of the text (no `#[source]`): every caller turns it
+/// into one line, a gRPC status, a 503 message or openraft's network error.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the {0} is poisoned")]
+    Poisoned(&'static str),
+    #[error("this node holds no member certificate yet")]
+    NoMemberCertificate,
+    #[error("bad consensus address {addr:?}: {why}")]
+    BadAddress {
+        addr: String,
+        why: tonic::transport::Error,
+    },
+    #[error("member TLS for {addr}: {why}")]
+    Tls {
+        addr: String,
+        why: tonic::transport::Error,
+    },
+    #[error("encode: {0}")]
+    Encode(serde_json::Error),
+    #[error("decode: {0}")]
+    Decode(serde_json::Error),
+}
+
 /// Channels to peers, shared by Raft replication and the member-to-member cluster calls.
 #[derive(Clone, Default)]
 pub struct Channels {
@@ -76,24 +101,30 @@ impl Channels {
 
     /// The cached channel to `addr` (host:port), created lazily: it connects on first use and
     /// reconnects by itself after the peer restarts.
-    pub fn get(&self, addr: &str) -> Result<Channel, String> {
+    pub fn get(&self, addr: &str) -> Result<Channel, WireError> {
         let mut map = self
             .by_addr
             .lock()
-            .map_err(|_| "channel cache poisoned".to_string())?;
+            .map_err(|_| WireError::Poisoned("channel cache"))?;
         if let Some(ch) = map.get(addr) {
             return Ok(ch.clone());
         }
         let tls = self
             .tls
             .lock()
-            .map_err(|_| "TLS config poisoned".to_string())?
+            .map_err(|_| WireError::Poisoned("TLS config"))?
             .clone()
-            .ok_or_else(|| "this node holds no member certificate yet".to_string())?;
+            .ok_or(WireError::NoMemberCertificate)?;
         let endpoint = Endpoint::from_shared(format!("https://{addr}"))
-            .map_err(|e| format!("bad consensus address {addr:?}: {e}"))?
+            .map_err(|why| WireError::BadAddress {
+                addr: addr.to_string(),
+                why,
+            })?
             .tls_config(tls)
-            .map_err(|e| format!("member TLS for {addr}: {e}"))?
+            .map_err(|why| WireError::Tls {
+                addr: addr.to_string(),
+                why,
+            })?
             .connect_timeout(CONNECT_TIMEOUT)
             .local_address(self.source_ip)
             .tcp_nodelay(true)
@@ -134,14 +165,14 @@ pub struct PeerClient {
     addr: String,
 }
 
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Payload, String> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Payload, WireError> {
     serde_json::to_vec(value)
         .map(|data| Payload { data })
-        .map_err(|e| format!("encode: {e}"))
+        .map_err(WireError::Encode)
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(payload: &Payload) -> Result<T, String> {
-    serde_json::from_slice(&payload.data).map_err(|e| format!("decode: {e}"))
+pub(crate) fn decode<T: DeserializeOwned>(payload: &Payload) -> Result<T, WireError> {
+    serde_json::from_slice(&payload.data).map_err(WireError::Decode)
 }
 
 fn unreachable(msg: impl ToString) -> RPCError<TypeConfig> {

@@ -5,23 +5,36 @@
 
 use std::future::Future;
 
-use anyhow::Context;
 use tokio::runtime::{Handle, Runtime};
 
 /// Worker threads of the consensus runtime: enough for the core and its replication streams
 /// to run beside each other; the work is small, it only must not queue.
 const WORKERS: usize = 2;
 
+/// Why the consensus runtime could not start or run a task.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The OS refused the runtime's threads or its I/O driver.
+    #[error("starting the consensus runtime")]
+    Start(#[source] std::io::Error),
+    /// It was already shut down.
+    #[error("the consensus runtime has stopped")]
+    Stopped,
+    /// The task panicked or was cancelled.
+    #[error("a task on the consensus runtime failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 pub struct ConsensusRuntime(Option<Runtime>);
 
 impl ConsensusRuntime {
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new() -> Result<Self, RuntimeError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
             .thread_name("consensus")
             .enable_all()
             .build()
-            .context("starting the consensus runtime")?;
+            .map_err(RuntimeError::Start)?;
         Ok(ConsensusRuntime(Some(rt)))
     }
 
@@ -31,18 +44,13 @@ impl ConsensusRuntime {
 
     /// Runs `fut` on the consensus runtime (everything it spawns stays there) and waits for
     /// it from the caller's runtime.
-    pub async fn run<F>(&self, fut: F) -> anyhow::Result<F::Output>
+    pub async fn run<F>(&self, fut: F) -> Result<F::Output, RuntimeError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let rt = self
-            .0
-            .as_ref()
-            .context("the consensus runtime has stopped")?;
-        rt.spawn(fut)
-            .await
-            .context("a task on the consensus runtime failed")
+        let rt = self.0.as_ref().ok_or(RuntimeError::Stopped)?;
+        rt.spawn(fut).await.map_err(RuntimeError::Task)
     }
 }
 

@@ -56,8 +56,8 @@ impl RaftGrpc {
     }
 }
 
-fn bad(e: String) -> Status {
-    Status::invalid_argument(e)
+fn bad(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(e.to_string())
 }
 
 fn stopped(e: impl std::fmt::Display) -> Status {
@@ -65,7 +65,9 @@ fn stopped(e: impl std::fmt::Display) -> Status {
 }
 
 fn reply<T: serde::Serialize>(value: &T) -> Result<Response<Payload>, Status> {
-    encode(value).map(Response::new).map_err(Status::internal)
+    encode(value)
+        .map(Response::new)
+        .map_err(|e| Status::internal(e.to_string()))
 }
 
 type PayloadStream = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send>>;
@@ -112,7 +114,7 @@ impl RaftService for RaftGrpc {
             .raft
             .stream_append(inbound)
             .map(|item| match item {
-                Ok(result) => encode(&result).map_err(Status::internal),
+                Ok(result) => encode(&result).map_err(|e| Status::internal(e.to_string())),
                 Err(fatal) => Err(stopped(fatal)),
             })
             .take_until(stopping);
@@ -141,7 +143,7 @@ impl RaftService for RaftGrpc {
             }
             body.extend_from_slice(&chunk.data);
         }
-        let (vote, meta) = header.ok_or_else(|| bad("empty snapshot stream".into()))?;
+        let (vote, meta) = header.ok_or_else(|| bad("empty snapshot stream"))?;
         let snapshot = Snapshot {
             meta,
             snapshot: body,

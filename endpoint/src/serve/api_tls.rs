@@ -1,10 +1,9 @@
 //! Step 4, API TLS: which certificate the API serves (`--tls-cert/--tls-key`, the cluster's,
 //! or none with `--no-tls`), made live so a rotation can replace it and the member one.
 
-use anyhow::Context;
 use netguard::LiveConfig;
 
-use super::ServeArgs;
+use super::{ServeArgs, ServeError};
 use crate::store::ObjectStore;
 use crate::tls::rotation::{ApiSource, Live};
 use crate::tls::{self, MemberTls, TlsDir};
@@ -15,7 +14,7 @@ pub(super) fn live(
     args: &ServeArgs,
     store: &ObjectStore,
     member_tls: MemberTls,
-) -> anyhow::Result<(Live, Option<LiveConfig>, LiveConfig)> {
+) -> Result<(Live, Option<LiveConfig>, LiveConfig), ServeError> {
     let source = match (&args.tls_cert, &args.tls_key) {
         _ if args.no_tls => None,
         (Some(cert), Some(key)) => Some(ApiSource::Files {
@@ -28,9 +27,9 @@ pub(super) fn live(
         None => None,
         Some(ApiSource::Files { cert, key }) => Some(tls::Pair {
             cert_pem: std::fs::read_to_string(cert)
-                .with_context(|| format!("reading {}", cert.display()))?,
+                .map_err(ServeError::io(format!("reading {}", cert.display())))?,
             key_pem: std::fs::read_to_string(key)
-                .with_context(|| format!("reading {}", key.display()))?,
+                .map_err(ServeError::io(format!("reading {}", key.display())))?,
         }),
         // The replicated certificate when this member has applied it (the newest after a
         // rotation), else the one saved when the node was created.
@@ -38,17 +37,16 @@ pub(super) fn live(
             Some(pair) => Some(pair),
             None => Some(
                 TlsDir::new(&args.data_dir)
-                    .load_api()?
-                    .context("no API certificate in the data dir (pass --tls-cert/--tls-key)")?,
+                    .load_api()
+                    .map_err(ServeError::cert("loading the API certificate"))?
+                    .ok_or(ServeError::Missing(
+                        "no API certificate in the data dir (pass --tls-cert/--tls-key)",
+                    ))?,
             ),
         },
     };
-    Ok(Live::new(
-        args.data_dir.clone(),
-        source,
-        pair.as_ref(),
-        member_tls,
-    )?)
+    Live::new(args.data_dir.clone(), source, pair.as_ref(), member_tls)
+        .map_err(ServeError::cert("making the TLS configs"))
 }
 
 /// The API certificate in this member's replicated state, if it has applied one.

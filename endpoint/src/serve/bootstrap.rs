@@ -2,11 +2,10 @@
 //! and seeded (the admin user, the token secret, the cluster CA and API certificate); a new
 //! node that joins keeps asking members to enrol it until it is one.
 
-use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::ServeArgs;
+use super::{ServeArgs, ServeError};
 use crate::cluster::join::join_until_member;
 use crate::node::Node;
 use crate::raft::{MemberInfo, RaftHandle};
@@ -39,20 +38,22 @@ pub(super) async fn settle(
     raft: &RaftHandle,
     args: &ServeArgs,
     plan: &Plan,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     if plan.bootstrapping {
         bootstrap(node, raft, args).await?;
     } else if plan.initialized && (args.bootstrap || !args.join.is_empty()) {
         tracing::info!("data dir holds cluster state; --bootstrap/--join ignored");
     }
     if plan.restored {
-        crate::backup::restore::finish(raft, &args.data_dir).await?;
+        crate::backup::restore::finish(raft, &args.data_dir)
+            .await
+            .map_err(ServeError::Restore)?;
     }
     Ok(())
 }
 
 /// Creates a one-node cluster around this node, and seeds it.
-async fn bootstrap(node: &Node, raft: &RaftHandle, args: &ServeArgs) -> anyhow::Result<()> {
+async fn bootstrap(node: &Node, raft: &RaftHandle, args: &ServeArgs) -> Result<(), ServeError> {
     let s = &node.settings;
     let me = MemberInfo {
         consensus_id: s.consensus_id.clone(),
@@ -82,7 +83,7 @@ pub(super) fn join(
 
 /// The objects a new cluster starts with: the admin user and the token-signing secret,
 /// written as one entry by the bootstrapping node.
-async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
+async fn seed_cluster(node: &Node, args: &ServeArgs) -> Result<(), ServeError> {
     use crate::auth::{token, ADMIN_USER};
     let hash = admin_password_hash(args).await?;
     let secret: [u8; 32] = rand::Rng::random(&mut rand::rng());
@@ -100,11 +101,17 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
     ];
     let dir = TlsDir::new(&args.data_dir);
     let ca = dir
-        .load_ca_authority()?
-        .context("the bootstrap node's CA key is missing from its data dir")?;
+        .load_ca_authority()
+        .map_err(ServeError::cert("loading the cluster CA key"))?
+        .ok_or(ServeError::Missing(
+            "the bootstrap node's CA key is missing from its data dir",
+        ))?;
     let api = dir
-        .load_api()?
-        .context("the cluster API certificate is missing")?;
+        .load_api()
+        .map_err(ServeError::cert("loading the API certificate"))?
+        .ok_or(ServeError::Missing(
+            "the cluster API certificate is missing",
+        ))?;
     for (key, pair) in [(tls::CA_KEY, ca), (tls::API_CERT_KEY, api)] {
         seeds.push((
             token::SECRET_COLLECTION.to_string(),
@@ -119,28 +126,28 @@ async fn seed_cluster(node: &Node, args: &ServeArgs) -> anyhow::Result<()> {
         principal: None,
         op: crate::command::Op::Seed { objects: seeds },
     };
-    node.write(request)
-        .await
-        .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
+    node.write(request).await.map_err(ServeError::Seed)?;
     Ok(())
 }
 
 /// The argon2 hash of the admin password: `--admin-password`, else a random one written to
 /// the data dir (its path is logged, never the password).
-async fn admin_password_hash(args: &ServeArgs) -> anyhow::Result<String> {
+async fn admin_password_hash(args: &ServeArgs) -> Result<String, ServeError> {
     use crate::auth::password;
     let admin_password = match &args.admin_password {
         Some(p) if !p.is_empty() => p.clone(),
         _ => {
             let generated = password::random_password();
             let path = args.data_dir.join("admin-password");
-            tls::write_file(&path, &generated, true)?;
+            tls::write_file(&path, &generated, true)
+                .map_err(ServeError::cert("writing the generated admin password"))?;
             tracing::warn!(file = %path.display(), "no admin password given; a random one was written to this file");
             generated
         }
     };
     // Hashing is slow on purpose: off the async workers.
     tokio::task::spawn_blocking(move || password::hash(&admin_password))
-        .await?
-        .map_err(anyhow::Error::msg)
+        .await
+        .map_err(ServeError::Task)?
+        .map_err(ServeError::Hash)
 }

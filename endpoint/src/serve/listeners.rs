@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Context;
 use futures::StreamExt;
 use netguard::LiveConfig;
 use proto::raft::cluster_service_server::ClusterServiceServer;
@@ -13,12 +12,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 
-use super::ServeArgs;
+use super::{ServeArgs, ServeError};
 use crate::api;
 use crate::cluster::service::ClusterGrpc;
 use crate::limits::RateLimits;
 use crate::node::Node;
-use crate::raft::runtime::ConsensusRuntime;
+use crate::raft::runtime::{ConsensusRuntime, RuntimeError};
 use crate::raft::server::RaftGrpc;
 use crate::raft::RaftHandle;
 use crate::tls;
@@ -36,14 +35,16 @@ pub(super) struct Bound {
     pub consensus_addr: String,
 }
 
-pub(super) async fn bind(args: &ServeArgs) -> anyhow::Result<Bound> {
+pub(super) async fn bind(args: &ServeArgs) -> Result<Bound, ServeError> {
     let api = TcpListener::bind(args.api_listen)
         .await
-        .with_context(|| format!("binding {}", args.api_listen))?;
+        .map_err(ServeError::io(format!("binding {}", args.api_listen)))?;
     let consensus = TcpListener::bind(args.consensus_listen)
         .await
-        .with_context(|| format!("binding {}", args.consensus_listen))?;
-    let api_local = api.local_addr()?;
+        .map_err(ServeError::io(format!("binding {}", args.consensus_listen)))?;
+    let api_local = api
+        .local_addr()
+        .map_err(ServeError::io("reading the bound API address"))?;
     let api_url = args.api_url.clone().unwrap_or_else(|| {
         let scheme = if args.no_tls { "http" } else { "https" };
         format!("{scheme}://{}", advertised(&api_local))
@@ -80,7 +81,7 @@ pub(super) fn serve_consensus(
     runtime: &ConsensusRuntime,
     args: &ServeArgs,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<Result<(), tonic::transport::Error>>> {
+) -> Result<JoinHandle<Result<(), tonic::transport::Error>>, ServeError> {
     let raft = raft.clone();
     let ha_id = node.settings.ha_id.clone();
     let raft_svc =
@@ -92,9 +93,7 @@ pub(super) fn serve_consensus(
         .max_encoding_message_size(MAX_PEER_MESSAGE);
     let raft_svc = InterceptedService::new(raft_svc, tls::peer::members_only(raft.clone()));
     let cluster_svc = InterceptedService::new(cluster_svc, tls::peer::members_only(raft));
-    let rt = runtime
-        .handle()
-        .context("the consensus runtime has stopped")?;
+    let rt = runtime.handle().ok_or(RuntimeError::Stopped)?;
     let accepted = {
         let _on_consensus_runtime = rt.enter();
         netguard::tls_incoming(

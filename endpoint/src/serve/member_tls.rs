@@ -2,12 +2,10 @@
 //! the data dir; else made with a new cluster CA when bootstrapping, or obtained from a member
 //! when joining.
 
-use anyhow::bail;
-
 use super::bootstrap::Plan;
 use super::raft_start::Consensus;
 use super::shutdown::wait_for_signal;
-use super::ServeArgs;
+use super::{ServeArgs, ServeError};
 use crate::tls::hosts::api_hosts;
 use crate::tls::{self, MemberTls, TlsDir};
 
@@ -25,7 +23,7 @@ pub(super) async fn obtain(
     args: &ServeArgs,
     consensus: &mut Consensus,
     start: Start<'_>,
-) -> anyhow::Result<Option<MemberTls>> {
+) -> Result<Option<MemberTls>, ServeError> {
     if let Some(saved) = consensus.saved_member.take() {
         // Raft has dialled with it from its start.
         return Ok(Some(saved));
@@ -40,7 +38,7 @@ pub(super) async fn obtain(
 }
 
 /// A member certificate for a node that holds none: from a new cluster CA, or from a member.
-async fn new_member(args: &ServeArgs, start: Start<'_>) -> anyhow::Result<Option<MemberTls>> {
+async fn new_member(args: &ServeArgs, start: Start<'_>) -> Result<Option<MemberTls>, ServeError> {
     let tls_dir = TlsDir::new(&args.data_dir);
     let (member, api) = if start.plan.bootstrapping {
         let hosts = api_hosts(start.api_url);
@@ -50,23 +48,27 @@ async fn new_member(args: &ServeArgs, start: Start<'_>) -> anyhow::Result<Option
         let made = tokio::task::spawn_blocking(move || {
             new_cluster_tls(&dir, &ha_id, &consensus_id, &hosts)
         })
-        .await??;
+        .await
+        .map_err(ServeError::Task)?
+        .map_err(ServeError::cert("creating the cluster CA"))?;
         tracing::info!(dir = %args.data_dir.join("tls").display(), "created the cluster CA");
         made
     } else if !start.plan.initialized && !args.join.is_empty() {
         let admin_password = args.admin_password.as_deref();
         let joined = tls::join::obtain(&args.join, start.consensus_id, admin_password);
         tokio::select! {
-            r = joined => r?,
+            r = joined => r.map_err(ServeError::Join)?,
             _ = wait_for_signal() => return Ok(None),
         }
     } else {
-        bail!(
+        return Err(ServeError::Config(format!(
             "{} holds no member certificate: start a new node with --bootstrap or --join",
             args.data_dir.join("tls").display()
-        );
+        )));
     };
-    tls_dir.save(&member, Some(&api))?;
+    tls_dir
+        .save(&member, Some(&api))
+        .map_err(ServeError::cert("saving the member certificate"))?;
     Ok(Some(member))
 }
 
@@ -77,7 +79,7 @@ fn new_cluster_tls(
     ha_id: &str,
     consensus_id: &str,
     hosts: &[String],
-) -> anyhow::Result<(MemberTls, tls::Pair)> {
+) -> Result<(MemberTls, tls::Pair), tls::CertError> {
     let ca = tls::authority::Authority::generate(ha_id)?;
     TlsDir::new(data_dir).save_ca_authority(&ca.stored())?;
     let member = MemberTls {

@@ -5,6 +5,7 @@
 mod api_tls;
 mod args;
 mod bootstrap;
+mod error;
 mod listeners;
 mod member_tls;
 mod raft_start;
@@ -12,6 +13,7 @@ mod shutdown;
 mod stores;
 
 pub use args::ServeArgs;
+pub use error::ServeError;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,8 @@ use listeners::Bound;
 use raft_start::Consensus;
 use stores::Ids;
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Runs this member until SIGINT/SIGTERM (or an upgrade's exec), then stops it gracefully.
+pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     netguard::on_handshake_failure(crate::metrics::tls_handshake_failed);
     crate::upgrade::cluster_version::set_cap(args.fault_cap_command_version);
     let stores = stores::open(&args)?;
@@ -50,16 +53,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let (live_tls, api_config, member_config) = api_tls::live(&args, &stores.store, member_tls)?;
-    let node = new_node(
-        &args,
-        &ids,
-        &bound,
-        &consensus,
-        stores.store,
-        stores.events,
-        live_tls,
-    )?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shared = Shared {
+        store: stores.store,
+        events: stores.events,
+        tls: live_tls,
+        shutdown: shutdown_rx.clone(),
+    };
+    let node = new_node(&args, &ids, &bound, &consensus, shared)?;
     let grpc = listeners::serve_consensus(
         &node,
         &consensus.raft,
@@ -100,11 +101,19 @@ async fn spawn_services(
     node: &Node,
     args: &ServeArgs,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+) -> Result<Vec<tokio::task::JoinHandle<()>>, ServeError> {
     let mut services = crate::node::spawn_metrics(node, args.metrics_listen, shutdown).await?;
     let limits = args.conn.limits();
     services.extend(crate::boot::spawn(node, &args.boot, &args.data_dir, limits, shutdown).await);
     Ok(services)
+}
+
+/// What the node holds that the earlier steps made.
+struct Shared {
+    store: ObjectStore,
+    events: crate::events::Bus,
+    tls: tls::rotation::Live,
+    shutdown: watch::Receiver<bool>,
 }
 
 /// The node every handler and background task shares.
@@ -113,16 +122,14 @@ fn new_node(
     ids: &Ids,
     bound: &Bound,
     consensus: &Consensus,
-    store: ObjectStore,
-    events: crate::events::Bus,
-    tls: tls::rotation::Live,
-) -> anyhow::Result<Node> {
+    shared: Shared,
+) -> Result<Node, ServeError> {
     if args.max_file_bytes > crate::api::MAX_FILE_BYTES as u64 {
-        anyhow::bail!(
+        return Err(ServeError::Config(format!(
             "--max-file-bytes {} is over the ceiling of {} bytes",
             args.max_file_bytes,
             crate::api::MAX_FILE_BYTES
-        );
+        )));
     }
     let settings = NodeSettings {
         ha_id: ids.ha_id.clone(),
@@ -149,11 +156,12 @@ fn new_node(
         settings,
         node_id: ids.node_id,
         raft: consensus.raft.clone(),
-        store,
+        store: shared.store,
         channels: consensus.channels.clone(),
         membership_lock: Mutex::new(()),
         credentials: crate::auth::CredentialCache::default(),
-        events,
-        tls,
+        events: shared.events,
+        tls: shared.tls,
+        shutdown: shared.shutdown,
     })))
 }

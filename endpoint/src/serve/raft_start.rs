@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::ServeArgs;
+use super::{ServeArgs, ServeError};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Channels, NetworkFactory};
 use crate::raft::runtime::ConsensusRuntime;
@@ -28,7 +28,7 @@ pub(super) async fn start(
     node_id: NodeId,
     log_store: LogStore,
     state_machine: StateMachineStore,
-) -> anyhow::Result<Consensus> {
+) -> Result<Consensus, ServeError> {
     let timing = Timing {
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         election_min: Duration::from_millis(args.election_timeout_ms),
@@ -43,7 +43,9 @@ pub(super) async fn start(
     };
     // A member that already holds its certificate dials with it from Raft's first message
     // (a restarted member may be elected before the API is up).
-    let saved_member = TlsDir::new(&args.data_dir).load_member()?;
+    let saved_member = TlsDir::new(&args.data_dir)
+        .load_member()
+        .map_err(ServeError::cert("loading the saved member certificate"))?;
     if let Some(member) = &saved_member {
         channels.set_tls(tls::member_client_config(member));
     }

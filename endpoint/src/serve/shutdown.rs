@@ -38,11 +38,11 @@ impl Running {
         tracing::info!("shutting down");
         let started = Instant::now();
         // Still serving while it hands over: requests in flight are forwarded to the new
-        // leader, and the consensus watch streams announce it before they end.
+        // leader, and the consensus watch streams announce it before they end (on the
+        // shutdown watch, with everything else).
         hand_over(&self.raft).await;
-        crate::api::consensus_watch::stop_all();
-        // Every task watches this and winds down at once, so they share one deadline: a hung
-        // one cannot add its grace to the next one's.
+        // Every task (and every streaming response) watches this and winds down at once, so
+        // they share one deadline: a hung one cannot add its grace to the next one's.
         let _ = self.shutdown.send(true);
         let deadline = started + GRACE;
         if let Some(j) = self.joiner {

@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-
-use super::ServeArgs;
+use super::{ServeArgs, ServeError};
 use crate::events::Bus;
 use crate::identity;
 use crate::raft::log_store::LogStore;
@@ -31,20 +29,27 @@ pub(super) struct Stores {
     pub state_machine: StateMachineStore,
 }
 
-pub(super) fn open(args: &ServeArgs) -> anyhow::Result<Stores> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let (consensus_id, fresh) =
-        identity::load_or_create(&args.data_dir).context("loading the node identity")?;
+pub(super) fn open(args: &ServeArgs) -> Result<Stores, ServeError> {
+    std::fs::create_dir_all(&args.data_dir).map_err(ServeError::io(format!(
+        "creating {}",
+        args.data_dir.display()
+    )))?;
+    let (consensus_id, fresh) = identity::load_or_create(&args.data_dir)
+        .map_err(ServeError::io("loading the node identity"))?;
     let ha_id = settle_ha_id(&args.data_dir, args.ha_id.as_deref())?;
-    let node_id = node_id_of(&consensus_id).context("malformed ConsensusID")?;
+    let node_id = node_id_of(&consensus_id)
+        .ok_or_else(|| ServeError::Config(format!("malformed ConsensusID {consensus_id:?}")))?;
     let log_store = LogStore::open_with(
         &args.data_dir.join("raft-log.redb"),
         Duration::from_millis(args.fault_log_write_delay_ms),
     )
-    .context("opening the raft log")?;
-    let store =
-        ObjectStore::open(&args.data_dir.join("state.redb")).context("opening the object store")?;
+    .map_err(ServeError::io("opening the raft log"))?;
+    let store = ObjectStore::open(&args.data_dir.join("state.redb")).map_err(|source| {
+        ServeError::Store {
+            what: "opening the object store",
+            source,
+        }
+    })?;
     let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
     let state_machine = StateMachineStore::new(store.clone(), &args.data_dir)
         .with_events(events.clone())
@@ -64,17 +69,17 @@ pub(super) fn open(args: &ServeArgs) -> anyhow::Result<Stores> {
 }
 
 /// The HA id stored in the data dir wins; a different `--ha-id` is a configuration error.
-fn settle_ha_id(data_dir: &Path, flag: Option<&str>) -> anyhow::Result<String> {
+fn settle_ha_id(data_dir: &Path, flag: Option<&str>) -> Result<String, ServeError> {
     let path = data_dir.join("ha-id");
     match std::fs::read_to_string(&path) {
         Ok(stored) => {
             let stored = stored.trim().to_string();
             if let Some(flag) = flag {
                 if flag != stored {
-                    bail!(
+                    return Err(ServeError::Config(format!(
                         "--ha-id {flag:?} differs from {stored:?} stored in {}",
                         path.display()
-                    );
+                    )));
                 }
             }
             Ok(stored)
@@ -83,9 +88,10 @@ fn settle_ha_id(data_dir: &Path, flag: Option<&str>) -> anyhow::Result<String> {
             let id = flag
                 .map(str::to_string)
                 .unwrap_or_else(|| "drp-cluster".to_string());
-            std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, &id)
+                .map_err(ServeError::io(format!("writing {}", path.display())))?;
             Ok(id)
         }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => Err(ServeError::io(format!("reading {}", path.display()))(e)),
     }
 }

@@ -126,7 +126,7 @@ pub const fn file(action: &'static str) -> Claim {
 }
 
 /// The path's segments after `/api/v3/`, as sent; empty ones (`//`) skipped.
-fn segments(path: &str) -> Vec<&str> {
+pub(super) fn segments(path: &str) -> Vec<&str> {
     let rest = path.strip_prefix("/api/v3/").unwrap_or(path);
     rest.split('/').filter(|s| !s.is_empty()).collect()
 }

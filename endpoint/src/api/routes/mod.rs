@@ -5,11 +5,13 @@
 
 mod access;
 mod body_limit;
+mod metering;
 mod operation;
 mod table;
 
 pub use access::{access_of, Access};
-pub use operation::{Body, Fence, Kind, Operation, Param, Reply, Route, Verb};
+pub use metering::mark_job_reports;
+pub use operation::{Body, Fence, Kind, Metering, Operation, Param, Reply, Route, Verb};
 pub use table::ROUTES;
 
 use axum::routing::{MethodRouter, Router};

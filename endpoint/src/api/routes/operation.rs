@@ -146,6 +146,17 @@ pub enum Param {
     Sha256Claim,
 }
 
+/// Whether the rate limits count a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metering {
+    Counted,
+    /// An agent's report on its job (made with a token): never limited, so a report is not
+    /// lost to other clients' load.
+    JobReport,
+    /// On a `{collection}` route: a job report when the collection is `jobs`.
+    JobReportOnJobs,
+}
+
 /// The read fence of a call: whether it waits for the leader to confirm that this member has
 /// applied everything committed before it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +203,11 @@ pub struct Operation {
     pub errors: &'static [u16],
     /// Failure statuses axum answers itself, with a plain-text body.
     pub plain_errors: &'static [u16],
+    /// The reply streams until the member stops: a client must not wait for its end (the
+    /// OpenAPI document marks it `x-streaming: true`).
+    pub streaming: bool,
+    /// Whether the rate limits count the call.
+    pub metering: Metering,
 }
 
 pub(super) const fn op(verb: Verb, handler: Handler, id: &'static str, kind: Kind) -> Operation {
@@ -210,6 +226,8 @@ pub(super) const fn op(verb: Verb, handler: Handler, id: &'static str, kind: Kin
         reply: Reply::AnyJson,
         errors: &[],
         plain_errors: &[],
+        streaming: false,
+        metering: Metering::Counted,
     }
 }
 
@@ -251,6 +269,17 @@ impl Operation {
     }
     pub(super) const fn plain_errors(mut self, plain_errors: &'static [u16]) -> Self {
         self.plain_errors = plain_errors;
+        self
+    }
+    /// The reply is a stream that ends only when the member stops.
+    pub(super) const fn streams(mut self) -> Self {
+        self.streaming = true;
+        self
+    }
+    /// An agent's report on its job (see [`Metering::JobReport`]); on a `{collection}` route
+    /// only when the collection is `jobs`.
+    pub(super) const fn job_report(mut self, metering: Metering) -> Self {
+        self.metering = metering;
         self
     }
 }

@@ -6,7 +6,7 @@ use axum::routing::on;
 
 use super::access::{collection, file, keyed, named, object, Claim};
 use super::body_limit::BodyLimit;
-use super::operation::{op, Body as B, Kind::*, Param, Reply as R, Route, Verb::*};
+use super::operation::{op, Body as B, Kind::*, Metering, Param, Reply as R, Route, Verb::*};
 use crate::api::{
     certificate, consensus, consensus_watch, contents, files, indexes, info, jobs, object_params,
     objects, snapshot, swagger, system, upgrade, users, versionset, whoami, ws,
@@ -71,7 +71,8 @@ pub static ROUTES: &[Route] = &[
             op(Get, |m| on(m, consensus_watch::watch), "watchConsensusState", Local)
                 .needs(named("system", "get"))
                 .says("The cluster as this member sees it, streamed as it changes")
-                .notes("Newline-delimited ClusterState JSON (application/x-ndjson): one line at once, another within 10 ms of a change of this member's term or leader (and within 2 s of a membership change), and a blank line every 2 s while nothing changes. Ends when the member stops.")
+                .streams()
+                .notes("Newline-delimited ClusterState JSON (application/x-ndjson): one line at once, another as soon as this member sees its term or leader change (and within 2 s of a membership change), and a blank line every 2 s while nothing changes. Ends when the member stops.")
                 .replies(&[200], R::ClusterState),
         ],
     },
@@ -391,6 +392,7 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[400]),
             op(Post, |m| on(m, jobs::create), "createJob", Write)
                 .needs(named("jobs", "create"))
+                .job_report(Metering::JobReport)
                 .says("Create the job for a machine's next task: `{\"Machine\": \"<uuid>\"}`")
                 .notes(
                     "201 with the new job; 202 with the machine's job that is still created or \
@@ -427,6 +429,7 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[404]),
             op(Put, |m| on(m, jobs::append_log), "appendJobLog", Write)
                 .needs(keyed("jobs", "update"))
+                .job_report(Metering::JobReport)
                 .says("Append the body (text) to the job's log")
                 .notes("Replicated. A log holds at most 1 MiB: an append past it is refused whole (413).")
                 .body(B::Bytes)
@@ -498,6 +501,7 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[404]),
             op(Put, |m| on(m, objects::replace), "replace{C}", GuardedWrite)
                 .needs(object("update"))
+                .job_report(Metering::JobReportOnJobs)
                 .says("Replace a {m}")
                 .notes("The key in the body, if any, must match the path (400). 403 for an object of a content pack.")
                 .body(B::Object)
@@ -505,6 +509,7 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[403, 404]),
             op(Patch, |m| on(m, objects::patch), "patch{C}", GuardedWrite)
                 .needs(object("update"))
+                .job_report(Metering::JobReportOnJobs)
                 .says("Patch a {m} with an RFC 6902 JSON Patch")
                 .notes(
                     "Applied whole or not at all: a failed `test` op is 409, any other bad op \
@@ -535,6 +540,7 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[404]),
             op(Post, |m| on(m, object_params::replace_params), "post{C}Params", GuardedWrite)
                 .needs(object("update"))
+                .job_report(Metering::JobReportOnJobs)
                 .says("Replace all of a {m}'s params")
                 .notes("The map becomes the object's Params; secure values are sealed. Answers the new map.")
                 .body(B::Params)
@@ -542,6 +548,7 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[403, 404]),
             op(Patch, |m| on(m, object_params::patch_params), "patch{C}Params", GuardedWrite)
                 .needs(object("update"))
+                .job_report(Metering::JobReportOnJobs)
                 .says("Patch a {m}'s params with an RFC 6902 JSON Patch")
                 .notes("Paths point into the params map (`/ipmi~1address`). Applied whole or not at all, as a patch of the object. Answers the new map.")
                 .body(B::JsonPatch)
@@ -562,12 +569,14 @@ pub static ROUTES: &[Route] = &[
                 .errors(&[404]),
             op(Post, |m| on(m, objects::set_param), "set{C}Param", GuardedWrite)
                 .needs(object("update"))
+                .job_report(Metering::JobReportOnJobs)
                 .says("Set one param of a {m}")
                 .body(B::AnyJson)
                 .replies(&[200], R::AnyJson)
                 .errors(&[403, 404]),
             op(Put, |m| on(m, objects::set_param), "put{C}Param", GuardedWrite)
                 .needs(object("update"))
+                .job_report(Metering::JobReportOnJobs)
                 .says("Set one param of a {m} (as POST)")
                 .body(B::AnyJson)
                 .replies(&[200], R::AnyJson)

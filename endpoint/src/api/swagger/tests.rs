@@ -285,3 +285,21 @@ fn router_is_built_from_the_table_only() {
     }
     let _ = crate::api::routes::routes();
 }
+
+#[test]
+fn streaming_replies_are_marked_as_the_table_declares() {
+    let doc = doc();
+    let marked: BTreeSet<String> = operations(&doc)
+        .into_iter()
+        .filter(|(_, _, op)| op["x-streaming"] == true)
+        .map(|(_, _, op)| op["operationId"].as_str().expect("id").to_string())
+        .collect();
+    let declared: BTreeSet<String> = ROUTES
+        .iter()
+        .flat_map(|r| r.ops.iter())
+        .filter(|op| op.streaming)
+        .map(|op| op.id.to_string())
+        .collect();
+    assert_eq!(marked, declared);
+    assert!(marked.contains("watchConsensusState"), "{marked:?}");
+}
