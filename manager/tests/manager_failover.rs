@@ -11,11 +11,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::writer::Writer;
 use common::*;
 use serde_json::json;
 
@@ -24,76 +22,21 @@ const PUSHED: &str = "a member's stream named the leader";
 /// What a member logs when it handed leadership over on a graceful stop.
 const HANDED: &str = "handed leadership over before stopping";
 
-/// Writes acknowledged through the gateway, and how many when.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<(String, Instant)>>>,
-    thread: Option<JoinHandle<()>>,
-}
+/// How long one write through the gateway may take to be acknowledged.
+const WRITE_BUDGET: Duration = Duration::from_secs(120);
 
-impl Writer {
-    fn start(gateway: String) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let (s, a) = (stop.clone(), acked.clone());
-        let thread = std::thread::spawn(move || {
-            let client = http();
-            let mut n = 0;
-            while !s.load(Ordering::SeqCst) {
-                let name = format!("fo-{n}");
-                n += 1;
-                while !s.load(Ordering::SeqCst) {
-                    let r = client
-                        .post(format!("{gateway}/profiles"))
-                        .basic_auth("rocketskates", Some(PASSWORD))
-                        .header("Idempotency-Key", &name)
-                        .json(&json!({"Name": name}))
-                        .timeout(Duration::from_secs(10))
-                        .send();
-                    if r.is_ok_and(|r| r.status().is_success()) {
-                        a.lock().unwrap().push((name.clone(), Instant::now()));
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        });
-        Self {
-            stop,
-            acked,
-            thread: Some(thread),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.acked.lock().unwrap().len()
-    }
-
-    /// The first acknowledgement after `t`.
-    fn first_after(&self, t: Instant) -> Option<Instant> {
-        self.acked
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, at)| *at)
-            .find(|at| *at > t)
-    }
-
-    fn wait_count(&self, n: usize, what: &str) {
-        wait(Duration::from_secs(60), || {
-            (self.count() >= n).then_some(())
-        })
-        .unwrap_or_else(|| panic!("{what}: only {} writes acknowledged", self.count()));
-    }
-
-    fn finish(mut self) -> Vec<String> {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        let acked = self.acked.lock().unwrap();
-        acked.iter().map(|(n, _)| n.clone()).collect()
-    }
+/// Profiles posted through the gateway, each retried with its Idempotency-Key.
+fn start_writer(gateway: String) -> Writer {
+    Writer::start("fo", WRITE_BUDGET, move |client, name| {
+        client
+            .post(format!("{gateway}/profiles"))
+            .basic_auth("rocketskates", Some(PASSWORD))
+            .header("Idempotency-Key", name)
+            .json(&json!({"Name": name}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    })
 }
 
 /// A member's openraft node id as its logs print it (`{:x}` of the ConsensusID's first 64 bits).
@@ -171,8 +114,8 @@ fn setup(id: &str) -> (Cluster, Manager, tempfile::TempDir, Writer) {
         (open.len() >= 3).then_some(())
     })
     .unwrap_or_else(|| panic!("the members' streams never opened:\n{}", m.log()));
-    let w = Writer::start(format!("{}/{id}/api/v3", m.url));
-    w.wait_count(10, "before the failover");
+    let w = start_writer(format!("{}/{id}/api/v3", m.url));
+    w.wait_count(10, Duration::from_secs(60), "before the failover");
     (c, m, mdir, w)
 }
 
@@ -192,7 +135,7 @@ fn wait_pushed(m: &Manager, leader: &str, term: u64) -> String {
 /// acknowledged write is on the cluster; returns how long after `since` the first one came.
 fn resumes_and_loses_none(c: &Cluster, w: Writer, since: Instant, what: &str) -> Option<Duration> {
     let before = w.count();
-    w.wait_count(before + 10, what);
+    w.wait_count(before + 10, Duration::from_secs(60), what);
     let first = w.first_after(since).map(|t| t - since);
     let acked = w.finish();
     check_none_lost(c, &acked);

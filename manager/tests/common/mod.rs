@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod writer;
+
 pub const PASSWORD: &str = "mgr-test-pw-1";
 
 /// Serialises the scenarios: each one runs several processes on a small machine.
