@@ -226,6 +226,25 @@ fn routed_writes_then_federated_filters_and_paging() {
     assert_eq!(read["Description"], "patched via manager");
     assert_eq!(header(&h, "x-drp-endpoint").as_deref(), Some("fed2"));
 
+    // A param set and removed through the manager: on the owner, and in the next reads.
+    let param = format!("{}/api/v3/machines/{uuid}/params/fed/rack", m.url);
+    let (st, _, body) = req("POST", &param, Some(json!("r7")));
+    assert_eq!((st, &body), (200, &json!("r7")));
+    let on_cluster = clusters[1].nodes[l].get(&format!("/api/v3/machines/{uuid}/params/fed/rack"));
+    assert_eq!(on_cluster, (200, json!("r7")));
+    assert_eq!(req("GET", &param, None).2, json!("r7"));
+    let (st, _, all) = req(
+        "GET",
+        &format!("{}/api/v3/machines/{uuid}/params", m.url),
+        None,
+    );
+    assert_eq!(st, 200, "{all}");
+    assert_eq!(all, json!({"rank": 11, "fed/rack": "r7"}));
+    let (st, _, body) = req("DELETE", &param, None);
+    assert_eq!((st, &body), (200, &json!("r7")));
+    let (st, _, body) = req("GET", &param, None);
+    assert_eq!(st, 404, "{body}");
+
     // DELETE through the manager: gone from the cluster and from the manager's reads.
     let (_, _, m00) = req(
         "GET",

@@ -107,6 +107,20 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .patch(federated::write)
                 .delete(federated::write),
         )
+        .route(
+            "/api/v3/{collection}/{key}/params",
+            get(federated::get_params)
+                .post(federated::write_params)
+                .put(federated::write_params)
+                .patch(federated::write_params),
+        )
+        .route(
+            "/api/v3/{collection}/{key}/params/{*param}",
+            get(federated::get_params)
+                .post(federated::write_params)
+                .put(federated::write_params)
+                .delete(federated::write_params),
+        )
         .route("/metrics", get(crate::metrics::scrape))
         .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

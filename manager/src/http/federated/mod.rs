@@ -14,7 +14,10 @@
 //!   otherwise the endpoint holding the key (a `GET` with several holders serves the first by
 //!   id and names them all in `X-DRP-Endpoint-Owners`, a write is refused with 409 asking
 //!   for `?Endpoint=`); a create names its endpoint with `Endpoint` in its body.
+//! - An object's params ([`params`]) are read from the replica's copy and written on the
+//!   owner, as the object is.
 
+mod params;
 mod read;
 mod settle;
 mod stale;
@@ -24,6 +27,7 @@ mod write;
 use axum::http::StatusCode;
 use proto::collections::{self, Collection};
 
+pub use params::{get as get_params, write as write_params};
 pub use read::{count, get, list};
 pub use write::{create, write};
 

@@ -35,7 +35,7 @@ struct Routed<'a> {
 
 /// The caller as the authentication middleware found it; without it, only the caller's own
 /// credentials go to the cluster (as the gateway does).
-fn caller_of(ext: Option<Extension<Caller>>) -> Caller {
+pub(super) fn caller_of(ext: Option<Extension<Caller>>) -> Caller {
     ext.map(|Extension(c)| c)
         .unwrap_or(Caller::ClusterCredential)
 }
@@ -55,8 +55,14 @@ fn strip_endpoint(body: Bytes) -> (Bytes, Option<String>) {
     }
 }
 
+/// The request's path and query as the cluster serves them: the same `/api/v3/...` path (still
+/// percent-encoded), without the manager's `Endpoint` parameter.
+pub(super) fn cluster_tail(uri: &Uri) -> String {
+    format!("{}{}", uri.path(), forwarded_query(uri.query()))
+}
+
 /// The endpoint that holds `key` (or the one asked for).
-fn owner(
+pub(super) fn owner(
     st: &AppState,
     c: &Collection,
     key: &str,
@@ -86,13 +92,7 @@ pub async fn write(
     };
     let asked = asked_endpoint(&pairs).or(named.as_deref());
     let endpoint = owner(&st, c, &key, asked)?;
-    // The key as it came in the path (still percent-encoded).
-    let raw_key = uri.path().rsplit('/').next().unwrap_or(&key);
-    let tail = format!(
-        "/api/v3/{}/{raw_key}{}",
-        c.name,
-        forwarded_query(uri.query())
-    );
+    let tail = cluster_tail(&uri);
     let routed = Routed {
         c,
         key: &key,
@@ -134,45 +134,92 @@ pub async fn create(
         key: "",
         endpoint,
         method: Method::POST,
-        tail: format!("/api/v3/{}{}", c.name, forwarded_query(uri.query())),
+        tail: cluster_tail(&uri),
         headers,
         body: Bytes::from(body),
     };
     forward(&st, caller_of(caller), routed).await
 }
 
-/// Sends the write to the endpoint's leader and answers with its reply: status and headers as
-/// the cluster gave them, a JSON object with `Endpoint` set and settled into the replica.
-async fn forward(st: &AppState, caller: Caller, w: Routed<'_>) -> ApiResult {
-    let Some(cluster) = st.mgr.cluster(&w.endpoint) else {
-        return Err(ApiError::not_found("endpoints", &w.endpoint));
+/// A cluster's reply, buffered: status, the headers that go back, body.
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
+}
+
+impl Reply {
+    /// The commit index the cluster answered with (`X-DRP-Commit-Index`).
+    pub(super) fn commit_index(&self) -> Option<u64> {
+        self.headers
+            .get(headers::COMMIT_INDEX)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    }
+
+    /// The reply as the manager's answer.
+    pub(super) fn into_response(self) -> Response {
+        let mut resp = (self.status, self.body).into_response();
+        resp.headers_mut().extend(self.headers);
+        resp
+    }
+}
+
+/// Sends a request to `endpoint`'s leader by the gateway's forwarding and buffers the reply
+/// (a single object or value: the caller rewrites or settles it).
+pub(super) async fn deliver(
+    st: &AppState,
+    caller: Caller,
+    endpoint: &str,
+    (method, tail): (Method, String),
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Reply, ApiError> {
+    let Some(cluster) = st.mgr.cluster(endpoint) else {
+        return Err(ApiError::not_found("endpoints", endpoint));
     };
-    let deleted = w.method == Method::DELETE;
-    let (fwd, auth) = Forward::new(w.method, w.tail, w.headers, w.body);
+    let (fwd, auth) = Forward::new(method, tail, headers, body);
     let resp = gateway::send(&cluster, fwd, caller, auth)
         .await
-        .map_err(|e| gateway::send_failed(&w.endpoint, &e))?;
+        .map_err(|e| gateway::send_failed(endpoint, &e))?;
     let status = resp.status();
-    let mut headers = gateway::reply_headers(resp.headers());
-    let bytes = resp.bytes().await.map_err(|e| {
+    let headers = gateway::reply_headers(resp.headers());
+    let body = resp.bytes().await.map_err(|e| {
         ApiError::one(
             StatusCode::BAD_GATEWAY,
             "endpoints",
-            &w.endpoint,
-            format!("cluster `{}`: reading the reply: {e}", w.endpoint),
+            endpoint,
+            format!("cluster `{endpoint}`: reading the reply: {e}"),
         )
     })?;
-    let object = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(mut o)) if status.is_success() => {
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends the write to the endpoint's leader and answers with its reply: status and headers as
+/// the cluster gave them, a JSON object with `Endpoint` set and settled into the replica.
+async fn forward(st: &AppState, caller: Caller, w: Routed<'_>) -> ApiResult {
+    let deleted = w.method == Method::DELETE;
+    let mut reply = deliver(
+        st,
+        caller,
+        &w.endpoint,
+        (w.method, w.tail),
+        w.headers,
+        w.body,
+    )
+    .await?;
+    let object = match serde_json::from_slice::<Value>(&reply.body) {
+        Ok(Value::Object(mut o)) if reply.status.is_success() => {
             o.insert(ENDPOINT_FIELD.into(), Value::String(w.endpoint.clone()));
             Value::Object(o)
         }
-        _ => return Ok(raw(status, headers, bytes)),
+        _ => return Ok(reply.into_response()),
     };
-    let index = headers
-        .get(headers::COMMIT_INDEX)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let index = reply.commit_index();
     let how = settle(
         &st.mgr.replica,
         &w.endpoint,
@@ -184,16 +231,10 @@ async fn forward(st: &AppState, caller: Caller, w: Routed<'_>) -> ApiResult {
     )
     .await;
     tracing::debug!(endpoint = %w.endpoint, collection = w.c.name, ?how, "routed write settled");
-    let body = serde_json::to_vec(&object).map_err(ApiError::internal)?;
-    headers.insert(
+    reply.body = Bytes::from(serde_json::to_vec(&object).map_err(ApiError::internal)?);
+    reply.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(raw(status, headers, Bytes::from(body)))
-}
-
-fn raw(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().extend(headers);
-    resp
+    Ok(reply.into_response())
 }
