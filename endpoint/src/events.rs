@@ -1,6 +1,9 @@
 //! Change events, DRP style: every member publishes one per applied change, in commit
 //! order, so a websocket client on any member sees the whole cluster's changes.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,7 +13,104 @@ use crate::model;
 /// Events buffered per subscriber before it counts as too slow and is told it lost some.
 pub const BUS_CAPACITY: usize = 4096;
 
-pub type Bus = tokio::sync::broadcast::Sender<Event>;
+/// Recent events kept for a consumer that resumes after a break (`/api/v3/ws?since=N`), so a
+/// manager catches up without re-listing everything when the gap is this short.
+pub const RING_CAPACITY: usize = 10_000;
+
+/// The event bus: a broadcast to live subscribers, and a ring of the most recent events with
+/// the Raft index of the entry that produced each.
+#[derive(Clone)]
+pub struct Bus {
+    tx: tokio::sync::broadcast::Sender<Event>,
+    ring: Arc<Mutex<Ring>>,
+}
+
+struct Ring {
+    events: VecDeque<Event>,
+    /// Every event of an entry after this index is in `events` (or still to come): the
+    /// store's applied index when the bus was made, raised as events are evicted.
+    floor: u64,
+}
+
+/// The ring no longer holds every event after the index asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the events after index {since} are not all kept any more (kept: after {floor})")]
+pub struct NotCovered {
+    pub since: u64,
+    pub floor: u64,
+}
+
+impl Bus {
+    /// A bus for a store that has applied up to `applied`: events after it all pass through.
+    pub fn new(applied: u64) -> Bus {
+        Bus {
+            tx: tokio::sync::broadcast::channel(BUS_CAPACITY).0,
+            ring: Arc::new(Mutex::new(Ring {
+                events: VecDeque::new(),
+                floor: applied,
+            })),
+        }
+    }
+
+    /// Publishes `event` to live subscribers and keeps it in the ring; no subscriber is fine.
+    pub fn send(&self, event: Event) {
+        // Under the ring's lock, so `subscribe_since` sees each event either in the ring or
+        // on its new receiver, never both or neither.
+        let Ok(mut ring) = self.ring.lock() else {
+            let _ = self.tx.send(event);
+            return;
+        };
+        ring.events.push_back(event.clone());
+        while ring.events.len() > RING_CAPACITY {
+            if let Some(old) = ring.events.pop_front() {
+                ring.floor = ring.floor.max(old.index);
+            }
+        }
+        let _ = self.tx.send(event);
+    }
+
+    /// The store jumped to `index` without events (a snapshot installed): a resume from
+    /// before it is no longer covered. (Live subscribers are not told: a follower that installs
+    /// a snapshot is rare, and a resume through this member re-lists.)
+    pub fn skipped_to(&self, index: u64) {
+        if let Ok(mut ring) = self.ring.lock() {
+            ring.floor = ring.floor.max(index);
+            ring.events.retain(|e| e.index > index);
+        }
+    }
+
+    /// Live events from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    /// The kept events of entries after `since`, in order, and live events after them; or
+    /// [`NotCovered`] when some of them are no longer kept.
+    pub fn subscribe_since(
+        &self,
+        since: u64,
+    ) -> Result<(Vec<Event>, tokio::sync::broadcast::Receiver<Event>), NotCovered> {
+        let Ok(ring) = self.ring.lock() else {
+            return Err(NotCovered {
+                since,
+                floor: u64::MAX,
+            });
+        };
+        if since < ring.floor {
+            return Err(NotCovered {
+                since,
+                floor: ring.floor,
+            });
+        }
+        let replay = ring
+            .events
+            .iter()
+            .filter(|e| e.index > since)
+            .cloned()
+            .collect();
+        Ok((replay, self.tx.subscribe()))
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -28,6 +128,10 @@ pub struct Event {
     pub object: Value,
     #[serde(rename = "Original")]
     pub original: Value,
+    /// The Raft log index of the entry that produced the change (DRP clients ignore it; the
+    /// manager's replica tracks how far it has applied a cluster with it).
+    #[serde(rename = "Index")]
+    pub index: u64,
 }
 
 /// The event for an applied command, if it changed something a client can watch.
@@ -125,6 +229,7 @@ fn event(
         original: original
             .map(|o| model::redact(kind, o))
             .unwrap_or(Value::Null),
+        index: 0,
     }
 }
 
@@ -159,35 +264,7 @@ pub async fn follow<F, Fut>(
     }
 }
 
-/// A `register`ed pattern `<type>.<action>.<key>`, each part a literal or `*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pattern {
-    parts: [String; 3],
-}
-
-/// A `register` argument that is not `<type>.<action>.<key>`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not <type>.<action>.<key> (use * for any)")]
-pub struct BadPattern(pub String);
-
-impl Pattern {
-    pub fn parse(text: &str) -> Result<Pattern, BadPattern> {
-        let mut it = text.splitn(3, '.');
-        match (it.next(), it.next(), it.next()) {
-            (Some(t), Some(a), Some(k)) if !t.is_empty() && !a.is_empty() && !k.is_empty() => {
-                Ok(Pattern {
-                    parts: [t.to_string(), a.to_string(), k.to_string()],
-                })
-            }
-            _ => Err(BadPattern(text.to_string())),
-        }
-    }
-
-    pub fn matches(&self, e: &Event) -> bool {
-        let ok = |p: &str, v: &str| p == "*" || p == v;
-        ok(&self.parts[0], &e.kind) && ok(&self.parts[1], &e.action) && ok(&self.parts[2], &e.key)
-    }
-}
+pub use proto::events::{BadPattern, Pattern};
 
 #[cfg(test)]
 mod tests {
@@ -202,22 +279,8 @@ mod tests {
             principal: String::new(),
             object: Value::Null,
             original: Value::Null,
+            index: 0,
         }
-    }
-
-    #[test]
-    fn patterns_match_with_wildcards() {
-        let e = event("machines", "update", "a.b");
-        assert!(Pattern::parse("machines.*.*").expect("p").matches(&e));
-        assert!(
-            Pattern::parse("*.update.a.b").expect("p").matches(&e),
-            "the key may contain dots"
-        );
-        assert!(!Pattern::parse("profiles.*.*").expect("p").matches(&e));
-        assert_eq!(
-            Pattern::parse("machines.update").unwrap_err().to_string(),
-            "\"machines.update\" is not <type>.<action>.<key> (use * for any)"
-        );
     }
 
     /// A follower sees every event in order and a lag as one `Lagged`, and returns when told
@@ -247,5 +310,43 @@ mod tests {
         stop_tx.send(true).expect("the follower listens");
         follower.await.expect("the follower returns");
         assert!(seen.recv().await.is_none(), "nothing after the stop");
+    }
+
+    fn at(index: u64, key: &str) -> Event {
+        Event {
+            index,
+            ..event("machines", "update", key)
+        }
+    }
+
+    /// A resume after a kept index replays exactly the later events and then goes live; one
+    /// from before the floor (the store's start or an evicted event) is refused.
+    #[test]
+    fn resume_replays_what_the_ring_keeps_and_refuses_a_gap() {
+        let bus = Bus::new(10);
+        assert_eq!(
+            bus.subscribe_since(9).unwrap_err(),
+            NotCovered {
+                since: 9,
+                floor: 10
+            }
+        );
+        for i in 11..=13 {
+            bus.send(at(i, &i.to_string()));
+        }
+        let (replay, mut live) = bus.subscribe_since(11).expect("covered");
+        let keys: Vec<_> = replay.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["12", "13"]);
+        bus.send(at(14, "14"));
+        assert_eq!(live.try_recv().expect("live").key, "14");
+        assert!(live.try_recv().is_err(), "nothing twice");
+
+        let bus = Bus::new(0);
+        for i in 1..=(RING_CAPACITY as u64 + 2) {
+            bus.send(at(i, "k"));
+        }
+        assert_eq!(bus.subscribe_since(1).unwrap_err().floor, 2);
+        let (replay, _) = bus.subscribe_since(2).expect("covered from the floor");
+        assert_eq!(replay.len(), RING_CAPACITY);
     }
 }

@@ -5,6 +5,9 @@
 pub const LEADER: &str = "x-drp-leader";
 /// Response header: the commit index the response reflects (read-your-writes waits on it).
 pub const COMMIT_INDEX: &str = "x-drp-commit-index";
+/// Response header: the index the answering member had applied when the request arrived,
+/// so a read reflects at least every entry up to it.
+pub const APPLIED_INDEX: &str = "x-drp-applied-index";
 /// Request header: serve a possibly stale read from the answering member.
 pub const STALE_READ: &str = "x-drp-stale-read";
 /// Response header of a list: how many objects matched the filters.

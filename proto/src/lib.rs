@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod collections;
 pub mod error;
+pub mod events;
 pub mod headers;
 pub mod paths;
 pub mod query;

@@ -43,6 +43,7 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
     routes::routes()
         // Prometheus's conventional path, outside the API's base: not in the OpenAPI document.
         .route("/metrics", axum::routing::get(crate::metrics::http::scrape))
+        .layer(middleware::from_fn_with_state(node.clone(), routes::apply_fence))
         .layer(middleware::from_fn_with_state(
             limits.per_user,
             netguard::enforce::<String>,
@@ -65,10 +66,14 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
         .with_state(node)
 }
 
-/// Every response names the leader and the commit index this member knows.
+/// Every response names the leader and the commit index this member knows, and the index it
+/// had applied when the request came in.
 async fn cluster_headers(State(node): State<Node>, req: Request, next: Next) -> Response {
+    // Before the handler: what a read reflects at least (the manager's replica resyncs with it).
+    let applied = node.applied_index();
     let mut resp = next.run(req).await;
     let headers = resp.headers_mut();
+    headers.insert(proto::headers::APPLIED_INDEX, HeaderValue::from(applied));
     if let Some(leader) = node.leader_info().map(|l| l.consensus_id) {
         if let Ok(v) = HeaderValue::from_str(&leader) {
             headers.insert(proto::headers::LEADER, v);

@@ -3,6 +3,13 @@
 //! this member, as JSON `{Time, Type, Action, Key, Principal, Object, Original}`. A user sees
 //! only the changes to objects their tenant shows and their roles let them `get`.
 //!
+//! Two extensions for the manager's replica (DRP clients do not send them): `?since=<index>`
+//! resumes after a break, replaying the kept events of entries after that Raft index once the
+//! first `register` is acknowledged, then a `resumed` message saying whether the gap was
+//! covered (`Object.Covered`); and `?progress=true` sends `progress` messages with this
+//! member's applied index (`Object.Index`) once every event up to it has been sent, so a
+//! consumer learns the index even when the latest entries produced no event.
+//!
 //! Under hostile load: a user holds at most [`MAX_SOCKETS_PER_USER`] sockets and
 //! [`MAX_REGISTRATIONS_PER_USER`] registrations over all of them on this member (429 / an
 //! error reply past that), and a consumer that does not take its events is dropped: a send
@@ -13,15 +20,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::broadcast::error::RecvError;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::error::ApiError;
 
 use crate::auth::roles::{self, Need};
 use crate::auth::visibility;
-use crate::events::Pattern;
+use crate::events::{Event, NotCovered, Pattern};
 use crate::node::Node;
 
 /// Longest command: a pattern is three short names, so 4 KiB is generous; a longer one is
@@ -33,6 +41,8 @@ pub const MAX_FRAME_BYTES: usize = 64 << 10;
 /// Registrations per connection: each event is matched against every one of them.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
 const PING_EVERY: Duration = Duration::from_secs(30);
+/// How often a `?progress=true` socket is told the applied index (when it moved).
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// Open event sockets per user on one member.
 pub const MAX_SOCKETS_PER_USER: usize = 64;
 /// Registrations per user over all their sockets on one member.
@@ -117,8 +127,23 @@ impl Drop for Share {
     }
 }
 
+/// The query of `/api/v3/ws`: both optional, see the module's comment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsParams {
+    since: Option<u64>,
+    progress: Option<bool>,
+}
+
+/// What a resuming socket owes its client after the first registration.
+enum Resume {
+    Replay(u64, Vec<Event>),
+    Gap(NotCovered),
+}
+
 pub async fn upgrade(
     State(node): State<Node>,
+    Query(params): Query<WsParams>,
     quota: Option<Extension<WsQuota>>,
     conn: Option<Extension<netguard::Slot>>,
     caller: Option<Extension<crate::auth::Principal>>,
@@ -151,7 +176,7 @@ pub async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             let _conn = conn;
-            serve(node, user, machine, share, socket).await
+            serve(node, user, machine, share, params, socket).await
         })
 }
 
@@ -181,16 +206,62 @@ async fn reply(socket: &mut WebSocket, text: String) -> bool {
     send(socket, Message::Text(text.into())).await
 }
 
+/// Who is on the socket and what they registered for.
+struct Client {
+    node: Node,
+    user: String,
+    machine: Option<String>,
+    patterns: Vec<Pattern>,
+}
+
+impl Client {
+    /// Sends `e` if it matches a registration and the user may see it; false when the
+    /// client is gone.
+    async fn deliver(&self, socket: &mut WebSocket, e: &Event) -> bool {
+        if !self
+            .patterns
+            .iter()
+            .any(|p| p.matches(&e.kind, &e.action, &e.key))
+            || !visible(&self.node, &self.user, self.machine.as_deref(), e)
+        {
+            return true;
+        }
+        let Ok(json) = serde_json::to_string(e) else {
+            return true;
+        };
+        reply(socket, json).await
+    }
+}
+
+async fn lagged(socket: &mut WebSocket, n: u64) -> bool {
+    let warning = serde_json::json!({"Type": "websocket", "Action": "lagged", "Key": "", "Object": {"Missed": n}});
+    reply(socket, warning.to_string()).await
+}
+
 async fn serve(
     node: Node,
     user: String,
     machine: Option<String>,
     mut share: Share,
+    params: WsParams,
     mut socket: WebSocket,
 ) {
-    let mut events = node.events.subscribe();
-    let mut patterns: Vec<Pattern> = Vec::new();
+    let (mut events, mut resume) = match params.since {
+        None => (node.events.subscribe(), None),
+        Some(since) => match node.events.subscribe_since(since) {
+            Ok((replay, rx)) => (rx, Some(Resume::Replay(since, replay))),
+            Err(gap) => (node.events.subscribe(), Some(Resume::Gap(gap))),
+        },
+    };
+    let mut client = Client {
+        node,
+        user,
+        machine,
+        patterns: Vec::new(),
+    };
     let mut ping = tokio::time::interval(PING_EVERY);
+    let mut progress = tokio::time::interval(PROGRESS_EVERY);
+    let mut told = 0;
     loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -202,7 +273,7 @@ async fn serve(
                             t.len()
                         ),
                     ),
-                    Some(Ok(Message::Text(t))) => command(&mut patterns, &mut share, t.trim()),
+                    Some(Ok(Message::Text(t))) => command(&mut client.patterns, &mut share, t.trim()),
                     Some(Ok(Message::Binary(_))) => {
                         error(400, "commands are text messages: register or deregister <type>.<action>.<key>")
                     }
@@ -216,23 +287,52 @@ async fn serve(
                 if !reply(&mut socket, outcome).await {
                     return;
                 }
+                if !client.patterns.is_empty() {
+                    if let Some(r) = resume.take() {
+                        if !resumed(&client, &mut socket, r).await {
+                            return;
+                        }
+                    }
+                }
             }
-            event = events.recv() => match event {
-                Ok(e) if patterns.iter().any(|p| p.matches(&e)) && visible(&node, &user, machine.as_deref(), &e) => {
-                    let Ok(json) = serde_json::to_string(&e) else { continue };
-                    if !reply(&mut socket, json).await {
+            // A resuming socket leaves live events queued until its replay is sent.
+            event = events.recv(), if resume.is_none() => match event {
+                Ok(e) => {
+                    if !client.deliver(&mut socket, &e).await {
                         return;
                     }
                 }
-                Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
-                    let warning = serde_json::json!({"Type": "websocket", "Action": "lagged", "Key": "", "Object": {"Missed": n}});
-                    if !reply(&mut socket, warning.to_string()).await {
+                    if !lagged(&mut socket, n).await {
                         return;
                     }
                 }
                 Err(RecvError::Closed) => return,
             },
+            _ = progress.tick(), if params.progress == Some(true) && resume.is_none() => {
+                let applied = client.node.applied_index();
+                if applied <= told {
+                    continue;
+                }
+                // Every event up to `applied` was on the bus before the index moved: send
+                // those still queued first, so the index never runs ahead of the events.
+                loop {
+                    let sent = match events.try_recv() {
+                        Ok(e) => client.deliver(&mut socket, &e).await,
+                        Err(TryRecvError::Lagged(n)) => lagged(&mut socket, n).await,
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Closed) => return,
+                    };
+                    if !sent {
+                        return;
+                    }
+                }
+                told = applied;
+                let msg = serde_json::json!({"Type": "websocket", "Action": "progress", "Key": "", "Object": {"Index": applied}});
+                if !reply(&mut socket, msg.to_string()).await {
+                    return;
+                }
+            }
             _ = ping.tick() => {
                 if !send(&mut socket, Message::Ping(Vec::new().into())).await {
                     return;
@@ -240,6 +340,31 @@ async fn serve(
             }
         }
     }
+}
+
+/// After the first registration of a `?since=` socket: the kept events after the index (or
+/// word that they are not all kept), then `resumed`. Live events wait on the receiver
+/// meanwhile, so none is lost or sent twice.
+async fn resumed(client: &Client, socket: &mut WebSocket, resume: Resume) -> bool {
+    let object = match resume {
+        Resume::Replay(since, replay) => {
+            for e in &replay {
+                if !client.deliver(socket, e).await {
+                    return false;
+                }
+            }
+            serde_json::json!({"Covered": true, "Since": since, "Replayed": replay.len()})
+        }
+        Resume::Gap(gap) => serde_json::json!({
+            "Covered": false,
+            "Since": gap.since,
+            "Floor": gap.floor,
+            "Error": gap.to_string(),
+        }),
+    };
+    let msg =
+        serde_json::json!({"Type": "websocket", "Action": "resumed", "Key": "", "Object": object});
+    reply(socket, msg.to_string()).await
 }
 
 /// Closes the connection after a read error, saying why. tungstenite refuses a frame or message

@@ -96,7 +96,7 @@ impl StateMachineStore {
     }
 
     /// The index of the last applied entry the store holds now (0: none).
-    fn applied_index(&self) -> io::Result<u64> {
+    pub(crate) fn applied_index(&self) -> io::Result<u64> {
         let applied: Option<LogId> = self.read_meta(LAST_APPLIED)?.flatten();
         Ok(applied.map_or(0, |l| l.index))
     }
@@ -288,8 +288,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }
         if let Some(bus) = &self.events {
             for event in events {
-                // No subscriber is not an error.
-                let _ = bus.send(event);
+                bus.send(event);
             }
         }
         for ((_, responder), response) in batch.into_iter().zip(responses) {
@@ -311,6 +310,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     ) -> Result<(), io::Error> {
         let store = self.store.clone();
         let dir = self.dir.clone();
+        let installed = meta.last_log_id.as_ref().map(|l| l.index);
         let meta = meta.clone();
         blocking(move || {
             let tx = store.db().begin_write().map_err(io_err)?;
@@ -340,6 +340,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             Ok(())
         })
         .await?;
+        if let (Some(bus), Some(last)) = (&self.events, installed) {
+            bus.skipped_to(last);
+        }
         // The power-cut fault's savepoint must not predate the install.
         self.checkpoint().await
     }

@@ -50,10 +50,15 @@ pub(super) fn open(args: &ServeArgs) -> Result<Stores, ServeError> {
             source,
         }
     })?;
-    let (events, _) = tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY);
     let state_machine = StateMachineStore::new(store.clone(), &args.data_dir)
-        .with_events(events.clone())
         .with_power_cut_fault(args.fault_power_cut_state);
+    // Events after the store's applied index all pass through this process's bus.
+    let events = Bus::new(
+        state_machine
+            .applied_index()
+            .map_err(ServeError::io("reading the applied index"))?,
+    );
+    let state_machine = state_machine.with_events(events.clone());
     Ok(Stores {
         ids: Ids {
             consensus_id,

@@ -85,6 +85,9 @@ pub fn apply_with_event(
             }
         }
     }
+    for e in &mut events {
+        e.index = index;
+    }
     Ok((response, events))
 }
 

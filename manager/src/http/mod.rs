@@ -16,6 +16,7 @@ mod status;
 mod version_sets;
 mod view;
 pub mod webhook;
+mod ws;
 
 use std::sync::Arc;
 
@@ -122,6 +123,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .delete(federated::write_params),
         )
         .route("/metrics", get(crate::metrics::scrape))
+        .route("/api/v3/ws", get(ws::upgrade))
         .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(crate::ui::routes())

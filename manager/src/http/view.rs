@@ -46,8 +46,25 @@ pub fn endpoint_view(mgr: &Manager, ep: &Endpoint, source: Source) -> Value {
         obj.insert("Available".into(), json!(true));
         obj.insert("Validated".into(), json!(true));
         obj.insert("Trust".into(), trust_view(mgr, ep));
+        obj.insert("Replica".into(), replica_view(mgr, &ep.id));
     }
     v
+}
+
+/// How current the manager's replica of the endpoint is, and how it got there since the
+/// manager started (re-lists against resumes from the endpoint's event ring).
+fn replica_view(mgr: &Manager, id: &str) -> Value {
+    let sync = mgr.replica.sync_states().remove(id).unwrap_or_default();
+    let counts = mgr.replica.counts(id);
+    json!({
+        "Index": sync.index,
+        "Current": sync.current,
+        "Error": sync.error,
+        "Objects": mgr.replica.object_count(id),
+        "Lists": counts.lists,
+        "Resumes": counts.resumes,
+        "Events": counts.events,
+    })
 }
 
 /// How the cluster's certificates are verified (read-only; the pinned PEM is kept in the

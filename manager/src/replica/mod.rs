@@ -3,11 +3,20 @@
 //! served with `Endpoint: <id>` set.
 //!
 //! This file is the interface the HTTP layer uses; the follower that fills it from each
-//! cluster's event stream lives beside it.
+//! cluster's event stream is [`follow`] (its socket [`socket`], how it applies an event
+//! [`apply`]), and [`store`] keeps it on disk across restarts.
+
+mod apply;
+pub mod follow;
+mod socket;
+mod store;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
+
+pub use store::StoreError;
 
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -37,6 +46,17 @@ pub struct EndpointSync {
     pub error: Option<String>,
 }
 
+/// How an endpoint's replica was brought current, counted since the manager started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    /// Full re-lists of every replicated collection.
+    pub lists: u64,
+    /// Reconnections that caught up from the endpoint's event ring instead.
+    pub resumes: u64,
+    /// Events applied.
+    pub events: u64,
+}
+
 type Objects = BTreeMap<(String, String), BTreeMap<String, Value>>;
 
 /// The replicated objects of every endpoint: `(collection, key) → endpoint → object`.
@@ -44,6 +64,9 @@ pub struct Replica {
     objects: Mutex<Objects>,
     sync: watch::Sender<BTreeMap<String, EndpointSync>>,
     events: broadcast::Sender<FederatedEvent>,
+    counts: Mutex<BTreeMap<String, SyncCounts>>,
+    /// Where changes are persisted (none: in memory only).
+    disk: Option<store::Writer>,
 }
 
 impl Default for Replica {
@@ -52,11 +75,61 @@ impl Default for Replica {
             objects: Mutex::new(BTreeMap::new()),
             sync: watch::channel(BTreeMap::new()).0,
             events: broadcast::channel(EVENT_CAPACITY).0,
+            counts: Mutex::new(BTreeMap::new()),
+            disk: None,
         }
     }
 }
 
+/// The name of the replica's file in the manager's data directory.
+pub const FILE: &str = "replica.redb";
+
 impl Replica {
+    /// The replica kept in `<data_dir>/replica.redb`: what it held at the last stop, every
+    /// endpoint stale until its follower is current again.
+    pub fn open(data_dir: &Path) -> Result<Replica, StoreError> {
+        let (db, loaded) = store::open(&data_dir.join(FILE))?;
+        let mut objects = Objects::new();
+        for (endpoint, collection, key, object) in loaded.objects {
+            objects
+                .entry((collection, key))
+                .or_default()
+                .insert(endpoint, object);
+        }
+        let sync = loaded
+            .indexes
+            .into_iter()
+            .map(|(endpoint, index)| {
+                let state = EndpointSync {
+                    index,
+                    current: false,
+                    error: Some("not followed yet since the manager started".into()),
+                };
+                (endpoint, state)
+            })
+            .collect();
+        Ok(Self {
+            objects: Mutex::new(objects),
+            sync: watch::channel(sync).0,
+            disk: Some(store::Writer::spawn(db)),
+            ..Self::default()
+        })
+    }
+
+    fn persist(&self, change: store::Change) {
+        if let Some(disk) = &self.disk {
+            disk.queue(change);
+        }
+    }
+
+    /// Waits until every change so far is on disk (at most `timeout`): at shutdown.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        match &self.disk {
+            Some(disk) => disk.flush(timeout).await,
+            None => true,
+        }
+    }
+
     /// Every endpoint's objects of `collection`, each with `Endpoint` set, ordered by key then
     /// endpoint.
     pub fn list(&self, collection: &str) -> Vec<Value> {
@@ -100,6 +173,13 @@ impl Replica {
             o.insert(ENDPOINT_FIELD.into(), Value::String(endpoint.into()));
         }
         if let Ok(mut objects) = self.objects.lock() {
+            // Queued under the lock: the disk sees changes in the order memory does.
+            self.persist(store::Change::Put {
+                endpoint: endpoint.into(),
+                collection: collection.into(),
+                key: key.into(),
+                object: object.clone(),
+            });
             objects
                 .entry((collection.to_string(), key.to_string()))
                 .or_default()
@@ -112,12 +192,133 @@ impl Replica {
         if let Ok(mut objects) = self.objects.lock() {
             let k = (collection.to_string(), key.to_string());
             if let Some(owners) = objects.get_mut(&k) {
-                owners.remove(endpoint);
+                if owners.remove(endpoint).is_some() {
+                    self.persist(store::Change::Remove {
+                        endpoint: endpoint.into(),
+                        collection: collection.into(),
+                        key: key.into(),
+                    });
+                }
                 if owners.is_empty() {
                     objects.remove(&k);
                 }
             }
         }
+    }
+
+    /// Makes `objects` (collection, key, object) exactly `endpoint`'s copies, reflecting its
+    /// commit `index` (a resync by listing).
+    pub fn replace_endpoint(
+        &self,
+        endpoint: &str,
+        listed: Vec<(String, String, Value)>,
+        index: u64,
+    ) {
+        let Ok(mut objects) = self.objects.lock() else {
+            return;
+        };
+        remove_endpoint(&mut objects, endpoint);
+        let mut stored = Vec::with_capacity(listed.len());
+        for (collection, key, mut object) in listed {
+            if let Some(o) = object.as_object_mut() {
+                o.insert(ENDPOINT_FIELD.into(), Value::String(endpoint.into()));
+            }
+            objects
+                .entry((collection.clone(), key.clone()))
+                .or_default()
+                .insert(endpoint.to_string(), object.clone());
+            stored.push((collection, key, object));
+        }
+        self.persist(store::Change::Replace {
+            endpoint: endpoint.into(),
+            objects: stored,
+            index,
+        });
+        drop(objects);
+        self.sync.send_modify(|m| {
+            m.entry(endpoint.to_string()).or_default().index = index;
+        });
+    }
+
+    /// Records that `endpoint`'s replica reflects its commit `index` (never lowers it).
+    pub fn set_index(&self, endpoint: &str, index: u64) {
+        let mut raised = false;
+        self.sync.send_if_modified(|m| {
+            let s = m.entry(endpoint.to_string()).or_default();
+            raised = index > s.index;
+            if raised {
+                s.index = index;
+            }
+            raised
+        });
+        if raised {
+            if let Ok(_order) = self.objects.lock() {
+                self.persist(store::Change::Index {
+                    endpoint: endpoint.into(),
+                    index,
+                });
+            }
+        }
+    }
+
+    /// Forgets everything of an endpoint removed from the manager.
+    pub fn drop_endpoint(&self, endpoint: &str) {
+        if let Ok(mut objects) = self.objects.lock() {
+            remove_endpoint(&mut objects, endpoint);
+            self.persist(store::Change::Drop {
+                endpoint: endpoint.into(),
+            });
+        }
+        self.sync.send_modify(|m| {
+            m.remove(endpoint);
+        });
+        if let Ok(mut c) = self.counts.lock() {
+            c.remove(endpoint);
+        }
+    }
+
+    /// Every endpoint the replica holds objects or a sync state of.
+    pub fn endpoints(&self) -> Vec<String> {
+        let mut out: std::collections::BTreeSet<String> =
+            self.sync.borrow().keys().cloned().collect();
+        if let Ok(objects) = self.objects.lock() {
+            for owners in objects.values() {
+                out.extend(owners.keys().cloned());
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// How many objects the replica holds of `endpoint`.
+    pub fn object_count(&self, endpoint: &str) -> usize {
+        self.objects
+            .lock()
+            .map(|o| {
+                o.values()
+                    .filter(|owners| owners.contains_key(endpoint))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// How `endpoint`'s replica was brought current since the manager started.
+    pub fn counts(&self, endpoint: &str) -> SyncCounts {
+        self.counts
+            .lock()
+            .ok()
+            .and_then(|c| c.get(endpoint).copied())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn count(&self, endpoint: &str, f: impl FnOnce(&mut SyncCounts)) {
+        if let Ok(mut c) = self.counts.lock() {
+            f(c.entry(endpoint.to_string()).or_default());
+        }
+    }
+
+    /// The commit index `endpoint`'s replica reflects (0: unknown).
+    pub fn index(&self, endpoint: &str) -> u64 {
+        self.sync.borrow().get(endpoint).map_or(0, |s| s.index)
     }
 
     /// Every endpoint's sync state.
@@ -133,6 +334,20 @@ impl Replica {
             .filter(|(_, s)| !s.current)
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Marks `endpoint`'s replica current or stale, keeping its index.
+    pub fn set_current(&self, endpoint: &str, error: Option<String>) {
+        self.sync.send_if_modified(|m| {
+            let s = m.entry(endpoint.to_string()).or_default();
+            let (current, changed) = (
+                error.is_none(),
+                s.error != error || s.current != error.is_none(),
+            );
+            s.current = current;
+            s.error = error;
+            changed
+        });
     }
 
     /// Records how current `endpoint`'s replica is.
@@ -163,4 +378,12 @@ impl Replica {
     pub fn publish(&self, event: FederatedEvent) {
         let _ = self.events.send(event);
     }
+}
+
+/// Takes `endpoint`'s copies out of `objects`.
+fn remove_endpoint(objects: &mut Objects, endpoint: &str) {
+    objects.retain(|_, owners| {
+        owners.remove(endpoint);
+        !owners.is_empty()
+    });
 }

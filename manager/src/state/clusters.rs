@@ -1,4 +1,4 @@
-//! One tracker and one reconciler per effective endpoint, started, updated and stopped as the
+//! One tracker, one reconciler and one replica follower per effective endpoint, started, updated and stopped as the
 //! endpoints change.
 
 use std::sync::Arc;
@@ -75,6 +75,14 @@ impl Manager {
                 tracing::info!(endpoint = %id, "stopped tracking");
             }
         }
+        // The replica keeps no endpoint the manager no longer has (also one removed while
+        // the manager was down).
+        for id in self.replica.endpoints() {
+            if !wanted.contains_key(&id) {
+                self.replica.drop_endpoint(&id);
+                tracing::info!(endpoint = %id, "dropped its replica");
+            }
+        }
         for (id, (ep, _)) in wanted {
             let conn = self.connection(&ep);
             if let Some(h) = clusters.get(&id) {
@@ -97,6 +105,12 @@ impl Manager {
                 id.clone(),
                 cluster.clone(),
                 wake.clone(),
+                stop_rx.clone(),
+            ));
+            let follower = tokio::spawn(crate::replica::follow::run(
+                self.clone(),
+                id.clone(),
+                cluster.clone(),
                 stop_rx,
             ));
             tracing::info!(endpoint = %id, "tracking");
@@ -106,7 +120,7 @@ impl Manager {
                     cluster,
                     wake,
                     stop,
-                    tasks: vec![tracker, reconciler],
+                    tasks: vec![tracker, reconciler, follower],
                 },
             );
         }
@@ -135,6 +149,9 @@ impl Manager {
         };
         for h in handles {
             let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+        }
+        if !self.replica.flush(Duration::from_secs(10)).await {
+            tracing::warn!("the replica's last changes were not all written before stopping");
         }
     }
 }

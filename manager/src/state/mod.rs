@@ -29,6 +29,8 @@ pub enum OpenError {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Replica(#[from] crate::replica::StoreError),
     #[error("writing the generated admin password: {0}")]
     AdminPassword(std::io::Error),
     #[error("catalog {dir}:\n{problems}")]
@@ -79,6 +81,7 @@ impl Manager {
             None => CatalogData::default(),
         };
         let (git_polled, _) = watch::channel(0);
+        let replica = crate::replica::Replica::open(&config.data_dir)?;
         Ok(Arc::new(Self {
             registry,
             sealer,
@@ -88,7 +91,7 @@ impl Manager {
             git_poke: Notify::new(),
             git_polled,
             rollout: Default::default(),
-            replica: Default::default(),
+            replica,
             clusters: Mutex::new(BTreeMap::new()),
             shutdown,
         }))

@@ -1,0 +1,234 @@
+//! The manager's replica of three real clusters (issue 14): the federated event stream
+//! carries every cluster's events with its `Endpoint`; a stopped cluster keeps its objects
+//! and is reported stale, then catches up; after a manager restart the replica is there at
+//! once and catches up from the endpoints' event rings without re-listing.
+// Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::{json, Value};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::Message;
+
+const IDS: [&str; 3] = ["fed-a", "fed-b", "fed-c"];
+const LONG: Duration = Duration::from_secs(90);
+
+fn replica(m: &Manager, id: &str) -> Value {
+    m.endpoint(id)["Replica"].clone()
+}
+
+/// Waits until `id`'s replica satisfies `ok`; the replica block then.
+fn wait_replica(m: &Manager, id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    wait(LONG, || {
+        let r = replica(m, id);
+        ok(&r).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("{id}: never {what}: {}", replica(m, id)))
+}
+
+fn create_machine(node: &Node, name: &str) {
+    let (st, body) = node.get("/api/v3/info");
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = call(
+        "POST",
+        &format!("{}/api/v3/machines", node.url),
+        Some(json!({"Name": name})),
+    );
+    assert_eq!(st, 201, "creating {name}: {body}");
+}
+
+/// Starts a stopped node again on its data dir and ports.
+fn restart_node(node: &mut Node, ha_id: &str) {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(node.data.path().join("log"))
+        .unwrap();
+    let child = Command::new(endpoint_bin())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(node.data.path().join("d"))
+        .args(["--api-listen", &format!("127.0.0.1:{}", node.api_port)])
+        .args([
+            "--consensus-listen",
+            &format!("127.0.0.1:{}", node.cons_port),
+        ])
+        .args(["--ha-id", ha_id, "--bootstrap"])
+        .env("RS_ADMIN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    node.proc = Some(Proc(child));
+    wait(LONG, || (node.get("/api/v3/info").0 == 200).then_some(()))
+        .expect("the restarted node answers");
+}
+
+/// A client of the manager's `/api/v3/ws`, registered for `pattern`.
+struct Events(tungstenite::WebSocket<TcpStream>);
+
+impl Events {
+    fn open(m: &Manager, pattern: &str) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut req = format!("ws://127.0.0.1:{}/api/v3/ws", m.port)
+            .into_client_request()
+            .unwrap();
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{PASSWORD}", proto::paths::ADMIN_USER));
+        req.headers_mut()
+            .insert("authorization", format!("Basic {token}").parse().unwrap());
+        let (mut ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
+        ws.send(Message::Text(format!("register {pattern}").into()))
+            .unwrap();
+        let mut events = Events(ws);
+        let ack = events.next();
+        assert_eq!(ack["Action"], "register", "{ack}");
+        events
+    }
+
+    fn next(&mut self) -> Value {
+        loop {
+            match self.0.read().expect("an event within the read timeout") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                _ => continue,
+            }
+        }
+    }
+}
+
+#[test]
+fn three_clusters_replicated_followed_through_a_stop_and_a_manager_restart() {
+    let _g = serial();
+    let mut clusters: Vec<Cluster> = IDS.iter().map(|id| Cluster::start(id, 1)).collect();
+    let mdir = tempfile::tempdir().unwrap();
+    let mut m = Manager::start(&mdir.path().join("m"), &[]);
+
+    // Unauthenticated, the federated event socket is refused like the rest of the API.
+    let (st, _) = {
+        let resp = reqwest::blocking::Client::new()
+            .get(format!("{}/api/v3/ws", m.url))
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), ())
+    };
+    assert_eq!(
+        st, 401,
+        "the websocket goes through the manager's authentication"
+    );
+
+    // One machine on each cluster before it is registered: the first sync lists it.
+    for (c, id) in clusters.iter().zip(IDS) {
+        create_machine(&c.nodes[0], &format!("{id}-before"));
+        m.register(c, &[], false);
+    }
+    // Each cluster's own objects (its admin user and role, ...) besides the machines: counts
+    // below are relative to what the first sync found.
+    let mut base = Vec::new();
+    for id in IDS {
+        let r = wait_replica(&m, id, "current", |r| r["Current"] == true);
+        assert_eq!(r["Lists"], 1, "{id}: the first sync is one full list: {r}");
+        assert!(r["Index"].as_u64() > Some(0), "{id}: {r}");
+        assert!(r["Objects"].as_u64() >= Some(1), "{id}: its machine: {r}");
+        base.push(r["Objects"].as_u64().unwrap());
+    }
+    let objects = |r: &Value, i: usize, more: u64| r["Objects"].as_u64() == Some(base[i] + more);
+
+    // (a) The federated stream carries a change of every cluster, each with its Endpoint.
+    let mut events = Events::open(&m, "machines.create.*");
+    for (c, id) in clusters.iter().zip(IDS) {
+        create_machine(&c.nodes[0], &format!("{id}-live"));
+    }
+    let mut seen = BTreeSet::new();
+    while seen.len() < IDS.len() {
+        let e = events.next();
+        assert_eq!(e["Type"], "machines", "only the registered pattern: {e}");
+        let id = e["Endpoint"]
+            .as_str()
+            .expect("Endpoint on the event")
+            .to_string();
+        assert_eq!(
+            e["Object"]["Endpoint"],
+            id.as_str(),
+            "and on its object: {e}"
+        );
+        assert_eq!(e["Object"]["Name"], format!("{id}-live"), "{e}");
+        assert!(
+            e["Index"].as_u64() > Some(0),
+            "the entry's index rides along: {e}"
+        );
+        seen.insert(id);
+    }
+    for (i, id) in IDS.iter().enumerate() {
+        wait_replica(&m, id, "holding the new machine", |r| objects(r, i, 1));
+    }
+
+    // (b) A stopped cluster keeps its objects in the replica and is reported stale, the others
+    // keep following; once back, it is current again and catches up.
+    clusters[2].nodes[0].kill();
+    let r = wait_replica(&m, IDS[2], "stale", |r| r["Current"] == false);
+    assert!(r["Error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+    assert!(objects(&r, 2, 1), "a stopped cluster's objects stay: {r}");
+    create_machine(&clusters[0].nodes[0], "fed-a-while-c-down");
+    wait_replica(&m, IDS[0], "following while another cluster is down", |r| {
+        objects(r, 0, 2) && r["Current"] == true
+    });
+    restart_node(&mut clusters[2].nodes[0], IDS[2]);
+    create_machine(&clusters[2].nodes[0], "fed-c-after-restart");
+    let r = wait_replica(&m, IDS[2], "caught up after its restart", |r| {
+        r["Current"] == true && objects(r, 2, 2)
+    });
+    eprintln!("fed-c after its restart: {r}");
+
+    // (c) A manager restart: the replica is intact at once (fed-c is down, so its follower
+    // cannot have reconnected: what it shows was loaded from disk), and it catches up a change
+    // made while the manager was down from the endpoint's event ring, without a re-list.
+    let before: Vec<Value> = IDS.iter().map(|id| replica(&m, id)).collect();
+    m.stop();
+    clusters[2].nodes[0].kill();
+    create_machine(&clusters[1].nodes[0], "fed-b-while-manager-down");
+    m.restart();
+    let r = replica(&m, IDS[2]);
+    assert_eq!(r["Objects"], before[2]["Objects"], "loaded from disk: {r}");
+    assert_eq!(r["Index"], before[2]["Index"], "with its index: {r}");
+    assert_eq!(r["Current"], false, "stale until followed again: {r}");
+    for (id, b) in IDS.iter().zip(&before) {
+        let r = replica(&m, id);
+        assert!(
+            r["Objects"].as_u64() >= b["Objects"].as_u64(),
+            "{id}: intact: {r}"
+        );
+        assert!(r["Index"].as_u64() >= b["Index"].as_u64(), "{id}: {r}");
+    }
+    restart_node(&mut clusters[2].nodes[0], IDS[2]);
+    wait_replica(
+        &m,
+        IDS[1],
+        "caught up with the change made while down",
+        |r| r["Current"] == true && objects(r, 1, 2),
+    );
+    for id in IDS {
+        let r = wait_replica(&m, id, "current after the manager restart", |r| {
+            r["Current"] == true
+        });
+        assert_eq!(r["Lists"], 0, "{id}: caught up without a re-list: {r}");
+        assert!(r["Resumes"].as_u64() >= Some(1), "{id}: {r}");
+    }
+    eprintln!(
+        "after the manager restart: {}",
+        IDS.iter()
+            .map(|id| replica(&m, id).to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
