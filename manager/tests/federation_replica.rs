@@ -1,7 +1,8 @@
 //! The manager's replica of three real clusters (issue 14): the federated event stream
 //! carries every cluster's events with its `Endpoint`; a stopped cluster keeps its objects
 //! and is reported stale, then catches up; after a manager restart the replica is there at
-//! once and catches up from the endpoints' event rings without re-listing.
+//! once and catches up from the endpoints' event rings without re-listing. The gateway
+//! proxies a cluster's own event socket.
 // Test code: a panic is the failure report, so its helpers may unwrap (denied elsewhere).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -77,11 +78,15 @@ struct Events(tungstenite::WebSocket<TcpStream>);
 
 impl Events {
     fn open(m: &Manager, pattern: &str) -> Self {
+        Self::open_at(m, "/api/v3/ws", pattern)
+    }
+
+    fn open_at(m: &Manager, path: &str, pattern: &str) -> Self {
         let stream = TcpStream::connect(("127.0.0.1", m.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        let mut req = format!("ws://127.0.0.1:{}/api/v3/ws", m.port)
+        let mut req = format!("ws://127.0.0.1:{}{path}", m.port)
             .into_client_request()
             .unwrap();
         let token = base64::engine::general_purpose::STANDARD
@@ -179,7 +184,15 @@ fn three_clusters_replicated_followed_through_a_stop_and_a_manager_restart() {
     let r = wait_replica(&m, IDS[2], "stale", |r| r["Current"] == false);
     assert!(r["Error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
     assert!(objects(&r, 2, 1), "a stopped cluster's objects stay: {r}");
+    // The gateway proxies a cluster's own event socket (its events as the cluster sends them).
+    let mut proxied = Events::open_at(&m, "/fed-a/api/v3/ws", "machines.create.*");
     create_machine(&clusters[0].nodes[0], "fed-a-while-c-down");
+    let e = proxied.next();
+    assert_eq!(e["Object"]["Name"], "fed-a-while-c-down", "{e}");
+    assert!(
+        e.get("Endpoint").is_none(),
+        "straight from the cluster: {e}"
+    );
     wait_replica(&m, IDS[0], "following while another cluster is down", |r| {
         objects(r, 0, 2) && r["Current"] == true
     });

@@ -17,6 +17,7 @@ mod version_sets;
 mod view;
 pub mod webhook;
 mod ws;
+mod ws_proxy;
 
 use std::sync::Arc;
 
@@ -124,6 +125,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         )
         .route("/metrics", get(crate::metrics::scrape))
         .route("/api/v3/ws", get(ws::upgrade))
+        .route("/{id}/api/v3/ws", get(ws_proxy::proxy))
         .fallback(crate::metrics::timed_gateway)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(crate::ui::routes())

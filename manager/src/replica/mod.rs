@@ -8,7 +8,7 @@
 
 mod apply;
 pub mod follow;
-mod socket;
+pub mod socket;
 mod store;
 
 use std::collections::BTreeMap;

@@ -18,11 +18,11 @@ use crate::cluster::trust::{provider, Anchor, AnchoredVerifier};
 use crate::cluster::Connection;
 
 /// A TCP connection, or a TLS session over one.
-pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// An open events socket.
-pub(super) type Socket = WebSocketStream<Box<dyn Io>>;
+pub type Socket = WebSocketStream<Box<dyn Io>>;
 
 /// Largest event accepted: an object (a machine with its params) can be large, but not this.
 const MAX_MESSAGE: usize = 64 << 20;
@@ -47,11 +47,24 @@ pub enum SocketError {
     Protocol(String),
 }
 
-/// Opens `/api/v3/ws?<query>` on the member at `base` (its API URL).
+/// Opens `/api/v3/ws?<query>` on the member at `base` (its API URL) with the stored
+/// credentials.
 pub(super) async fn open(
     base: &str,
     query: &str,
     conn: &Connection,
+    timeout: Duration,
+) -> Result<Socket, SocketError> {
+    open_as(base, query, &conn.anchor, basic_auth(conn), timeout).await
+}
+
+/// [`open`] with the `Authorization` header given (none: anonymous), for the gateway's
+/// websocket proxy.
+pub async fn open_as(
+    base: &str,
+    query: &str,
+    anchor: &Anchor,
+    authorization: Option<String>,
     timeout: Duration,
 ) -> Result<Socket, SocketError> {
     let url = reqwest::Url::parse(base).map_err(|_| SocketError::Url(base.into()))?;
@@ -84,7 +97,7 @@ pub(super) async fn open(
     })?;
     let _ = tcp.set_nodelay(true);
     let io: Box<dyn Io> = if tls {
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(&conn.anchor)?));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(anchor)?));
         // The verifier ignores names (the anchor is what is checked); SNI wants one anyway.
         let name =
             rustls_pki_types::ServerName::try_from(host.clone()).map_err(|e| SocketError::Tls {
@@ -110,7 +123,7 @@ pub(super) async fn open(
         source: Box::new(source),
     };
     let mut request = ws_url.into_client_request().map_err(ws_err)?;
-    if let Some(auth) = basic_auth(conn) {
+    if let Some(auth) = authorization {
         if let Ok(v) = http::HeaderValue::from_str(&auth) {
             request.headers_mut().insert(http::header::AUTHORIZATION, v);
         }
@@ -143,7 +156,7 @@ fn tls_config(anchor: &Anchor) -> Result<rustls::ClientConfig, SocketError> {
 }
 
 /// The stored admin credentials, as [`crate::cluster::Cluster::authorize`] sends them.
-fn basic_auth(conn: &Connection) -> Option<String> {
+pub fn basic_auth(conn: &Connection) -> Option<String> {
     let password = conn.password.as_deref()?;
     let user = conn.username.as_deref().unwrap_or(proto::paths::ADMIN_USER);
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
