@@ -5,16 +5,24 @@
 
 use serde_json::{json, Map, Value};
 
+/// Why a workflow's task list cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowError {
+    /// The workflow lists a stage that does not exist: its name.
+    #[error("Workflow: stage {0} does not exist")]
+    MissingStage(String),
+}
+
 /// The task list of `workflow`, with `stage` looking stages up by name. An error names the
 /// first stage that does not exist.
 pub fn build_tasks(
     workflow: &Value,
     mut stage: impl FnMut(&str) -> Option<Value>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, WorkflowError> {
     let mut tasks = Vec::new();
     for name in strings(workflow.get("Stages")) {
         let Some(s) = stage(name) else {
-            return Err(format!("Workflow: stage {name} does not exist"));
+            return Err(WorkflowError::MissingStage(name.to_owned()));
         };
         tasks.push(format!("stage:{name}"));
         if let Some(env) = s
@@ -147,7 +155,8 @@ mod tests {
             ]
         );
         let err = build_tasks(&json!({"Stages": ["one", "nope"]}), stages()).unwrap_err();
-        assert!(err.contains("nope"), "{err}");
+        assert_eq!(err, WorkflowError::MissingStage("nope".into()));
+        assert_eq!(err.to_string(), "Workflow: stage nope does not exist");
     }
 
     #[test]

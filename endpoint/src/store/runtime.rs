@@ -168,7 +168,7 @@ fn start_workflow(
         Err(problem) => {
             workflow::start(map, Vec::new());
             map.insert("WorkflowComplete".into(), json!(false));
-            vec![problem]
+            vec![problem.to_string()]
         }
     })
 }

@@ -95,7 +95,7 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
         Ok(Some(push)) => push,
         Ok(None) => return record_errors(mgr, id, errors),
         Err(why) => {
-            errors.push(why);
+            errors.push(why.to_string());
             return record_errors(mgr, id, errors);
         }
     };
@@ -194,9 +194,19 @@ struct Push {
     drift: bool,
 }
 
+/// Why a due push waits.
+#[derive(Debug, thiserror::Error)]
+enum PushWait {
+    /// Drift was re-asserted less than [`DRIFT_BACKOFF`] ago.
+    #[error("drift from the applied VersionSet; re-asserting it shortly")]
+    Drift,
+    /// The cluster refused this very apply less than [`REJECTED_BACKOFF`] ago: its reason.
+    #[error("{0}")]
+    Rejected(String),
+}
+
 /// Whether to push now: a new desired state, or drift from the applied one (at most every
 /// [`DRIFT_BACKOFF`]); never the very apply the cluster refused within [`REJECTED_BACKOFF`].
-/// `Err` says why a due push waits.
 fn next_push(
     memory: &Memory,
     id: &str,
@@ -204,7 +214,7 @@ fn next_push(
     stored: Option<&AppliedVersionSet>,
     reading: &Reading,
     actions: &[ElementAction],
-) -> Result<Option<Push>, String> {
+) -> Result<Option<Push>, PushWait> {
     if !d.apply {
         return Ok(None);
     }
@@ -220,13 +230,13 @@ fn next_push(
             .last_drift_push
             .is_some_and(|t| t.elapsed() < DRIFT_BACKOFF)
     {
-        return Err("drift from the applied VersionSet; re-asserting it shortly".into());
+        return Err(PushWait::Drift);
     }
     let salt = drift.then(|| reading.applied.as_ref().map(|a| a.1).unwrap_or(0));
     let key = apply_key(id, &d.hash, salt);
     if let Some((k, t, msg)) = &memory.rejected {
         if *k == key && t.elapsed() < REJECTED_BACKOFF {
-            return Err(msg.clone());
+            return Err(PushWait::Rejected(msg.clone()));
         }
     }
     Ok(Some(Push { key, drift }))

@@ -9,7 +9,7 @@ use serde_json::Value;
 use versionsets::{Component, ComponentType, Plugin};
 
 use super::{CALL_TIMEOUT, READ_DEADLINE};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, SendError};
 
 /// What the cluster reports, read from any member.
 #[derive(Debug, Default, Clone)]
@@ -24,15 +24,42 @@ pub struct Reading {
     pub problems: Vec<String>,
 }
 
-async fn get(cluster: &Cluster, path: &str) -> Result<Option<Value>, String> {
+/// Why one source of a [`Reading`] could not be read.
+#[derive(Debug, thiserror::Error)]
+enum GetError {
+    /// A member answered with an error status.
+    #[error("GET {path}: HTTP {status}: {body}")]
+    Status {
+        /// The source.
+        path: &'static str,
+        /// The member's status.
+        status: StatusCode,
+        /// Its reply, cut by [`short`].
+        body: String,
+    },
+    /// The call failed: no member reachable, or none answered.
+    #[error("GET {path}: {source}")]
+    Send {
+        /// The source.
+        path: &'static str,
+        /// Why the call failed.
+        source: SendError,
+    },
+}
+
+async fn get(cluster: &Cluster, path: &'static str) -> Result<Option<Value>, GetError> {
     match cluster
         .json(Method::GET, path, None, &[], CALL_TIMEOUT, READ_DEADLINE)
         .await
     {
         Ok((s, v)) if s.is_success() => Ok(Some(v)),
         Ok((s, _)) if s == StatusCode::NOT_FOUND => Ok(None),
-        Ok((s, v)) => Err(format!("GET {path}: HTTP {s}: {}", short(&v))),
-        Err(e) => Err(format!("GET {path}: {e}")),
+        Ok((status, v)) => Err(GetError::Status {
+            path,
+            status,
+            body: short(&v),
+        }),
+        Err(source) => Err(GetError::Send { path, source }),
     }
 }
 
@@ -57,10 +84,10 @@ pub async fn read_cluster(cluster: &Cluster) -> Reading {
         get(cluster, paths::VERSIONSET),
     );
     let mut r = Reading::default();
-    let mut take = |res: Result<Option<Value>, String>| match res {
+    let mut take = |res: Result<Option<Value>, GetError>| match res {
         Ok(v) => v,
         Err(e) => {
-            r.problems.push(e);
+            r.problems.push(e.to_string());
             None
         }
     };

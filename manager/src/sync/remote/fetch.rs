@@ -156,7 +156,7 @@ fn fetch_blocking(
         .and_then(|r| r.with_refspecs([spec.as_str()], Direction::Fetch))
         .map_err(|e| failed(chain(&e)))?;
     let refusal = Refusal::default();
-    let transport = transport(remote, refusal.clone()).map_err(failed)?;
+    let transport = transport(remote, refusal.clone()).map_err(|e| failed(e.to_string()))?;
     // The server's own refusal says more than gix's "no credentials from the helper".
     let why = |e: gix::Error| match refusal.lock().ok().and_then(|r| r.clone()) {
         Some(refused) => failed(refused),
@@ -197,10 +197,29 @@ fn open_mirror(mirror: &Path) -> Result<gix::Repository, FetchError> {
     gix::init_bare(mirror).map_err(|e| failed(chain(&e)))
 }
 
+/// Why the transport to a remote could not be set up, in the library's own words. The client
+/// and connect errors render their causes on the same line (reqwest puts the useful part
+/// there), so they expose no separate `source` that a reader would see twice.
+#[derive(Debug, thiserror::Error)]
+enum TransportError {
+    /// The remote's URL is not a git URL.
+    #[error(transparent)]
+    Url(gix::Error),
+    /// The HTTP client could not be built.
+    #[error("{}", chain(.0))]
+    HttpClient(reqwest::Error),
+    /// Connecting by ssh, file or the git protocol failed.
+    #[error("{}", chain(.0))]
+    Connect(gix::Error),
+}
+
 /// The transport for the remote's scheme, with its credentials.
-fn transport(remote: &Remote, refusal: Refusal) -> Result<Box<dyn Transport + Send>, String> {
+fn transport(
+    remote: &Remote,
+    refusal: Refusal,
+) -> Result<Box<dyn Transport + Send>, TransportError> {
     let url =
-        gix::url::parse(gix::bstr::BStr::new(remote.url.as_str())).map_err(|e| e.to_string())?;
+        gix::url::parse(gix::bstr::BStr::new(remote.url.as_str())).map_err(TransportError::Url)?;
     let version = gix::protocol::transport::Protocol::V2;
     match location_scheme(&remote.url) {
         Scheme::Http => {
@@ -209,8 +228,8 @@ fn transport(remote: &Remote, refusal: Refusal) -> Result<Box<dyn Transport + Se
                 Auth::Basic { user, password } => Some(basic(user, password.expose())),
                 Auth::None | Auth::Ssh(_) => None,
             };
-            let client =
-                Client::new(remote.timeout, authorization, refusal).map_err(|e| chain(&e))?;
+            let client = Client::new(remote.timeout, authorization, refusal)
+                .map_err(TransportError::HttpClient)?;
             Ok(Box::new(gix_http::connect_http(
                 client, url, version, false,
             )))
@@ -228,7 +247,7 @@ fn transport(remote: &Remote, refusal: Refusal) -> Result<Box<dyn Transport + Se
                     trace: false,
                 },
             )
-            .map_err(|e| chain(&e))
+            .map_err(TransportError::Connect)
         }
     }
 }
