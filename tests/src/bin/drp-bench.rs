@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Args)]
 struct SideBySide {
     /// Every workload scaled down (2 s per load cell, 3 failovers, 5 clusters, 5k machines):
-    /// under 2 minutes.
+    /// a few minutes (writes and reads run once per transport).
     #[arg(long)]
     quick: bool,
     /// Only these workloads (comma separated): writes, reads, failover, fanout, scale, az.
