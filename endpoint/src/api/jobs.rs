@@ -4,14 +4,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::Value;
 
 use super::commit::{Origin, RequestHead};
 use super::error::ApiError;
-use super::request::{fence, parse_json, respond};
+use super::request::{parse_json, respond};
 use crate::auth::Principal;
 use crate::command::Op;
 use crate::node::Node;
@@ -89,9 +89,7 @@ fn load_job(node: &Node, key: &str) -> Result<Value, ApiError> {
 pub async fn actions(
     State(node): State<Node>,
     Path(key): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
     let job = load_job(&node, &key)?;
     let machine_key = str_field(&job, "Machine");
     let machine = node.store.get("machines", machine_key)?.ok_or_else(|| {
@@ -110,9 +108,7 @@ pub async fn actions(
 pub async fn get_log(
     State(node): State<Node>,
     Path(key): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
     load_job(&node, &key)?;
     let log = match node.store.get(JOB_LOGS, &key)? {
         Some(Value::String(s)) => s,
@@ -134,20 +130,12 @@ pub async fn append_log(
 }
 
 /// `GET /jobs` and `HEAD /jobs`, which `POST /jobs` shares a path with.
-pub async fn list(
-    node: State<Node>,
-    query: RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    super::objects::list(node, Path("jobs".to_string()), query, headers).await
+pub async fn list(node: State<Node>, query: RawQuery) -> Result<Response, ApiError> {
+    super::objects::list(node, Path("jobs".to_string()), query).await
 }
 
-pub async fn count(
-    node: State<Node>,
-    query: RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    super::objects::count(node, Path("jobs".to_string()), query, headers).await
+pub async fn count(node: State<Node>, query: RawQuery) -> Result<Response, ApiError> {
+    super::objects::count(node, Path("jobs".to_string()), query).await
 }
 
 /// `GET /machines/<uuid>/token?ttl=<seconds>`: a machine token for the machine's agent.
@@ -155,9 +143,7 @@ pub async fn machine_token(
     State(node): State<Node>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
     if node.store.get("machines", &key)?.is_none() {
         return Err(ApiError::not_found(format!("machines/{key} not found")).on("machines", &key));
     }
@@ -188,9 +174,7 @@ pub async fn machine_render(
     State(node): State<Node>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
     let machine = node.store.get("machines", &key)?.ok_or_else(|| {
         ApiError::not_found(format!("machines/{key} not found")).on("machines", &key)
     })?;

@@ -6,7 +6,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -90,9 +89,8 @@ pub async fn patch_params(
 pub async fn pubkey(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let (c, key) = read_target(&node, &name, key)?;
     stored(&node, c, &key)?;
     Ok(Json(secure::public_key(&node, target(c, &key)).await?).into_response())
 }

@@ -48,6 +48,8 @@ pub(super) async fn resolve_key(
     key: String,
     headers: &HeaderMap,
 ) -> Result<String, ApiError> {
+    // A write has no fence of its own (its commit orders it); only an index lookup reads
+    // this member's state first, so it fences here, in the middle of the write.
     if is_index_lookup(c, &key) {
         fence(node, headers).await?;
     }
@@ -66,15 +68,14 @@ pub(super) async fn write_target(
     Ok((c, key))
 }
 
-/// A read's collection and the object's key, after the read fence (see [`lookup_key`]).
-pub(super) async fn read_target(
+/// A read's collection and the object's key (see [`lookup_key`]); the router has applied
+/// the read fence the route declares.
+pub(super) fn read_target(
     node: &Node,
     name: &str,
     key: String,
-    headers: &HeaderMap,
 ) -> Result<(&'static Collection, String), ApiError> {
     let c = collection(name)?;
-    fence(node, headers).await?;
     let key = lookup_key(node, c, key)?;
     Ok((c, key))
 }
@@ -186,11 +187,9 @@ pub async fn list(
     State(node): State<Node>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
     let q = filter::parse(query.as_deref())?;
-    fence(&node, &headers).await?;
     let (total, items) = visible_items(&node, c)?;
     let selected = q.select(items);
     let matched = selected.len();
@@ -230,11 +229,9 @@ pub async fn count(
     State(node): State<Node>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = collection(&name)?;
     let q = filter::parse(query.as_deref())?;
-    fence(&node, &headers).await?;
     let (total, items) = visible_items(&node, c)?;
     let matched = q.select(items).len();
     let mut resp = StatusCode::OK.into_response();
@@ -304,23 +301,15 @@ pub async fn create(
         .unwrap_or_default()
         .to_string();
     let whole = Whole { c, key, object };
-    commit_whole(&node, (&head, &body), whole, |collection, key, object| {
-        Op::Create {
-            collection,
-            key,
-            object,
-        }
-    })
-    .await
+    commit_whole(&node, (&head, &body), whole, WholeOp::Create).await
 }
 
 pub async fn get_one(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let (c, key) = read_target(&node, &name, key)?;
     let mut object = stored(&node, c, &key)?;
     let tag = crate::store::etag(&object);
     if secure::wants_decode(query.as_deref()) {
@@ -338,9 +327,8 @@ pub async fn get_one(
 pub async fn exists(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let (c, key) = read_target(&node, &name, key)?;
     let found = node.store.get(c.name, &key)?.is_some();
     Ok(if found {
         StatusCode::OK
@@ -360,14 +348,7 @@ pub async fn replace(
     let mut object = incoming_object(c, &body).await?;
     key_field_from_path(c, &key, &mut object)?;
     let whole = Whole { c, key, object };
-    commit_whole(&node, (&head, &body), whole, |collection, key, object| {
-        Op::Replace {
-            collection,
-            key,
-            object,
-        }
-    })
-    .await
+    commit_whole(&node, (&head, &body), whole, WholeOp::Replace).await
 }
 
 /// A replace's body names the object the path does: a missing key field is filled in, a
@@ -398,18 +379,37 @@ struct Whole<'a> {
     object: Value,
 }
 
-/// The tail create and replace share: secure params sealed, the object checked, then the
-/// command `op` makes of it committed.
+/// Which command a whole object makes.
+enum WholeOp {
+    Create,
+    Replace,
+}
+
+/// The tail create and replace share: secure params sealed, the object checked, then its
+/// command committed.
 async fn commit_whole(
     node: &Node,
     (head, body): (&RequestHead, &[u8]),
     whole: Whole<'_>,
-    op: fn(String, String, Value) -> Op,
+    op: WholeOp,
 ) -> Result<Response, ApiError> {
     let Whole { c, key, mut object } = whole;
     secure::seal_object(node, target(c, &key), &mut object).await?;
     check_object(c, &key, &object)?;
-    commit(node, head, body, op(c.name.into(), key, object)).await
+    let collection = c.name.to_string();
+    let op = match op {
+        WholeOp::Create => Op::Create {
+            collection,
+            key,
+            object,
+        },
+        WholeOp::Replace => Op::Replace {
+            collection,
+            key,
+            object,
+        },
+    };
+    commit(node, head, body, op).await
 }
 
 pub async fn remove(
@@ -429,9 +429,8 @@ pub async fn params(
     State(node): State<Node>,
     Path((name, key)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let (c, key) = read_target(&node, &name, key)?;
     let object = stored(&node, c, &key)?;
     let mut params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?
@@ -451,9 +450,8 @@ pub async fn get_param(
     State(node): State<Node>,
     Path((name, key, param)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (c, key) = read_target(&node, &name, key, &headers).await?;
+    let (c, key) = read_target(&node, &name, key)?;
     let object = stored(&node, c, &key)?;
     let params = if wants_aggregate(query.as_deref()) {
         aggregate_params(&node, &object)?

@@ -22,7 +22,6 @@ pub const HDR_TERM: &str = "x-drp-snapshot-term";
 const CHUNK: usize = 1 << 20;
 
 pub async fn download(State(node): State<Node>) -> Result<Response, ApiError> {
-    node.read_barrier().await?;
     let store = node.store.clone();
     let ha_id = node.settings.ha_id.clone();
     let started = std::time::Instant::now();

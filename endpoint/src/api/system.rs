@@ -3,19 +3,17 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
 use super::commit::{commit, Origin, RequestHead};
 use super::error::ApiError;
-use super::request::{fence, parse_json};
+use super::request::parse_json;
 use crate::command::Op;
 use crate::node::Node;
 
-pub async fn get_prefs(State(node): State<Node>, headers: HeaderMap) -> Result<Response, ApiError> {
-    fence(&node, &headers).await?;
+pub async fn get_prefs(State(node): State<Node>) -> Result<Response, ApiError> {
     Ok(Json(node.store.prefs()?).into_response())
 }
 

@@ -136,7 +136,8 @@ pub async fn target(
         _ => return Err(ApiError::bad_request("Version must be a non-empty string")),
     };
     let op = Op::SetUpgradeTarget { version };
-    // The newest view of who votes and what they published, then the gate.
+    // The newest view of who votes and what they published, then the gate. A write, so its
+    // row declares no read fence: it needs one here, after the body is checked.
     node.read_barrier().await?;
     cluster_version::require(&node, &op)?;
     commit(&node, Origin::request(&head, &body), op).await

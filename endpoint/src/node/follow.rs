@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::{LeaderHint, Node, NodeError};
+use crate::raft::MemberInfo;
 
 /// Longest wait for a state change before the next round looks again anyway.
 const STEP: Duration = Duration::from_millis(100);
@@ -20,6 +21,12 @@ pub(super) enum Step<T> {
     Wait(Option<String>),
 }
 
+/// Who leads, when this member knows.
+pub(super) enum Leader {
+    Me,
+    Other(MemberInfo),
+}
+
 impl<T> Step<T> {
     /// A call to the leader that failed: wait for a change, remembering why.
     pub(super) fn wait_after(e: impl ToString) -> Self {
@@ -28,9 +35,9 @@ impl<T> Step<T> {
 }
 
 impl Node {
-    /// Runs `attempt` against the leader as this member sees it, round after round until it
-    /// is done, fails outright (`Err`) or `deadline` passes; then `give_up` makes the error
-    /// from the last problem seen.
+    /// Runs `attempt` against the leader as this member sees it (none known: a wait), round
+    /// after round until it is done, fails outright (`Err`) or `deadline` passes; then
+    /// `give_up` makes the error from the last problem seen.
     pub(super) async fn follow_leader<T, F, Fut>(
         &self,
         deadline: Instant,
@@ -38,13 +45,18 @@ impl Node {
         give_up: impl FnOnce(String) -> NodeError,
     ) -> Result<T, NodeError>
     where
-        F: FnMut(LeaderHint) -> Fut,
+        F: FnMut(Leader) -> Fut,
         Fut: Future<Output = Result<Step<T>, NodeError>>,
     {
         let mut changes = self.changes();
         let mut last_problem = "no leader elected".to_string();
         while Instant::now() < deadline {
-            match attempt(self.leader_hint()).await? {
+            let step = match self.leader_hint() {
+                LeaderHint::Me => attempt(Leader::Me).await?,
+                LeaderHint::Other(_, info) => attempt(Leader::Other(info)).await?,
+                LeaderHint::Unknown => Step::Wait(None),
+            };
+            match step {
                 Step::Done(value) => return Ok(value),
                 Step::Again(why) => last_problem = why,
                 Step::Wait(why) => {

@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use super::follow::Step;
+use super::follow::{Leader, Step};
 use super::messages::ReadIndexOutcome;
-use super::{LeaderHint, Node, NodeError, PEER_CALL_TIMEOUT};
+use super::{Node, NodeError, PEER_CALL_TIMEOUT};
 use crate::raft::network::{decode, encode};
 use crate::raft::{ApplyError, MemberInfo, ReadError, ReadPoint};
 
@@ -15,19 +15,11 @@ impl Node {
     /// call (read index through the leader), or fails with 503 when no leader can confirm.
     pub async fn read_barrier(&self) -> Result<(), NodeError> {
         let deadline = Instant::now() + self.settings.read_timeout;
-        let attempt = move |hint| async move {
-            Ok(match hint {
-                LeaderHint::Me => self.read_index_here(deadline).await?,
-                LeaderHint::Other(_, info) => match self.remote_read_index(&info, deadline).await {
-                    Ok(ReadIndexOutcome::Ready { read_log_id }) => {
-                        self.await_applied(read_log_id, deadline).await?
-                    }
-                    Ok(ReadIndexOutcome::NotLeader(_)) => Step::Wait(None),
-                    Ok(ReadIndexOutcome::Unavailable(why)) => Step::wait_after(why),
-                    Err(e) => Step::wait_after(e),
-                },
-                LeaderHint::Unknown => Step::Wait(None),
-            })
+        let attempt = move |leader| async move {
+            match leader {
+                Leader::Me => self.read_index_here(deadline).await,
+                Leader::Other(info) => self.read_index_there(&info, deadline).await,
+            }
         };
         self.follow_leader(deadline, attempt, |last_problem| {
             NodeError::Unavailable(format!(
@@ -46,6 +38,23 @@ impl Node {
             Ok(Err(e)) => Ok(Step::wait_after(e)),
             Err(_) => Ok(Step::Again("no quorum confirmed leadership in time".into())),
         }
+    }
+
+    /// One round of a read on a follower: the leader's read index, then waiting to apply up
+    /// to it.
+    async fn read_index_there(
+        &self,
+        leader: &MemberInfo,
+        deadline: Instant,
+    ) -> Result<Step<()>, NodeError> {
+        Ok(match self.remote_read_index(leader, deadline).await {
+            Ok(ReadIndexOutcome::Ready { read_log_id }) => {
+                self.await_applied(read_log_id, deadline).await?
+            }
+            Ok(ReadIndexOutcome::NotLeader(_)) => Step::Wait(None),
+            Ok(ReadIndexOutcome::Unavailable(why)) => Step::wait_after(why),
+            Err(e) => Step::wait_after(e),
+        })
     }
 
     /// Waits until this member applied up to `point`: done once it has, to be tried again if

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::follow::Step;
+use super::follow::{Leader, Step};
 use super::messages::ForwardOutcome;
-use super::{LeaderHint, Node, NodeError, PEER_CALL_TIMEOUT};
+use super::{Node, NodeError, PEER_CALL_TIMEOUT};
 use crate::command::{Request, Response};
 use crate::raft::network::{decode, encode};
 use crate::raft::{MemberInfo, WriteError};
@@ -18,22 +18,23 @@ impl Node {
         check_depth(&req)?;
         let deadline = Instant::now() + self.settings.write_timeout;
         let req = &req;
-        let attempt = move |hint| async move {
-            Ok(match hint {
-                LeaderHint::Me => match self.write_as_leader(req.clone(), deadline).await {
-                    ForwardOutcome::Applied(resp) => Step::Done(resp),
-                    ForwardOutcome::NotLeader(_) => Step::Wait(None),
-                    ForwardOutcome::Unknown(why) => Step::Again(why),
-                },
-                LeaderHint::Other(_, info) => {
-                    match self.forward_write(&info, req, deadline).await {
-                        Ok(ForwardOutcome::Applied(resp)) => Step::Done(resp),
-                        Ok(ForwardOutcome::NotLeader(_)) => Step::Wait(None),
-                        Ok(ForwardOutcome::Unknown(why)) => Step::wait_after(why),
-                        Err(e) => Step::wait_after(e),
-                    }
-                }
-                LeaderHint::Unknown => Step::Wait(None),
+        let attempt = move |leader| async move {
+            // An unknown outcome here is retried at once; one from the leader after a wait.
+            let (outcome, unknown): (_, fn(String) -> Step<Response>) = match leader {
+                Leader::Me => (
+                    Ok(self.write_as_leader(req.clone(), deadline).await),
+                    Step::Again,
+                ),
+                Leader::Other(info) => (
+                    self.forward_write(&info, req, deadline).await,
+                    Step::wait_after,
+                ),
+            };
+            Ok(match outcome {
+                Ok(ForwardOutcome::Applied(resp)) => Step::Done(resp),
+                Ok(ForwardOutcome::NotLeader(_)) => Step::Wait(None),
+                Ok(ForwardOutcome::Unknown(why)) => unknown(why),
+                Err(e) => Step::wait_after(e),
             })
         };
         self.follow_leader(deadline, attempt, |last_problem| {

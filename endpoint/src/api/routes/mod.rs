@@ -5,11 +5,13 @@
 
 mod access;
 mod body_limit;
+mod fence;
 mod metering;
 mod operation;
 mod table;
 
 pub use access::{access_of, Access};
+pub use fence::apply_fence;
 pub use metering::mark_job_reports;
 pub use operation::{Body, Fence, Kind, Metering, Operation, Param, Reply, Route, Verb};
 pub use table::ROUTES;
