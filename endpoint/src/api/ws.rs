@@ -29,8 +29,9 @@ use super::error::ApiError;
 
 use crate::auth::roles::{self, Need};
 use crate::auth::visibility;
-use crate::events::{Event, NotCovered, Pattern};
+use crate::events::{Event, NotCovered};
 use crate::node::Node;
+use proto::events::{Registrations, Reply};
 
 /// Longest command: a pattern is three short names, so 4 KiB is generous; a longer one is
 /// answered with an error (Code 413) and the connection stays open.
@@ -211,17 +212,14 @@ struct Client {
     node: Node,
     user: String,
     machine: Option<String>,
-    patterns: Vec<Pattern>,
+    registrations: Registrations,
 }
 
 impl Client {
     /// Sends `e` if it matches a registration and the user may see it; false when the
     /// client is gone.
     async fn deliver(&self, socket: &mut WebSocket, e: &Event) -> bool {
-        if !self
-            .patterns
-            .iter()
-            .any(|p| p.matches(&e.kind, &e.action, &e.key))
+        if !self.registrations.matches(&e.kind, &e.action, &e.key)
             || !visible(&self.node, &self.user, self.machine.as_deref(), e)
         {
             return true;
@@ -257,7 +255,7 @@ async fn serve(
         node,
         user,
         machine,
-        patterns: Vec::new(),
+        registrations: Registrations::default(),
     };
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
@@ -273,7 +271,7 @@ async fn serve(
                             t.len()
                         ),
                     ),
-                    Some(Ok(Message::Text(t))) => command(&mut client.patterns, &mut share, t.trim()),
+                    Some(Ok(Message::Text(t))) => command(&mut client.registrations, &mut share, t.trim()),
                     Some(Ok(Message::Binary(_))) => {
                         error(400, "commands are text messages: register or deregister <type>.<action>.<key>")
                     }
@@ -287,7 +285,7 @@ async fn serve(
                 if !reply(&mut socket, outcome).await {
                     return;
                 }
-                if !client.patterns.is_empty() {
+                if !client.registrations.is_empty() {
                     if let Some(r) = resume.take() {
                         if !resumed(&client, &mut socket, r).await {
                             return;
@@ -386,36 +384,18 @@ async fn close_after(socket: &mut WebSocket, problem: &str) {
 }
 
 /// Applies one client command; the reply names what happened or what was wrong.
-fn command(patterns: &mut Vec<Pattern>, share: &mut Share, text: &str) -> String {
-    let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
-    let pattern = match Pattern::parse(arg.trim()) {
-        Ok(p) => p,
-        Err(e) => return error(400, &format!("{verb}: {e}")),
+fn command(regs: &mut Registrations, share: &mut Share, text: &str) -> String {
+    let quota = || {
+        share.register().then_some(()).ok_or_else(|| {
+            format!("at most {MAX_REGISTRATIONS_PER_USER} registrations per user over all their websockets (the limit)")
+        })
     };
-    match verb {
-        "register" if patterns.contains(&pattern) => ok(verb, arg),
-        "register" if patterns.len() >= MAX_SUBSCRIPTIONS => error(
-            422,
-            &format!("at most {MAX_SUBSCRIPTIONS} registrations per connection (the limit)"),
-        ),
-        "register" if !share.register() => error(
-            422,
-            &format!("at most {MAX_REGISTRATIONS_PER_USER} registrations per user over all their websockets (the limit)"),
-        ),
-        "register" => {
-            patterns.push(pattern);
-            ok(verb, arg)
+    match regs.command(text, MAX_SUBSCRIPTIONS, quota) {
+        Reply::Done { verb, key, removed } => {
+            share.deregister(removed);
+            ok(&verb, &key)
         }
-        "deregister" => {
-            let before = patterns.len();
-            patterns.retain(|p| *p != pattern);
-            share.deregister(before - patterns.len());
-            ok(verb, arg)
-        }
-        other => error(
-            400,
-            &format!("unknown command {other:?}: use register or deregister <type>.<action>.<key>"),
-        ),
+        Reply::Refused { code, message } => error(code, &message),
     }
 }
 

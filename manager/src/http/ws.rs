@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use proto::events::Pattern;
+use proto::events::{Registrations, Reply};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -58,7 +58,7 @@ async fn serve(
     mut events: tokio::sync::broadcast::Receiver<crate::replica::FederatedEvent>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut patterns: Vec<Pattern> = Vec::new();
+    let mut regs = Registrations::default();
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
@@ -72,7 +72,7 @@ async fn serve(
                         413,
                         &format!("a command is at most {MAX_MESSAGE_BYTES} bytes (the limit); this one has {}", t.len()),
                     ),
-                    Some(Ok(Message::Text(t))) => command(&mut patterns, t.trim()),
+                    Some(Ok(Message::Text(t))) => command(&mut regs, t.trim()),
                     Some(Ok(Message::Binary(_))) => error(
                         400,
                         "commands are text messages: register or deregister <type>.<action>.<key>",
@@ -87,7 +87,7 @@ async fn serve(
             event = events.recv() => match event {
                 Ok(e) => {
                     let text = |f: &str| e.event.get(f).and_then(Value::as_str).unwrap_or_default();
-                    if patterns.iter().any(|p| p.matches(text("Type"), text("Action"), text("Key")))
+                    if regs.matches(text("Type"), text("Action"), text("Key"))
                         && !reply(&mut socket, e.event).await
                     {
                         return;
@@ -111,31 +111,10 @@ async fn serve(
 }
 
 /// Applies one client command; the reply names what happened or what was wrong.
-fn command(patterns: &mut Vec<Pattern>, text: &str) -> Value {
-    let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
-    let arg = arg.trim();
-    let pattern = match Pattern::parse(arg) {
-        Ok(p) => p,
-        Err(e) => return error(400, &format!("{verb}: {e}")),
-    };
-    match verb {
-        "register" if patterns.contains(&pattern) => ok(verb, arg),
-        "register" if patterns.len() >= MAX_SUBSCRIPTIONS => error(
-            422,
-            &format!("at most {MAX_SUBSCRIPTIONS} registrations per connection (the limit)"),
-        ),
-        "register" => {
-            patterns.push(pattern);
-            ok(verb, arg)
-        }
-        "deregister" => {
-            patterns.retain(|p| *p != pattern);
-            ok(verb, arg)
-        }
-        other => error(
-            400,
-            &format!("unknown command {other:?}: use register or deregister <type>.<action>.<key>"),
-        ),
+fn command(regs: &mut Registrations, text: &str) -> Value {
+    match regs.command(text, MAX_SUBSCRIPTIONS, || Ok(())) {
+        Reply::Done { verb, key, .. } => ok(&verb, &key),
+        Reply::Refused { code, message } => error(code, &message),
     }
 }
 
@@ -154,29 +133,19 @@ fn error(code: u16, message: &str) -> Value {
 mod tests {
     use super::*;
 
-    /// Registrations are kept once, deregistered, and a bad one is a 400 naming the problem.
+    /// Commands answer in DRP's shapes: the verb and pattern, or an error with its code.
     #[test]
-    fn commands_register_deregister_and_refuse_bad_patterns() {
-        let mut p = Vec::new();
+    fn commands_answer_in_drps_shapes() {
+        let mut r = Registrations::default();
+        let done = command(&mut r, "register machines.*.*");
         assert_eq!(
-            command(&mut p, "register machines.*.*")["Action"],
-            "register"
+            done,
+            json!({"Type": "websocket", "Action": "register", "Key": "machines.*.*"})
         );
-        assert_eq!(
-            command(&mut p, "register machines.*.*")["Action"],
-            "register"
-        );
-        assert_eq!(p.len(), 1);
-        let bad = command(&mut p, "register machines");
+        let bad = command(&mut r, "register machines");
         assert_eq!(bad["Object"]["Code"], 400);
         assert!(bad["Object"]["Messages"][0]
             .as_str()
             .is_some_and(|m| m.contains("<type>.<action>.<key>")));
-        assert_eq!(command(&mut p, "frobnicate a.b.c")["Object"]["Code"], 400);
-        assert_eq!(
-            command(&mut p, "deregister machines.*.*")["Action"],
-            "deregister"
-        );
-        assert!(p.is_empty());
     }
 }
