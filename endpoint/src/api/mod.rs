@@ -43,7 +43,10 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
     routes::routes()
         // Prometheus's conventional path, outside the API's base: not in the OpenAPI document.
         .route("/metrics", axum::routing::get(crate::metrics::http::scrape))
-        .layer(middleware::from_fn_with_state(node.clone(), routes::apply_fence))
+        .layer(middleware::from_fn_with_state(
+            node.clone(),
+            routes::apply_fence,
+        ))
         .layer(middleware::from_fn_with_state(
             limits.per_user,
             netguard::enforce::<String>,
