@@ -52,9 +52,13 @@ impl StateMachineStore {
     /// The power-cut fault (`--fault-power-cut-state`): every checkpoint keeps a savepoint,
     /// and before openraft first reads the store, the store reverts to the newest one, losing
     /// every write since the last checkpoint as a power cut would, however the last run ended.
+    /// Checkpoints then come by entry count only (see `FAULT_CHECKPOINT_INTERVAL`).
     pub fn with_power_cut_fault(self, on: bool) -> Self {
         if on {
-            self.lock_policy().keep_savepoint = true;
+            let mut policy = self.lock_policy();
+            policy.keep_savepoint = true;
+            policy.every = durability::FAULT_CHECKPOINT_INTERVAL;
+            drop(policy);
             self.discard_pending.store(true, Ordering::SeqCst);
         }
         self
