@@ -68,6 +68,52 @@ pub(super) async fn write_target(
     Ok((c, key))
 }
 
+/// A write to one object (`/<collection>/<key>` and below, with a body): the request's
+/// parts extracted as axum would for the handler, then the collection and the resolved key
+/// (see [`write_target`]), so the handlers that take one share this preamble.
+pub struct ObjectWrite {
+    /// The member that answers.
+    pub node: Node,
+    /// The path's collection.
+    pub c: &'static Collection,
+    /// The object's key, a unique-index lookup (`Name:fred1`) resolved.
+    pub key: String,
+    /// The request's method, path and headers.
+    pub head: RequestHead,
+    /// The request's body.
+    pub body: Bytes,
+}
+
+impl axum::extract::FromRequest<Node> for ObjectWrite {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, node: &Node) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let Path((name, key)) = Path::<(String, String)>::from_request_parts(&mut parts, node)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let head = match RequestHead::from_request_parts(&mut parts, node).await {
+            Ok(head) => head,
+            Err(never) => match never {},
+        };
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(req, node)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (c, key) = write_target(node, &name, key, &head.headers)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(ObjectWrite {
+            node: node.clone(),
+            c,
+            key,
+            head,
+            body,
+        })
+    }
+}
+
 /// A read's collection and the object's key (see [`lookup_key`]); the router has applied
 /// the read fence the route declares.
 pub(super) fn read_target(
@@ -188,24 +234,39 @@ pub async fn list(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let q = filter::parse(query.as_deref())?;
-    let (total, items) = visible_items(&node, c)?;
-    let selected = q.select(items);
+    let (c, q, total, selected) = selection(&node, &name, query.as_deref())?;
     let matched = selected.len();
     let items: Vec<Value> = q
         .page(selected)
         .into_iter()
         .map(|o| redact(c.name, o))
         .collect();
-    let mut resp = Json(items).into_response();
+    Ok(with_counts(Json(items).into_response(), total, matched))
+}
+
+/// What a list and its count both answer from: the collection, the query, how many objects
+/// the caller may list and those of them the query's filters select (not yet paged).
+fn selection(
+    node: &Node,
+    name: &str,
+    query: Option<&str>,
+) -> Result<(&'static Collection, filter::ListQuery, u64, Vec<Value>), ApiError> {
+    let c = collection(name)?;
+    let q = filter::parse(query)?;
+    let (total, items) = visible_items(node, c)?;
+    let selected = q.select(items);
+    Ok((c, q, total, selected))
+}
+
+/// Adds DRP's list count headers: the caller's total and how many the filters matched.
+fn with_counts(mut resp: Response, total: u64, matched: usize) -> Response {
     resp.headers_mut()
         .insert(proto::headers::LIST_TOTAL_COUNT, HeaderValue::from(total));
     resp.headers_mut().insert(
         proto::headers::LIST_FILTER_COUNT,
         HeaderValue::from(matched),
     );
-    Ok(resp)
+    resp
 }
 
 /// The collection's objects the caller may list (its tenant's, cut down to what its `list`
@@ -230,37 +291,25 @@ pub async fn count(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let c = collection(&name)?;
-    let q = filter::parse(query.as_deref())?;
-    let (total, items) = visible_items(&node, c)?;
-    let matched = q.select(items).len();
-    let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut().insert(
-        proto::headers::LIST_FILTER_COUNT,
-        HeaderValue::from(matched),
-    );
-    resp.headers_mut()
-        .insert(proto::headers::LIST_TOTAL_COUNT, HeaderValue::from(total));
-    Ok(resp)
+    let (_, _, total, selected) = selection(&node, &name, query.as_deref())?;
+    Ok(with_counts(
+        StatusCode::OK.into_response(),
+        total,
+        selected.len(),
+    ))
 }
 
 /// `PATCH /<collection>/<key>`: RFC 6902, applied by the state machine so that a failed
 /// `test` op (409) or any bad op (422) changes nothing.
-pub async fn patch(
-    State(node): State<Node>,
-    Path((name, key)): Path<(String, String)>,
-    head: RequestHead,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
-    let mut patch = parse_patch(&body, c, &key)?;
-    secure::seal_patch(&node, target(c, &key), &mut patch).await?;
+pub async fn patch(w: ObjectWrite) -> Result<Response, ApiError> {
+    let mut patch = parse_patch(&w.body, w.c, &w.key)?;
+    secure::seal_patch(&w.node, target(w.c, &w.key), &mut patch).await?;
     let op = Op::Patch {
-        collection: c.name.into(),
-        key,
+        collection: w.c.name.into(),
+        key: w.key,
         patch,
     };
-    commit(&node, &head, &body, op).await
+    commit(&w.node, &w.head, &w.body, op).await
 }
 
 /// A whole object from a body: a user's password hashed before anything else sees it.
@@ -338,17 +387,12 @@ pub async fn exists(
     .into_response())
 }
 
-pub async fn replace(
-    State(node): State<Node>,
-    Path((name, key)): Path<(String, String)>,
-    head: RequestHead,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (c, key) = write_target(&node, &name, key, &head.headers).await?;
-    let mut object = incoming_object(c, &body).await?;
+pub async fn replace(w: ObjectWrite) -> Result<Response, ApiError> {
+    let (c, key) = (w.c, w.key);
+    let mut object = incoming_object(c, &w.body).await?;
     key_field_from_path(c, &key, &mut object)?;
     let whole = Whole { c, key, object };
-    commit_whole(&node, (&head, &body), whole, WholeOp::Replace).await
+    commit_whole(&w.node, (&w.head, &w.body), whole, WholeOp::Replace).await
 }
 
 /// A replace's body names the object the path does: a missing key field is filled in, a
