@@ -2,8 +2,9 @@
 //! 3.4 cluster started in the same run, and prints every figure with its ratio to etcd.
 //!
 //! ```text
-//! drp-bench [--quick] [--only writes,reads,failover,fanout,scale,az] [--transport tls,plain]
-//!           [--az-delays-ms 1,5,20] [--json FILE] [--docs FILE]
+//! drp-bench [--quick] [--only writes,reads,failover,fanout,scale,az,federation]
+//!           [--transport tls,plain] [--az-delays-ms 1,5,20] [--fed-clusters 20]
+//!           [--fed-machines 5000] [--json FILE] [--docs FILE]
 //! drp-bench ha-quick [--secs 5] [--failover-reps 10]      # ours only, the older self-check
 //! drp-bench drive --url http://127.0.0.1:8092 [--clients 64] [--reads]   # load a running node
 //! ```
@@ -44,7 +45,8 @@ struct SideBySide {
     /// a few minutes (writes and reads run once per transport).
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma separated): writes, reads, failover, fanout, scale, az.
+    /// Only these workloads (comma separated): writes, reads, failover, fanout, scale, az,
+    /// federation.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Seconds measured per load cell (default 10, quick 2).
@@ -68,6 +70,12 @@ struct SideBySide {
     /// Machines loaded for the scale workload (default 100000, quick 5000).
     #[arg(long)]
     machines: Option<usize>,
+    /// Single-node clusters under the manager in the federation workload (default 20, quick 4).
+    #[arg(long)]
+    fed_clusters: Option<usize>,
+    /// Machines loaded into each of them (default 5000, quick 500).
+    #[arg(long)]
+    fed_machines: Option<usize>,
     /// The etcd client's per-attempt timeout during failover (it then tries the next member).
     #[arg(long, default_value_t = 250)]
     etcd_attempt_timeout_ms: u64,
@@ -193,6 +201,12 @@ fn config(a: &SideBySide) -> Result<Config> {
     }
     if let Some(n) = a.machines {
         c.machines = n;
+    }
+    if let Some(n) = a.fed_clusters {
+        c.fed_clusters = n.max(1);
+    }
+    if let Some(n) = a.fed_machines {
+        c.fed_machines = n;
     }
     if !a.transport.is_empty() {
         c.transports = Transport::parse_list(&a.transport)?;
@@ -365,6 +379,26 @@ mod cli_tests {
         assert_eq!(c.transports, vec![Transport::Plain, Transport::Tls]);
         assert_eq!(c.reference_transport(), Transport::Plain);
         assert_eq!(c.az_steps(), [0, 2, 10].map(Duration::from_millis).to_vec());
+    }
+
+    #[test]
+    fn federation_sizes_parse() {
+        let c = cfg(&["--quick", "--only", "federation"]).unwrap();
+        assert_eq!(c.only, vec![Workload::Federation]);
+        assert_eq!((c.fed_clusters, c.fed_machines), (4, 500));
+        let c = cfg(&[
+            "--only",
+            "fed",
+            "--fed-clusters",
+            "3",
+            "--fed-machines",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!((c.fed_clusters, c.fed_machines), (3, 7));
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.fed_clusters, c.fed_machines), (20, 5000));
+        assert!(c.only.contains(&Workload::Federation));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::transport::Transport;
 
-/// One of the six workloads.
+/// One of the seven workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
     Writes,
@@ -17,16 +17,19 @@ pub enum Workload {
     Scale,
     /// Availability zones: writes with delayed member-to-member links.
     Az,
+    /// Issue 14: N clusters under one manager's replica (ours only).
+    Federation,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Writes,
         Workload::Reads,
         Workload::Failover,
         Workload::Fanout,
         Workload::Scale,
         Workload::Az,
+        Workload::Federation,
     ];
 
     pub fn parse(s: &str) -> Result<Workload> {
@@ -37,7 +40,10 @@ impl Workload {
             "fanout" | "fan-out" => Workload::Fanout,
             "scale" => Workload::Scale,
             "az" => Workload::Az,
-            o => bail!("unknown workload {o:?} (writes, reads, failover, fanout, scale, az)"),
+            "federation" | "fed" => Workload::Federation,
+            o => bail!(
+                "unknown workload {o:?} (writes, reads, failover, fanout, scale, az, federation)"
+            ),
         })
     }
 }
@@ -64,6 +70,14 @@ pub struct Config {
     /// One-way delays between members in the availability-zone workload (no delay is always
     /// measured first, as the baseline).
     pub az_delays: Vec<Duration>,
+    /// Federation: single-node clusters under the manager, machines loaded into each, list
+    /// requests timed per query, writes timed to the manager's websocket.
+    pub fed_clusters: usize,
+    pub fed_machines: usize,
+    pub fed_list_requests: usize,
+    /// At most this long per list query (fewer requests when the list is slow).
+    pub fed_list_budget: Duration,
+    pub fed_writes: usize,
 }
 
 impl Config {
@@ -84,6 +98,11 @@ impl Config {
             load_clients: 64,
             transports: vec![Transport::Tls, Transport::Plain],
             az_delays: [1, 5, 20].map(Duration::from_millis).to_vec(),
+            fed_clusters: 20,
+            fed_machines: 5_000,
+            fed_list_requests: 500,
+            fed_list_budget: Duration::from_secs(120),
+            fed_writes: 100,
         }
     }
 
@@ -97,6 +116,11 @@ impl Config {
             fanout_reps: 2,
             max_parallel: 5,
             machines: 5_000,
+            fed_clusters: 4,
+            fed_machines: 500,
+            fed_list_requests: 200,
+            fed_list_budget: Duration::from_secs(60),
+            fed_writes: 50,
             ..Config::full()
         }
     }
@@ -135,6 +159,11 @@ impl Config {
             "load_clients": self.load_clients,
             "transports": self.transports.iter().map(|t| t.label()).collect::<Vec<_>>(),
             "az_delays_ms": self.az_delays.iter().map(|d| d.as_millis() as u64).collect::<Vec<_>>(),
+            "fed_clusters": self.fed_clusters,
+            "fed_machines": self.fed_machines,
+            "fed_list_requests": self.fed_list_requests,
+            "fed_list_budget_s": self.fed_list_budget.as_secs_f64(),
+            "fed_writes": self.fed_writes,
         })
     }
 }
@@ -149,6 +178,7 @@ mod tests {
         assert_eq!(Workload::parse("fan-out").unwrap(), Workload::Fanout);
         assert!(Workload::parse("zones").is_err());
         assert!(Config::quick().wants(Workload::Az));
+        assert_eq!(Workload::parse("federation").unwrap(), Workload::Federation);
     }
 
     #[test]

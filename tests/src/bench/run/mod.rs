@@ -10,7 +10,9 @@
 //!    they share, commit → all applied (peer: the same document put to N single-node etcds);
 //! 5. scale: M machines loaded, RSS of every member, kill -9 all + restart → serving;
 //! 6. availability zones: writes with every member-to-member link delayed 1, 5, 20 ms one way
-//!    (the fault proxy), beside no delay.
+//!    (the fault proxy), beside no delay;
+//! 7. federation (ours only): N single-node clusters under one manager's replica, its
+//!    federated list, write → visible lag, RSS and restart → all replicas current.
 //!
 //! Each workload is one file, written once against the `sut::Sut` trait that our cluster
 //! (`ours_sut`) and etcd (`etcd_sut`) implement; this module only orchestrates. A workload
@@ -22,6 +24,7 @@ mod drive;
 mod etcd_sut;
 mod failover;
 mod fanout;
+mod federation;
 mod goals;
 mod measure;
 mod ours_sut;
@@ -103,7 +106,12 @@ pub async fn run(cfg: &Config, http: &reqwest::Client, report: &mut Report) -> R
         let r = fanout::fanout(cfg, http, report).await;
         note_err(report, "fan-out", r);
     }
+    if cfg.wants(Workload::Federation) {
+        let r = federation::federation(cfg, http, report).await;
+        note_err(report, "federation", r);
+    }
     goals::goals(cfg, report);
+    federation::goals(cfg, report);
     Ok(())
 }
 
