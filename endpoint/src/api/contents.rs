@@ -13,7 +13,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::commit::{Origin, RequestHead};
+use super::commit::{commit, Origin, RequestHead};
 use super::error::ApiError;
 use crate::command::{ContentPack, InstallMode, Op};
 use crate::model;
@@ -65,7 +65,7 @@ pub async fn remove(
     Path(name): Path<String>,
     head: RequestHead,
 ) -> Result<Response, ApiError> {
-    commit(&node, &head, b"", Op::RemoveContent { name }).await
+    commit(&node, origin(&head, b""), Op::RemoveContent { name }).await
 }
 
 /// Installs the body's pack; `named` is the name in the path of a `PUT`, which the pack's
@@ -98,22 +98,17 @@ async fn install(
         mode,
         features: crate::packs::prereqs::advertised(),
     };
-    commit(node, head, &body, op).await
+    commit(node, origin(head, &body), op).await
 }
 
-async fn commit(
-    node: &Node,
-    head: &RequestHead,
-    body: &[u8],
-    op: Op,
-) -> Result<Response, ApiError> {
-    // The URI (with its query) is part of the idempotency fingerprint: the same body with
-    // and without `replaceWritable` are different requests.
+/// A content write's origin. The URI (with its query) is part of the idempotency
+/// fingerprint: the same body with and without `replaceWritable` are different requests.
+fn origin<'a>(head: &'a RequestHead, body: &'a [u8]) -> Origin<'a> {
     let uri = &head.uri;
     let path = uri
         .path_and_query()
         .map_or_else(|| uri.path(), |p| p.as_str());
-    super::commit::commit(node, Origin::request(head, body).at(path), op).await
+    Origin::request(head, body).at(path)
 }
 
 /// `?replaceWritable=true` lets the pack take over writable objects it also defines.
