@@ -57,13 +57,7 @@ pub(super) fn create(
             format!("{collection}/{key} already exists"),
         ));
     }
-    let stamped = fill::stored(collection, object.clone(), None, stamp);
-    let object = match maintained(objects, collection, None, stamped, stamp.at_ms)? {
-        Ok(object) => object,
-        Err(refused) => return Ok(refused),
-    };
-    put(objects, collection, key, &object)?;
-    Ok(Response::ok(201, object))
+    store_whole(objects, (collection, key), object, None, stamp, 201)
 }
 
 pub(super) fn replace(
@@ -76,13 +70,34 @@ pub(super) fn replace(
     let Some(before) = load(objects, collection, key)? else {
         return Ok(not_found(collection, key));
     };
-    let stamped = fill::stored(collection, object.clone(), Some(&before), stamp);
-    let object = match maintained(objects, collection, Some(&before), stamped, stamp.at_ms)? {
+    store_whole(
+        objects,
+        (collection, key),
+        object,
+        Some(&before),
+        stamp,
+        200,
+    )
+}
+
+/// A whole object written over `before` (none for a create): stamped, its maintained fields
+/// kept and its references checked, then stored and answered with `status`; a refusal is
+/// answered as it is and writes nothing.
+fn store_whole(
+    objects: &mut Objects,
+    (collection, key): (&str, &str),
+    object: &Value,
+    before: Option<&Value>,
+    stamp: fill::Stamp,
+    status: u16,
+) -> Result<Response, StoreError> {
+    let stamped = fill::stored(collection, object.clone(), before, stamp);
+    let object = match maintained(objects, collection, before, stamped, stamp.at_ms)? {
         Ok(object) => object,
         Err(refused) => return Ok(refused),
     };
     put(objects, collection, key, &object)?;
-    Ok(Response::ok(200, object))
+    Ok(Response::ok(status, object))
 }
 
 /// Deletes an object and answers it; built-in objects stay (409).
