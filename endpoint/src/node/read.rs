@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use super::follow::{Leader, Step};
 use super::messages::ReadIndexOutcome;
-use super::{Node, NodeError, PEER_CALL_TIMEOUT};
-use crate::raft::network::{decode, encode};
+use super::{Node, NodeError};
+use crate::raft::network::encode;
 use crate::raft::{ApplyError, MemberInfo, ReadError, ReadPoint};
 
 impl Node {
@@ -79,22 +79,8 @@ impl Node {
     ) -> Result<ReadIndexOutcome, NodeError> {
         crate::metrics::read_index_round("follower");
         let mut client = self.cluster_client(&leader.consensus_addr)?;
-        let budget = deadline
-            .saturating_duration_since(Instant::now())
-            .min(PEER_CALL_TIMEOUT);
         let payload = encode(&()).map_err(|e| NodeError::Internal(e.to_string()))?;
-        match tokio::time::timeout(budget, client.read_index(payload)).await {
-            Err(_) => Err(NodeError::Unavailable(format!(
-                "leader {} did not answer within {budget:?}",
-                leader.consensus_id
-            ))),
-            Ok(Err(status)) => Err(NodeError::Unavailable(format!(
-                "leader {}: {}",
-                leader.consensus_id,
-                status.message()
-            ))),
-            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(|e| NodeError::Internal(e.to_string())),
-        }
+        super::write::ask_leader(leader, deadline, client.read_index(payload)).await
     }
 
     /// The leader's half of a follower read: confirm leadership with a quorum (in a round

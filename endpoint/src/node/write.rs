@@ -1,7 +1,11 @@
 //! Replicated writes: committed on the leader, locally or with one forwarded hop, retried
 //! across leader changes until the write deadline.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+use proto::raft::Payload;
+use serde::de::DeserializeOwned;
 
 use super::follow::{Leader, Step};
 use super::messages::ForwardOutcome;
@@ -84,21 +88,31 @@ impl Node {
         crate::metrics::global().forwarded_writes.inc();
         let mut client = self.cluster_client(&leader.consensus_addr)?;
         let payload = encode(req).map_err(|e| NodeError::Internal(e.to_string()))?;
-        let budget = deadline
-            .saturating_duration_since(Instant::now())
-            .min(PEER_CALL_TIMEOUT);
-        match tokio::time::timeout(budget, client.forward_write(payload)).await {
-            Err(_) => Err(NodeError::Unavailable(format!(
-                "leader {} did not answer within {budget:?}",
-                leader.consensus_id
-            ))),
-            Ok(Err(status)) => Err(NodeError::Unavailable(format!(
-                "leader {}: {}",
-                leader.consensus_id,
-                status.message()
-            ))),
-            Ok(Ok(resp)) => decode(resp.get_ref()).map_err(|e| NodeError::Internal(e.to_string())),
-        }
+        ask_leader(leader, deadline, client.forward_write(payload)).await
+    }
+}
+
+/// One call to the leader, given the time left before `deadline` but at most
+/// [`PEER_CALL_TIMEOUT`], and its answer decoded: no answer in time, or a refusal, is 503.
+pub(super) async fn ask_leader<T: DeserializeOwned>(
+    leader: &MemberInfo,
+    deadline: Instant,
+    call: impl Future<Output = Result<tonic::Response<Payload>, tonic::Status>>,
+) -> Result<T, NodeError> {
+    let budget = deadline
+        .saturating_duration_since(Instant::now())
+        .min(PEER_CALL_TIMEOUT);
+    match tokio::time::timeout(budget, call).await {
+        Err(_) => Err(NodeError::Unavailable(format!(
+            "leader {} did not answer within {budget:?}",
+            leader.consensus_id
+        ))),
+        Ok(Err(status)) => Err(NodeError::Unavailable(format!(
+            "leader {}: {}",
+            leader.consensus_id,
+            status.message()
+        ))),
+        Ok(Ok(resp)) => decode(resp.get_ref()).map_err(|e| NodeError::Internal(e.to_string())),
     }
 }
 
