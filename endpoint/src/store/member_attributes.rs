@@ -147,10 +147,11 @@ pub fn stopped() -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn target_req() -> Request {
+    /// A `SetUpgradeTarget` write, also the fixture of the upgrade gate's tests.
+    pub(crate) fn target_req() -> Request {
         Request {
             idempotency: None,
             at_ms: 1,

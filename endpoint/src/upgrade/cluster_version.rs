@@ -169,24 +169,13 @@ pub fn spawn_publisher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::member_attributes::tests::target_req;
 
     fn attrs(v: &str, cmd: u32) -> Attributes {
         Attributes {
             version: v.into(),
             command_version: cmd,
             features: features_of(cmd),
-        }
-    }
-
-    fn target_req() -> Request {
-        Request {
-            idempotency: None,
-            at_ms: 1,
-            if_match: None,
-            principal: None,
-            op: Op::SetUpgradeTarget {
-                version: "v2".into(),
-            },
         }
     }
 
