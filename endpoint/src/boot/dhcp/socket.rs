@@ -100,6 +100,27 @@ fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()
 /// Room for one `in_pktinfo` control message, 8-byte aligned as cmsg headers need.
 type ControlBuf = [u64; 8];
 
+/// A message header over one IPv4 address, one buffer and the first `control_len` bytes of
+/// `control`, as both directions build it. It holds raw pointers to the three: the caller
+/// keeps them alive and unmoved while the kernel uses the header.
+fn message(
+    addr: &mut libc::sockaddr_in,
+    iov: &mut libc::iovec,
+    control: &mut ControlBuf,
+    control_len: usize,
+) -> libc::msghdr {
+    // SAFETY: `msghdr` is plain integers and pointers (and, on some targets, private
+    // padding), for which all zeroes is a valid value.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = (addr as *mut libc::sockaddr_in).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control_len as _;
+    msg
+}
+
 fn recv_with_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     // SAFETY: every pointer in `msg` points to a live local of the stated size; the control
     // messages are walked with the libc macros within `msg_controllen`.
@@ -110,13 +131,7 @@ fn recv_with_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
             iov_len: buf.len(),
         };
         let mut control: ControlBuf = [0; 8];
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of::<ControlBuf>() as _;
+        let mut msg = message(&mut addr, &mut iov, &mut control, size_of::<ControlBuf>());
         let n = libc::recvmsg(fd, &mut msg, 0);
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -162,13 +177,8 @@ fn send_with_pktinfo(
         };
         let mut control: ControlBuf = [0; 8];
         let info_len = size_of::<libc::in_pktinfo>() as u32;
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(info_len) as _;
+        let control_len = libc::CMSG_SPACE(info_len) as usize;
+        let msg = message(&mut addr, &mut iov, &mut control, control_len);
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         if cmsg.is_null() {
             return Err(io::Error::other("no room for IP_PKTINFO"));
