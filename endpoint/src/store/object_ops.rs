@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use redb::ReadableTable;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::apply::{bad_params, load, maintained, not_found, params_mut, put};
 use super::{decode, Objects, StoreError};
@@ -128,16 +128,10 @@ pub(super) fn set_param(
     value: &Value,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
-    let Some(mut object) = load(objects, collection, key)? else {
-        return Ok(not_found(collection, key));
-    };
-    let Some(params) = params_mut(&mut object) else {
-        return Ok(bad_params(collection, key));
-    };
-    params.insert(param.to_string(), value.clone());
-    fill::touch(&mut object, stamp);
-    put(objects, collection, key, &object)?;
-    Ok(Response::ok(200, value.clone()))
+    change_params(objects, (collection, key), stamp, |params| {
+        params.insert(param.to_string(), value.clone());
+        Ok(value.clone())
+    })
 }
 
 /// Removes one param of `(collection, key)` and answers its old value (404 when unset).
@@ -147,23 +141,39 @@ pub(super) fn delete_param(
     param: &str,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
+    change_params(objects, (collection, key), stamp, |params| {
+        params.remove(param).ok_or_else(|| {
+            Response::error(
+                404,
+                collection,
+                key,
+                format!("param {param} is not set on {collection}/{key}"),
+            )
+        })
+    })
+}
+
+/// Applies `change` to the params map of `(collection, key)` and, when it answers a value,
+/// stores the object touched and answers that value (200). A refusal of `change` is answered
+/// as it is and writes nothing; so are a missing object (404) and a Params that is not an
+/// object (422).
+fn change_params(
+    objects: &mut Objects,
+    (collection, key): (&str, &str),
+    stamp: fill::Stamp,
+    change: impl FnOnce(&mut Map<String, Value>) -> Result<Value, Response>,
+) -> Result<Response, StoreError> {
     let Some(mut object) = load(objects, collection, key)? else {
         return Ok(not_found(collection, key));
     };
     let Some(params) = params_mut(&mut object) else {
         return Ok(bad_params(collection, key));
     };
-    Ok(match params.remove(param) {
-        Some(old) => {
-            fill::touch(&mut object, stamp);
-            put(objects, collection, key, &object)?;
-            Response::ok(200, old)
-        }
-        None => Response::error(
-            404,
-            collection,
-            key,
-            format!("param {param} is not set on {collection}/{key}"),
-        ),
-    })
+    let answer = match change(params) {
+        Ok(answer) => answer,
+        Err(refused) => return Ok(refused),
+    };
+    fill::touch(&mut object, stamp);
+    put(objects, collection, key, &object)?;
+    Ok(Response::ok(200, answer))
 }
