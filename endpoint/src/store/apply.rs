@@ -398,7 +398,7 @@ fn apply_op(
             collection,
             key,
             object,
-        } => object_ops::replace(objects, collection, key, object, stamp)?,
+        } => object_ops::replace(objects, (collection, key), object, stamp)?,
         Op::Delete { collection, key } => object_ops::delete(objects, collection, key)?,
         Op::SetParam {
             collection,

@@ -62,8 +62,7 @@ pub(super) fn create(
 
 pub(super) fn replace(
     objects: &mut Objects,
-    collection: &str,
-    key: &str,
+    (collection, key): (&str, &str),
     object: &Value,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
