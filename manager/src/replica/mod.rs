@@ -13,7 +13,7 @@ mod store;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use store::StoreError;
@@ -57,7 +57,9 @@ pub struct SyncCounts {
     pub events: u64,
 }
 
-type Objects = BTreeMap<(String, String), BTreeMap<String, Value>>;
+/// Objects are shared (`Arc`): a list takes the lock only to collect pointers, and filters,
+/// sorts and copies its page outside it, so followers applying events are not held up.
+type Objects = BTreeMap<(String, String), BTreeMap<String, Arc<Value>>>;
 
 /// The replicated objects of every endpoint: `(collection, key) → endpoint → object`.
 pub struct Replica {
@@ -94,7 +96,7 @@ impl Replica {
             objects
                 .entry((collection, key))
                 .or_default()
-                .insert(endpoint, object);
+                .insert(endpoint, Arc::new(object));
         }
         let sync = loaded
             .indexes
@@ -131,8 +133,8 @@ impl Replica {
     }
 
     /// Every endpoint's objects of `collection`, each with `Endpoint` set, ordered by key then
-    /// endpoint.
-    pub fn list(&self, collection: &str) -> Vec<Value> {
+    /// endpoint; shared, not copied (a list copies only the page it serves).
+    pub fn list_shared(&self, collection: &str) -> Vec<Arc<Value>> {
         let Ok(objects) = self.objects.lock() else {
             return Vec::new();
         };
@@ -150,7 +152,7 @@ impl Replica {
             .ok()
             .and_then(|o| {
                 o.get(&(collection.to_string(), key.to_string()))
-                    .map(|owners| owners.values().cloned().collect())
+                    .map(|owners| owners.values().map(|v| (**v).clone()).collect())
             })
             .unwrap_or_default()
     }
@@ -183,7 +185,7 @@ impl Replica {
             objects
                 .entry((collection.to_string(), key.to_string()))
                 .or_default()
-                .insert(endpoint.to_string(), object);
+                .insert(endpoint.to_string(), Arc::new(object));
         }
     }
 
@@ -226,7 +228,7 @@ impl Replica {
             objects
                 .entry((collection.clone(), key.clone()))
                 .or_default()
-                .insert(endpoint.to_string(), object.clone());
+                .insert(endpoint.to_string(), Arc::new(object.clone()));
             stored.push((collection, key, object));
         }
         self.persist(store::Change::Replace {

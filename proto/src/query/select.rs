@@ -1,5 +1,6 @@
 //! Running a list query: filter, sort, reverse, page.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -84,14 +85,21 @@ fn order(a: &Value, b: &Value, fields: &[String]) -> Ordering {
 }
 
 impl ListQuery {
+    /// Whether `object` passes every filter.
+    pub fn matches(&self, object: &Value) -> bool {
+        self.filters.iter().all(|f| passes(object, f))
+    }
+
     /// Filters, sorts (stable: key order breaks ties) and reverses; returns the matching items.
-    pub fn select(&self, items: Vec<Value>) -> Vec<Value> {
-        let mut items: Vec<Value> = items
+    /// Items may be owned, borrowed or shared (`Arc<Value>`): a manager filters its replica
+    /// without copying every object.
+    pub fn select<T: Borrow<Value>>(&self, items: Vec<T>) -> Vec<T> {
+        let mut items: Vec<T> = items
             .into_iter()
-            .filter(|o| self.filters.iter().all(|f| passes(o, f)))
+            .filter(|o| self.matches(o.borrow()))
             .collect();
         if !self.sort.is_empty() {
-            items.sort_by(|a, b| order(a, b, &self.sort));
+            items.sort_by(|a, b| order(a.borrow(), b.borrow(), &self.sort));
         }
         if self.reverse {
             items.reverse();
@@ -100,7 +108,7 @@ impl ListQuery {
     }
 
     /// The page after `offset` and `limit`.
-    pub fn page(&self, items: Vec<Value>) -> Vec<Value> {
+    pub fn page<T>(&self, items: Vec<T>) -> Vec<T> {
         items
             .into_iter()
             .skip(self.offset)

@@ -34,11 +34,16 @@ async fn select(
 ) -> Result<(Vec<serde_json::Value>, usize, usize), ApiError> {
     let mgr = st.mgr.clone();
     tokio::task::spawn_blocking(move || {
-        let all = mgr.replica.list(name);
+        // Shared pointers: only the page's objects are copied.
+        let all = mgr.replica.list_shared(name);
         let total = all.len();
         let selected = q.select(all);
         let matched = selected.len();
-        let items = if page { q.page(selected) } else { Vec::new() };
+        let items = if page {
+            q.page(selected).into_iter().map(|o| (*o).clone()).collect()
+        } else {
+            Vec::new()
+        };
         (items, total, matched)
     })
     .await
