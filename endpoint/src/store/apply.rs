@@ -68,7 +68,13 @@ pub fn apply_with_event(
         Some(m) => load(&tx.open_table(OBJECTS)?, "machines", m)?,
         None => None,
     };
-    let response = apply(tx, req, index)?;
+    let (response, replayed) = apply_once(tx, req, index)?;
+    if replayed {
+        // A retry answered from its idempotency record changed nothing: no event. (Its op
+        // may even name another key, e.g. a create whose generated Uuid differs from the
+        // first attempt's, and the recorded reply's object is the first one's.)
+        return Ok((response, Vec::new()));
+    }
     let current = load_target(tx)?;
     let mut events: Vec<_> = crate::events::for_change(req, &response, original, current)
         .into_iter()
@@ -115,6 +121,16 @@ fn job_machine(op: &Op, original_job: Option<&Value>) -> Option<String> {
 /// Applies one command inside the batch's write transaction and returns its outcome.
 /// Errors are store failures only; a rejected command is an `Ok` 4xx response.
 pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Response, StoreError> {
+    apply_once(tx, req, index).map(|(response, _)| response)
+}
+
+/// [`apply`], and whether the outcome is a replay of an idempotency key's recorded one (then
+/// nothing changed).
+fn apply_once(
+    tx: &WriteTransaction,
+    req: &Request,
+    index: u64,
+) -> Result<(Response, bool), StoreError> {
     let mut idem = tx.open_table(IDEMPOTENCY)?;
     let mut expiry = tx.open_table(IDEMPOTENCY_EXPIRY)?;
     expire_keys(&mut idem, &mut expiry, req.at_ms)?;
@@ -123,7 +139,7 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
         if let Some(raw) = idem.get(key.key.as_str())? {
             let record: IdemRecord = serde_json::from_slice(raw.value())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            return Ok(replay(&record, key, req.op.collection()));
+            return Ok((replay(&record, key, req.op.collection()), true));
         }
     }
 
@@ -163,7 +179,7 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
         idem.insert(key.key.as_str(), raw.as_slice())?;
         expiry.insert((expires_at_ms, key.key.as_str()), ())?;
     }
-    Ok(response)
+    Ok((response, false))
 }
 
 /// Drops idempotency records whose window ended before `now_ms` (the command's own stamp,
