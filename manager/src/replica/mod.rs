@@ -132,17 +132,40 @@ impl Replica {
         }
     }
 
-    /// Every endpoint's objects of `collection`, each with `Endpoint` set, ordered by key then
-    /// endpoint; shared, not copied (a list copies only the page it serves).
-    pub fn list_shared(&self, collection: &str) -> Vec<Arc<Value>> {
+    /// Every endpoint's objects of `collection` (only those of `endpoints`, when given), each
+    /// with `Endpoint` set, ordered by key then endpoint; shared, not copied (a list copies only
+    /// the page it serves). Owners are the map's keys, so `Endpoint=<id>` costs no JSON lookup.
+    pub fn list_shared(&self, collection: &str, endpoints: Option<&[&str]>) -> Vec<Arc<Value>> {
         let Ok(objects) = self.objects.lock() else {
             return Vec::new();
         };
-        objects
+        let range = objects
             .range((collection.to_string(), String::new())..)
-            .take_while(|((c, _), _)| c == collection)
-            .flat_map(|(_, owners)| owners.values().cloned())
-            .collect()
+            .take_while(|((c, _), _)| c == collection);
+        match endpoints {
+            None => range
+                .flat_map(|(_, owners)| owners.values().cloned())
+                .collect(),
+            Some(wanted) => range
+                .flat_map(|(_, owners)| {
+                    owners
+                        .iter()
+                        .filter(|(e, _)| wanted.contains(&e.as_str()))
+                        .map(|(_, o)| o.clone())
+                })
+                .collect(),
+        }
+    }
+
+    /// How many objects of `collection` the replica holds, over every endpoint.
+    pub fn collection_len(&self, collection: &str) -> usize {
+        self.objects.lock().map_or(0, |objects| {
+            objects
+                .range((collection.to_string(), String::new())..)
+                .take_while(|((c, _), _)| c == collection)
+                .map(|(_, owners)| owners.len())
+                .sum()
+        })
     }
 
     /// The copies of `collection/key`, one per endpoint holding it (normally one).

@@ -28,7 +28,11 @@ fn compare(value: &Value, arg: &str) -> Ordering {
     if let (Some(a), Ok(b)) = (value.as_f64(), arg.parse::<f64>()) {
         return a.partial_cmp(&b).unwrap_or(Ordering::Equal);
     }
-    as_text(value).as_str().cmp(arg)
+    match value {
+        // Borrowed: a filter over a whole fleet's replica compares without allocating.
+        Value::String(s) => s.as_str().cmp(arg),
+        other => other.to_string().as_str().cmp(arg),
+    }
 }
 
 fn passes(object: &Value, f: &Filter) -> bool {
@@ -85,6 +89,20 @@ fn order(a: &Value, b: &Value, fields: &[String]) -> Ordering {
 }
 
 impl ListQuery {
+    /// The values the object field `field` must equal for an object to pass (its first `Eq` or
+    /// `In` filter), if the query pins it: a caller keeping an index on the field (the
+    /// manager's replica, by `Endpoint`) visits only those; `select` still applies every filter.
+    pub fn pinned(&self, field: &str) -> Option<Vec<&str>> {
+        self.filters
+            .iter()
+            .filter(|f| f.field == field)
+            .find_map(|f| match &f.test {
+                Test::Eq(v) => Some(vec![v.as_str()]),
+                Test::In(set) => Some(set.iter().map(String::as_str).collect()),
+                _ => None,
+            })
+    }
+
     /// Whether `object` passes every filter.
     pub fn matches(&self, object: &Value) -> bool {
         self.filters.iter().all(|f| passes(object, f))

@@ -166,3 +166,19 @@ fn go_parse_bool() {
         assert_eq!(parse_bool(x), None, "{x}");
     }
 }
+
+#[test]
+fn pinned_values_come_from_eq_and_in_filters() {
+    let q = query("Endpoint=In(a,b)&Name=x").expect("parse");
+    assert_eq!(q.pinned("Endpoint"), Some(vec!["a", "b"]));
+    assert_eq!(q.pinned("Name"), Some(vec!["x"]));
+    let q = query("Endpoint=Eq(a)").expect("parse");
+    assert_eq!(q.pinned("Endpoint"), Some(vec!["a"]));
+    for unpinned in ["Endpoint=Ne(a)", "Endpoint=Nin(a)", "Name=x", ""] {
+        assert_eq!(
+            query(unpinned).expect("parse").pinned("Endpoint"),
+            None,
+            "{unpinned}"
+        );
+    }
+}

@@ -35,8 +35,17 @@ async fn select(
     let mgr = st.mgr.clone();
     tokio::task::spawn_blocking(move || {
         // Shared pointers: only the page's objects are copied.
-        let all = mgr.replica.list_shared(name);
-        let total = all.len();
+        // `Endpoint=<id>` / `In(..)` visits only those endpoints' objects.
+        let (total, all) = match q.pinned(crate::replica::ENDPOINT_FIELD) {
+            None => {
+                let all = mgr.replica.list_shared(name, None);
+                (all.len(), all)
+            }
+            Some(endpoints) => (
+                mgr.replica.collection_len(name),
+                mgr.replica.list_shared(name, Some(&endpoints)),
+            ),
+        };
         let selected = q.select(all);
         let matched = selected.len();
         let items = if page {

@@ -72,7 +72,7 @@ pub(super) fn forwarded_query(raw: Option<&str>) -> String {
 pub(super) fn copies(replica: &Replica, c: &Collection, key: &str) -> Vec<Value> {
     match key.split_once(':') {
         Some((field, value)) if INDEXED_FIELDS.contains(&field) => replica
-            .list_shared(c.name)
+            .list_shared(c.name, None)
             .into_iter()
             .filter(|o| o.get(field).and_then(Value::as_str) == Some(value))
             .map(|o| (*o).clone())
