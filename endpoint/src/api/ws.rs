@@ -261,83 +261,106 @@ async fn serve(
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
     let mut told = 0;
     loop {
-        tokio::select! {
+        let open = tokio::select! {
             incoming = socket.recv() => {
-                let outcome = match incoming {
-                    Some(Ok(Message::Text(t))) if t.len() > MAX_MESSAGE_BYTES => error(
-                        413,
-                        &format!(
-                            "a command is at most {MAX_MESSAGE_BYTES} bytes (the limit); this one has {}",
-                            t.len()
-                        ),
-                    ),
-                    Some(Ok(Message::Text(t))) => command(&mut client.registrations, &mut share, t.trim()),
-                    Some(Ok(Message::Binary(_))) => {
-                        error(400, "commands are text messages: register or deregister <type>.<action>.<key>")
-                    }
-                    Some(Ok(Message::Close(_))) | None => return,
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => {
-                        close_after(&mut socket, &e.to_string()).await;
-                        return;
-                    }
-                };
-                if !reply(&mut socket, outcome).await {
-                    return;
-                }
-                if !client.registrations.is_empty() {
-                    if let Some(r) = resume.take() {
-                        if !resumed(&client, &mut socket, r).await {
-                            return;
-                        }
-                    }
-                }
+                on_message(&mut client, &mut share, &mut socket, &mut resume, incoming).await
             }
             // A resuming socket leaves live events queued until its replay is sent.
-            event = events.recv(), if resume.is_none() => match event {
-                Ok(e) => {
-                    if !client.deliver(&mut socket, &e).await {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(n)) => {
-                    if !lagged(&mut socket, n).await {
-                        return;
-                    }
-                }
-                Err(RecvError::Closed) => return,
-            },
+            event = events.recv(), if resume.is_none() => {
+                on_event(&client, &mut socket, event).await
+            }
             _ = progress.tick(), if params.progress == Some(true) && resume.is_none() => {
-                let applied = client.node.applied_index();
-                if applied <= told {
-                    continue;
-                }
-                // Every event up to `applied` was on the bus before the index moved: send
-                // those still queued first, so the index never runs ahead of the events.
-                loop {
-                    let sent = match events.try_recv() {
-                        Ok(e) => client.deliver(&mut socket, &e).await,
-                        Err(TryRecvError::Lagged(n)) => lagged(&mut socket, n).await,
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Closed) => return,
-                    };
-                    if !sent {
-                        return;
-                    }
-                }
-                told = applied;
-                let msg = serde_json::json!({"Type": "websocket", "Action": "progress", "Key": "", "Object": {"Index": applied}});
-                if !reply(&mut socket, msg.to_string()).await {
-                    return;
-                }
+                on_progress(&client, &mut socket, &mut events, &mut told).await
             }
-            _ = ping.tick() => {
-                if !send(&mut socket, Message::Ping(Vec::new().into())).await {
-                    return;
-                }
-            }
+            _ = ping.tick() => send(&mut socket, Message::Ping(Vec::new().into())).await,
+        };
+        if !open {
+            return;
         }
     }
+}
+
+/// One message from the client: a command, answered (and, on a `?since=` socket's first
+/// registration, the replay); false when the socket is done.
+async fn on_message(
+    client: &mut Client,
+    share: &mut Share,
+    socket: &mut WebSocket,
+    resume: &mut Option<Resume>,
+    incoming: Option<Result<Message, axum::Error>>,
+) -> bool {
+    let outcome = match incoming {
+        Some(Ok(Message::Text(t))) if t.len() > MAX_MESSAGE_BYTES => error(
+            413,
+            &format!(
+                "a command is at most {MAX_MESSAGE_BYTES} bytes (the limit); this one has {}",
+                t.len()
+            ),
+        ),
+        Some(Ok(Message::Text(t))) => command(&mut client.registrations, share, t.trim()),
+        Some(Ok(Message::Binary(_))) => error(
+            400,
+            "commands are text messages: register or deregister <type>.<action>.<key>",
+        ),
+        Some(Ok(Message::Close(_))) | None => return false,
+        Some(Ok(_)) => return true,
+        Some(Err(e)) => {
+            close_after(socket, &e.to_string()).await;
+            return false;
+        }
+    };
+    if !reply(socket, outcome).await {
+        return false;
+    }
+    if !client.registrations.is_empty() {
+        if let Some(r) = resume.take() {
+            return resumed(client, socket, r).await;
+        }
+    }
+    true
+}
+
+/// A live event (or word of how many the socket missed); false when the socket is done.
+async fn on_event(
+    client: &Client,
+    socket: &mut WebSocket,
+    event: Result<Event, RecvError>,
+) -> bool {
+    match event {
+        Ok(e) => client.deliver(socket, &e).await,
+        Err(RecvError::Lagged(n)) => lagged(socket, n).await,
+        Err(RecvError::Closed) => false,
+    }
+}
+
+/// A `?progress=true` tick: the member's applied index, once it moved; false when the socket
+/// is done.
+async fn on_progress(
+    client: &Client,
+    socket: &mut WebSocket,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    told: &mut u64,
+) -> bool {
+    let applied = client.node.applied_index();
+    if applied <= *told {
+        return true;
+    }
+    // Every event up to `applied` was on the bus before the index moved: send those still
+    // queued first, so the index never runs ahead of the events.
+    loop {
+        let sent = match events.try_recv() {
+            Ok(e) => client.deliver(socket, &e).await,
+            Err(TryRecvError::Lagged(n)) => lagged(socket, n).await,
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Closed) => return false,
+        };
+        if !sent {
+            return false;
+        }
+    }
+    *told = applied;
+    let msg = serde_json::json!({"Type": "websocket", "Action": "progress", "Key": "", "Object": {"Index": applied}});
+    reply(socket, msg.to_string()).await
 }
 
 /// After the first registration of a `?since=` socket: the kept events after the index (or
