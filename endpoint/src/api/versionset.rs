@@ -264,21 +264,34 @@ async fn collect_files(
     blobs
 }
 
-async fn fetch(client: Option<&reqwest::Client>, url: &str) -> Result<Vec<u8>, String> {
-    let client = client.ok_or("no HTTP client")?;
-    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+/// Why a VersionSet file's `Source` could not be fetched (shown in the apply's problems).
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("no HTTP client")]
+    NoClient,
+    #[error("{0}")]
+    Request(#[from] reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    #[error("larger than {MAX_APPLY_BYTES} bytes")]
+    TooLarge,
+}
+
+async fn fetch(client: Option<&reqwest::Client>, url: &str) -> Result<Vec<u8>, FetchError> {
+    let client = client.ok_or(FetchError::NoClient)?;
+    let resp = client.get(url).send().await?;
     if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status()));
+        return Err(FetchError::Status(resp.status()));
     }
     if resp
         .content_length()
         .is_some_and(|n| n as usize > MAX_APPLY_BYTES)
     {
-        return Err(format!("larger than {MAX_APPLY_BYTES} bytes"));
+        return Err(FetchError::TooLarge);
     }
-    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let bytes = resp.bytes().await?;
     if bytes.len() > MAX_APPLY_BYTES {
-        return Err(format!("larger than {MAX_APPLY_BYTES} bytes"));
+        return Err(FetchError::TooLarge);
     }
     Ok(bytes.to_vec())
 }

@@ -123,7 +123,7 @@ impl RaftHandle {
         network: NetworkFactory,
         stores: (LogStore, StateMachineStore),
     ) -> Result<Self, RaftFailure> {
-        let config = super::raft_config(ha_id, timing).map_err(RaftFailure)?;
+        let config = super::raft_config(ha_id, timing).map_err(|e| RaftFailure(e.to_string()))?;
         let (log_store, state_machine) = stores;
         let raft = runtime
             .run(Raft::new(me, config, network, log_store, state_machine))

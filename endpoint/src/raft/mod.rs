@@ -79,7 +79,10 @@ pub struct Timing {
     pub snapshot_every: u64,
 }
 
-fn raft_config(ha_id: &str, timing: &Timing) -> Result<std::sync::Arc<openraft::Config>, String> {
+fn raft_config(
+    ha_id: &str,
+    timing: &Timing,
+) -> Result<std::sync::Arc<openraft::Config>, openraft::ConfigError> {
     let keep = timing.snapshot_every.min(1000);
     let config = openraft::Config {
         cluster_name: ha_id.to_string(),
@@ -101,10 +104,7 @@ fn raft_config(ha_id: &str, timing: &Timing) -> Result<std::sync::Arc<openraft::
         enable_leader_restore: Some(false),
         ..Default::default()
     };
-    config
-        .validate()
-        .map(std::sync::Arc::new)
-        .map_err(|e| e.to_string())
+    config.validate().map(std::sync::Arc::new)
 }
 
 pub(crate) fn io_err(e: impl std::fmt::Display) -> io::Error {
