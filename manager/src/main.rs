@@ -94,6 +94,10 @@ enum Command {
 struct ServeArgs {
     #[arg(long)]
     data_dir: PathBuf,
+    /// This manager's endpoint Id: what `/api/v3/info` answers and what its own objects carry
+    /// as `Endpoint` (a manager registered under another manager is known by it).
+    #[arg(long, default_value = manager::state::DEFAULT_ID)]
+    id: String,
     #[arg(long, default_value = "127.0.0.1:8090")]
     api_listen: SocketAddr,
     /// The git repository holding version_sets/*.yaml and endpoints/*.yaml: a local path, or
@@ -335,6 +339,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .map(|p| manager::sync::remote::Secret::from_file("--webhook-secret-file", p))
         .transpose()?;
     let config = manager::state::Config {
+        id: a.id,
         data_dir: a.data_dir,
         api_listen: a.api_listen,
         git_repo,

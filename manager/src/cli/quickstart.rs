@@ -369,6 +369,7 @@ fn example_repo(work: &Path, examples: Option<&Path>) -> anyhow::Result<PathBuf>
 /// The manager following `repo`, polling and reconciling quickly for a demo.
 fn manager_config(opts: &Options, work: &Path, repo: PathBuf, password: &str) -> Config {
     Config {
+        id: crate::state::DEFAULT_ID.to_string(),
         data_dir: work.join("manager"),
         api_listen: opts.api_listen,
         git_repo: Some(repo),

@@ -15,10 +15,11 @@ pub(super) async fn info(State(st): State<AppState>) -> Json<Value> {
         other => other,
     };
     let listen = st.mgr.config.api_listen;
+    let id = &st.mgr.config.id;
     Json(json!({
-        "id": "drp-manager",
-        "local_id": "drp-manager",
-        "uuid": "drp-manager",
+        "id": id,
+        "local_id": id,
+        "uuid": id,
         "version": env!("CARGO_PKG_VERSION"),
         "os": std::env::consts::OS,
         "arch": arch,

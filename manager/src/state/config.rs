@@ -4,9 +4,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The Id of a manager started without `--id`.
+pub const DEFAULT_ID: &str = "drp-manager";
+
 /// Flags of `drp-manager serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `--id`: this manager's endpoint Id.
+    pub id: String,
     pub data_dir: PathBuf,
     pub api_listen: SocketAddr,
     /// The repository the git source reads: `--git-repo` itself, or the mirror of a remote.

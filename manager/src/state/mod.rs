@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Notify, Semaphore};
 
-pub use config::{Config, Source};
+pub use config::{Config, Source, DEFAULT_ID};
 
 use crate::crypto::{self, CryptoError, PasswordHash, Sealer};
 use crate::registry::{CatalogData, Registry, RegistryError};
