@@ -1,0 +1,20 @@
+//! DRP authentication and authorization that does not depend on where users and roles are
+//! stored, shared by the endpoint (users in its replicated store) and the manager (users in
+//! its registry): claim matching ([`claims`]), argon2 passwords ([`password`]), HMAC bearer
+//! tokens ([`token`]), the verified-credential cache ([`CredentialCache`]) and the claim a
+//! plain REST call needs ([`route`]).
+#![warn(missing_docs)]
+
+pub mod claims;
+mod credentials;
+mod error;
+pub mod password;
+pub mod route;
+pub mod token;
+
+pub use claims::{Need, RoleBook, SUPERUSER};
+pub use credentials::{parse_basic, CredentialCache, Principal};
+pub use error::AuthError;
+
+/// The built-in admin user, always a superuser.
+pub const ADMIN_USER: &str = proto::paths::ADMIN_USER;
