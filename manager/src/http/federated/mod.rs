@@ -17,6 +17,7 @@
 //! - An object's params ([`params`]) are read from the replica's copy and written on the
 //!   owner, as the object is.
 
+mod extract;
 mod params;
 mod read;
 mod settle;

@@ -7,111 +7,76 @@
 //! reach the write in time.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::{Extension, Json};
+use axum::Json;
 use proto::collections::Collection;
 use proto::query::parse_bool;
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::collection;
-use super::read::query_pairs;
+use super::extract::FederatedTarget;
 use super::settle::WAIT;
-use super::target::{asked_endpoint, copies, pick_copy};
-use super::write::{caller_of, cluster_tail, deliver, owner};
+use super::target::{copies, pick_copy};
+use super::write::{cluster_tail, deliver, owner};
 use crate::http::auth::Caller;
 use crate::http::{ApiError, ApiResult, AppState};
-
-/// `{collection}/{key}/params[/{*param}]`.
-#[derive(Deserialize)]
-pub struct ParamsPath {
-    collection: String,
-    key: String,
-    param: Option<String>,
-}
 
 /// Query flags only the owning cluster can answer.
 const CLUSTER_FLAGS: &[&str] = &["aggregate", "decode"];
 
 /// `GET .../params[/<param>]`.
-pub async fn get(
-    State(st): State<AppState>,
-    caller: Option<Extension<Caller>>,
-    Path(p): Path<ParamsPath>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiResult {
-    let c = collection(&p.collection)?;
-    let pairs = query_pairs(&uri)?;
-    let asked = asked_endpoint(&pairs);
-    let on_cluster = pairs
+pub async fn get(t: FederatedTarget) -> ApiResult {
+    let (c, asked) = (t.c, t.asked());
+    let on_cluster = t
+        .pairs
         .iter()
         .any(|(k, v)| CLUSTER_FLAGS.contains(&k.as_str()) && parse_bool(v).unwrap_or(v.is_empty()));
     if on_cluster {
-        let endpoint = owner(&st, c, &p.key, asked)?;
-        let req = (Method::GET, cluster_tail(&uri));
-        let reply = deliver(
-            &st,
-            caller_of(caller),
-            &endpoint,
-            req,
-            headers,
-            Bytes::new(),
-        )
-        .await?;
+        let endpoint = owner(&t.st, c, &t.key, asked)?;
+        let req = (Method::GET, cluster_tail(&t.uri));
+        let headers = t.headers.clone();
+        let reply = deliver(&t.st, t.caller, &endpoint, req, headers, Bytes::new()).await?;
         return Ok(reply.into_response());
     }
-    let copy =
-        pick_copy(copies(&st.mgr.replica, c, &p.key), asked).map_err(|e| e.into_api(c, &p.key))?;
+    let copy = pick_copy(copies(&t.st.mgr.replica, c, &t.key), asked)
+        .map_err(|e| e.into_api(c, &t.key))?;
     let params = copy
         .get("Params")
         .cloned()
         .unwrap_or_else(|| Value::Object(Default::default()));
-    let Some(name) = p.param else {
+    let Some(name) = &t.param else {
         return Ok(Json(params).into_response());
     };
     params
-        .get(&name)
+        .get(name)
         .cloned()
         .map(|v| Json(v).into_response())
         .ok_or_else(|| {
             ApiError::one(
                 StatusCode::NOT_FOUND,
                 c.model,
-                &p.key,
-                format!("{} `{}` has no param {name:?}", c.name, p.key),
+                &t.key,
+                format!("{} `{}` has no param {name:?}", c.name, t.key),
             )
         })
 }
 
 /// `POST|PUT|PATCH .../params` and `POST|PUT|DELETE .../params/<param>`, on the owner.
-pub async fn write(
-    State(st): State<AppState>,
-    caller: Option<Extension<Caller>>,
-    Path(p): Path<ParamsPath>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let c = collection(&p.collection)?;
-    let pairs = query_pairs(&uri)?;
-    let endpoint = owner(&st, c, &p.key, asked_endpoint(&pairs))?;
-    let caller = caller_of(caller);
-    let req = (method, cluster_tail(&uri));
-    let reply = deliver(&st, caller, &endpoint, req, headers, body).await?;
+pub async fn write(t: FederatedTarget, body: Bytes) -> ApiResult {
+    let endpoint = owner(&t.st, t.c, &t.key, t.asked())?;
+    let req = (t.method.clone(), cluster_tail(&t.uri));
+    let reply = deliver(&t.st, t.caller, &endpoint, req, t.headers.clone(), body).await?;
     if reply.status.is_success() {
         // `/api/v3/<collection>/<key>` as it came (still percent-encoded).
-        let object_path = uri
+        let object_path = t
+            .uri
             .path()
             .splitn(6, '/')
             .take(5)
             .collect::<Vec<_>>()
             .join("/");
-        let at = (object_path.as_str(), p.key.as_str());
-        refresh(&st, caller, &endpoint, c, at, reply.commit_index()).await;
+        let at = (object_path.as_str(), t.key.as_str());
+        refresh(&t.st, t.caller, &endpoint, t.c, at, reply.commit_index()).await;
     }
     Ok(reply.into_response())
 }

@@ -3,18 +3,15 @@
 //! Idempotency-Key for PATCH and POST), the reply coming back with `Endpoint` set.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use proto::collections::Collection;
 use proto::headers;
 use serde_json::Value;
 
-use super::collection;
-use super::read::query_pairs;
+use super::extract::FederatedTarget;
 use super::settle::settle;
-use super::target::{asked_endpoint, copies, create_target, forwarded_query, holders, write_owner};
+use super::target::{copies, create_target, forwarded_query, holders, write_owner};
 use crate::http::auth::Caller;
 use crate::http::gateway::{self, Forward};
 use crate::http::{ApiError, ApiResult, AppState};
@@ -31,13 +28,6 @@ struct Routed<'a> {
     tail: String,
     headers: HeaderMap,
     body: Bytes,
-}
-
-/// The caller as the authentication middleware found it; without it, only the caller's own
-/// credentials go to the cluster (as the gateway does).
-pub(super) fn caller_of(ext: Option<Extension<Caller>>) -> Caller {
-    ext.map(|Extension(c)| c)
-        .unwrap_or(Caller::ClusterCredential)
 }
 
 /// A JSON body without `Endpoint` (the manager's field, not the cluster's), and the endpoint it
@@ -74,53 +64,34 @@ pub(super) fn owner(
 
 /// `PUT`, `PATCH` or `DELETE /api/v3/<collection>/<key>`: the write goes to the endpoint
 /// holding the object (or the one `?Endpoint=` names; for a PUT also `Endpoint` in the body).
-pub async fn write(
-    State(st): State<AppState>,
-    caller: Option<Extension<Caller>>,
-    Path((name, key)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let c = collection(&name)?;
-    let pairs = query_pairs(&uri)?;
-    let (body, named) = if method == Method::PUT {
+pub async fn write(t: FederatedTarget, body: Bytes) -> ApiResult {
+    let (body, named) = if t.method == Method::PUT {
         strip_endpoint(body)
     } else {
         (body, None)
     };
-    let asked = asked_endpoint(&pairs).or(named.as_deref());
-    let endpoint = owner(&st, c, &key, asked)?;
-    let tail = cluster_tail(&uri);
+    let asked = t.asked().or(named.as_deref());
+    let endpoint = owner(&t.st, t.c, &t.key, asked)?;
     let routed = Routed {
-        c,
-        key: &key,
+        c: t.c,
+        key: &t.key,
         endpoint,
-        method,
-        tail,
-        headers,
+        method: t.method.clone(),
+        tail: cluster_tail(&t.uri),
+        headers: t.headers.clone(),
         body,
     };
-    forward(&st, caller_of(caller), routed).await
+    forward(&t.st, t.caller, routed).await
 }
 
 /// `POST /api/v3/<collection>`: creates on the endpoint named by `Endpoint` in the body (or
 /// `?Endpoint=`); without one, 422 naming the field.
-pub async fn create(
-    State(st): State<AppState>,
-    caller: Option<Extension<Caller>>,
-    Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let c = collection(&name)?;
-    let pairs = query_pairs(&uri)?;
+pub async fn create(t: FederatedTarget, body: Bytes) -> ApiResult {
+    let c = t.c;
     let mut object: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(c.model, "", format!("the body is not JSON: {e}")))?;
-    let endpoint = create_target(&mut object, asked_endpoint(&pairs)).map_err(|e| e.into_api(c))?;
-    if st.mgr.cluster(&endpoint).is_none() {
+    let endpoint = create_target(&mut object, t.asked()).map_err(|e| e.into_api(c))?;
+    if t.st.mgr.cluster(&endpoint).is_none() {
         return Err(ApiError::one(
             StatusCode::UNPROCESSABLE_ENTITY,
             c.model,
@@ -134,11 +105,11 @@ pub async fn create(
         key: "",
         endpoint,
         method: Method::POST,
-        tail: cluster_tail(&uri),
-        headers,
+        tail: cluster_tail(&t.uri),
+        headers: t.headers.clone(),
         body: Bytes::from(body),
     };
-    forward(&st, caller_of(caller), routed).await
+    forward(&t.st, t.caller, routed).await
 }
 
 /// A cluster's reply, buffered: status, the headers that go back, body.

@@ -1,0 +1,84 @@
+//! The preamble every routed federated handler shares: the request's parts extracted as axum
+//! would for the handler, then the federated collection and the query's pairs, so a bad
+//! collection or query is refused the same way by each of them (as the endpoint's
+//! `ObjectWrite` does for its object writes).
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use proto::collections::Collection;
+use serde::Deserialize;
+
+use super::collection;
+use super::read::query_pairs;
+use super::target::asked_endpoint;
+use crate::http::auth::Caller;
+use crate::http::AppState;
+
+/// `{collection}[/{key}[/params[/{*param}]]]`: the segments the federated routes name.
+#[derive(Deserialize)]
+struct Segments {
+    collection: String,
+    key: Option<String>,
+    param: Option<String>,
+}
+
+/// A routed federated request: which collection and object it is about, and what of the
+/// request goes on to the cluster (the body stays with the handler).
+pub struct FederatedTarget {
+    /// The manager.
+    pub(super) st: AppState,
+    /// The caller as the authentication middleware found it; without it, only the caller's
+    /// own credentials go to the cluster (as the gateway does).
+    pub(super) caller: Caller,
+    /// The path's collection (a federated one).
+    pub(super) c: &'static Collection,
+    /// The key in the URL (empty for a create).
+    pub(super) key: String,
+    /// The param a `.../params/<param>` request names.
+    pub(super) param: Option<String>,
+    /// The request's method.
+    pub(super) method: Method,
+    /// The request's path and query, as it came (still percent-encoded).
+    pub(super) uri: Uri,
+    /// The query's pairs, decoded.
+    pub(super) pairs: Vec<(String, String)>,
+    /// The request's headers.
+    pub(super) headers: HeaderMap,
+}
+
+impl FederatedTarget {
+    /// The endpoint named by `?Endpoint=<id>`, if the query names one.
+    pub(super) fn asked(&self) -> Option<&str> {
+        asked_endpoint(&self.pairs)
+    }
+}
+
+impl FromRequestParts<AppState> for FederatedTarget {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let Path(seg) = Path::<Segments>::from_request_parts(parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let c = collection(&seg.collection).map_err(IntoResponse::into_response)?;
+        let pairs = query_pairs(&parts.uri).map_err(IntoResponse::into_response)?;
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .copied()
+            .unwrap_or(Caller::ClusterCredential);
+        Ok(FederatedTarget {
+            st: st.clone(),
+            caller,
+            c,
+            key: seg.key.unwrap_or_default(),
+            param: seg.param,
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            pairs,
+            headers: parts.headers.clone(),
+        })
+    }
+}
