@@ -27,6 +27,7 @@ use axum::Router;
 use proto::paths;
 
 pub use error::{ApiError, ApiResult};
+pub use federated::list as federated_list;
 pub use status::{git_view, status_rows};
 pub use view::{endpoint_view, live_observed};
 

@@ -1,8 +1,10 @@
 //! The fleet dashboard at `/ui/`: server-side sessions, embedded assets and a server-sent
-//! event stream of the fleet's state. No front-end framework: one HTML page, one stylesheet
-//! and one small script, compiled into the binary (no CDN, no separate server).
+//! event stream of the fleet's state; `/ui/objects` lists the fleet's objects from the
+//! manager's replica. No front-end framework: plain HTML pages, one stylesheet and small
+//! scripts, compiled into the binary (no CDN, no separate server).
 
 mod fleet;
+mod objects;
 mod session;
 
 use std::convert::Infallible;
@@ -20,8 +22,11 @@ use serde::Deserialize;
 use crate::http::AppState;
 
 const INDEX: &str = include_str!("assets/index.html");
+const OBJECTS: &str = include_str!("assets/objects.html");
 const LOGIN: &str = include_str!("assets/login.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+const OBJECTS_SCRIPT: &str = include_str!("assets/objects.js");
+const DOM_SCRIPT: &str = include_str!("assets/dom.js");
 const STYLE: &str = include_str!("assets/app.css");
 /// How often the event stream compares the fleet with what it last sent.
 const TICK: Duration = Duration::from_millis(300);
@@ -30,10 +35,20 @@ const TICK: Duration = Duration::from_millis(300);
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(page))
+        .route("/ui/", get(|h: HeaderMap| async move { page(&h, INDEX) }))
+        .route(
+            "/ui/objects",
+            get(|h: HeaderMap| async move { page(&h, OBJECTS) }),
+        )
+        .route("/ui/api/{collection}", get(objects::list))
         .route("/ui/login", post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/app.js", get(|| asset(SCRIPT, "text/javascript")))
+        .route(
+            "/ui/objects.js",
+            get(|| asset(OBJECTS_SCRIPT, "text/javascript")),
+        )
+        .route("/ui/dom.js", get(|| asset(DOM_SCRIPT, "text/javascript")))
         .route("/ui/app.css", get(|| asset(STYLE, "text/css")))
         .route("/ui/state", get(state))
         .route("/ui/events", get(events))
@@ -62,9 +77,10 @@ fn html(body: &'static str, status: StatusCode) -> Response {
     resp
 }
 
-async fn page(headers: HeaderMap) -> Response {
-    if session::valid(&headers) {
-        html(INDEX, StatusCode::OK)
+/// `body` for a signed-in session, the sign-in form otherwise.
+fn page(headers: &HeaderMap, body: &'static str) -> Response {
+    if session::valid(headers) {
+        html(body, StatusCode::OK)
     } else {
         html(LOGIN, StatusCode::OK)
     }

@@ -13,7 +13,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # The page re-renders on every update, so an element found a moment ago may be gone.
 IGNORED = (StaleElementReferenceException,)
@@ -44,8 +44,24 @@ def run(driver, cmd):
         e.send_keys(cmd["text"])
         return None
     if op == "click":
-        driver.find_element(By.CSS_SELECTOR, cmd["css"]).click()
+        # Retried while the page re-renders the element under us.
+        wait(driver, timeout).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, cmd["css"]).click() or True)
         return None
+    if op == "select":
+        # Picks the <select>'s option by value, as a user would (a change event fires).
+        wait(driver, timeout).until(
+            lambda d: Select(d.find_element(By.CSS_SELECTOR, cmd["css"]))
+            .select_by_value(cmd["value"]) or True)
+        return None
+    if op == "wait_count":
+        # Waits until exactly `n` elements match.
+        wait(driver, timeout).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, cmd["css"])) == cmd["n"])
+        return cmd["n"]
+    if op == "wait_js":
+        # Until the script (a function body) returns something truthy; returns it.
+        return wait(driver, timeout).until(lambda d: d.execute_script(cmd["js"]))
     if op == "count":
         # Waits until at least `at_least` elements match; returns how many do.
         wait(driver, timeout).until(

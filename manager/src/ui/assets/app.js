@@ -2,16 +2,9 @@
 // state, which is rendered as it comes and compared with the previous one for the event feed.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
+// `$` and `el` come from dom.js, loaded first.
 const short = (s) => (s ? String(s).slice(0, 12) : "—");
 let previous = null;
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  for (const c of children) e.append(c instanceof Node ? c : String(c ?? "—"));
-  return e;
-}
 
 function definition(pairs) {
   const dl = el("dl");
