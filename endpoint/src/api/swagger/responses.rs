@@ -107,7 +107,28 @@ pub(super) fn success(d: &Documented, status: u16) -> Value {
     if let Some(content) = content {
         response["content"] = content;
     }
+    if d.op.streaming {
+        as_ndjson(&mut response);
+    }
     response
+}
+
+/// A streaming reply is newline-delimited JSON (`application/x-ndjson`), not one JSON
+/// document: OpenAPI 3.0 has no schema for a sequence, so the media type's schema is one
+/// line's and the description says so.
+fn as_ndjson(response: &mut Value) {
+    let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(json) = content.remove("application/json") else {
+        return;
+    };
+    content.insert("application/x-ndjson".into(), json);
+    let line = "; the body is a stream of JSON values, one per line, each as the schema \
+                describes, until the connection ends";
+    if let Some(Value::String(d)) = response.get_mut("description") {
+        d.push_str(line);
+    }
 }
 
 /// The failure statuses of an operation with a DRP error body: its own and its kind's.

@@ -303,3 +303,31 @@ fn streaming_replies_are_marked_as_the_table_declares() {
     assert_eq!(marked, declared);
     assert!(marked.contains("watchConsensusState"), "{marked:?}");
 }
+
+#[test]
+fn the_consensus_watch_replies_ndjson_one_cluster_state_a_line() {
+    let doc = doc();
+    let (_, _, op) = operations(&doc)
+        .into_iter()
+        .find(|(_, _, op)| op["operationId"] == "watchConsensusState")
+        .expect("watchConsensusState");
+    let ok = &op["responses"]["200"];
+    let content = ok["content"].as_object().expect("content");
+    assert_eq!(
+        content.keys().collect::<Vec<_>>(),
+        ["application/x-ndjson"],
+        "{ok}"
+    );
+    assert_eq!(
+        content["application/x-ndjson"]["schema"]["$ref"], "#/components/schemas/ClusterState",
+        "each line is one ClusterState"
+    );
+    let said = ok["description"].as_str().expect("description");
+    assert!(said.contains("one per line"), "{said}");
+    // The one-shot read stays a single JSON object.
+    let (_, _, get) = operations(&doc)
+        .into_iter()
+        .find(|(_, _, op)| op["operationId"] == "getConsensusState")
+        .expect("getConsensusState");
+    assert!(get["responses"]["200"]["content"]["application/json"].is_object());
+}
