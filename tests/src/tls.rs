@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 
 pub struct TestTls {
@@ -26,13 +26,7 @@ pub fn test_tls() -> &'static TestTls {
 }
 
 fn generate() -> Result<TestTls> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name
-        .push(DnType::CommonName, "drp test harness CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    let ca_cert = ca.self_signed(&ca_key)?;
+    let (ca_cert, ca_key) = new_ca("drp test harness CA")?;
     let (chain_pem, key_pem) = leaf_from(&ca_cert, &ca_key, &ca_cert.pem())?;
     Ok(TestTls {
         ca_pem: ca_cert.pem(),
@@ -42,15 +36,37 @@ fn generate() -> Result<TestTls> {
     })
 }
 
-/// A new loopback API certificate (chain ending in `ca_pem`, key) from `ca`.
-fn leaf_from(ca: &rcgen::Certificate, ca_key: &KeyPair, ca_pem: &str) -> Result<(String, String)> {
+/// A new self-signed CA named `name` that signs leaves only (path length 0), with its key.
+pub fn new_ca(name: &str) -> Result<(Certificate, KeyPair)> {
+    let key = KeyPair::generate()?;
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name.push(DnType::CommonName, name);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let cert = ca.self_signed(&key)?;
+    Ok((cert, key))
+}
+
+/// A new certificate for `localhost` and 127.0.0.1 signed by `ca`, valid for `usages` (a
+/// server's, or also a client's where peers authenticate each other): (leaf PEM, key PEM).
+pub fn loopback_leaf(
+    ca: &Certificate,
+    ca_key: &KeyPair,
+    usages: &[ExtendedKeyUsagePurpose],
+) -> Result<(String, String)> {
     let key = KeyPair::generate()?;
     let mut leaf = CertificateParams::new(vec!["localhost".to_string()])?;
     leaf.subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse()?));
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.extended_key_usages = usages.to_vec();
     let leaf = leaf.signed_by(&key, ca, ca_key)?;
-    Ok((format!("{}{ca_pem}", leaf.pem()), key.serialize_pem()))
+    Ok((leaf.pem(), key.serialize_pem()))
+}
+
+/// A new loopback API certificate (chain ending in `ca_pem`, key) from `ca`.
+fn leaf_from(ca: &Certificate, ca_key: &KeyPair, ca_pem: &str) -> Result<(String, String)> {
+    let (leaf, key) = loopback_leaf(ca, ca_key, &[ExtendedKeyUsagePurpose::ServerAuth])?;
+    Ok((format!("{leaf}{ca_pem}"), key))
 }
 
 /// Another API certificate from the test CA (a renewal): (chain, key).

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context, Result};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::ExtendedKeyUsagePurpose;
+
+use crate::tls::{loopback_leaf, new_ca};
 
 /// A CA (PEM) and one leaf it signed, with the leaf's key.
 pub struct EtcdTls {
@@ -39,26 +38,16 @@ pub fn etcd_tls() -> Result<&'static EtcdTls> {
 }
 
 fn generate() -> Result<EtcdTls> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name
-        .push(DnType::CommonName, "drp-bench etcd CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    let ca = ca.self_signed(&ca_key)?;
-    let key = KeyPair::generate()?;
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()])?;
-    leaf.subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse()?));
-    leaf.extended_key_usages = vec![
+    let (ca, ca_key) = new_ca("drp-bench etcd CA")?;
+    let usages = [
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    let leaf = leaf.signed_by(&key, &ca, &ca_key)?;
+    let (cert_pem, key_pem) = loopback_leaf(&ca, &ca_key, &usages)?;
     Ok(EtcdTls {
         ca_pem: ca.pem(),
-        cert_pem: leaf.pem(),
-        key_pem: key.serialize_pem(),
+        cert_pem,
+        key_pem,
     })
 }
 
@@ -83,6 +72,8 @@ pub fn write_files(dir: &Path) -> Result<TlsFiles> {
 
 #[cfg(test)]
 mod tests {
+    use rcgen::CertificateParams;
+
     use super::*;
 
     #[test]

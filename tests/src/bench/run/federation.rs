@@ -534,10 +534,26 @@ fn workload(cfg: &Config) -> String {
     )
 }
 
+/// One report row: metric, unit, which way is better, our figure, note.
+type Row = (String, &'static str, Better, Option<f64>, String);
+
+/// A row of one figure.
+fn row(metric: &str, unit: &'static str, better: Better, ours: Option<f64>, note: &str) -> Row {
+    (metric.into(), unit, better, ours, note.into())
+}
+
+/// The p50 and p99 rows (ms, lower is better) of one sample set, the note on the p50.
+fn percentile_rows(metric: &str, samples: &[Duration], note: &str) -> [Row; 2] {
+    let at = |p: &str, q: f64, note: &str| {
+        let metric = format!("{metric}, {p}");
+        row(&metric, "ms", Better::Lower, pct_ms(samples, q), note)
+    };
+    [at("p50", 50.0, note), at("p99", 99.0, "")]
+}
+
 /// The federation rows (ours only) and details.
 fn rows(report: &mut Report, cfg: &Config, f: &Fed) {
     let w = workload(cfg);
-    let p = |v: &[Duration], q: f64| pct_ms(v, q);
     let list_note = format!(
         "GET /api/v3/machines?limit=100 on the manager, 1 client, {} requests",
         f.list.len()
@@ -555,129 +571,78 @@ fn rows(report: &mut Report, cfg: &Config, f: &Fed) {
         "PATCH sent on a cluster → its event on the manager's /api/v3/ws, {} writes",
         f.lag.len()
     );
-    let rows = [
-        (
+    let mut rows = vec![
+        row(
             "load rate, all clusters at once",
             "creates/s",
             Better::Higher,
             Some(f.load.per_sec),
             "POST /machines directly on each cluster",
         ),
-        (
+        row(
             "register → all replicas current",
             "ms",
             Better::Lower,
             Some(ms(f.initial)),
             "initial lists of every cluster",
         ),
-        (
-            "list limit=100, p50",
-            "ms",
-            Better::Lower,
-            p(&f.list, 50.0),
-            list_note.as_str(),
-        ),
-        (
-            "list limit=100, p99",
-            "ms",
-            Better::Lower,
-            p(&f.list, 99.0),
-            "",
-        ),
-        (
-            "list Endpoint=<id>&limit=100, p50",
-            "ms",
-            Better::Lower,
-            p(&f.list_filtered, 50.0),
-            filtered_note.as_str(),
-        ),
-        (
-            "list Endpoint=<id>&limit=100, p99",
-            "ms",
-            Better::Lower,
-            p(&f.list_filtered, 99.0),
-            "",
-        ),
-        (
-            "write → manager event, p50",
-            "ms",
-            Better::Lower,
-            p(&f.lag, 50.0),
-            lag_note.as_str(),
-        ),
-        (
-            "write → manager event, p99",
-            "ms",
-            Better::Lower,
-            p(&f.lag, 99.0),
-            "",
-        ),
-        (
-            "write ack → manager event, p50",
-            "ms",
-            Better::Lower,
-            p(&f.lag_after_ack, 50.0),
-            "from the cluster's 2xx",
-        ),
-        (
-            "write ack → manager event, p99",
-            "ms",
-            Better::Lower,
-            p(&f.lag_after_ack, 99.0),
-            "",
-        ),
-        (
-            "write → manager event while listing, p50",
-            "ms",
-            Better::Lower,
-            p(&f.lag_listing, 50.0),
-            busy_note.as_str(),
-        ),
-        (
-            "write → manager event while listing, p99",
-            "ms",
-            Better::Lower,
-            p(&f.lag_listing, 99.0),
-            "",
-        ),
-        (
+    ];
+    rows.extend(percentile_rows("list limit=100", &f.list, &list_note));
+    rows.extend(percentile_rows(
+        "list Endpoint=<id>&limit=100",
+        &f.list_filtered,
+        &filtered_note,
+    ));
+    rows.extend(percentile_rows("write → manager event", &f.lag, &lag_note));
+    rows.extend(percentile_rows(
+        "write ack → manager event",
+        &f.lag_after_ack,
+        "from the cluster's 2xx",
+    ));
+    rows.extend(percentile_rows(
+        "write → manager event while listing",
+        &f.lag_listing,
+        &busy_note,
+    ));
+    rows.extend([
+        row(
             "manager RSS, replicas current",
             "MiB",
             Better::Lower,
             f.rss.map(mib),
             "VmRSS, 1 s after all current, before any list",
         ),
-        (
+        row(
             "SIGTERM → manager exited",
             "ms",
             Better::Lower,
             Some(ms(f.term)),
             "",
         ),
-        (
+        row(
             "restart → first answer",
             "ms",
             Better::Lower,
             f.restart.0.map(ms),
             "from the spawn on the same data dir",
         ),
-        (
+        row(
             "restart → all replicas current",
             "ms",
             Better::Lower,
             Some(ms(f.restart.1)),
             "no X-DRP-Stale-Endpoints and every machine listed",
         ),
-        (
+        row(
             "manager RSS after restart",
             "MiB",
             Better::Lower,
             f.rss_restarted.map(mib),
             "",
         ),
-    ];
+    ]);
     for (metric, unit, better, ours, note) in rows {
-        report.push(&w, metric, unit, better, ours, None, note);
+        report.push(&w, &metric, unit, better, ours, None, &note);
     }
     let list_ms = |v: &[Duration]| v.iter().map(|d| ms(*d)).collect::<Vec<_>>();
     if let Value::Object(d) = &mut report.details {
@@ -744,4 +709,24 @@ pub fn goals(cfg: &Config, r: &mut Report) {
         }
     }
     r.goals.extend(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_sample_set_gives_its_p50_and_p99_rows() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let [p50, p99] = percentile_rows("list", &samples, "100 requests");
+        assert_eq!(p50.0, "list, p50");
+        assert_eq!(p99.0, "list, p99");
+        assert_eq!((p50.1, p50.2), ("ms", Better::Lower));
+        assert_eq!(p50.3, pct_ms(&samples, 50.0));
+        assert_eq!(p99.3, pct_ms(&samples, 99.0));
+        assert!(p50.3 < p99.3, "{:?} {:?}", p50.3, p99.3);
+        assert_eq!((p50.4.as_str(), p99.4.as_str()), ("100 requests", ""));
+        let [none, _] = percentile_rows("list", &[], "");
+        assert_eq!(none.3, None, "no samples, no figure");
+    }
 }
