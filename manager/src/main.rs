@@ -61,7 +61,7 @@ impl ClientArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the manager: API, gateway, leader tracking, git source and rollout.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a local 3-node cluster and a manager following the examples; Ctrl-C stops it.
     Quickstart(QuickstartArgs),
     /// Registered endpoints (HA clusters) of a running manager.
@@ -366,7 +366,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(*a).await,
         Command::Quickstart(q) => {
             manager::cli::quickstart::run(manager::cli::quickstart::Options {
                 exit_after_apply: q.exit_after_apply,
