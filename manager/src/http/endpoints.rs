@@ -46,7 +46,13 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let mut ep = parse_endpoint_body(&headers, &body)?;
+    register(&st, parse_endpoint_body(&headers, &body)?).await
+}
+
+/// Registers a new endpoint: 409 when the Id is taken, the cluster checked ([`probe`]: its
+/// HaID, the certificate to pin), then stored and tracked. `POST /api/v3/endpoints` and DRP's
+/// `addEndpoint` action both come here.
+pub(super) async fn register(st: &AppState, mut ep: Endpoint) -> ApiResult {
     if st.mgr.registry.api_endpoint(&ep.id).is_some() {
         return Err(ApiError::one(
             StatusCode::CONFLICT,
@@ -64,7 +70,7 @@ pub(super) async fn create(
         Pinning::Repin,
     )
     .await?;
-    store_endpoint(&st, ep, StatusCode::CREATED)
+    store_endpoint(st, ep, StatusCode::CREATED)
 }
 
 fn store_endpoint(st: &AppState, ep: Endpoint, code: StatusCode) -> ApiResult {

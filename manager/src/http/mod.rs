@@ -10,6 +10,7 @@ mod error;
 mod federated;
 pub mod gateway;
 mod info;
+mod plugins;
 mod probe;
 pub mod rollout;
 mod status;
@@ -68,6 +69,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .delete(endpoints::delete),
         )
         .route("/api/v3/endpoints/{id}/plan", get(endpoints::plan))
+        .route("/api/v3/plugins/manager/addEndpoint", post(plugins::add_endpoint))
         .route(
             "/api/v3/endpoints/{id}/params",
             get(endpoint_params::get_params)
