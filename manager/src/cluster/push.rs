@@ -71,12 +71,7 @@ impl Cluster {
         let mut tasks = JoinSet::new();
         let mut changed = self.subscribe();
         loop {
-            // A manager has no consensus stream: polling its Info is all there is.
-            let urls: BTreeSet<String> = if self.is_manager() {
-                BTreeSet::new()
-            } else {
-                self.poll_urls(&self.connection())
-            };
+            let urls: BTreeSet<String> = self.poll_urls(&self.connection());
             streams.retain(|url, task| {
                 let keep = urls.contains(url) && !task.is_finished();
                 if !keep {

@@ -2,7 +2,9 @@
 //!
 //! One file per resource; [`router`] is the route table.
 
+mod accounts;
 pub mod auth;
+pub mod authz;
 mod body;
 pub mod endpoint_params;
 mod endpoints;
@@ -99,9 +101,10 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route(rollout::PATH, get(rollout::status))
         .route("/api/v3/rollout/pause", post(rollout::pause))
         .route("/api/v3/rollout/resume", post(rollout::resume))
+        .route("/api/v3/users/{name}/token", get(accounts::token))
         .route(
             "/api/v3/{collection}",
-            get(federated::list)
+            get(federated::list_for)
                 .head(federated::count)
                 .post(federated::create),
         )
@@ -130,6 +133,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route("/api/v3/ws", get(ws::upgrade))
         .route("/{id}/api/v3/ws", get(ws_proxy::proxy))
         .fallback(crate::metrics::timed_gateway)
+        .layer(middleware::from_fn_with_state(state.clone(), authz::authorize))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(crate::ui::routes())
         .with_state(state)
