@@ -17,7 +17,7 @@ use super::view::{
 use super::Cluster;
 
 /// How one member's poll went.
-enum Failure {
+pub(super) enum Failure {
     Unauthorized,
     Untrusted(String),
     Other(String),
@@ -152,11 +152,16 @@ impl Cluster {
         } else {
             (client.clone(), None)
         };
+        if self.is_manager() {
+            return answer(self.poll_manager(&client, url).await, candidate);
+        }
         let req = client
             .get(format!("{url}{}", paths::CONSENSUS_STATE))
             .timeout(POLL_TIMEOUT);
         let state = match self.authorize(req).send().await {
             Ok(r) if r.status() == StatusCode::UNAUTHORIZED => Err(Failure::Unauthorized),
+            // No consensus state: a manager registered as an endpoint, perhaps.
+            Ok(r) if r.status() == StatusCode::NOT_FOUND => self.poll_manager(&client, url).await,
             Ok(r) if r.status().is_success() => r
                 .json::<ClusterState>()
                 .await

@@ -71,7 +71,12 @@ impl Cluster {
         let mut tasks = JoinSet::new();
         let mut changed = self.subscribe();
         loop {
-            let urls: BTreeSet<String> = self.poll_urls(&self.connection());
+            // A manager has no consensus stream: polling its Info is all there is.
+            let urls: BTreeSet<String> = if self.is_manager() {
+                BTreeSet::new()
+            } else {
+                self.poll_urls(&self.connection())
+            };
             streams.retain(|url, task| {
                 let keep = urls.contains(url) && !task.is_finished();
                 if !keep {

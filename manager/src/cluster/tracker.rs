@@ -10,7 +10,7 @@
 //! certificate each https member presents (unauthenticated), polls that member over a
 //! connection verified against it, and pins the one of a member that answered as this cluster.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use proto::{headers, paths};
@@ -35,6 +35,8 @@ pub struct Cluster {
     pub(super) streams_open: AtomicUsize,
     /// The highest term a member's stream named a leader in.
     pub(super) pushed_term: AtomicU64,
+    /// The endpoint answered as a manager ([`super::manager`]).
+    pub(super) manager: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -63,6 +65,7 @@ impl Cluster {
             changed,
             streams_open: AtomicUsize::new(0),
             pushed_term: AtomicU64::new(0),
+            manager: AtomicBool::new(false),
         }))
     }
 
@@ -207,6 +210,10 @@ impl Cluster {
 
     /// Takes the `X-DRP-Leader` hint of a response.
     pub fn note_response(&self, resp: &Response) {
+        // A manager passes on its leaves' hints, which name none of its members.
+        if self.is_manager() {
+            return;
+        }
         let Some(hint) = resp
             .headers()
             .get(headers::LEADER)

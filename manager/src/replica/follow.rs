@@ -10,6 +10,9 @@
 //!
 //! When the socket breaks, goes silent, or the member says it dropped events for us, the
 //! endpoint is marked stale and the follower reconnects with capped backoff.
+//!
+//! An endpoint that is a manager ([`Cluster::is_manager`]) is followed the same way, but its
+//! objects stay their leaves' ([`super::nested`]) and it is always re-listed (no event ring).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -21,6 +24,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::apply::{self, apply_event, index_of};
+use super::nested;
 use super::socket::{self, Next, Socket, SocketError};
 use super::Replica;
 use crate::cluster::{Cluster, Retry, SendError};
@@ -74,6 +78,7 @@ pub async fn run(
         };
         tracing::warn!(endpoint = %id, "replica stale: {err}");
         replica.set_current(&id, Some(err.to_string()));
+        replica.set_leaves_current(&id, Some(&err.to_string()));
         if was_current {
             backoff = MIN_BACKOFF;
         }
@@ -92,11 +97,12 @@ async fn session(
     cluster: &Cluster,
     was_current: &mut bool,
 ) -> Result<Infallible, FollowError> {
+    let nested = cluster.is_manager();
     let since = replica
         .sync_states()
         .get(id)
         .map(|s| s.index)
-        .filter(|i| *i > 0);
+        .filter(|i| *i > 0 && !nested);
     let query = match since {
         Some(i) => format!("{PROGRESS}&since={i}"),
         None => PROGRESS.to_string(),
@@ -105,23 +111,24 @@ async fn session(
     socket::send(&mut socket, "register *.*.*", STEP_TIMEOUT).await?;
     await_reply(&mut socket, "register").await?;
     let resumed = match since {
-        Some(_) => resume(replica, id, &mut socket).await?,
+        Some(_) => resume(replica, id, &mut socket, nested).await?,
         None => false,
     };
     if resumed {
         replica.count(id, |c| c.resumes += 1);
         tracing::info!(endpoint = %id, since, "replica resumed from the member's event ring");
     } else {
-        resync(replica, id, cluster, &mut socket).await?;
+        resync(replica, id, cluster, &mut socket, nested).await?;
     }
     replica.set_current(id, None);
+    replica.set_leaves_current(id, None);
     *was_current = true;
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
             next = socket::next(&mut socket, SILENCE) => {
                 if let Next::Json(msg) = next? {
-                    handle(replica, id, &msg)?;
+                    handle(replica, id, &msg, nested)?;
                 }
             }
             _ = ping.tick() => {
@@ -179,7 +186,12 @@ fn own_word(msg: &Value) -> Option<&str> {
 }
 
 /// Applies what the member replays after our index; true when it covered the gap.
-async fn resume(replica: &Replica, id: &str, socket: &mut Socket) -> Result<bool, FollowError> {
+async fn resume(
+    replica: &Replica,
+    id: &str,
+    socket: &mut Socket,
+    nested: bool,
+) -> Result<bool, FollowError> {
     loop {
         let Next::Json(msg) = socket::next(socket, LIST_TIMEOUT).await? else {
             continue;
@@ -191,13 +203,14 @@ async fn resume(replica: &Replica, id: &str, socket: &mut Socket) -> Result<bool
             }
             return Ok(covered);
         }
-        handle(replica, id, &msg)?;
+        handle(replica, id, &msg, nested)?;
     }
 }
 
 /// One message of a current socket: an event is applied and raises the index; a progress
-/// message raises it; a lag (or an error) breaks the session.
-fn handle(replica: &Replica, id: &str, msg: &Value) -> Result<(), FollowError> {
+/// message raises it; a lag (or an error) breaks the session. A `nested` endpoint's (a
+/// manager's) events are its leaves'.
+fn handle(replica: &Replica, id: &str, msg: &Value, nested: bool) -> Result<(), FollowError> {
     match own_word(msg) {
         Some("progress") => {
             if let Some(i) = msg["Object"]["Index"].as_u64() {
@@ -210,6 +223,10 @@ fn handle(replica: &Replica, id: &str, msg: &Value) -> Result<(), FollowError> {
             Err(SocketError::Protocol(format!("the member said: {}", msg["Object"])).into())
         }
         Some(_) => Ok(()),
+        None if nested => {
+            nested::apply_leaf_event(replica, id, msg);
+            Ok(())
+        }
         None => {
             // An entry the replica already reflects (a member replaying entries after its
             // restart, or one behind the member that served a list) is not applied again: it
@@ -238,14 +255,16 @@ struct Listed {
 }
 
 /// Re-lists every federated collection and makes the result this endpoint's copies, while
-/// the socket's events are buffered; then applies those the lists did not already reflect.
+/// the socket's events are buffered; then applies those the lists did not already reflect
+/// (a `nested` endpoint's lists carry no index: all of them, in order).
 async fn resync(
     replica: &Replica,
     id: &str,
     cluster: &Cluster,
     socket: &mut Socket,
+    nested: bool,
 ) -> Result<(), FollowError> {
-    let list = list_all(cluster);
+    let list = list_all(cluster, nested);
     tokio::pin!(list);
     let mut buffered = Vec::new();
     let listed = loop {
@@ -272,35 +291,44 @@ async fn resync(
         }
     }
     let count = objects.len();
-    replica.replace_endpoint(id, objects, index);
+    if nested {
+        replica.replace_manager(id, objects);
+    } else {
+        replica.replace_endpoint(id, objects, index);
+    }
     replica.count(id, |c| c.lists += 1);
     let mut applied = 0;
     for msg in buffered {
         let kind = msg.get("Type").and_then(Value::as_str).unwrap_or_default();
         // A change the list already shows is not applied again (it would step the object back
         // until its later events arrive).
-        if floors
-            .get(kind)
-            .is_some_and(|floor| index_of(&msg) <= *floor)
+        if !nested
+            && floors
+                .get(kind)
+                .is_some_and(|floor| index_of(&msg) <= *floor)
         {
             continue;
         }
-        handle(replica, id, &msg)?;
+        handle(replica, id, &msg, nested)?;
         applied += 1;
     }
     tracing::info!(endpoint = %id, objects = count, index, buffered_applied = applied, "replica re-listed");
     Ok(())
 }
 
-async fn list_all(cluster: &Cluster) -> Result<Vec<Listed>, FollowError> {
+async fn list_all(cluster: &Cluster, nested: bool) -> Result<Vec<Listed>, FollowError> {
     let mut out = Vec::new();
     for collection in proto::collections::FEDERATED {
-        out.push(list_one(cluster, collection).await?);
+        out.push(list_one(cluster, collection, nested).await?);
     }
     Ok(out)
 }
 
-async fn list_one(cluster: &Cluster, collection: &'static str) -> Result<Listed, FollowError> {
+async fn list_one(
+    cluster: &Cluster,
+    collection: &'static str,
+    nested: bool,
+) -> Result<Listed, FollowError> {
     let failed = |message: String| FollowError::List {
         collection: collection.to_string(),
         message,
@@ -334,7 +362,8 @@ async fn list_one(cluster: &Cluster, collection: &'static str) -> Result<Listed,
             String::from_utf8_lossy(&body[..body.len().min(300)])
         )));
     }
-    let Some(floor) = floor else {
+    // A manager's list has no index of its own (its objects' leaves each have theirs).
+    let Some(floor) = floor.or(nested.then_some(0)) else {
         return Err(failed(format!(
             "the member did not send {} (an endpoint too old to follow)",
             proto::headers::APPLIED_INDEX

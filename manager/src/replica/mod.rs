@@ -4,10 +4,12 @@
 //!
 //! This file is the interface the HTTP layer uses; the follower that fills it from each
 //! cluster's event stream is [`follow`] (its socket [`socket`], how it applies an event
-//! [`apply`]), and [`store`] keeps it on disk across restarts.
+//! [`apply`]), and [`store`] keeps it on disk across restarts. An endpoint that is itself a
+//! manager brings its subtree: [`nested`].
 
 mod apply;
 pub mod follow;
+mod nested;
 pub mod socket;
 mod store;
 
@@ -67,6 +69,9 @@ pub struct Replica {
     sync: watch::Sender<BTreeMap<String, EndpointSync>>,
     events: broadcast::Sender<FederatedEvent>,
     counts: Mutex<BTreeMap<String, SyncCounts>>,
+    /// Leaves served through a followed manager: leaf id → that manager's id ([`nested`]).
+    /// Their objects are owned by the leaf here and stored on disk under the manager.
+    origins: Mutex<BTreeMap<String, String>>,
     /// Where changes are persisted (none: in memory only).
     disk: Option<store::Writer>,
 }
@@ -78,6 +83,7 @@ impl Default for Replica {
             sync: watch::channel(BTreeMap::new()).0,
             events: broadcast::channel(EVENT_CAPACITY).0,
             counts: Mutex::new(BTreeMap::new()),
+            origins: Mutex::new(BTreeMap::new()),
             disk: None,
         }
     }
@@ -92,11 +98,20 @@ impl Replica {
     pub fn open(data_dir: &Path) -> Result<Replica, StoreError> {
         let (db, loaded) = store::open(&data_dir.join(FILE))?;
         let mut objects = Objects::new();
+        let mut origins = BTreeMap::new();
         for (endpoint, collection, key, object) in loaded.objects {
+            // Stored under a followed manager, owned by the leaf it names.
+            let owner = match nested::leaf_of(&object) {
+                Some(leaf) if leaf != endpoint => {
+                    origins.insert(leaf.to_owned(), endpoint);
+                    leaf.to_owned()
+                }
+                _ => endpoint,
+            };
             objects
                 .entry((collection, key))
                 .or_default()
-                .insert(endpoint, Arc::new(object));
+                .insert(owner, Arc::new(object));
         }
         let sync = loaded
             .indexes
@@ -113,6 +128,7 @@ impl Replica {
         Ok(Self {
             objects: Mutex::new(objects),
             sync: watch::channel(sync).0,
+            origins: Mutex::new(origins),
             disk: Some(store::Writer::spawn(db)),
             ..Self::default()
         })
@@ -197,10 +213,11 @@ impl Replica {
         if let Some(o) = object.as_object_mut() {
             o.insert(ENDPOINT_FIELD.into(), Value::String(endpoint.into()));
         }
+        let stored_as = self.stored_as(endpoint);
         if let Ok(mut objects) = self.objects.lock() {
             // Queued under the lock: the disk sees changes in the order memory does.
             self.persist(store::Change::Put {
-                endpoint: endpoint.into(),
+                endpoint: stored_as,
                 collection: collection.into(),
                 key: key.into(),
                 object: object.clone(),
@@ -214,12 +231,13 @@ impl Replica {
 
     /// Drops `endpoint`'s copy of `collection/key`.
     pub fn remove(&self, endpoint: &str, collection: &str, key: &str) {
+        let stored_as = self.stored_as(endpoint);
         if let Ok(mut objects) = self.objects.lock() {
             let k = (collection.to_string(), key.to_string());
             if let Some(owners) = objects.get_mut(&k) {
                 if owners.remove(endpoint).is_some() {
                     self.persist(store::Change::Remove {
-                        endpoint: endpoint.into(),
+                        endpoint: stored_as,
                         collection: collection.into(),
                         key: key.into(),
                     });
@@ -286,16 +304,23 @@ impl Replica {
         }
     }
 
-    /// Forgets everything of an endpoint removed from the manager.
+    /// Forgets everything of an endpoint removed from the manager (a manager's: its leaves').
     pub fn drop_endpoint(&self, endpoint: &str) {
+        let leaves = self.forget_leaves(endpoint);
         if let Ok(mut objects) = self.objects.lock() {
             remove_endpoint(&mut objects, endpoint);
+            for leaf in &leaves {
+                remove_endpoint(&mut objects, leaf);
+            }
             self.persist(store::Change::Drop {
                 endpoint: endpoint.into(),
             });
         }
         self.sync.send_modify(|m| {
             m.remove(endpoint);
+            for leaf in &leaves {
+                m.remove(leaf);
+            }
         });
         if let Ok(mut c) = self.counts.lock() {
             c.remove(endpoint);
