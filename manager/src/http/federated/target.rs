@@ -1,12 +1,16 @@
 //! Which endpoint a federated request means: the routing decisions, kept free of I/O so they
 //! are tested on their own.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use proto::collections::{Collection, INDEXED_FIELDS};
 use serde_json::Value;
 
+use crate::cluster::Cluster;
 use crate::http::ApiError;
 use crate::replica::{Replica, ENDPOINT_FIELD};
+use crate::state::Manager;
 
 /// Why no single endpoint could be chosen for an object.
 #[derive(Debug, PartialEq, Eq)]
@@ -172,6 +176,27 @@ pub(super) fn create_target(body: &mut Value, asked: Option<&str>) -> Result<Str
     }
 }
 
+/// Where a request for `owner`'s objects goes: its own cluster, or, for a leaf of a manager
+/// registered here (one level of hierarchy), that manager, with the request's path and query
+/// `tail` then naming the leaf (`Endpoint=<leaf>`) so the manager routes it on.
+pub(super) fn route(mgr: &Manager, owner: &str, tail: String) -> Option<(Arc<Cluster>, String)> {
+    if let Some(cluster) = mgr.cluster(owner) {
+        return Some((cluster, tail));
+    }
+    let via = mgr.cluster(&mgr.replica.origin(owner)?)?;
+    Some((via, naming_leaf(tail, owner)))
+}
+
+/// `tail` with `Endpoint=<leaf>` added to its query.
+fn naming_leaf(tail: String, leaf: &str) -> String {
+    let pair = reqwest::Url::parse_with_params("http://h/", [(ENDPOINT_FIELD, leaf)])
+        .ok()
+        .and_then(|u| u.query().map(str::to_owned))
+        .unwrap_or_else(|| format!("{ENDPOINT_FIELD}={leaf}"));
+    let sep = if tail.contains('?') { '&' } else { '?' };
+    format!("{tail}{sep}{pair}")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -246,6 +271,18 @@ mod tests {
         assert_eq!(
             create_target(&mut json!([1]), None),
             Err(NoTarget::NotAnObject)
+        );
+    }
+
+    #[test]
+    fn a_leaf_is_named_to_the_manager_serving_it() {
+        assert_eq!(
+            naming_leaf("/api/v3/machines/u1".into(), "site a"),
+            "/api/v3/machines/u1?Endpoint=site+a"
+        );
+        assert_eq!(
+            naming_leaf("/api/v3/machines?force=true".into(), "b"),
+            "/api/v3/machines?force=true&Endpoint=b"
         );
     }
 

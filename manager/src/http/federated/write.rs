@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::extract::FederatedTarget;
 use super::settle::settle;
-use super::target::{copies, create_target, forwarded_query, holders, write_owner};
+use super::target::{copies, create_target, forwarded_query, holders, route, write_owner};
 use crate::http::auth::Caller;
 use crate::http::gateway::{self, Forward};
 use crate::http::{ApiError, ApiResult, AppState};
@@ -91,7 +91,7 @@ pub async fn create(t: FederatedTarget, body: Bytes) -> ApiResult {
     let mut object: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(c.model, "", format!("the body is not JSON: {e}")))?;
     let endpoint = create_target(&mut object, t.asked()).map_err(|e| e.into_api(c))?;
-    if t.st.mgr.cluster(&endpoint).is_none() {
+    if route(&t.st.mgr, &endpoint, String::new()).is_none() {
         return Err(ApiError::one(
             StatusCode::UNPROCESSABLE_ENTITY,
             c.model,
@@ -146,7 +146,7 @@ pub(super) async fn deliver(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply, ApiError> {
-    let Some(cluster) = st.mgr.cluster(endpoint) else {
+    let Some((cluster, tail)) = route(&st.mgr, endpoint, tail) else {
         return Err(ApiError::not_found("endpoints", endpoint));
     };
     let (fwd, auth) = Forward::new(method, tail, headers, body);
