@@ -123,7 +123,15 @@ fn a_two_level_hierarchy_lists_the_leaves_machines() {
         !ep.to_string().contains(PASSWORD),
         "the password is shown: {ep}"
     );
-    let (st, again) = top.call("POST", ADD, Some(add));
+    // drpcli's form (`plugins runaction manager addEndpoint ...`), the same URL again: idempotent.
+    let (st, actions) = top.call("GET", "/api/v3/plugins/manager/actions", None);
+    assert_eq!(st, 200, "{actions}");
+    assert_eq!(actions[0]["Command"], "addEndpoint", "{actions}");
+    let (st, again) = top.call(
+        "POST",
+        "/api/v3/plugins/manager/actions/addEndpoint",
+        Some(add),
+    );
     assert_eq!(st, 200, "the same URL again is idempotent: {again}");
     assert_eq!(again["Id"], "lower");
     top.wait_status("lower", "connected", WAIT);

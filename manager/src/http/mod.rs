@@ -69,7 +69,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
                 .delete(endpoints::delete),
         )
         .route("/api/v3/endpoints/{id}/plan", get(endpoints::plan))
-        .route("/api/v3/plugins/manager/addEndpoint", post(plugins::add_endpoint))
+        .merge(plugins::routes())
         .route(
             "/api/v3/endpoints/{id}/params",
             get(endpoint_params::get_params)

@@ -1,6 +1,9 @@
 //! `POST /api/v3/plugins/manager/addEndpoint`: DRP's registration action. The body is the
 //! action's params map (`manager/url`, `manager/username`, `manager/password`, optionally
-//! `manager/ca`), as `drpcli plugins runaction manager addEndpoint ...` sends it. The target is
+//! `manager/ca`). `drpcli plugins runaction manager addEndpoint ...` sends it to
+//! `.../plugins/manager/actions/addEndpoint`, also served, and `drpcli plugins actions manager`
+//! reads `GET .../plugins/manager/actions`; `GET /api/v3/plugins[/manager]` answer a minimal
+//! DRP Plugin naming it. The target is
 //! asked for its `Info` with those credentials first, so a wrong URL or password is refused
 //! here, with nothing registered; its Id comes from that answer (the cluster's HaID, or a
 //! manager's `id`) and it is then registered exactly as `POST /api/v3/endpoints` does.
@@ -11,9 +14,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use proto::paths;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use versionsets::Endpoint;
 
 use super::endpoints::register;
@@ -29,6 +33,47 @@ const PASSWORD: &str = "manager/password";
 /// How long the target has to answer (TLS first use and `Info`, each).
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The manager's plugin routes, merged into the router behind its authentication.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/plugins", get(|| async { Json(json!([plugin()])) }))
+        .route("/api/v3/plugins/manager", get(|| async { Json(plugin()) }))
+        .route(
+            "/api/v3/plugins/manager/actions",
+            get(|| async { Json(json!([action()])) }),
+        )
+        .route("/api/v3/plugins/manager/addEndpoint", post(add_endpoint))
+        .route(
+            "/api/v3/plugins/manager/actions/addEndpoint",
+            post(add_endpoint),
+        )
+}
+
+/// DRP's `Plugin` for the manager's built-in actions.
+fn plugin() -> Value {
+    json!({
+        "Name": KEY,
+        "Provider": KEY,
+        "Description": "The manager's own actions (built in)",
+        "Params": {},
+        "PluginErrors": [],
+        "Available": true,
+        "Valid": true,
+        "ReadOnly": true,
+    })
+}
+
+/// DRP's `AvailableAction` for addEndpoint.
+fn action() -> Value {
+    json!({
+        "Command": "addEndpoint",
+        "Model": MODEL,
+        "Provider": KEY,
+        "RequiredParams": [URL, USERNAME, PASSWORD],
+        "OptionalParams": [trust::CA_PARAM],
+    })
+}
+
 /// The action's checked params.
 struct Target {
     url: String,
@@ -42,7 +87,7 @@ struct Target {
 /// 200 with it when the same URL is registered already; 400/422 naming a bad param, 422 when
 /// the target refuses the credentials, 502/504 naming an unreachable URL, 409 when the Id
 /// belongs to an endpoint at another URL.
-pub(super) async fn add_endpoint(State(st): State<AppState>, body: Bytes) -> ApiResult {
+async fn add_endpoint(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let target = parse(&body)?;
     let info = ask_info(&target).await?;
     let id = endpoint_id(&info).ok_or_else(|| {
