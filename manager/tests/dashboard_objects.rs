@@ -54,7 +54,7 @@ fn set(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// Types a name prefix and applies it (the form's submit, not only the debounced input).
+/// Types a name search and applies it (the form's submit, not only the debounced input).
 fn search(br: &mut Browser, text: &str) {
     br.run(json!({"op": "type", "css": "#search", "text": text}));
     br.run(json!({"op": "click", "timeout": 30, "css": "#apply"}));
@@ -136,7 +136,7 @@ fn dashboard_lists_the_fleets_objects_filters_pages_and_marks_stale() {
         "Endpoint={B}"
     );
 
-    // The name filter (a prefix, applied by the server) narrows, alone and with the endpoint.
+    // The name filter (a substring, applied by the server) narrows, alone and with the endpoint.
     search(&mut br, "web-");
     let web_b = rows_when(&mut br, 2, "true");
     assert_eq!(web_b, set(&[(B, "web-b1"), (B, MARKUP)]), "web- on {B}");
@@ -150,6 +150,14 @@ fn dashboard_lists_the_fleets_objects_filters_pages_and_marks_stale() {
     search(&mut br, "web-a");
     let web_a = rows_when(&mut br, 2, "true");
     assert_eq!(web_a, set(&[(A, "web-a1"), (A, "web-a2")]), "web-a");
+    // Anywhere in the name, and taken literally: "." is no wildcard.
+    search(&mut br, "a1");
+    let a1 = rows_when(&mut br, 2, "true");
+    assert_eq!(a1, set(&[(A, "web-a1"), (A, "db-a1")]), "a1 anywhere");
+    search(&mut br, "web.");
+    br.run(
+        json!({"op": "wait_text", "timeout": 30, "css": "#page-info", "contains": "of 0 matching"}),
+    );
     search(&mut br, "");
     rows_when(&mut br, 6, "true");
     br.screenshot("objects-2-filtered");

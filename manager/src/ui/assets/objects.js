@@ -65,17 +65,16 @@ function writeAddress() {
   history.replaceState(null, "", "?" + p);
 }
 
-// proto::query has no substring test (no Re, no Contains), so the search is a prefix: the
-// range [s, s + U+10FFFF] in the server's string order, exact for every value whose next
-// character is below U+10FFFF. An explicit operator keeps a search holding "(" a literal.
+// The search is a substring of the field, as DRP's `Re` filter (RE2, matched anywhere) with
+// every metacharacter escaped, so what is typed is matched literally.
+function literal(text) {
+  return text.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
+}
+
 function query() {
   const q = new URLSearchParams();
   if (view.endpoint) q.set("Endpoint", "Eq(" + view.endpoint + ")");
-  if (view.search) {
-    const f = VIEWS[view.collection].search;
-    q.append(f, "Gte(" + view.search + ")");
-    q.append(f, "Lte(" + view.search + "\u{10FFFF})");
-  }
+  if (view.search) q.set(VIEWS[view.collection].search, "Re(" + literal(view.search) + ")");
   q.set("offset", view.offset);
   q.set("limit", view.limit);
   return q;
