@@ -57,6 +57,25 @@ pub trait RoleBook {
     fn claims_of(&self, role: &str) -> Vec<Value>;
 }
 
+/// A user object's `Roles` (role names), as DRP stores them.
+pub fn roles_field(user: &Value) -> Vec<String> {
+    let roles = user.get("Roles").and_then(Value::as_array);
+    roles
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A role object's `Claims`, as DRP stores them.
+pub fn claims_field(role: &Value) -> Vec<Value> {
+    match role.get("Claims") {
+        Some(Value::Array(claims)) => claims.clone(),
+        _ => Vec::new(),
+    }
+}
+
 fn listed(list: &str, item: &str) -> bool {
     list.split(',')
         .map(str::trim)

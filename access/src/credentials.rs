@@ -16,6 +16,10 @@ const CACHE_MAX: usize = 10_000;
 /// tens of milliseconds: a storm of Basic requests must queue here, not exhaust memory.
 const CONCURRENT_HASHES: usize = 4;
 
+/// Whether a password matches a stored hash: `verify(given, stored)`. Slow; the cache runs it
+/// on the blocking pool.
+pub type Verifier = fn(&str, &str) -> bool;
+
 /// Who made a request.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -103,7 +107,7 @@ impl CredentialCache {
         user: &str,
         given: &str,
         stored: &str,
-        verify: fn(&str, &str) -> bool,
+        verify: Verifier,
     ) -> bool {
         let digest = self.digest(user, given, stored);
         self.hit(&digest) || self.verify(digest, given, stored, verify).await
@@ -116,7 +120,7 @@ impl CredentialCache {
         digest: [u8; 32],
         given: &str,
         stored: &str,
-        verify: fn(&str, &str) -> bool,
+        verify: Verifier,
     ) -> bool {
         let gate = match self.in_flight.lock() {
             Ok(mut map) => map.entry(digest).or_default().clone(),

@@ -13,7 +13,7 @@ pub mod route;
 pub mod token;
 
 pub use claims::{Need, RoleBook, SUPERUSER};
-pub use credentials::{parse_basic, CredentialCache, Principal};
+pub use credentials::{parse_basic, CredentialCache, Principal, Verifier};
 pub use error::AuthError;
 
 /// The built-in admin user, always a superuser.

@@ -1,6 +1,6 @@
 //! Secrets at rest: endpoint passwords are sealed with ChaCha20-Poly1305 under a random key
-//! kept in `<data-dir>/secret.key` (mode 0600); the admin password is kept only as a salted,
-//! iterated SHA-256 hash.
+//! kept in `<data-dir>/secret.key` (mode 0600); the admin password is kept only as an argon2
+//! hash (a registry from before may hold a salted, iterated SHA-256 one until the next login).
 
 use std::path::Path;
 
@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 pub const SEALED_PREFIX: &str = "enc:v1:";
 /// What the API shows in place of a secret.
 pub const MASK: &str = "********";
-const HASH_ROUNDS: u32 = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -115,12 +114,21 @@ pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// A salted, iterated SHA-256 password hash.
+/// The admin's stored password hash: argon2id (the shared crate's, as the manager's users and
+/// every endpoint hash) for every hash written now; a registry from before keeps its salted,
+/// iterated SHA-256 hash, which still verifies and is replaced by an argon2 one at the admin's
+/// next successful login (`http::auth`).
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PasswordHash {
-    pub salt: String,
-    pub rounds: u32,
-    pub hash: String,
+#[serde(untagged)]
+pub enum PasswordHash {
+    /// A PHC string (`$argon2id$...`), stored as `{"phc": "..."}`.
+    Argon2 { phc: String },
+    /// The format before argon2.
+    Legacy {
+        salt: String,
+        rounds: u32,
+        hash: String,
+    },
 }
 
 impl std::fmt::Debug for PasswordHash {
@@ -130,21 +138,65 @@ impl std::fmt::Debug for PasswordHash {
 }
 
 impl PasswordHash {
+    /// An argon2 hash of `password`. Slow: call off the runtime.
     pub fn new(password: &str) -> Self {
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = hex::encode(salt);
-        let hash = derive(&salt, HASH_ROUNDS, password);
-        Self {
-            salt,
-            rounds: HASH_ROUNDS,
-            hash,
+        match access::password::hash(password) {
+            Ok(phc) => Self::Argon2 { phc },
+            // argon2 with default parameters does not fail on a password; if it ever did, a
+            // hash that verifies nothing is the safe outcome.
+            Err(err) => {
+                tracing::error!("hashing the admin password failed: {err}");
+                Self::Argon2 { phc: String::new() }
+            }
         }
     }
 
+    /// Whether `password` matches. Slow: call off the runtime.
     pub fn verify(&self, password: &str) -> bool {
-        let got = derive(&self.salt, self.rounds, password);
-        constant_time_eq(got.as_bytes(), self.hash.as_bytes())
+        match self {
+            Self::Argon2 { phc } => access::password::verify(password, phc),
+            Self::Legacy { salt, rounds, hash } => {
+                let got = derive(salt, *rounds, password);
+                constant_time_eq(got.as_bytes(), hash.as_bytes())
+            }
+        }
+    }
+
+    /// Whether this hash is in the format before argon2 (to be replaced at the next login).
+    pub fn is_legacy(&self) -> bool {
+        matches!(self, Self::Legacy { .. })
+    }
+
+    /// One string for the whole hash: the key the credential cache remembers a verdict under,
+    /// so a new password takes effect at once.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Argon2 { phc } => phc.clone(),
+            Self::Legacy { salt, rounds, hash } => format!("legacy:{rounds}:{salt}:{hash}"),
+        }
+    }
+
+    /// A verifier over [`Self::fingerprint`]'s string, for the shared credential cache.
+    pub fn verify_fingerprint(password: &str, fingerprint: &str) -> bool {
+        match fingerprint.strip_prefix("legacy:") {
+            None => access::password::verify(password, fingerprint),
+            Some(rest) => {
+                let mut parts = rest.splitn(3, ':');
+                let (Some(rounds), Some(salt), Some(hash)) = (
+                    parts.next().and_then(|r| r.parse().ok()),
+                    parts.next(),
+                    parts.next(),
+                ) else {
+                    return false;
+                };
+                Self::Legacy {
+                    salt: salt.to_owned(),
+                    rounds,
+                    hash: hash.to_owned(),
+                }
+                .verify(password)
+            }
+        }
     }
 }
 
@@ -193,7 +245,26 @@ mod tests {
     #[test]
     fn password_hash_verifies() {
         let h = PasswordHash::new("secret");
+        assert!(!h.is_legacy());
         assert!(h.verify("secret"));
         assert!(!h.verify("Secret"));
+        assert!(PasswordHash::verify_fingerprint("secret", &h.fingerprint()));
+    }
+
+    /// A registry written before argon2 holds `{salt, rounds, hash}`: it still verifies.
+    #[test]
+    fn a_legacy_sha256_hash_still_verifies() {
+        let salt = "00112233445566778899aabbccddeeff";
+        let stored = serde_json::json!({"salt": salt, "rounds": 20_000,
+            "hash": derive(salt, 20_000, "old-pw")});
+        let h: PasswordHash = serde_json::from_value(stored).unwrap();
+        assert!(h.is_legacy());
+        assert!(h.verify("old-pw") && !h.verify("other"));
+        assert!(PasswordHash::verify_fingerprint("old-pw", &h.fingerprint()));
+        assert!(!PasswordHash::verify_fingerprint("other", &h.fingerprint()));
+        let new = PasswordHash::new("pw");
+        let back: PasswordHash =
+            serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
     }
 }

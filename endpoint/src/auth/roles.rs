@@ -17,23 +17,12 @@ struct Store<'a>(&'a ObjectStore);
 impl access::RoleBook for Store<'_> {
     fn roles_of(&self, user: &str) -> Option<Vec<String>> {
         let account = self.0.get("users", user).ok().flatten()?;
-        let roles = account.get("Roles").and_then(Value::as_array);
-        Some(
-            roles
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-        )
+        Some(access::claims::roles_field(&account))
     }
 
     fn claims_of(&self, role: &str) -> Vec<Value> {
         match self.0.get("roles", role) {
-            Ok(Some(role)) => match role.get("Claims") {
-                Some(Value::Array(claims)) => claims.clone(),
-                _ => Vec::new(),
-            },
+            Ok(Some(role)) => access::claims::claims_field(&role),
             _ => Vec::new(),
         }
     }

@@ -1,71 +1,50 @@
 //! Who a caller of the manager's API is.
 //!
-//! The manager's own admin (HTTP Basic, verified here) may use everything; through the gateway
-//! its calls reach a cluster with the cluster's stored credentials. A cluster's own users go
-//! through the gateway as themselves: on a gateway path, a credential the manager does not
-//! verify as its own (a Bearer token, which the manager never issues, or Basic for a name and
-//! password that are not the manager admin's) is the cluster's to judge. The gateway forwards
-//! it untouched and adds none of its own, so the cluster's authentication and roles apply
-//! exactly as on a member (401 for a bad token, 403 where the user's roles fall short).
+//! The manager's own users (its admin and the users in its registry, HTTP Basic or a Bearer
+//! token from `GET /api/v3/users/<name>/token`) are verified here; what each may do is
+//! [`crate::http::authz`]'s to say, and through the gateway their calls reach a cluster with
+//! the cluster's stored credentials. A cluster's own users go through the gateway as
+//! themselves: on a gateway path, a credential the manager does not verify as its own (a
+//! Bearer token the manager did not sign, or Basic for a name and password that are not one
+//! of the manager's users) is the cluster's to judge. The gateway forwards it untouched and
+//! adds none of its own, so the cluster's authentication and roles apply exactly as on a
+//! member (401 for a bad token, 403 where the user's roles fall short).
 //!
 //! The order makes it unambiguous: the manager's check runs first, and a credential that
 //! passes it is never forwarded. Identity is not asserted by a header the cluster would have
 //! to trust; the cluster verifies the user's own credential. Credentials are never logged.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::crypto::PasswordHash;
 use crate::http::{ApiError, AppState, ADMIN_USER};
+use crate::registry::Accounts;
 use crate::state::Manager;
 
 /// What the authentication middleware found; the gateway reads it from the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
-    /// The manager's admin: stored credentials are used towards clusters.
+    /// A user the manager verified itself (its admin, or one of its own users, whose name
+    /// rides on the request as [`ManagerUser`]): stored credentials are used towards
+    /// clusters, and [`crate::http::authz`] decides what it may do. (Named for the only
+    /// such user there was at first.)
     ManagerAdmin,
     /// A credential for the cluster named in a gateway path: forwarded as it came.
     ClusterCredential,
 }
 
-const TTL: Duration = Duration::from_secs(300);
-const MAX_ENTRIES: usize = 256;
+/// The name of the manager user a request authenticated as (with [`Caller::ManagerAdmin`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerUser(pub String);
 
-/// Recent verdicts on manager-admin Basic credentials, by a hash of the header (never the
-/// header itself): the password hash is deliberately slow and a client sends the same header
-/// on every call. A wrong password is remembered too, so a cluster user named like the
-/// manager's admin does not pay for a manager hash on each call through the gateway.
-#[derive(Default)]
-pub struct AuthCache {
-    entries: Mutex<Vec<(String, bool, Instant)>>,
-}
-
-impl AuthCache {
-    fn get(&self, fingerprint: &str) -> Option<bool> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .iter()
-            .find(|(f, _, at)| f == fingerprint && at.elapsed() < TTL)
-            .map(|(_, ok, _)| *ok)
-    }
-
-    fn put(&self, fingerprint: String, ok: bool) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|(f, _, at)| at.elapsed() < TTL && *f != fingerprint);
-            if entries.len() >= MAX_ENTRIES {
-                entries.remove(0);
-            }
-            entries.push((fingerprint, ok, Instant::now()));
-        }
-    }
-}
+/// Verified manager credentials: the shared cache of the endpoint (a keyed digest of user,
+/// password and stored hash, remembered for a minute; argon2 on the blocking pool, a few at
+/// a time).
+pub type AuthCache = access::CredentialCache;
 
 /// `Authorization: <scheme> <credentials>` with a known scheme (case-insensitive, per
 /// RFC 9110) and non-empty credentials.
@@ -84,59 +63,85 @@ fn split(header: &str) -> Option<(&'static str, &str)> {
     }
 }
 
-/// Whether `header` is HTTP Basic for the manager's admin. The password check runs on a
-/// blocking thread (a deliberately slow hash).
-pub async fn is_manager_admin(mgr: &Arc<Manager>, cache: &AuthCache, header: &str) -> bool {
-    let Some(("basic", encoded)) = split(header) else {
-        return false;
-    };
-    let Some(password) = B64
-        .decode(encoded)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|text| {
-            let (user, password) = text.split_once(':')?;
-            (user == ADMIN_USER).then(|| password.to_owned())
-        })
-    else {
-        return false;
-    };
-    let Some(hash) = mgr.registry.admin() else {
-        return false;
-    };
-    // Keyed on the stored hash's salt too: a new admin password takes effect at once.
-    let mut digest = Sha256::new();
-    digest.update(hash.salt.as_bytes());
-    digest.update([0]);
-    digest.update(header.as_bytes());
-    let fingerprint = hex::encode(digest.finalize());
-    if let Some(ok) = cache.get(&fingerprint) {
-        return ok;
+/// The stored password hash of manager user `user`, as the credential cache keys it, and the
+/// verifier for it: the admin's (which may still be the old SHA-256 format) or a registry
+/// user's argon2 `PasswordHash`.
+fn stored_hash(mgr: &Manager, user: &str) -> Option<(String, access::Verifier)> {
+    if user == ADMIN_USER {
+        let hash = mgr.registry.admin()?;
+        return Some((hash.fingerprint(), PasswordHash::verify_fingerprint));
     }
-    let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
-        .await
-        .unwrap_or(false);
-    cache.put(fingerprint, ok);
-    ok
+    let account = mgr.registry.account(Accounts::Users, user)?;
+    let phc = account.get("PasswordHash")?.as_str()?.to_owned();
+    Some((phc, access::password::verify))
 }
 
-/// Who the caller is, or `None` (a 401): the manager's admin anywhere, or on a gateway path
-/// any Basic or Bearer credential, which the cluster then judges.
+/// A legacy (SHA-256) admin hash that just verified `password` is replaced by an argon2 one:
+/// the registry upgrades in place at the first successful login.
+async fn upgrade_admin_hash(mgr: &Arc<Manager>, password: String) {
+    if !mgr.registry.admin().is_some_and(|h| h.is_legacy()) {
+        return;
+    }
+    let m = mgr.clone();
+    // Hashing and the registry's fsync: both off the async workers.
+    let done =
+        tokio::task::spawn_blocking(move || m.registry.set_admin(PasswordHash::new(&password)));
+    match done.await {
+        Ok(Ok(())) => tracing::info!("the admin password hash was upgraded to argon2"),
+        Ok(Err(e)) => tracing::warn!("upgrading the admin password hash: {e}"),
+        Err(e) => tracing::warn!("upgrading the admin password hash: {e}"),
+    }
+}
+
+/// Whether a manager user by this name exists (the admin always does).
+pub fn user_exists(mgr: &Manager, user: &str) -> bool {
+    user == ADMIN_USER || mgr.registry.account(Accounts::Users, user).is_some()
+}
+
+/// The manager user `header` authenticates, if it is one of the manager's: Basic with the
+/// user's password, or Bearer with a token the manager signed for a user that still exists.
+pub async fn manager_user(mgr: &Arc<Manager>, cache: &AuthCache, header: &str) -> Option<String> {
+    match split(header)? {
+        ("basic", encoded) => {
+            let (user, password) = access::parse_basic(encoded).ok()?;
+            let (stored, verify) = stored_hash(mgr, &user)?;
+            if !cache.check_with(&user, &password, &stored, verify).await {
+                return None;
+            }
+            if user == ADMIN_USER {
+                upgrade_admin_hash(mgr, password).await;
+            }
+            Some(user)
+        }
+        (_, token) => {
+            let secret = access::token::decode_secret(&mgr.registry.token_secret()).ok()?;
+            let principal = access::token::verify(&secret, token, |p| {
+                p.machine.is_none() && user_exists(mgr, &p.user)
+            })
+            .ok()?;
+            Some(principal.user)
+        }
+    }
+}
+
+/// Who the caller is, or `None` (a 401): one of the manager's users anywhere, or on a gateway
+/// path any Basic or Bearer credential, which the cluster then judges.
 pub async fn classify(
     mgr: &Arc<Manager>,
     cache: &AuthCache,
     path: &str,
     header: &str,
-) -> Option<Caller> {
-    if is_manager_admin(mgr, cache, header).await {
-        return Some(Caller::ManagerAdmin);
+) -> Option<(Caller, Option<ManagerUser>)> {
+    if let Some(user) = manager_user(mgr, cache, header).await {
+        return Some((Caller::ManagerAdmin, Some(ManagerUser(user))));
     }
     (crate::http::gateway::is_gateway_path(path) && split(header).is_some())
-        .then_some(Caller::ClusterCredential)
+        .then_some((Caller::ClusterCredential, None))
 }
 
-/// Admits the manager's admin everywhere and, on gateway paths, a cluster's own credentials
-/// (see [`crate::http::auth`]); the verdict rides on the request for the gateway.
+/// Admits the manager's users everywhere and, on gateway paths, a cluster's own credentials
+/// (see [`crate::http::auth`]); the verdict rides on the request for the gateway and
+/// [`crate::http::authz`].
 pub(super) async fn authenticate(
     State(st): State<AppState>,
     mut req: Request,
@@ -149,8 +154,11 @@ pub(super) async fn authenticate(
         .unwrap_or("")
         .to_owned();
     let path = req.uri().path().to_owned();
-    if let Some(caller) = classify(&st.mgr, &st.auth_cache, &path, &header).await {
+    if let Some((caller, user)) = classify(&st.mgr, &st.auth_cache, &path, &header).await {
         req.extensions_mut().insert(caller);
+        if let Some(user) = user {
+            req.extensions_mut().insert(user);
+        }
         return next.run(req).await;
     }
     // A push webhook carries no credentials: its handler checks the signature.
@@ -158,10 +166,12 @@ pub(super) async fn authenticate(
         return next.run(req).await;
     }
     let how = if crate::http::gateway::is_gateway_path(&path) {
-        "authenticate with HTTP Basic as the manager's admin, or with this cluster's own \
-         credentials (HTTP Basic for a cluster user, or a Bearer token the cluster issued)"
+        "authenticate as one of the manager's users (HTTP Basic, or a Bearer token from \
+         /api/v3/users/<name>/token), or with this cluster's own credentials (HTTP Basic for \
+         a cluster user, or a Bearer token the cluster issued)"
     } else {
-        "authenticate with HTTP Basic as the manager's admin"
+        "authenticate as one of the manager's users (HTTP Basic, or a Bearer token from \
+         /api/v3/users/<name>/token)"
     };
     ApiError::unauthorized(how).into_response()
 }
@@ -193,21 +203,5 @@ mod tests {
         assert!(!is_gateway_path("/ha1/api/v3x"));
         assert!(!is_gateway_path("//api/v3/machines"));
         assert!(!is_gateway_path("/ui/index.html"));
-    }
-
-    #[test]
-    fn cache_remembers_both_verdicts_by_fingerprint() {
-        let c = AuthCache::default();
-        assert_eq!(c.get("a"), None);
-        c.put("a".into(), true);
-        c.put("b".into(), false);
-        assert_eq!(c.get("a"), Some(true));
-        assert_eq!(c.get("b"), Some(false));
-        c.put("a".into(), false);
-        assert_eq!(c.get("a"), Some(false));
-        for i in 0..MAX_ENTRIES + 10 {
-            c.put(format!("k{i}"), true);
-        }
-        assert!(c.entries.lock().unwrap().len() <= MAX_ENTRIES);
     }
 }

@@ -43,7 +43,7 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// `/<endpoint-id>/api/v3[/...]` split into the endpoint id and the path from `api/v3` on
 /// (`api` is the manager's own).
-fn split_gateway_path(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_gateway_path(path: &str) -> Option<(&str, &str)> {
     let api = paths::API.trim_start_matches('/');
     let (id, rest) = path.trim_start_matches('/').split_once('/')?;
     let ours = rest == api || rest.strip_prefix(api).is_some_and(|r| r.starts_with('/'));

@@ -2,7 +2,9 @@
 //!
 //! One file per resource; [`router`] is the route table.
 
+mod accounts;
 pub mod auth;
+pub mod authz;
 mod body;
 pub mod endpoint_params;
 mod endpoints;
@@ -13,6 +15,7 @@ mod info;
 mod plugins;
 mod probe;
 pub mod rollout;
+mod self_path;
 mod status;
 mod version_sets;
 mod view;
@@ -46,11 +49,12 @@ pub struct AppState {
 }
 
 pub fn router(mgr: Arc<Manager>) -> Router {
+    let id = mgr.config.id.clone();
     let state = AppState {
         mgr,
         auth_cache: Arc::new(AuthCache::default()),
     };
-    Router::new()
+    let app = Router::new()
         .route(paths::INFO, get(info::info))
         .route(paths::STATUS, get(status::status))
         .route(paths::GIT, get(status::git_status))
@@ -99,9 +103,10 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route(rollout::PATH, get(rollout::status))
         .route("/api/v3/rollout/pause", post(rollout::pause))
         .route("/api/v3/rollout/resume", post(rollout::resume))
+        .route("/api/v3/users/{name}/token", get(accounts::token))
         .route(
             "/api/v3/{collection}",
-            get(federated::list)
+            get(federated::list_for)
                 .head(federated::count)
                 .post(federated::create),
         )
@@ -130,7 +135,14 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route("/api/v3/ws", get(ws::upgrade))
         .route("/{id}/api/v3/ws", get(ws_proxy::proxy))
         .fallback(crate::metrics::timed_gateway)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authz::authorize,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(crate::ui::routes())
-        .with_state(state)
+        .with_state(state);
+    // Before routing: `/<manager-id>/api/v3/...` is the manager's own API.
+    let app = tower::ServiceExt::map_request(app, move |req| self_path::rewrite(&id, req));
+    Router::new().fallback_service(app)
 }

@@ -1,8 +1,10 @@
 //! The manager's durable registry (redb under the data dir): API-registered endpoints and
 //! VersionSets, what the manager observed and applied per endpoint, the certificate pinned for
-//! each cluster, the git position and the admin password hash. Everything lives in memory
-//! too; every change is written through before it is visible, so a restart forgets nothing.
+//! each cluster, the git position, the admin password hash and the manager's own users and
+//! roles. Everything lives in memory too; every change is written through before it is
+//! visible, so a restart forgets nothing.
 
+mod accounts;
 mod records;
 
 use std::collections::BTreeMap;
@@ -13,6 +15,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use versionsets::{Endpoint, VersionSet};
 
+pub use accounts::Accounts;
 pub use records::{
     CatalogData, ContentPack, FetchRecord, GitRecord, GitSnapshot, Observed, Rejected,
 };
@@ -63,6 +66,9 @@ struct State {
     pins: BTreeMap<String, Pin>,
     git: GitRecord,
     admin: Option<PasswordHash>,
+    users: BTreeMap<String, serde_json::Value>,
+    roles: BTreeMap<String, serde_json::Value>,
+    token_secret: Option<String>,
 }
 
 pub struct Registry {
@@ -94,6 +100,8 @@ impl Registry {
             tx.open_table(OBSERVED)?;
             tx.open_table(META)?;
             tx.open_table(PINS)?;
+            tx.open_table(accounts::USERS)?;
+            tx.open_table(accounts::ROLES)?;
         }
         tx.commit()?;
         let mut state = State::default();
@@ -130,11 +138,14 @@ impl Registry {
             state.admin = Some(decode(META_ADMIN, v.value())?);
         }
         drop(meta);
+        accounts::load(&tx, &mut state)?;
         drop(tx);
-        Ok(Self {
+        let registry = Self {
             db,
             state: Mutex::new(state),
-        })
+        };
+        registry.ensure_token_secret()?;
+        Ok(registry)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

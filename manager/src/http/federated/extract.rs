@@ -14,7 +14,9 @@ use super::collection;
 use super::read::query_pairs;
 use super::target::asked_endpoint;
 use crate::http::auth::Caller;
-use crate::http::AppState;
+use crate::http::authz::{identity_or_none, Identity};
+use crate::http::{ApiError, AppState};
+use crate::registry::Accounts;
 
 /// `{collection}[/{key}[/params[/{*param}]]]`: the segments the federated routes name.
 #[derive(Deserialize)]
@@ -32,6 +34,8 @@ pub struct FederatedTarget {
     /// The caller as the authentication middleware found it; without it, only the caller's
     /// own credentials go to the cluster (as the gateway does).
     pub(super) caller: Caller,
+    /// The manager user's claims, as `authz` resolved them (none without a manager user).
+    pub(super) who: Identity,
     /// The path's collection (a federated one).
     pub(super) c: &'static Collection,
     /// The key in the URL (empty for a create).
@@ -53,6 +57,37 @@ impl FederatedTarget {
     pub(super) fn asked(&self) -> Option<&str> {
         asked_endpoint(&self.pairs)
     }
+
+    /// 403 unless the caller's claims allow this request (DRP's action for its method and
+    /// path) on the objects of `endpoint`.
+    pub(super) fn authorize(&self, endpoint: &str) -> Result<(), ApiError> {
+        let rest = self.uri.path().trim_start_matches("/api/v3/");
+        match access::route::need(self.method.as_str(), rest) {
+            Some(need) => self.who.require(&need, endpoint),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the caller may `get` this copy of the object (claims on its `Endpoint`).
+    pub(super) fn may_get(&self, copy: &serde_json::Value) -> bool {
+        self.who.may_get(self.c.name, &self.key, copy)
+    }
+
+    /// Whether this request is about a user or role of the manager's own (`named`: the
+    /// endpoint the request names): the manager's id named, or none named for a create or an
+    /// object the manager holds (the manager is their natural owner).
+    pub(super) fn own_account(&self, named: Option<&str>) -> Option<Accounts> {
+        let kind = Accounts::of(self.c.name)?;
+        let mgr = &self.st.mgr;
+        let own = match named {
+            Some(endpoint) => endpoint == mgr.config.id,
+            None => {
+                self.key.is_empty()
+                    || crate::http::accounts::own_object(mgr, kind, &self.key).is_some()
+            }
+        };
+        own.then_some(kind)
+    }
 }
 
 impl FromRequestParts<AppState> for FederatedTarget {
@@ -69,9 +104,11 @@ impl FromRequestParts<AppState> for FederatedTarget {
             .get::<Caller>()
             .copied()
             .unwrap_or(Caller::ClusterCredential);
+        let who = identity_or_none(parts.extensions.get::<Identity>());
         Ok(FederatedTarget {
             st: st.clone(),
             caller,
+            who,
             c,
             key: seg.key.unwrap_or_default(),
             param: seg.param,

@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use proto::collections::{self, Collection};
 
 pub use params::{get as get_params, write as write_params};
-pub use read::{count, get, list};
+pub use read::{count, get, list, list_for};
 pub use write::{create, write};
 
 use crate::http::ApiError;

@@ -33,13 +33,16 @@ pub async fn get(t: FederatedTarget) -> ApiResult {
         .any(|(k, v)| CLUSTER_FLAGS.contains(&k.as_str()) && parse_bool(v).unwrap_or(v.is_empty()));
     if on_cluster {
         let endpoint = owner(&t.st, c, &t.key, asked)?;
+        t.authorize(&endpoint)?;
         let req = (Method::GET, cluster_tail(&t.uri));
         let headers = t.headers.clone();
         let reply = deliver(&t.st, t.caller, &endpoint, req, headers, Bytes::new()).await?;
         return Ok(reply.into_response());
     }
-    let copy = pick_copy(copies(&t.st.mgr.replica, c, &t.key), asked)
-        .map_err(|e| e.into_api(c, &t.key))?;
+    let found = copies(&t.st.mgr.replica, c, &t.key);
+    // A copy the caller may not get is not there for it (404, as the object's own get).
+    let found = found.into_iter().filter(|o| t.may_get(o)).collect();
+    let copy = pick_copy(found, asked).map_err(|e| e.into_api(c, &t.key))?;
     let params = copy
         .get("Params")
         .cloned()
@@ -64,6 +67,7 @@ pub async fn get(t: FederatedTarget) -> ApiResult {
 /// `POST|PUT|PATCH .../params` and `POST|PUT|DELETE .../params/<param>`, on the owner.
 pub async fn write(t: FederatedTarget, body: Bytes) -> ApiResult {
     let endpoint = owner(&t.st, t.c, &t.key, t.asked())?;
+    t.authorize(&endpoint)?;
     let req = (t.method.clone(), cluster_tail(&t.uri));
     let reply = deliver(&t.st, t.caller, &endpoint, req, t.headers.clone(), body).await?;
     if reply.status.is_success() {

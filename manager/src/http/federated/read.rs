@@ -3,14 +3,18 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use proto::headers;
 use proto::query::ListQuery;
 
 use super::collection;
 use super::stale::{mark, stale_endpoints};
 use super::target::{asked_endpoint, copies, holders, pick_copy, Unrouted};
-use crate::http::{ApiError, ApiResult, AppState};
+use crate::http::authz::{identity_or_none, Identity};
+use crate::http::{accounts, ApiError, ApiResult, AppState};
+use crate::registry::Accounts;
+use crate::replica::ENDPOINT_FIELD;
+use proto::collections::Collection;
 
 /// The decoded `(name, value)` pairs of the request's query; 400 when it does not decode.
 pub(super) fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
@@ -28,24 +32,47 @@ fn list_query(pairs: &[(String, String)], model: &'static str) -> Result<ListQue
 /// fleet's objects is CPU work, so it runs on the blocking pool.
 async fn select(
     st: &AppState,
-    name: &'static str,
+    who: &Identity,
+    c: &'static Collection,
     q: ListQuery,
     page: bool,
 ) -> Result<(Vec<serde_json::Value>, usize, usize), ApiError> {
-    let mgr = st.mgr.clone();
+    let (mgr, name) = (st.mgr.clone(), c.name);
+    // The endpoints whose objects the caller's `list` claims show (None: all of them), and
+    // the manager's own users or roles when it is one of them.
+    let endpoints = mgr.replica.endpoints();
+    let manager = [mgr.config.id.as_str()];
+    let all_ids = endpoints.iter().map(String::as_str).chain(manager);
+    let visible = who.visible(name, all_ids);
+    let own = accounts::listed(&mgr, name, visible.as_deref());
     tokio::task::spawn_blocking(move || {
         // Shared pointers: only the page's objects are copied.
         // `Endpoint=<id>` / `In(..)` visits only those endpoints' objects.
-        let (total, all) = match q.pinned(crate::replica::ENDPOINT_FIELD) {
-            None => {
+        let (total, mut all) = match (visible, q.pinned(ENDPOINT_FIELD)) {
+            (None, None) => {
                 let all = mgr.replica.list_shared(name, None);
                 (all.len(), all)
             }
-            Some(endpoints) => (
+            (None, Some(endpoints)) => (
                 mgr.replica.collection_len(name),
                 mgr.replica.list_shared(name, Some(&endpoints)),
             ),
+            // A limited caller's total counts only what it may see.
+            (Some(visible), _) => {
+                let visible: Vec<&str> = visible.iter().map(String::as_str).collect();
+                let all = mgr.replica.list_shared(name, Some(&visible));
+                (all.len(), all)
+            }
         };
+        let total = total + own.len();
+        if !own.is_empty() {
+            // In the replica's order: by key, then endpoint.
+            all.extend(own);
+            let key = |o: &serde_json::Value, f: &str| {
+                o.get(f).and_then(|v| v.as_str()).map(str::to_owned)
+            };
+            all.sort_by_cached_key(|o| (key(o, c.key_field), key(o, ENDPOINT_FIELD)));
+        }
         let selected = q.select(all);
         let matched = selected.len();
         let items = if page {
@@ -65,11 +92,30 @@ fn counts(resp: &mut Response, total: usize, matched: usize) {
     h.insert(headers::LIST_FILTER_COUNT, HeaderValue::from(matched));
 }
 
-/// `GET /api/v3/<collection>`: every cluster's objects, filtered, sorted and paged.
+/// `GET /api/v3/<collection>`: every cluster's objects, filtered, sorted and paged, as the
+/// manager's admin sees them (the dashboard, whose sessions are the admin's).
 pub async fn list(State(st): State<AppState>, Path(name): Path<String>, uri: Uri) -> ApiResult {
+    list_for(
+        State(st),
+        Some(Extension(Identity::admin())),
+        Path(name),
+        uri,
+    )
+    .await
+}
+
+/// `GET /api/v3/<collection>` for the request's manager user: only the objects of endpoints
+/// its `list` claims allow.
+pub async fn list_for(
+    State(st): State<AppState>,
+    who: Option<Extension<Identity>>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> ApiResult {
     let c = collection(&name)?;
     let q = list_query(&query_pairs(&uri)?, c.model)?;
-    let (items, total, matched) = select(&st, c.name, q, true).await?;
+    let who = identity_or_none(who.as_deref());
+    let (items, total, matched) = select(&st, &who, c, q, true).await?;
     let mut resp = Json(items).into_response();
     counts(&mut resp, total, matched);
     mark(&mut resp, &stale_endpoints(&st.mgr));
@@ -77,10 +123,16 @@ pub async fn list(State(st): State<AppState>, Path(name): Path<String>, uri: Uri
 }
 
 /// `HEAD /api/v3/<collection>`: the counts only (filters apply), as the endpoint answers.
-pub async fn count(State(st): State<AppState>, Path(name): Path<String>, uri: Uri) -> ApiResult {
+pub async fn count(
+    State(st): State<AppState>,
+    who: Option<Extension<Identity>>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> ApiResult {
     let c = collection(&name)?;
     let q = list_query(&query_pairs(&uri)?, c.model)?;
-    let (_, total, matched) = select(&st, c.name, q, false).await?;
+    let who = identity_or_none(who.as_deref());
+    let (_, total, matched) = select(&st, &who, c, q, false).await?;
     let mut resp = StatusCode::OK.into_response();
     counts(&mut resp, total, matched);
     mark(&mut resp, &stale_endpoints(&st.mgr));
@@ -92,12 +144,17 @@ pub async fn count(State(st): State<AppState>, Path(name): Path<String>, uri: Ur
 /// `X-DRP-Endpoint-Owners` names them all). `X-DRP-Endpoint` names the one served.
 pub async fn get(
     State(st): State<AppState>,
+    who: Option<Extension<Identity>>,
     Path((name, key)): Path<(String, String)>,
     uri: Uri,
 ) -> ApiResult {
     let c = collection(&name)?;
     let pairs = query_pairs(&uri)?;
-    let found = copies(&st.mgr.replica, c, &key);
+    let mut found = copies(&st.mgr.replica, c, &key);
+    found.extend(Accounts::of(c.name).and_then(|k| accounts::own_object(&st.mgr, k, &key)));
+    // A copy the caller may not get is hidden: 404, as for an absent object.
+    let who = identity_or_none(who.as_deref());
+    found.retain(|copy| who.may_get(c.name, &key, copy));
     if found.is_empty() {
         return Err(Unrouted::Nowhere.into_api(c, &key));
     }

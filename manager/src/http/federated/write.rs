@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::extract::FederatedTarget;
 use super::settle::settle;
 use super::target::{copies, create_target, forwarded_query, holders, route, write_owner};
+use crate::http::accounts;
 use crate::http::auth::Caller;
 use crate::http::gateway::{self, Forward};
 use crate::http::{ApiError, ApiResult, AppState};
@@ -71,7 +72,11 @@ pub async fn write(t: FederatedTarget, body: Bytes) -> ApiResult {
         (body, None)
     };
     let asked = t.asked().or(named.as_deref());
+    if let Some(kind) = t.own_account(asked) {
+        return accounts::apply(&t.st, &t.who, kind, &t.method, &t.key, body).await;
+    }
     let endpoint = owner(&t.st, t.c, &t.key, asked)?;
+    t.authorize(&endpoint)?;
     let routed = Routed {
         c: t.c,
         key: &t.key,
@@ -90,7 +95,12 @@ pub async fn create(t: FederatedTarget, body: Bytes) -> ApiResult {
     let c = t.c;
     let mut object: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(c.model, "", format!("the body is not JSON: {e}")))?;
+    let named = object.get(ENDPOINT_FIELD).and_then(Value::as_str);
+    if let Some(kind) = t.own_account(named.or(t.asked())) {
+        return accounts::apply(&t.st, &t.who, kind, &t.method, "", body).await;
+    }
     let endpoint = create_target(&mut object, t.asked()).map_err(|e| e.into_api(c))?;
+    t.authorize(&endpoint)?;
     if route(&t.st.mgr, &endpoint, String::new()).is_none() {
         return Err(ApiError::one(
             StatusCode::UNPROCESSABLE_ENTITY,
