@@ -7,9 +7,12 @@ use std::future::Future;
 
 use tokio::runtime::{Handle, Runtime};
 
-/// Worker threads of the consensus runtime: enough for the core and its replication streams
-/// to run beside each other; the work is small, it only must not queue.
-const WORKERS: usize = 2;
+/// Worker threads of the consensus runtime. One: the work is small (store and fsync work runs
+/// on the blocking pool and the log's writer thread), and a second worker mostly added
+/// wake-ups (tokio wakes an idle worker to steal new tasks). Under write load, parking and
+/// waking threads was about a quarter of each member's CPU; one worker cut the CPU per write by
+/// about 10-15% (docs/benchmarks.md, "Where a write's time goes").
+const WORKERS: usize = 1;
 
 /// Why the consensus runtime could not start or run a task.
 #[derive(Debug, thiserror::Error)]
