@@ -9,11 +9,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use common::writer::Writer;
 use common::*;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -291,7 +289,9 @@ fn routed_writes_then_federated_filters_and_paging() {
         Some(json!([])),
     );
     assert_eq!(st, 404, "{body}");
-    let (st, _, body) = req("GET", &format!("{}/api/v3/plugins", m.url), None);
+    // Content and plugins are not replicated upward (`/api/v3/plugins` is the manager's own
+    // plugin, with its addEndpoint action).
+    let (st, _, body) = req("GET", &format!("{}/api/v3/plugin_providers", m.url), None);
     assert_eq!(st, 404, "not federated: {body}");
     assert_eq!(cluster_machines(&clusters[0]), before);
     assert!(!listed(&m, "").iter().any(|(n, _)| n == "nowhere"));
@@ -359,77 +359,11 @@ fn machines_created_on_each_cluster_are_listed_once() {
     assert_eq!(got, want, "a stale endpoint's objects stay listed");
 }
 
-/// Machines created through the manager on one endpoint, each retried with its own
-/// Idempotency-Key until acknowledged; a write in flight is finished, never abandoned, so
-/// what was acknowledged is exactly what the cluster holds.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<String>>>,
-    thread: Option<JoinHandle<Option<String>>>,
-}
-
 /// How long one write is retried before the writer gives up on it (and the test fails).
 const WRITE_BUDGET: Duration = Duration::from_secs(120);
 
-impl Writer {
-    fn start(manager: String, endpoint: String, prefix: String) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let (s, a) = (stop.clone(), acked.clone());
-        let thread = std::thread::spawn(move || {
-            let client = http();
-            let mut n = 0;
-            while !s.load(Ordering::SeqCst) {
-                let name = format!("{prefix}-{n:04}");
-                n += 1;
-                let give_up = std::time::Instant::now() + WRITE_BUDGET;
-                loop {
-                    if std::time::Instant::now() > give_up {
-                        return Some(name);
-                    }
-                    let r = client
-                        .post(format!("{manager}/api/v3/machines"))
-                        .basic_auth("rocketskates", Some(PASSWORD))
-                        .header("Idempotency-Key", &name)
-                        .json(&json!({"Name": name, "Endpoint": endpoint}))
-                        .timeout(Duration::from_secs(30))
-                        .send();
-                    if r.is_ok_and(|r| r.status().is_success()) {
-                        a.lock().unwrap().push(name.clone());
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-            None
-        });
-        Self {
-            stop,
-            acked,
-            thread: Some(thread),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.acked.lock().unwrap().len()
-    }
-
-    fn wait_count(&self, n: usize, what: &str) {
-        wait(Duration::from_secs(120), || {
-            (self.count() >= n).then_some(())
-        })
-        .unwrap_or_else(|| panic!("{what}: only {} writes acknowledged", self.count()));
-    }
-
-    fn finish(mut self) -> BTreeSet<String> {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let unacked = t.join().unwrap();
-            assert_eq!(unacked, None, "a write was never acknowledged");
-        }
-        self.acked.lock().unwrap().iter().cloned().collect()
-    }
-}
+/// How long a writer may take to reach a count.
+const WRITES_WAIT: Duration = Duration::from_secs(120);
 
 /// A 3-member cluster's leader is SIGKILLed while machines are written to it through the
 /// manager (and to two single-node clusters beside it): writes resume on the new leader, and
@@ -441,19 +375,29 @@ fn leader_killed_during_routed_writes_count_stays_exact() {
     let (mut clusters, m, _dir) = fleet(&[3, 1, 1]);
     let writers: Vec<Writer> = clusters
         .iter()
-        .map(|c| Writer::start(m.url.clone(), c.ha_id.clone(), format!("w-{}", c.ha_id)))
+        .map(|c| {
+            let prefix = format!("w-{}", c.ha_id);
+            Writer::machines(m.url.clone(), c.ha_id.clone(), &prefix, WRITE_BUDGET)
+        })
         .collect();
-    writers[0].wait_count(10, "before the kill");
+    writers[0].wait_count(10, WRITES_WAIT, "before the kill");
     let old = wait(WAIT, || clusters[0].leader()).expect("a leader");
     clusters[0].nodes[old].kill();
     let at_kill = writers[0].count();
     let new = wait(WAIT, || clusters[0].leader()).expect("a new leader");
     assert_ne!(old, new);
-    writers[0].wait_count(at_kill + 10, "after the kill (on the new leader)");
+    writers[0].wait_count(
+        at_kill + 10,
+        WRITES_WAIT,
+        "after the kill (on the new leader)",
+    );
     for w in &writers[1..] {
-        w.wait_count(10, "on the single-node clusters");
+        w.wait_count(10, WRITES_WAIT, "on the single-node clusters");
     }
-    let acked: Vec<BTreeSet<String>> = writers.into_iter().map(Writer::finish).collect();
+    let acked: Vec<BTreeSet<String>> = writers
+        .into_iter()
+        .map(|w| w.finish().into_iter().collect())
+        .collect();
 
     // Each cluster holds exactly what was acknowledged for it.
     let mut sum = 0;

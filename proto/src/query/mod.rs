@@ -1,6 +1,6 @@
 //! DRP's list query, shared by the endpoint (its own collections) and the manager (the union of
 //! every cluster's replica), so both filter, sort and page with the same code:
-//! `Field=Eq(x)` (also `Ne Lt Lte Gt Gte Between(a,b) Except(a,b) In(a,..) Nin(a,..)`, and bare
+//! `Field=Eq(x)` (also `Ne Lt Lte Gt Gte Between(a,b) Except(a,b) In(a,..) Nin(a,..) Re(re2)`, and bare
 //! `Field=x` for Eq), `offset`, `limit`, `sort`, `reverse`. PascalCase names are object fields;
 //! any other name filters by param value.
 //!
@@ -8,6 +8,7 @@
 //! needs no URL decoder; [`select`](ListQuery::select) and [`page`](ListQuery::page) run it.
 
 mod parse;
+mod pattern;
 mod select;
 
 pub use parse::{parse, parse_bool};
@@ -17,12 +18,14 @@ pub use parse::{parse, parse_bool};
 pub const MAX_FILTERS: usize = 32;
 /// Sort keys per query (400 beyond): each comparison of the sort walks them all.
 pub const MAX_SORT_KEYS: usize = 8;
+/// Characters of a `Re(...)` pattern at most (400 beyond).
+pub const MAX_PATTERN_LEN: usize = 1024;
 
 /// Why a list query was refused; each message names the offending part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
     /// `Field=Op(..)` with an operator DRP does not have.
-    #[error("filter {field}={raw}: unknown operator {op:?} (use Eq, Ne, Lt, Lte, Gt, Gte, Between, Except, In or Nin)")]
+    #[error("filter {field}={raw}: unknown operator {op:?} (use Eq, Ne, Lt, Lte, Gt, Gte, Between, Except, In, Nin or Re)")]
     UnknownOperator {
         /// The filtered field.
         field: String,
@@ -40,6 +43,16 @@ pub enum QueryError {
         raw: String,
         /// `Between` or `Except`.
         op: &'static str,
+    },
+    /// `Re(...)` whose pattern does not compile (or is too long or too large).
+    #[error("filter {field}={raw}: Re takes a regular expression (RE2 syntax): {reason}")]
+    BadPattern {
+        /// The filtered field.
+        field: String,
+        /// The filter's value as sent.
+        raw: String,
+        /// What is wrong with the pattern.
+        reason: String,
     },
     /// `offset` or `limit` that is not a count.
     #[error("{name} {value:?} is not a number (a count, 0 or more)")]
@@ -72,6 +85,7 @@ enum Test {
     Except(String, String),
     In(Vec<String>),
     Nin(Vec<String>),
+    Re(pattern::Pattern),
 }
 
 #[derive(Debug, Clone, PartialEq)]

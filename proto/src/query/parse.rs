@@ -60,6 +60,13 @@ fn parse_test(field: &str, raw: &str) -> Result<Test, QueryError> {
         "Except" => two("Except").map(|(a, b)| Test::Except(a, b))?,
         "In" => Test::In(list()),
         "Nin" => Test::Nin(list()),
+        "Re" => Test::Re(super::pattern::Pattern::new(args).map_err(|reason| {
+            QueryError::BadPattern {
+                field: field.to_string(),
+                raw: raw.to_string(),
+                reason,
+            }
+        })?),
         other => {
             return Err(QueryError::UnknownOperator {
                 field: field.to_string(),

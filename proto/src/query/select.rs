@@ -50,6 +50,10 @@ fn passes(object: &Value, f: &Filter) -> bool {
         Test::Except(lo, hi) => compare(v, lo).is_lt() || compare(v, hi).is_gt(),
         Test::In(set) => set.iter().any(|a| compare(v, a).is_eq()),
         Test::Nin(set) => !set.iter().any(|a| compare(v, a).is_eq()),
+        Test::Re(p) => match v {
+            Value::String(s) => p.is_match(s),
+            other => p.is_match(&other.to_string()),
+        },
     }
 }
 

@@ -182,3 +182,26 @@ fn pinned_values_come_from_eq_and_in_filters() {
         );
     }
 }
+
+/// DRP's `Re`: Go's RE2 syntax, matched anywhere in the value (numbers as their text).
+#[test]
+fn re_matches_anywhere_and_bad_patterns_are_refused() {
+    let it = items();
+    assert_eq!(names("Name=Re(^[ab]$)", &it), ["a", "b"]);
+    assert_eq!(
+        names("Rank=Re(0)", &it),
+        ["b"],
+        "a number matches as its text"
+    );
+    assert_eq!(names("site/rack=Re(r)", &it), ["a", "b"]);
+    assert!(names("Name=Re(zz)", &it).is_empty());
+    let e = query("Name=Re(a(b)").expect_err("unclosed group");
+    assert!(
+        e.to_string().contains("Re takes a regular expression"),
+        "{e}"
+    );
+    let long = format!("Name=Re({})", "a".repeat(MAX_PATTERN_LEN + 1));
+    assert!(query(&long).is_err());
+    let e = query("Name=Re((((a{1000}){1000}){1000}))").expect_err("too large");
+    assert!(e.to_string().contains("too large"), "{e}");
+}

@@ -94,7 +94,7 @@ fn query_parameters() -> Value {
             "name": "filters",
             "in": "query",
             "description": format!(
-                "Filters, each `Field=Op(value)`: Eq, Ne, Lt, Lte, Gt, Gte, In(a,b,...), Nin(a,b,...), Between(low,high), Except(low,high); a bare `Field=value` is Eq. PascalCase names are object fields, any other name a param. Numbers compare as numbers. A field may be filtered more than once (every filter must pass). At most {MAX_FILTERS} filters."
+                "Filters, each `Field=Op(value)`: Eq, Ne, Lt, Lte, Gt, Gte, In(a,b,...), Nin(a,b,...), Between(low,high), Except(low,high), Re(RE2 regular expression, matched anywhere); a bare `Field=value` is Eq. PascalCase names are object fields, any other name a param. Numbers compare as numbers. A field may be filtered more than once (every filter must pass). At most {MAX_FILTERS} filters."
             ),
             // Any value: on the wire each is text (`Rank=5` is `Eq(5)`), and a repeated name
             // is a list.
