@@ -14,7 +14,8 @@ use crate::model;
 pub const BUS_CAPACITY: usize = 4096;
 
 /// Recent events kept for a consumer that resumes after a break (`/api/v3/ws?since=N`), so a
-/// manager catches up without re-listing everything when the gap is this short.
+/// manager catches up without re-listing everything when the gap is this short (the default
+/// of the hidden `--event-ring` flag).
 pub const RING_CAPACITY: usize = 10_000;
 
 /// The event bus: a broadcast to live subscribers, and a ring of the most recent events with
@@ -23,10 +24,15 @@ pub const RING_CAPACITY: usize = 10_000;
 pub struct Bus {
     tx: tokio::sync::broadcast::Sender<Event>,
     ring: Arc<Mutex<Ring>>,
+    /// The index the store last jumped to without events (0: never), so live subscribers
+    /// learn that their stream is not continuous.
+    skipped: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 struct Ring {
     events: VecDeque<Event>,
+    /// How many events the ring keeps.
+    capacity: usize,
     /// Every event of an entry after this index is in `events` (or still to come): the
     /// store's applied index when the bus was made, raised as events are evicted.
     floor: u64,
@@ -43,12 +49,19 @@ pub struct NotCovered {
 impl Bus {
     /// A bus for a store that has applied up to `applied`: events after it all pass through.
     pub fn new(applied: u64) -> Bus {
+        Bus::with_ring(applied, RING_CAPACITY)
+    }
+
+    /// [`Bus::new`] keeping the last `capacity` events (at least one) for resumes.
+    pub fn with_ring(applied: u64, capacity: usize) -> Bus {
         Bus {
             tx: tokio::sync::broadcast::channel(BUS_CAPACITY).0,
             ring: Arc::new(Mutex::new(Ring {
                 events: VecDeque::new(),
+                capacity: capacity.max(1),
                 floor: applied,
             })),
+            skipped: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -61,7 +74,7 @@ impl Bus {
             return;
         };
         ring.events.push_back(event.clone());
-        while ring.events.len() > RING_CAPACITY {
+        while ring.events.len() > ring.capacity {
             if let Some(old) = ring.events.pop_front() {
                 ring.floor = ring.floor.max(old.index);
             }
@@ -70,13 +83,20 @@ impl Bus {
     }
 
     /// The store jumped to `index` without events (a snapshot installed): a resume from
-    /// before it is no longer covered. (Live subscribers are not told: a follower that installs
-    /// a snapshot is rare, and a resume through this member re-lists.)
+    /// before it is no longer covered, and live subscribers are told through
+    /// [`Bus::skips`] (their stream missed whatever the snapshot changed).
     pub fn skipped_to(&self, index: u64) {
         if let Ok(mut ring) = self.ring.lock() {
             ring.floor = ring.floor.max(index);
             ring.events.retain(|e| e.index > index);
         }
+        self.skipped.send_replace(index);
+    }
+
+    /// Changes each time the store jumps without events; the value is the index it jumped
+    /// to. A new receiver has seen the jumps before it.
+    pub fn skips(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.skipped.subscribe()
     }
 
     /// Live events from now on.
@@ -348,5 +368,33 @@ mod tests {
         assert_eq!(bus.subscribe_since(1).unwrap_err().floor, 2);
         let (replay, _) = bus.subscribe_since(2).expect("covered from the floor");
         assert_eq!(replay.len(), RING_CAPACITY);
+    }
+
+    /// A smaller ring keeps only its last events: a resume from before them is refused.
+    #[test]
+    fn a_ring_of_n_keeps_the_last_n_events() {
+        let bus = Bus::with_ring(0, 3);
+        for i in 1..=5 {
+            bus.send(at(i, &i.to_string()));
+        }
+        assert_eq!(bus.subscribe_since(1).unwrap_err().floor, 2);
+        let (replay, _) = bus.subscribe_since(2).expect("covered");
+        let keys: Vec<_> = replay.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["3", "4", "5"]);
+    }
+
+    /// An installed snapshot tells every live subscriber of the jump (and a later one does
+    /// not see it as news), and a resume from before it is refused.
+    #[tokio::test]
+    async fn a_snapshot_install_is_told_to_live_subscribers() {
+        let bus = Bus::new(0);
+        bus.send(at(1, "1"));
+        let mut skips = bus.skips();
+        assert!(!skips.has_changed().expect("open"));
+        bus.skipped_to(40);
+        skips.changed().await.expect("told");
+        assert_eq!(*skips.borrow_and_update(), 40);
+        assert!(!bus.skips().has_changed().expect("open"), "old news");
+        assert_eq!(bus.subscribe_since(1).unwrap_err().floor, 40);
     }
 }

@@ -10,6 +10,10 @@
 //! member's applied index (`Object.Index`) once every event up to it has been sent, so a
 //! consumer learns the index even when the latest entries produced no event.
 //!
+//! A member that installs a Raft snapshot (it was far behind) jumps over entries without
+//! publishing their events: its sockets are then closed with 1012 and a reason naming the
+//! index, so a consumer knows its stream has a gap (see [`skipped`]).
+//!
 //! Under hostile load: a user holds at most [`MAX_SOCKETS_PER_USER`] sockets and
 //! [`MAX_REGISTRATIONS_PER_USER`] registrations over all of them on this member (429 / an
 //! error reply past that), and a consumer that does not take its events is dropped: a send
@@ -197,10 +201,22 @@ fn visible(node: &Node, user: &str, machine: Option<&str>, e: &crate::events::Ev
 
 /// Sends `message`; false when the client is gone or did not take it within [`SEND_TIMEOUT`].
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
-        Ok(Ok(()))
-    )
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "event websocket closed: a send failed");
+            false
+        }
+        Err(_) => {
+            // Logged so an operator (and the test of the manager's recovery) sees why a
+            // consumer lost its stream.
+            tracing::info!(
+                timeout = ?SEND_TIMEOUT,
+                "event websocket consumer dropped: it did not take a send in time"
+            );
+            false
+        }
+    }
 }
 
 async fn reply(socket: &mut WebSocket, text: String) -> bool {
@@ -232,6 +248,7 @@ impl Client {
 }
 
 async fn lagged(socket: &mut WebSocket, n: u64) -> bool {
+    tracing::info!(missed = n, "event websocket consumer lagged behind the bus");
     let warning = serde_json::json!({"Type": "websocket", "Action": "lagged", "Key": "", "Object": {"Missed": n}});
     reply(socket, warning.to_string()).await
 }
@@ -244,6 +261,8 @@ async fn serve(
     params: WsParams,
     mut socket: WebSocket,
 ) {
+    // Before subscribing: a jump after the subscription must not go unseen.
+    let mut skips = client_skips(&node);
     let (mut events, mut resume) = match params.since {
         None => (node.events.subscribe(), None),
         Some(since) => match node.events.subscribe_since(since) {
@@ -273,11 +292,39 @@ async fn serve(
                 on_progress(&client, &mut socket, &mut events, &mut told).await
             }
             _ = ping.tick() => send(&mut socket, Message::Ping(Vec::new().into())).await,
+            Ok(()) = skips.changed() => {
+                let index = *skips.borrow_and_update();
+                skipped(&mut socket, index).await;
+                false
+            }
         };
         if !open {
             return;
         }
     }
+}
+
+/// The bus's jumps without events, those before now already seen.
+fn client_skips(node: &Node) -> tokio::sync::watch::Receiver<u64> {
+    let mut skips = node.events.skips();
+    skips.borrow_and_update();
+    skips
+}
+
+/// This member installed a snapshot up to `index`: the events of what it changed were never
+/// published, so the stream is not continuous. The socket is closed saying so (1012, Service
+/// Restart), and a consumer reconnects: a resume with `?since=` from before `index` is then
+/// answered `Covered: false` (the manager re-lists).
+async fn skipped(socket: &mut WebSocket, index: u64) {
+    tracing::info!(
+        index,
+        "event websocket closed: a snapshot was installed, its changes made no events"
+    );
+    let frame = CloseFrame {
+        code: close_code::RESTART,
+        reason: format!("snapshot installed at index {index}: events skipped, reconnect").into(),
+    };
+    let _ = send(socket, Message::Close(Some(frame))).await;
 }
 
 /// One message from the client: a command, answered (and, on a `?since=` socket's first

@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// this build acts as an older one (the "old build" of a rolling-upgrade test).
     #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub fault_cap_command_version: Option<u32>,
+    /// For the test suite: how many recent events this member keeps for a websocket consumer
+    /// resuming with `?since=` (the ring; default 10,000). A small ring makes a short gap
+    /// uncovered, so the manager's re-list after one can be tested.
+    #[arg(long, hide = true, default_value_t = crate::events::RING_CAPACITY as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub event_ring: u64,
     /// Fault injection for the test suite: a power cut at every start. Each state-machine
     /// checkpoint keeps a savepoint, and the start reverts the store to the newest one, losing
     /// every applied write since, even after a clean stop; the Raft log replays them.

@@ -53,10 +53,11 @@ pub(super) fn open(args: &ServeArgs) -> Result<Stores, ServeError> {
     let state_machine = StateMachineStore::new(store.clone(), &args.data_dir)
         .with_power_cut_fault(args.fault_power_cut_state);
     // Events after the store's applied index all pass through this process's bus.
-    let events = Bus::new(
+    let events = Bus::with_ring(
         state_machine
             .applied_index()
             .map_err(ServeError::io("reading the applied index"))?,
+        usize::try_from(args.event_ring).unwrap_or(crate::events::RING_CAPACITY),
     );
     let state_machine = state_machine.with_events(events.clone());
     Ok(Stores {

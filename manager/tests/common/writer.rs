@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{http, wait};
+use serde_json::json;
+
+use super::{http, wait, PASSWORD};
 
 /// Pause between two attempts at the same write.
 const RETRY: Duration = Duration::from_millis(20);
@@ -59,6 +61,21 @@ impl Writer {
             acked,
             thread: Some(thread),
         }
+    }
+
+    /// Machines created through the manager's federated `POST /api/v3/machines`, each naming
+    /// its cluster with `Endpoint` in the body (and its name as the Idempotency-Key).
+    pub fn machines(manager: String, endpoint: String, prefix: &str, budget: Duration) -> Self {
+        Self::start(prefix, budget, move |client, name| {
+            client
+                .post(format!("{manager}/api/v3/machines"))
+                .basic_auth("rocketskates", Some(PASSWORD))
+                .header("Idempotency-Key", name)
+                .json(&json!({"Name": name, "Endpoint": endpoint}))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        })
     }
 
     /// How many writes were acknowledged.
