@@ -10,30 +10,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine as _;
+use common::replica::{replica, wait_replica, EventSocket};
 use common::*;
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
 
 const LONG: Duration = Duration::from_secs(120);
-
-fn replica(m: &Manager, id: &str) -> Value {
-    m.endpoint(id)["Replica"].clone()
-}
-
-/// Waits until `id`'s replica satisfies `ok`; the replica block then.
-fn wait_replica(m: &Manager, id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    wait(LONG, || {
-        let r = replica(m, id);
-        ok(&r).then_some(r)
-    })
-    .unwrap_or_else(|| panic!("{id}: never {what}: {}", replica(m, id)))
-}
 
 /// Machines by Uuid from a list body; `Endpoint` (the manager's field) taken out.
 fn by_uuid(list: &Value) -> BTreeMap<String, Value> {
@@ -254,33 +239,6 @@ fn a_consumer_dropped_for_lagging_resumes_without_loss() {
     );
 }
 
-/// A member's own event socket (plain HTTP), registered for `pattern`.
-fn member_socket(node: &Node, query: &str, pattern: &str) -> tungstenite::WebSocket<TcpStream> {
-    let stream = TcpStream::connect(("127.0.0.1", node.api_port)).unwrap();
-    stream.set_read_timeout(Some(LONG)).unwrap();
-    let url = format!("ws://127.0.0.1:{}/api/v3/ws{query}", node.api_port);
-    let mut req = url.into_client_request().unwrap();
-    let token = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{PASSWORD}", proto::paths::ADMIN_USER));
-    req.headers_mut()
-        .insert("authorization", format!("Basic {token}").parse().unwrap());
-    let (mut ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
-    ws.send(Message::Text(format!("register {pattern}").into()))
-        .unwrap();
-    let ack = next_json(&mut ws);
-    assert_eq!(ack["Action"], "register", "{ack}");
-    ws
-}
-
-fn next_json(ws: &mut tungstenite::WebSocket<TcpStream>) -> Value {
-    loop {
-        match ws.read().expect("a message within the read timeout") {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-            _ => continue,
-        }
-    }
-}
-
 fn create_profile(node: &Node, name: &str) {
     let (st, body) = call(
         "POST",
@@ -303,9 +261,9 @@ fn a_member_installing_a_snapshot_closes_its_event_sockets() {
     let f = (0..3).find(|i| *i != l).unwrap();
     let (leader, follower) = (&c.nodes[l], &c.nodes[f]);
 
-    let mut ws = member_socket(follower, "", "profiles.*.*");
+    let mut ws = EventSocket::open(follower.api_port, "/api/v3/ws", "profiles.*.*");
     create_profile(leader, "snap-before");
-    let seen = next_json(&mut ws);
+    let seen = ws.next();
     assert_eq!(seen["Key"], "snap-before", "{seen}");
     let since = seen["Index"].as_u64().expect("the entry's index");
 
@@ -331,7 +289,7 @@ fn a_member_installing_a_snapshot_closes_its_event_sockets() {
             std::time::Instant::now() < give_up,
             "no close frame within {LONG:?}"
         );
-        match ws.read() {
+        match ws.0.read() {
             Ok(Message::Close(frame)) => break frame.expect("a close frame with a reason"),
             Ok(_) => continue,
             Err(e) => panic!("the socket ended without a close frame: {e}"),
@@ -345,8 +303,8 @@ fn a_member_installing_a_snapshot_closes_its_event_sockets() {
             .starts_with("snapshot installed at index"),
         "{frame:?}"
     );
-    let mut resumed = member_socket(follower, &format!("?since={since}"), "profiles.*.*");
-    let msg = next_json(&mut resumed);
+    let path = format!("/api/v3/ws?since={since}");
+    let msg = EventSocket::open(follower.api_port, &path, "profiles.*.*").next();
     assert_eq!(msg["Action"], "resumed", "{msg}");
     assert_eq!(msg["Object"]["Covered"], false, "{msg}");
 }

@@ -9,31 +9,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine as _;
+use common::replica::{replica, wait_replica, EventSocket};
 use common::*;
 use serde_json::{json, Value};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::Message;
 
 const IDS: [&str; 3] = ["fed-a", "fed-b", "fed-c"];
 const LONG: Duration = Duration::from_secs(90);
-
-fn replica(m: &Manager, id: &str) -> Value {
-    m.endpoint(id)["Replica"].clone()
-}
-
-/// Waits until `id`'s replica satisfies `ok`; the replica block then.
-fn wait_replica(m: &Manager, id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    wait(LONG, || {
-        let r = replica(m, id);
-        ok(&r).then_some(r)
-    })
-    .unwrap_or_else(|| panic!("{id}: never {what}: {}", replica(m, id)))
-}
 
 fn create_machine(node: &Node, name: &str) {
     let (st, body) = node.get("/api/v3/info");
@@ -71,45 +55,6 @@ fn restart_node(node: &mut Node, ha_id: &str) {
     node.proc = Some(Proc(child));
     wait(LONG, || (node.get("/api/v3/info").0 == 200).then_some(()))
         .expect("the restarted node answers");
-}
-
-/// A client of the manager's `/api/v3/ws`, registered for `pattern`.
-struct Events(tungstenite::WebSocket<TcpStream>);
-
-impl Events {
-    fn open(m: &Manager, pattern: &str) -> Self {
-        Self::open_at(m, "/api/v3/ws", pattern)
-    }
-
-    fn open_at(m: &Manager, path: &str, pattern: &str) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", m.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let mut req = format!("ws://127.0.0.1:{}{path}", m.port)
-            .into_client_request()
-            .unwrap();
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{PASSWORD}", proto::paths::ADMIN_USER));
-        req.headers_mut()
-            .insert("authorization", format!("Basic {token}").parse().unwrap());
-        let (mut ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
-        ws.send(Message::Text(format!("register {pattern}").into()))
-            .unwrap();
-        let mut events = Events(ws);
-        let ack = events.next();
-        assert_eq!(ack["Action"], "register", "{ack}");
-        events
-    }
-
-    fn next(&mut self) -> Value {
-        loop {
-            match self.0.read().expect("an event within the read timeout") {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        }
-    }
 }
 
 #[test]
@@ -150,7 +95,7 @@ fn three_clusters_replicated_followed_through_a_stop_and_a_manager_restart() {
     let objects = |r: &Value, i: usize, more: u64| r["Objects"].as_u64() == Some(base[i] + more);
 
     // (a) The federated stream carries a change of every cluster, each with its Endpoint.
-    let mut events = Events::open(&m, "machines.create.*");
+    let mut events = EventSocket::open(m.port, "/api/v3/ws", "machines.create.*");
     for (c, id) in clusters.iter().zip(IDS) {
         create_machine(&c.nodes[0], &format!("{id}-live"));
     }
@@ -185,7 +130,7 @@ fn three_clusters_replicated_followed_through_a_stop_and_a_manager_restart() {
     assert!(r["Error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
     assert!(objects(&r, 2, 1), "a stopped cluster's objects stay: {r}");
     // The gateway proxies a cluster's own event socket (its events as the cluster sends them).
-    let mut proxied = Events::open_at(&m, "/fed-a/api/v3/ws", "machines.create.*");
+    let mut proxied = EventSocket::open(m.port, "/fed-a/api/v3/ws", "machines.create.*");
     create_machine(&clusters[0].nodes[0], "fed-a-while-c-down");
     let e = proxied.next();
     assert_eq!(e["Object"]["Name"], "fed-a-while-c-down", "{e}");

@@ -203,13 +203,13 @@ fn visible(node: &Node, user: &str, machine: Option<&str>, e: &crate::events::Ev
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
         Ok(Ok(())) => true,
+        // Logged so an operator (and the test of the manager's recovery) sees why a
+        // consumer lost its stream: gone, or too slow (its write buffer full).
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "event websocket closed: a send failed");
+            tracing::info!(error = %e, "event websocket consumer dropped: a send failed");
             false
         }
         Err(_) => {
-            // Logged so an operator (and the test of the manager's recovery) sees why a
-            // consumer lost its stream.
             tracing::info!(
                 timeout = ?SEND_TIMEOUT,
                 "event websocket consumer dropped: it did not take a send in time"

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod replica;
 pub mod writer;
 
 pub const PASSWORD: &str = "mgr-test-pw-1";
