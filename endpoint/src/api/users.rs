@@ -67,22 +67,13 @@ pub async fn hash_password_field(object: &mut Value) -> Result<(), ApiError> {
     let Some(map) = object.as_object_mut() else {
         return Ok(());
     };
-    map.remove("PasswordHash");
-    let Some(pw) = map.remove("Password") else {
-        return Ok(());
-    };
-    let Value::String(pw) = pw else {
-        return Err(ApiError::new(422, "Password must be a string").on("users", ""));
-    };
-    if pw.is_empty() {
-        return Err(ApiError::new(422, "Password must not be empty").on("users", ""));
+    match password::hash_field(map).await {
+        Ok(_) => Ok(()),
+        Err(e @ password::FieldError::NotAPassword) => {
+            Err(ApiError::new(422, e.to_string()).on("users", ""))
+        }
+        Err(e) => Err(ApiError::internal(e.to_string())),
     }
-    let hashed = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    map.insert("PasswordHash".into(), Value::String(hashed));
-    Ok(())
 }
 
 pub use crate::model::redact;

@@ -25,7 +25,7 @@ use crate::registry::Accounts;
 use crate::replica::ENDPOINT_FIELD;
 use crate::state::Manager;
 
-const HASH_FIELD: &str = "PasswordHash";
+use access::password::HASH_FIELD;
 
 /// The built-in objects: the admin user and the `superuser` role.
 fn built_in(kind: Accounts) -> (&'static str, Value) {
@@ -166,26 +166,19 @@ async fn hash_password(object: &mut Value, kept: Option<Value>) -> Result<(), Ap
     let Some(map) = object.as_object_mut() else {
         return Ok(());
     };
-    map.remove(HASH_FIELD);
-    let password = match map.remove("Password") {
-        None => {
+    match access::password::hash_field(map).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
             if let Some(hash) = kept {
                 map.insert(HASH_FIELD.into(), hash);
             }
-            return Ok(());
+            Ok(())
         }
-        Some(Value::String(p)) if !p.is_empty() => p,
-        Some(_) => {
-            let why = "Password: must be a non-empty string".to_string();
-            return Err(invalid(Accounts::Users, "", why));
+        Err(e @ access::password::FieldError::NotAPassword) => {
+            Err(invalid(Accounts::Users, "", e.to_string()))
         }
-    };
-    let hashed = tokio::task::spawn_blocking(move || access::password::hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    map.insert(HASH_FIELD.into(), Value::String(hashed));
-    Ok(())
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 fn parse_object(kind: Accounts, key: &str, body: &Bytes) -> Result<Value, ApiError> {
