@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -42,6 +43,89 @@ fn create_on(c: &Cluster, name: &str) -> String {
     );
     assert_eq!(st, 201, "creating {name} on {}: {body}", c.ha_id);
     body["Uuid"].as_str().unwrap().to_owned()
+}
+
+/// The endpoints `m` names in `X-DRP-Stale-Endpoints` on its machine list ("" for none).
+fn stale_at(m: &Manager) -> String {
+    let resp = http()
+        .get(format!("{}/api/v3/machines", m.url))
+        .basic_auth("rocketskates", Some(PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.headers()
+        .get("x-drp-stale-endpoints")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Starts the stopped (only) node of cluster `c` again on its data dir and ports.
+// The same as federation_replica.rs's restart_node; common/mod.rs is another change's now.
+fn restart(c: &mut Cluster) {
+    let node = &mut c.nodes[0];
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(node.data.path().join("log"))
+        .unwrap();
+    let child = Command::new(endpoint_bin())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(node.data.path().join("d"))
+        .args(["--api-listen", &format!("127.0.0.1:{}", node.api_port)])
+        .args([
+            "--consensus-listen",
+            &format!("127.0.0.1:{}", node.cons_port),
+        ])
+        .args(["--ha-id", &c.ha_id, "--bootstrap"])
+        .env("RS_ADMIN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    node.proc = Some(Proc(child));
+    wait(WAIT, || (node.get("/api/v3/info").0 == 200).then_some(()))
+        .expect("the restarted node answers");
+}
+
+/// A websocket on `m`'s `path`, authenticated as the admin, registered for `pattern`.
+fn event_socket(
+    m: &Manager,
+    path: &str,
+    pattern: &str,
+) -> tungstenite::WebSocket<std::net::TcpStream> {
+    use base64::Engine;
+    use tungstenite::client::IntoClientRequest;
+    let addr = m
+        .url
+        .strip_prefix("http://")
+        .expect("the test manager serves plain http");
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("rocketskates:{PASSWORD}"));
+    req.headers_mut()
+        .insert("authorization", format!("Basic {token}").parse().unwrap());
+    let (mut ws, _) = tungstenite::client(req, stream).expect("websocket handshake");
+    ws.send(tungstenite::Message::Text(
+        format!("register {pattern}").into(),
+    ))
+    .unwrap();
+    let ack = next_json(&mut ws);
+    assert_eq!(ack["Action"], "register", "{ack}");
+    ws
+}
+
+/// The next JSON message of `ws` (other frames skipped; the read timeout bounds the wait).
+fn next_json(ws: &mut tungstenite::WebSocket<std::net::TcpStream>) -> serde_json::Value {
+    loop {
+        match ws.read().expect("a message within the read timeout") {
+            tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            _ => continue,
+        }
+    }
 }
 
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -95,11 +179,13 @@ fn refusals(top: &Manager, lower: &Manager) {
 }
 
 /// The top manager lists the leaves' machines, each with its leaf's Endpoint, filters by leaf,
-/// and routes a write for a leaf's machine through the lower manager to the leaf.
+/// and routes a write for a leaf's machine through the lower manager to the leaf. A leaf the
+/// lower manager sees stale is stale at the top (only it), and current again with what changed
+/// when it is back; `/<leaf>/api/v3/...` at the top reaches the leaf through the lower manager.
 #[test]
 fn a_two_level_hierarchy_lists_the_leaves_machines() {
     let _g = serial();
-    let a = Cluster::start("leaf-a", 1);
+    let mut a = Cluster::start("leaf-a", 1);
     let b = Cluster::start("leaf-b", 1);
     let dir = tempfile::tempdir().unwrap();
     let lower = Manager::start(&dir.path().join("lower"), &["--id", "lower"]);
@@ -181,4 +267,53 @@ fn a_two_level_hierarchy_lists_the_leaves_machines() {
         (l == pairs(&[("h-b", "leaf-b"), ("h-top", "leaf-b")])).then_some(())
     })
     .unwrap_or_else(|| panic!("top lists {:?}", listed(&top, "")));
+
+    // The gateway prefix of a leaf at the top goes through the lower manager.
+    let (st, via) = top.call("GET", &format!("/leaf-a/api/v3/machines/{ua}"), None);
+    assert_eq!(st, 200, "{via}");
+    assert_eq!(via["Uuid"], ua.as_str(), "{via}");
+    assert_eq!(via["Name"], "h-a", "{via}");
+    assert_eq!(stale_at(&top), "", "nothing is stale yet");
+
+    // leaf-a stops: the lower manager's replica of it goes stale, and so does the top's.
+    let all = pairs(&[("h-a", "leaf-a"), ("h-b", "leaf-b"), ("h-top", "leaf-b")]);
+    a.nodes[0].kill();
+    let stale = wait(WAIT, || Some(stale_at(&top)).filter(|s| !s.is_empty()));
+    assert_eq!(
+        stale.as_deref(),
+        Some("leaf-a"),
+        "only leaf-a is stale at the top (not lower, not leaf-b)"
+    );
+    assert_eq!(listed(&top, ""), all, "a stale leaf's machines stay listed");
+    assert_eq!(stale_at(&lower), "leaf-a");
+
+    // Back, with a machine made as soon as it answers: current again at the top, showing it.
+    restart(&mut a);
+    let back = create_on(&a, "h-back");
+    let want_a = pairs(&[("h-a", "leaf-a"), ("h-back", "leaf-a")]);
+    wait(WAIT, || {
+        (stale_at(&top).is_empty() && listed(&top, "?Endpoint=leaf-a") == want_a).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "top: stale {:?}, leaf-a lists {:?}",
+            stale_at(&top),
+            listed(&top, "?Endpoint=leaf-a")
+        )
+    });
+    let (st, via) = top.call("GET", &format!("/leaf-a/api/v3/machines/{back}"), None);
+    assert_eq!(st, 200, "{via}");
+    assert_eq!(via["Name"], "h-back", "{via}");
+    let (st, body) = top.call("GET", "/leaf-z/api/v3/machines", None);
+    assert_eq!(st, 404, "an unknown leaf: {body}");
+
+    // The websocket proxy of a leaf at the top goes through the lower manager's to the leaf.
+    let mut ws = event_socket(&top, "/leaf-b/api/v3/ws", "machines.create.*");
+    let made = create_on(&b, "h-ws");
+    let event = wait(WAIT, || {
+        let e = next_json(&mut ws);
+        (e["Key"] == made.as_str()).then_some(e)
+    })
+    .expect("the leaf's create event");
+    assert_eq!(event["Object"]["Name"], "h-ws", "{event}");
 }

@@ -9,6 +9,9 @@
 //! or PATCH without an `Idempotency-Key` gets one from the gateway (the endpoint keeps keys in
 //! its replicated state), which makes re-sending it after a lost leader safe too. Anything
 //! else is re-sent only when the connection was refused (it surely never arrived).
+//!
+//! A leaf of a manager registered here (a manager hierarchy) is reached through that manager:
+//! `/<leaf>/api/v3/...` goes to its own gateway as is ([`route`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,7 @@ use proto::{headers, paths};
 use crate::cluster::{Cluster, Retry, SendError};
 use crate::http::auth::Caller;
 use crate::http::{ApiError, AppState};
+use crate::state::Manager;
 
 /// Request bodies buffered for re-sending after a failover, at most.
 pub(crate) const MAX_BODY: usize = 64 << 20;
@@ -111,10 +115,10 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
         .get::<Caller>()
         .copied()
         .unwrap_or(Caller::ClusterCredential);
-    let Some(cluster) = st.mgr.cluster(id) else {
+    let Some((cluster, prefix)) = route(&st.mgr, id) else {
         return unknown_endpoint(id, caller);
     };
-    let tail = format!("/{rest}");
+    let tail = format!("{prefix}/{rest}");
     let (forward, caller_auth) = match prepare(req, tail).await {
         Ok(f) => f,
         Err(e) => return e.on(&path).into_response(),
@@ -123,6 +127,17 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
         Ok(resp) => stream_back(resp, &path),
         Err(e) => send_failed(id, &e).into_response(),
     }
+}
+
+/// Where a gateway request for endpoint `id` goes: its cluster with no path prefix, or, for a
+/// leaf of a manager registered here ([`crate::replica::Replica::origin`]), that manager with
+/// the prefix `/<leaf>` so its own gateway forwards it on.
+pub(crate) fn route(mgr: &Manager, id: &str) -> Option<(Arc<Cluster>, String)> {
+    if let Some(cluster) = mgr.cluster(id) {
+        return Some((cluster, String::new()));
+    }
+    let via = mgr.cluster(&mgr.replica.origin(id)?)?;
+    Some((via, format!("/{id}")))
 }
 
 /// 502 naming the cluster a request could not be delivered to, and why.

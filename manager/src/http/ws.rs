@@ -4,10 +4,16 @@
 //! every cluster the replica follows, each with `Endpoint` on the event and its object.
 //! Only the admin gets here (the router's authentication covers this route).
 //!
+//! Besides the changes, a client registered for them is told when the replica of an endpoint
+//! turns stale or current (a `sync` event, [`crate::replica::nested::SYNC_TYPE`]), and where
+//! each stands when it registers: a manager following this one marks exactly that leaf.
+//!
 //! Under hostile load, as on an endpoint: a command is at most [`MAX_MESSAGE_BYTES`], a frame
 //! at most [`MAX_FRAME_BYTES`], at most [`MAX_SUBSCRIPTIONS`] registrations per socket, and a
 //! consumer that does not take a message within [`SEND_TIMEOUT`] is dropped.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -17,6 +23,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::replica::nested::{sync_event, SYNC_TYPE};
+use crate::replica::EndpointSync;
+use crate::state::Manager;
 
 /// Longest command (a pattern is three short names).
 pub const MAX_MESSAGE_BYTES: usize = 4096;
@@ -36,10 +45,11 @@ pub async fn upgrade(
 ) -> Response {
     let events = st.mgr.replica.subscribe();
     let shutdown = st.mgr.shutdown_signal();
+    let mgr = st.mgr.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| serve(socket, events, shutdown))
+        .on_upgrade(move |socket| serve(socket, mgr, events, shutdown))
 }
 
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
@@ -53,13 +63,61 @@ async fn reply(socket: &mut WebSocket, v: Value) -> bool {
     send(socket, Message::Text(v.to_string().into())).await
 }
 
+/// What a client was last told of each endpoint's sync: current, the error, its re-lists.
+type Told = BTreeMap<String, (bool, Option<String>, u64)>;
+
+/// The `sync` events `regs` asks for that tell something new, given what was `told` (which
+/// they are added to): every matching endpoint at registration, then its changes.
+fn sync_updates(
+    mgr: &Manager,
+    states: &BTreeMap<String, EndpointSync>,
+    regs: &Registrations,
+    told: &mut Told,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (id, state) in states {
+        let action = if state.current { "current" } else { "stale" };
+        if !regs.matches(SYNC_TYPE, action, id) {
+            continue;
+        }
+        let lists = mgr.replica.counts(id).lists;
+        let now = (state.current, state.error.clone(), lists);
+        if told.get(id) != Some(&now) {
+            out.push(sync_event(id, state, lists));
+            told.insert(id.clone(), now);
+        }
+    }
+    out
+}
+
+/// Sends the `sync` events due now; false when the client is gone.
+async fn tell_sync(
+    socket: &mut WebSocket,
+    mgr: &Manager,
+    sync: &mut tokio::sync::watch::Receiver<BTreeMap<String, EndpointSync>>,
+    regs: &Registrations,
+    told: &mut Told,
+) -> bool {
+    // Copied out: the watch's lock is not held across the sends.
+    let states = sync.borrow_and_update().clone();
+    for update in sync_updates(mgr, &states, regs, told) {
+        if !reply(socket, update).await {
+            return false;
+        }
+    }
+    true
+}
+
 async fn serve(
     mut socket: WebSocket,
+    mgr: Arc<Manager>,
     mut events: tokio::sync::broadcast::Receiver<crate::replica::FederatedEvent>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut regs = Registrations::default();
     let mut ping = tokio::time::interval(PING_EVERY);
+    let mut sync = mgr.replica.watch_sync();
+    let mut told = Told::new();
     loop {
         tokio::select! {
             _ = async { shutdown.wait_for(|s| *s).await.is_ok() } => {
@@ -81,6 +139,14 @@ async fn serve(
                     Some(Ok(_)) => continue,
                 };
                 if !reply(&mut socket, outcome).await {
+                    return;
+                }
+                if !tell_sync(&mut socket, &mgr, &mut sync, &regs, &mut told).await {
+                    return;
+                }
+            }
+            Ok(()) = sync.changed() => {
+                if !tell_sync(&mut socket, &mgr, &mut sync, &regs, &mut told).await {
                     return;
                 }
             }

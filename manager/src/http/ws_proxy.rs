@@ -6,7 +6,8 @@
 //!
 //! Messages are passed through both ways (text and binary; each side answers its own pings),
 //! a send that is not taken within [`super::ws::SEND_TIMEOUT`] ends the pair, and so does
-//! the manager's shutdown.
+//! the manager's shutdown. A leaf of a manager registered here is proxied through that
+//! manager's own `/<leaf>/api/v3/ws` ([`super::gateway::route`]).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Path, RawQuery, State};
@@ -31,7 +32,7 @@ pub async fn proxy(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(cluster) = st.mgr.cluster(&id) else {
+    let Some((cluster, prefix)) = super::gateway::route(&st.mgr, &id) else {
         return ApiError::not_found("endpoints", &id).into_response();
     };
     let conn = cluster.connection();
@@ -47,7 +48,7 @@ pub async fn proxy(
     let mut upstream = None;
     for base in cluster.targets() {
         match socket::open_as(
-            &base,
+            &format!("{}{prefix}", base.trim_end_matches('/')),
             &query,
             &conn.anchor,
             authorization.clone(),

@@ -12,7 +12,8 @@
 //! endpoint is marked stale and the follower reconnects with capped backoff.
 //!
 //! An endpoint that is a manager ([`Cluster::is_manager`]) is followed the same way, but its
-//! objects stay their leaves' ([`super::nested`]) and it is always re-listed (no event ring).
+//! objects stay their leaves' ([`super::nested`]) and it is always re-listed (no event ring);
+//! it reports its leaves' staleness, and is re-listed again when it re-listed one of them.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -129,6 +130,10 @@ async fn session(
             next = socket::next(&mut socket, SILENCE) => {
                 if let Next::Json(msg) = next? {
                     handle(replica, id, &msg, nested)?;
+                    // A leaf the manager re-listed: its re-list made no events to follow.
+                    if nested && replica.take_relist(id) {
+                        resync(replica, id, cluster, &mut socket, nested).await?;
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -224,7 +229,7 @@ fn handle(replica: &Replica, id: &str, msg: &Value, nested: bool) -> Result<(), 
         }
         Some(_) => Ok(()),
         None if nested => {
-            nested::apply_leaf_event(replica, id, msg);
+            nested::apply(replica, id, msg);
             Ok(())
         }
         None => {

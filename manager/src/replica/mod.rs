@@ -9,7 +9,7 @@
 
 mod apply;
 pub mod follow;
-mod nested;
+pub mod nested;
 pub mod socket;
 mod store;
 
@@ -72,6 +72,10 @@ pub struct Replica {
     /// Leaves served through a followed manager: leaf id → that manager's id ([`nested`]).
     /// Their objects are owned by the leaf here and stored on disk under the manager.
     origins: Mutex<BTreeMap<String, String>>,
+    /// What each followed manager last said of its leaves' sync ([`nested::SYNC_TYPE`]).
+    reports: Mutex<BTreeMap<String, nested::LeafReport>>,
+    /// Managers to re-list: one of their leaves was re-listed down there ([`nested`]).
+    relists: Mutex<std::collections::BTreeSet<String>>,
     /// Where changes are persisted (none: in memory only).
     disk: Option<store::Writer>,
 }
@@ -84,6 +88,8 @@ impl Default for Replica {
             events: broadcast::channel(EVENT_CAPACITY).0,
             counts: Mutex::new(BTreeMap::new()),
             origins: Mutex::new(BTreeMap::new()),
+            reports: Mutex::new(BTreeMap::new()),
+            relists: Mutex::new(std::collections::BTreeSet::new()),
             disk: None,
         }
     }
@@ -307,6 +313,7 @@ impl Replica {
     /// Forgets everything of an endpoint removed from the manager (a manager's: its leaves').
     pub fn drop_endpoint(&self, endpoint: &str) {
         let leaves = self.forget_leaves(endpoint);
+        self.forget_reports(&leaves);
         if let Ok(mut objects) = self.objects.lock() {
             remove_endpoint(&mut objects, endpoint);
             for leaf in &leaves {
@@ -369,6 +376,11 @@ impl Replica {
     /// The commit index `endpoint`'s replica reflects (0: unknown).
     pub fn index(&self, endpoint: &str) -> u64 {
         self.sync.borrow().get(endpoint).map_or(0, |s| s.index)
+    }
+
+    /// Every endpoint's sync state, as it changes (the federated socket reports it).
+    pub fn watch_sync(&self) -> watch::Receiver<BTreeMap<String, EndpointSync>> {
+        self.sync.subscribe()
     }
 
     /// Every endpoint's sync state.

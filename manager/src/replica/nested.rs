@@ -9,14 +9,46 @@
 //! is, with the leaf's own commit index from the events' `Index` (so a routed write's
 //! read-your-writes wait works one level down). A manager has no per-cluster event ring, so
 //! every reconnection re-lists.
+//!
+//! A leaf's staleness one level down is pushed: a manager's federated socket sends a
+//! [`SYNC_TYPE`] event whenever its replica of an endpoint turns stale or current (and the
+//! current state of each at registration), so the manager above marks exactly that leaf.
+//! Such an event also counts the lower manager's re-lists of the leaf: a re-list publishes no
+//! events, so when it grows the manager above re-lists the lower one to see what changed.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::apply::{self, apply_event, index_of};
-use super::{remove_endpoint, store, Replica, ENDPOINT_FIELD};
+use super::{remove_endpoint, store, EndpointSync, Replica, ENDPOINT_FIELD};
+
+/// The `Type` of the event a manager's federated socket sends about one of its endpoints'
+/// replica (`Action` `current` or `stale`, `Key` the endpoint). DRP clients ignore types they
+/// do not know; a manager above follows it.
+pub const SYNC_TYPE: &str = "sync";
+
+/// What a followed manager last said of one of its leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct LeafReport {
+    /// Why its replica of the leaf is stale, as shown here (None: current).
+    error: Option<String>,
+    /// How often it has re-listed the leaf.
+    lists: u64,
+}
+
+/// The [`SYNC_TYPE`] event for `endpoint`'s sync `state`, `lists` its re-lists so far.
+pub fn sync_event(endpoint: &str, state: &EndpointSync, lists: u64) -> Value {
+    let action = if state.current { "current" } else { "stale" };
+    json!({
+        "Type": SYNC_TYPE, "Action": action, "Key": endpoint, ENDPOINT_FIELD: endpoint,
+        "Object": {
+            ENDPOINT_FIELD: endpoint, "Current": state.current, "Error": state.error,
+            "Index": state.index, "Lists": lists,
+        },
+    })
+}
 
 /// The leaf an object or event of a manager names (`Endpoint`).
 pub(super) fn leaf_of(v: &Value) -> Option<&str> {
@@ -65,8 +97,32 @@ impl Replica {
             o.insert(leaf.to_owned(), manager.to_owned()).as_deref() != Some(manager)
         });
         if new {
-            self.set_current(leaf, None);
+            self.set_current(leaf, self.reported_error(leaf));
         }
+    }
+
+    /// Why the manager serving `leaf` said its replica of it is stale (None: current or never
+    /// said).
+    fn reported_error(&self, leaf: &str) -> Option<String> {
+        self.reports
+            .lock()
+            .ok()
+            .and_then(|r| r.get(leaf).and_then(|l| l.error.clone()))
+    }
+
+    /// Forgets what was reported of `leaves` (their manager was removed).
+    pub(super) fn forget_reports(&self, leaves: &[String]) {
+        if let Ok(mut r) = self.reports.lock() {
+            for leaf in leaves {
+                r.remove(leaf);
+            }
+        }
+    }
+
+    /// Whether `manager` is to be re-listed (one of its leaves was re-listed down there);
+    /// clears the wish.
+    pub(super) fn take_relist(&self, manager: &str) -> bool {
+        self.relists.lock().is_ok_and(|mut r| r.remove(manager))
     }
 
     /// Makes `listed` (collection, key, object naming its leaf) exactly the objects served
@@ -100,6 +156,10 @@ impl Replica {
                 index: 0,
             });
         }
+        // A leaf holding no objects now is still the manager's while it reports on it.
+        if let Ok(reports) = self.reports.lock() {
+            leaves.extend(before.iter().filter(|l| reports.contains_key(*l)).cloned());
+        }
         if let Ok(mut o) = self.origins.lock() {
             for leaf in &leaves {
                 o.insert(leaf.clone(), manager.to_owned());
@@ -111,17 +171,62 @@ impl Replica {
             }
         });
         for leaf in &leaves {
-            self.set_current(leaf, None);
+            self.set_current(leaf, self.reported_error(leaf));
         }
     }
 
-    /// Marks `manager`'s leaves as current or stale as its follower is.
+    /// Marks `manager`'s leaves stale when its follower is (`error`), else as it reports them.
     pub(super) fn set_leaves_current(&self, manager: &str, error: Option<&str>) {
         for leaf in self.leaves_of(manager) {
-            self.set_current(
-                &leaf,
-                error.map(|e| format!("through manager `{manager}`: {e}")),
-            );
+            let error = match error {
+                Some(e) => Some(format!("through manager `{manager}`: {e}")),
+                None => self.reported_error(&leaf),
+            };
+            self.set_current(&leaf, error);
+        }
+    }
+}
+
+/// Applies one message of the followed `manager`: a [`SYNC_TYPE`] report on a leaf, else a
+/// change of a leaf's object.
+pub(super) fn apply(replica: &Replica, manager: &str, event: &Value) {
+    if event.get("Type").and_then(Value::as_str) == Some(SYNC_TYPE) {
+        apply_leaf_sync(replica, manager, event);
+    } else {
+        apply_leaf_event(replica, manager, event);
+    }
+}
+
+/// Marks the leaf a [`SYNC_TYPE`] event names as `manager` says it is. When the manager has
+/// re-listed the leaf since its last report, the manager is to be re-listed here
+/// ([`Replica::take_relist`]): what that re-list found made no events.
+fn apply_leaf_sync(replica: &Replica, manager: &str, event: &Value) {
+    let Some(leaf) = event
+        .get("Key")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty() && *l != manager)
+    else {
+        return;
+    };
+    let o = &event["Object"];
+    let error = (o["Current"].as_bool() != Some(true)).then(|| {
+        let why = o["Error"].as_str().unwrap_or("stale");
+        format!("through manager `{manager}`: {why}")
+    });
+    let report = LeafReport {
+        error: error.clone(),
+        lists: o["Lists"].as_u64().unwrap_or(0),
+    };
+    let relisted = replica.reports.lock().is_ok_and(|mut r| {
+        let lists = report.lists;
+        r.insert(leaf.to_owned(), report)
+            .is_some_and(|before| lists > before.lists)
+    });
+    replica.adopt(manager, leaf);
+    replica.set_current(leaf, error);
+    if relisted {
+        if let Ok(mut r) = replica.relists.lock() {
+            r.insert(manager.to_owned());
         }
     }
 }
@@ -129,7 +234,7 @@ impl Replica {
 /// Applies one event of the followed `manager` as its leaf's: stored and published under
 /// the leaf, the leaf's commit index raised to the event's. An event naming no leaf cannot be
 /// placed and is skipped.
-pub(super) fn apply_leaf_event(replica: &Replica, manager: &str, event: &Value) {
+fn apply_leaf_event(replica: &Replica, manager: &str, event: &Value) {
     let Some(leaf) = leaf_of(event) else {
         tracing::debug!(%manager, "an event of a manager without Endpoint: skipped");
         return;
@@ -163,6 +268,63 @@ mod tests {
         let key = object["Uuid"].clone();
         json!({"Type": "machines", "Action": action, "Key": key, "Object": object,
                "Endpoint": leaf, "Index": index})
+    }
+
+    fn report(leaf: &str, current: bool, lists: u64) -> Value {
+        let state = EndpointSync {
+            index: 9,
+            current,
+            error: (!current).then(|| "socket closed".to_owned()),
+        };
+        sync_event(leaf, &state, lists)
+    }
+
+    /// A lower manager's sync report marks exactly its leaf: stale through a re-list and the
+    /// follower's reconnection, current again when it says so; a report of a re-list down
+    /// there asks for a re-list of the manager here, once.
+    #[test]
+    fn a_leaf_is_as_stale_as_its_manager_reports() {
+        let r = Replica::default();
+        let listed = vec![
+            ("machines".into(), "u1".into(), machine("u1", "a", "m1")),
+            ("machines".into(), "u2".into(), machine("u2", "b", "m2")),
+        ];
+        r.replace_manager("lower", listed.clone());
+        r.set_current("lower", None);
+        apply(&r, "lower", &report("a", true, 1));
+        apply(&r, "lower", &report("b", true, 1));
+        assert!(!r.take_relist("lower"), "first reports ask nothing");
+
+        apply(&r, "lower", &report("a", false, 1));
+        assert_eq!(r.stale(), ["a"]);
+        let why = r.sync_states()["a"].error.clone().unwrap_or_default();
+        assert!(
+            why.contains("lower") && why.contains("socket closed"),
+            "{why}"
+        );
+        // A re-list of the manager here or its reconnection does not hide it.
+        r.replace_manager("lower", listed);
+        r.set_leaves_current("lower", None);
+        assert_eq!(r.stale(), ["a"]);
+        assert_eq!(r.owners("machines", "u1"), ["a"], "its objects stay listed");
+
+        apply(&r, "lower", &report("a", true, 2));
+        assert!(r.stale().is_empty(), "{:?}", r.sync_states());
+        assert!(r.take_relist("lower"), "re-listed down there: re-list here");
+        assert!(!r.take_relist("lower"));
+        apply(&r, "lower", &report("b", true, 1));
+        assert!(!r.take_relist("lower"));
+
+        // A report naming the manager itself or nothing changes nothing.
+        apply(&r, "lower", &report("lower", false, 5));
+        apply(
+            &r,
+            "lower",
+            &json!({"Type": SYNC_TYPE, "Action": "stale", "Key": ""}),
+        );
+        assert!(r.stale().is_empty(), "{:?}", r.sync_states());
+        r.drop_endpoint("lower");
+        assert!(r.reports.lock().is_ok_and(|m| m.is_empty()));
     }
 
     /// A manager's re-list and events land under each object's leaf, routed back through the

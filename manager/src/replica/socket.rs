@@ -47,7 +47,7 @@ pub enum SocketError {
     Protocol(String),
 }
 
-/// Opens `/api/v3/ws?<query>` on the member at `base` (its API URL) with the stored
+/// Opens `/api/v3/ws?<query>` on the member at `base` (its API URL, with any path) with the stored
 /// credentials.
 pub(super) async fn open(
     base: &str,
@@ -117,7 +117,9 @@ pub async fn open_as(
     };
     let scheme = if tls { "wss" } else { "ws" };
     let authority = url.host_str().unwrap_or_default();
-    let ws_url = format!("{scheme}://{authority}:{port}/api/v3/ws?{query}");
+    // A base with a path (a leaf behind a manager: `<manager>/<leaf>`) keeps it.
+    let prefix = url.path().trim_end_matches('/');
+    let ws_url = format!("{scheme}://{authority}:{port}{prefix}/api/v3/ws?{query}");
     let ws_err = |source| SocketError::Ws {
         url: base.into(),
         source: Box::new(source),
