@@ -27,6 +27,10 @@ pub struct Bus {
     /// The index the store last jumped to without events (0: never), so live subscribers
     /// learn that their stream is not continuous.
     skipped: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The highest index published or skipped to: the store reflects at least this much (an
+    /// entry's events go out after its transaction commits), which openraft's applied-index
+    /// metric may not show yet.
+    reached: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Ring {
@@ -62,11 +66,24 @@ impl Bus {
                 floor: applied,
             })),
             skipped: Arc::new(tokio::sync::watch::channel(0).0),
+            reached: Arc::new(std::sync::atomic::AtomicU64::new(applied)),
         }
+    }
+
+    /// The highest index whose changes the store holds by this bus's account (events sent,
+    /// or a jump without events).
+    pub fn reached(&self) -> u64 {
+        self.reached.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn reach(&self, index: u64) {
+        self.reached
+            .fetch_max(index, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Publishes `event` to live subscribers and keeps it in the ring; no subscriber is fine.
     pub fn send(&self, event: Event) {
+        self.reach(event.index);
         // Under the ring's lock, so `subscribe_since` sees each event either in the ring or
         // on its new receiver, never both or neither.
         let Ok(mut ring) = self.ring.lock() else {
@@ -86,6 +103,7 @@ impl Bus {
     /// before it is no longer covered, and live subscribers are told through
     /// [`Bus::skips`] (their stream missed whatever the snapshot changed).
     pub fn skipped_to(&self, index: u64) {
+        self.reach(index);
         if let Ok(mut ring) = self.ring.lock() {
             ring.floor = ring.floor.max(index);
             ring.events.retain(|e| e.index > index);
@@ -381,6 +399,20 @@ mod tests {
         let (replay, _) = bus.subscribe_since(2).expect("covered");
         let keys: Vec<_> = replay.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["3", "4", "5"]);
+    }
+
+    /// What the bus has published (or jumped to) is what the store reflects at least, and it
+    /// never goes back; a clone (the node's) sees the state machine's sends.
+    #[test]
+    fn reached_follows_sends_and_jumps() {
+        let bus = Bus::new(7);
+        let node_side = bus.clone();
+        assert_eq!(node_side.reached(), 7);
+        bus.send(at(9, "9"));
+        assert_eq!(node_side.reached(), 9);
+        bus.skipped_to(20);
+        bus.send(at(3, "late"));
+        assert_eq!(node_side.reached(), 20);
     }
 
     /// An installed snapshot tells every live subscriber of the jump (and a later one does

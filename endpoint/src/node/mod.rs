@@ -112,9 +112,11 @@ impl Node {
         self.raft.commit_index()
     }
 
-    /// Index of the last entry this member applied.
+    /// Index of the last entry this member applied: openraft's metric, or further when the
+    /// state machine has already published events of later entries (the metric is updated
+    /// after the apply returns, so a client that saw an event must not see a lower index).
     pub fn applied_index(&self) -> u64 {
-        self.raft.applied_index()
+        self.raft.applied_index().max(self.events.reached())
     }
 
     pub fn leader_hint(&self) -> LeaderHint {
