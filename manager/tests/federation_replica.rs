@@ -9,15 +9,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::replica::{replica, wait_replica, EventSocket};
 use common::*;
 use serde_json::{json, Value};
 
 const IDS: [&str; 3] = ["fed-a", "fed-b", "fed-c"];
-const LONG: Duration = Duration::from_secs(90);
 
 fn create_machine(node: &Node, name: &str) {
     let (st, body) = node.get("/api/v3/info");
@@ -28,33 +25,6 @@ fn create_machine(node: &Node, name: &str) {
         Some(json!({"Name": name})),
     );
     assert_eq!(st, 201, "creating {name}: {body}");
-}
-
-/// Starts a stopped node again on its data dir and ports.
-fn restart_node(node: &mut Node, ha_id: &str) {
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(node.data.path().join("log"))
-        .unwrap();
-    let child = Command::new(endpoint_bin())
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(node.data.path().join("d"))
-        .args(["--api-listen", &format!("127.0.0.1:{}", node.api_port)])
-        .args([
-            "--consensus-listen",
-            &format!("127.0.0.1:{}", node.cons_port),
-        ])
-        .args(["--ha-id", ha_id, "--bootstrap"])
-        .env("RS_ADMIN_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    node.proc = Some(Proc(child));
-    wait(LONG, || (node.get("/api/v3/info").0 == 200).then_some(()))
-        .expect("the restarted node answers");
 }
 
 #[test]
@@ -141,7 +111,7 @@ fn three_clusters_replicated_followed_through_a_stop_and_a_manager_restart() {
     wait_replica(&m, IDS[0], "following while another cluster is down", |r| {
         objects(r, 0, 2) && r["Current"] == true
     });
-    restart_node(&mut clusters[2].nodes[0], IDS[2]);
+    clusters[2].nodes[0].restart_alone(IDS[2]);
     create_machine(&clusters[2].nodes[0], "fed-c-after-restart");
     let r = wait_replica(&m, IDS[2], "caught up after its restart", |r| {
         r["Current"] == true && objects(r, 2, 2)
@@ -168,7 +138,7 @@ fn three_clusters_replicated_followed_through_a_stop_and_a_manager_restart() {
         );
         assert!(r["Index"].as_u64() >= b["Index"].as_u64(), "{id}: {r}");
     }
-    restart_node(&mut clusters[2].nodes[0], IDS[2]);
+    clusters[2].nodes[0].restart_alone(IDS[2]);
     wait_replica(
         &m,
         IDS[1],

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -58,35 +57,6 @@ fn stale_at(m: &Manager) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned()
-}
-
-/// Starts the stopped (only) node of cluster `c` again on its data dir and ports.
-// The same as federation_replica.rs's restart_node; common/mod.rs is another change's now.
-fn restart(c: &mut Cluster) {
-    let node = &mut c.nodes[0];
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(node.data.path().join("log"))
-        .unwrap();
-    let child = Command::new(endpoint_bin())
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(node.data.path().join("d"))
-        .args(["--api-listen", &format!("127.0.0.1:{}", node.api_port)])
-        .args([
-            "--consensus-listen",
-            &format!("127.0.0.1:{}", node.cons_port),
-        ])
-        .args(["--ha-id", &c.ha_id, "--bootstrap"])
-        .env("RS_ADMIN_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    node.proc = Some(Proc(child));
-    wait(WAIT, || (node.get("/api/v3/info").0 == 200).then_some(()))
-        .expect("the restarted node answers");
 }
 
 /// A websocket on `m`'s `path`, authenticated as the admin, registered for `pattern`.
@@ -288,7 +258,7 @@ fn a_two_level_hierarchy_lists_the_leaves_machines() {
     assert_eq!(stale_at(&lower), "leaf-a");
 
     // Back, with a machine made as soon as it answers: current again at the top, showing it.
-    restart(&mut a);
+    a.nodes[0].restart_alone(&a.ha_id);
     let back = create_on(&a, "h-back");
     let want_a = pairs(&[("h-a", "leaf-a"), ("h-back", "leaf-a")]);
     wait(WAIT, || {

@@ -159,6 +159,36 @@ impl Node {
         self.proc = None;
     }
 
+    /// Starts this stopped node of a single-node cluster `ha_id` again, on its data dir and
+    /// ports, and waits until it answers.
+    pub fn restart_alone(&mut self, ha_id: &str) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data.path().join("log"))
+            .unwrap();
+        let child = Command::new(endpoint_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data.path().join("d"))
+            .args(["--api-listen", &format!("127.0.0.1:{}", self.api_port)])
+            .args([
+                "--consensus-listen",
+                &format!("127.0.0.1:{}", self.cons_port),
+            ])
+            .args(["--ha-id", ha_id, "--bootstrap"])
+            .env("RS_ADMIN_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.proc = Some(Proc(child));
+        wait(Duration::from_secs(60), || {
+            (self.get("/api/v3/info").0 == 200).then_some(())
+        })
+        .expect("the restarted node answers");
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
         call("GET", &format!("{}{path}", self.url), None)
     }
