@@ -10,6 +10,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::replica::EventSocket;
 use common::*;
 use serde_json::{json, Value};
 
@@ -75,11 +76,9 @@ fn on_cluster(c: &Cluster, uuid: &str) -> Value {
     body
 }
 
-#[test]
-fn a_user_with_claims_on_one_endpoint_only_is_refused_on_another() {
-    let _g = serial();
+/// Single-node clusters `auth-a` and `auth-b`, connected to a manager in `dir`.
+fn two_clusters(dir: &tempfile::TempDir) -> (Cluster, Cluster, Manager) {
     let (a, b) = (Cluster::start("auth-a", 1), Cluster::start("auth-b", 1));
-    let dir = tempfile::tempdir().unwrap();
     let m = Manager::start(&dir.path().join("m"), &[]);
     for c in [&a, &b] {
         m.register(c, &[], false);
@@ -87,6 +86,179 @@ fn a_user_with_claims_on_one_endpoint_only_is_refused_on_another() {
     for c in [&a, &b] {
         m.wait_status(&c.ha_id, "connected", WAIT);
     }
+    (a, b, m)
+}
+
+/// The manager's event websocket at `path` as `user`/`password`, registered for
+/// `pattern`; the HTTP status when the upgrade is refused.
+fn socket_as(
+    m: &Manager,
+    path: &str,
+    user: &str,
+    password: &str,
+    pattern: &str,
+) -> Result<EventSocket, u16> {
+    use base64::Engine as _;
+    use tungstenite::client::IntoClientRequest;
+    let stream = std::net::TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut req = format!("ws://127.0.0.1:{}{path}", m.port)
+        .into_client_request()
+        .unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    req.headers_mut()
+        .insert("authorization", format!("Basic {basic}").parse().unwrap());
+    let mut ws = match tungstenite::client(req, stream) {
+        Ok((ws, _)) => ws,
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            return Err(r.status().as_u16())
+        }
+        Err(e) => panic!("websocket handshake on {path}: {e}"),
+    };
+    ws.send(tungstenite::Message::Text(
+        format!("register {pattern}").into(),
+    ))
+    .unwrap();
+    let mut socket = EventSocket(ws);
+    let ack = socket.next();
+    assert_eq!(ack["Action"], "register", "{ack}");
+    Ok(socket)
+}
+
+/// The next `machines` event on `socket` (other messages skipped).
+fn next_machine_event(socket: &mut EventSocket) -> Value {
+    loop {
+        let e = socket.next();
+        if e["Type"] == "machines" {
+            return e;
+        }
+    }
+}
+
+#[test]
+fn a_users_event_stream_carries_only_the_endpoints_it_may_read() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, _b, m) = two_clusters(&dir);
+    let claims =
+        json!([{"Scope": "machines", "Action": "*", "Specific": "*", "Endpoint": "auth-a"}]);
+    let role = json!({"Name": "a-machines", "Claims": claims.clone()});
+    let (st, body) = m.call("POST", "/api/v3/roles", Some(role));
+    assert_eq!(st, 201, "{body}");
+    let user = json!({"Name": "ops", "Password": "ops-pw", "Roles": ["a-machines"]});
+    let (st, body) = m.call("POST", "/api/v3/users", Some(user));
+    assert_eq!(st, 201, "{body}");
+
+    // The user's socket needs no claim on the manager itself; the admin's sees everything.
+    let mut ops = socket_as(&m, "/api/v3/ws", "ops", "ops-pw", "machines.*.*").unwrap();
+    let admin_user = proto::paths::ADMIN_USER;
+    let mut admin = socket_as(&m, "/api/v3/ws", admin_user, PASSWORD, "machines.*.*").unwrap();
+
+    // B's machine first, then A's: the user's first machine event is A's create.
+    let on_b = machine_on(&m, "auth-b", "ev-b-1");
+    let on_a = machine_on(&m, "auth-a", "ev-a-1");
+    let first = next_machine_event(&mut ops);
+    assert_eq!(first["Endpoint"], "auth-a", "{first}");
+    assert_eq!(
+        (&first["Action"], &first["Key"]),
+        (&json!("create"), &json!(on_a)),
+        "{first}"
+    );
+    // Another of each: no B event arrives before A's later create.
+    let on_b2 = machine_on(&m, "auth-b", "ev-b-2");
+    let on_a2 = machine_on(&m, "auth-a", "ev-a-2");
+    loop {
+        let e = next_machine_event(&mut ops);
+        assert_eq!(
+            e["Endpoint"], "auth-a",
+            "an event of B reached the user: {e}"
+        );
+        assert!(e["Key"] != json!(on_b) && e["Key"] != json!(on_b2), "{e}");
+        if e["Action"] == "create" && e["Key"] == json!(on_a2) {
+            break;
+        }
+    }
+
+    // The admin's socket carries all four creates, each with its Endpoint.
+    let mut want = vec![
+        (on_b, "auth-b"),
+        (on_a, "auth-a"),
+        (on_b2, "auth-b"),
+        (on_a2, "auth-a"),
+    ];
+    while !want.is_empty() {
+        let e = next_machine_event(&mut admin);
+        if e["Action"] != "create" {
+            continue;
+        }
+        let key = e["Key"].as_str().unwrap_or_default().to_owned();
+        let at = want.iter().position(|(k, _)| *k == key);
+        let (_, endpoint) = want.remove(at.unwrap_or_else(|| panic!("unexpected create: {e}")));
+        assert_eq!(e["Endpoint"], endpoint, "{e}");
+    }
+
+    // A role change reaches an open socket (its claims are re-read within a bound): once
+    // the role covers B too, a round of B then A brings B's create first. Rounds until then.
+    let both = json!([{"Scope": "machines", "Action": "*", "Specific": "*",
+        "Endpoint": "auth-a,auth-b"}]);
+    let (st, body) = m.call(
+        "PUT",
+        "/api/v3/roles/a-machines",
+        Some(json!({"Name": "a-machines", "Claims": both})),
+    );
+    assert_eq!(st, 200, "{body}");
+    let mut round = 0;
+    let seen_b = wait(WAIT, || {
+        round += 1;
+        let b = machine_on(&m, "auth-b", &format!("ev-b-round-{round}"));
+        let a = machine_on(&m, "auth-a", &format!("ev-a-round-{round}"));
+        loop {
+            let e = next_machine_event(&mut ops);
+            if e["Key"] == json!(b) {
+                return Some(e);
+            }
+            if e["Action"] == "create" && e["Key"] == json!(a) {
+                return None;
+            }
+        }
+    })
+    .expect("B's events reach the user after its role covers B");
+    assert_eq!(seen_b["Endpoint"], "auth-b", "{seen_b}");
+    let (st, body) = m.call(
+        "PUT",
+        "/api/v3/roles/a-machines",
+        Some(json!({"Name": "a-machines", "Claims": claims})),
+    );
+    assert_eq!(st, 200, "{body}");
+
+    // The gateway's proxy of B's socket is refused before the upgrade; A's is served.
+    let refused = socket_as(&m, "/auth-b/api/v3/ws", "ops", "ops-pw", "machines.*.*");
+    assert_eq!(refused.err(), Some(403));
+    let mut via_a = socket_as(&m, "/auth-a/api/v3/ws", "ops", "ops-pw", "*.*.*").unwrap();
+    // A profile on A, which ops may not get, then a machine: only the machine comes through.
+    let profile = json!({"Name": "not-for-ops", "Endpoint": "auth-a"});
+    let (st, body) = m.call("POST", "/api/v3/profiles", Some(profile));
+    assert_eq!(st, 201, "{body}");
+    let on_a3 = machine_on(&m, "auth-a", "ev-a-3");
+    let e = loop {
+        let e = via_a.next();
+        if e["Type"] != "websocket" {
+            break e;
+        }
+    };
+    assert_eq!(e["Type"], "machines", "{e}");
+    assert_eq!(
+        (&e["Action"], &e["Key"]),
+        (&json!("create"), &json!(on_a3)),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_user_with_claims_on_one_endpoint_only_is_refused_on_another() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, m) = two_clusters(&dir);
     let on_a = machine_on(&m, "auth-a", "ma-1");
     let on_b = machine_on(&m, "auth-b", "mb-1");
 

@@ -4,8 +4,12 @@
 //! every endpoint) says on which endpoints' objects it holds.
 //!
 //! - The manager's own API (`/api/v3/endpoints`, `version_sets`, `rollout`, `status`, `git`,
-//!   `ws`, `plugins/manager/...`, `/metrics`) is the manager's as an endpoint: its claims must
+//!   `plugins/manager/...`, `/metrics`) is the manager's as an endpoint: its claims must
 //!   hold on the manager's own id (`--id`).
+//! - The event sockets, DRP's way: `/api/v3/ws` is open to any manager user and delivers an
+//!   event only if the user could `get` its object on its endpoint
+//!   ([`Identity::may_get_on`]); `/<id>/api/v3/ws` needs some claim on `<id>` before the
+//!   upgrade and is filtered the same way.
 //! - The gateway `/<id>/api/v3/...`: the claim DRP's method and path mapping asks for
 //!   ([`access::route::need`]), on endpoint `<id>`; then the call goes on with the cluster's
 //!   stored credentials.
@@ -48,7 +52,7 @@ impl RoleBook for Book<'_> {
 }
 
 /// The manager user a request serves and its claims, resolved once per request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     /// The user's name.
     pub user: String,
@@ -101,7 +105,37 @@ impl Identity {
             .get(crate::replica::ENDPOINT_FIELD)
             .and_then(Value::as_str)
             .unwrap_or("");
+        self.may_get_on(scope, key, endpoint)
+    }
+
+    /// Whether a claim allows a `get` of the object `key` of `scope` on `endpoint`: the
+    /// federated `get`'s check, which the event sockets apply to each event as DRP does.
+    pub fn may_get_on(&self, scope: &str, key: &str, endpoint: &str) -> bool {
         self.allows(&Need::new(scope, "get", key), endpoint)
+    }
+
+    /// Whether the user may `list` some federated collection on `endpoint` (who is told of
+    /// the endpoint's replica turning stale or current).
+    pub fn may_list_any_on(&self, endpoint: &str) -> bool {
+        proto::collections::FEDERATED
+            .iter()
+            .any(|scope| self.allows(&Need::new(scope, "list", ""), endpoint))
+    }
+
+    /// Whether any of the user's claims holds on `endpoint` (what opening its proxied event
+    /// socket needs; each event is then judged by [`Identity::may_get_on`]).
+    pub fn holds_any_on(&self, endpoint: &str) -> bool {
+        match &self.grant {
+            Grant::All => true,
+            Grant::Claims(claims) => claims
+                .iter()
+                .any(|c| access::claims::on_endpoint(c, endpoint)),
+        }
+    }
+
+    /// Whether the user holds every claim (the admin, a `superuser`): nothing to filter.
+    pub fn sees_all(&self) -> bool {
+        self.grant == Grant::All
     }
 
     /// Of `endpoints`, those whose objects of `scope` this user may `list`; `None`: no limit.
@@ -142,6 +176,8 @@ enum Rule {
     PerObject,
     /// This claim, on this endpoint.
     Claim(Need, String),
+    /// Some claim on this endpoint (its proxied event socket, filtered per event).
+    AnyOn(String),
 }
 
 /// The rule for `method` on `path`; `manager` is the manager's own endpoint id.
@@ -149,6 +185,9 @@ fn rule(manager: &str, user: &str, method: &Method, path: &str) -> Rule {
     let m = method.as_str();
     if let Some((id, rest)) = crate::http::gateway::split_gateway_path(path) {
         let rest = rest.trim_start_matches("api/v3").trim_start_matches('/');
+        if rest.trim_end_matches('/') == "ws" {
+            return Rule::AnyOn(id.to_string());
+        }
         let need = access::route::need(m, rest).unwrap_or_else(|| Need::new("info", "get", ""));
         return Rule::Claim(need, id.to_string());
     }
@@ -164,6 +203,8 @@ fn rule(manager: &str, user: &str, method: &Method, path: &str) -> Rule {
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match parts.as_slice() {
         [] | ["info"] => Rule::Anyone,
+        // Every event is judged as a `get` of its object (the socket's own filter).
+        ["ws"] => Rule::PerObject,
         ["users", name, "token"] if *name == user => Rule::Anyone,
         ["users", name, "token"] => own(Need::new("users", "token", name)),
         // DRP's registration action creates an endpoint.
@@ -189,11 +230,18 @@ pub(super) async fn authorize(
     };
     let mgr: &Arc<Manager> = &st.mgr;
     let who = Identity::of(mgr, &user);
-    if let Rule::Claim(need, endpoint) = rule(&mgr.config.id, &user, req.method(), req.uri().path())
-    {
-        if let Err(refused) = who.require(&need, &endpoint) {
-            return refused.into_response();
+    match rule(&mgr.config.id, &user, req.method(), req.uri().path()) {
+        Rule::Claim(need, endpoint) => {
+            if let Err(refused) = who.require(&need, &endpoint) {
+                return refused.into_response();
+            }
         }
+        Rule::AnyOn(endpoint) if !who.holds_any_on(&endpoint) => {
+            let why = format!("{user} has no claim on endpoint {endpoint}");
+            return ApiError::one(StatusCode::FORBIDDEN, "websocket", &endpoint, why)
+                .into_response();
+        }
+        Rule::AnyOn(_) | Rule::Anyone | Rule::PerObject => {}
     }
     req.extensions_mut().insert(who);
     next.run(req).await
@@ -233,6 +281,8 @@ mod tests {
             claim(Need::new("endpoints", "create", ""), "mgr")
         );
         assert_eq!(r(Method::GET, "/api/v3/machines"), Rule::PerObject);
+        assert_eq!(r(Method::GET, "/api/v3/ws"), Rule::PerObject);
+        assert_eq!(r(Method::GET, "/ha1/api/v3/ws"), Rule::AnyOn("ha1".into()));
         assert_eq!(r(Method::PATCH, "/api/v3/users/bob"), Rule::PerObject);
         assert_eq!(
             r(Method::PATCH, "/ha1/api/v3/machines/m1"),
@@ -275,5 +325,11 @@ mod tests {
         };
         assert_eq!(all.visible("machines", ["a"]), None);
         assert!(identity_or_none(None).visible("machines", ["a"]) == Some(Vec::new()));
+        // The event sockets' checks: per object on its endpoint.
+        assert!(who.may_get_on("machines", "m", "a") && !who.may_get_on("machines", "m", "b"));
+        assert!(!who.may_get_on("profiles", "p", "a"));
+        assert!(who.may_list_any_on("a") && !who.may_list_any_on("b"));
+        assert!(who.holds_any_on("a") && !who.holds_any_on("b"));
+        assert!(all.sees_all() && !who.sees_all());
     }
 }

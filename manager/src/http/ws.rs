@@ -2,7 +2,12 @@
 //! `register <type>.<action>.<key>` / `deregister <...>` (`*` matches anything; the same
 //! patterns as an endpoint's, from `proto::events`) and receives the matching changes of
 //! every cluster the replica follows, each with `Endpoint` on the event and its object.
-//! Only the admin gets here (the router's authentication covers this route).
+//!
+//! As on DRP, a user sees an event only if it could `get` the object (scope the event's
+//! `Type`, specific its `Key`, on its `Endpoint`: the federated `get`'s check,
+//! [`Identity::may_get_on`]), and an endpoint's `sync` events only if it may list something
+//! there. The claims are resolved once per socket and again every [`RESOLVE_EVERY`], so a
+//! role change or a deleted user takes hold within that bound.
 //!
 //! Besides the changes, a client registered for them is told when the replica of an endpoint
 //! turns stale or current (a `sync` event, [`crate::replica::nested::SYNC_TYPE`]), and where
@@ -17,11 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::Extension;
 use axum::response::Response;
 use proto::events::{Registrations, Reply};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::authz::{identity_or_none, Identity};
 use super::AppState;
 use crate::replica::nested::{sync_event, SYNC_TYPE};
 use crate::replica::EndpointSync;
@@ -36,20 +43,33 @@ pub const MAX_SUBSCRIPTIONS: usize = 256;
 /// A send the client does not take within this long drops it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(30);
+/// How often a socket's user's claims are read again from the registry.
+pub const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 /// Bytes queued for one socket before sends fail (and the consumer is dropped).
 const MAX_WRITE_BUFFER: usize = 1 << 20;
 
 pub async fn upgrade(
     axum::extract::State(st): axum::extract::State<AppState>,
+    who: Option<Extension<Identity>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let who = identity_or_none(who.as_ref().map(|e| &e.0));
     let events = st.mgr.replica.subscribe();
     let shutdown = st.mgr.shutdown_signal();
     let mgr = st.mgr.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| serve(socket, mgr, events, shutdown))
+        .on_upgrade(move |socket| serve(socket, mgr, who, events, shutdown))
+}
+
+/// `who`'s claims as the registry holds them now (an unchanged copy for the admin, who has
+/// no roles to change).
+pub(super) fn resolve(mgr: &Manager, who: &Identity) -> Identity {
+    if who.user == crate::http::ADMIN_USER {
+        return who.clone();
+    }
+    Identity::of(mgr, &who.user)
 }
 
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
@@ -70,6 +90,7 @@ type Told = BTreeMap<String, (bool, Option<String>, u64)>;
 /// they are added to): every matching endpoint at registration, then its changes.
 fn sync_updates(
     mgr: &Manager,
+    who: &Identity,
     states: &BTreeMap<String, EndpointSync>,
     regs: &Registrations,
     told: &mut Told,
@@ -77,7 +98,7 @@ fn sync_updates(
     let mut out = Vec::new();
     for (id, state) in states {
         let action = if state.current { "current" } else { "stale" };
-        if !regs.matches(SYNC_TYPE, action, id) {
+        if !regs.matches(SYNC_TYPE, action, id) || !who.may_list_any_on(id) {
             continue;
         }
         let lists = mgr.replica.counts(id).lists;
@@ -94,13 +115,14 @@ fn sync_updates(
 async fn tell_sync(
     socket: &mut WebSocket,
     mgr: &Manager,
+    who: &Identity,
     sync: &mut tokio::sync::watch::Receiver<BTreeMap<String, EndpointSync>>,
     regs: &Registrations,
     told: &mut Told,
 ) -> bool {
     // Copied out: the watch's lock is not held across the sends.
     let states = sync.borrow_and_update().clone();
-    for update in sync_updates(mgr, &states, regs, told) {
+    for update in sync_updates(mgr, who, &states, regs, told) {
         if !reply(socket, update).await {
             return false;
         }
@@ -111,11 +133,13 @@ async fn tell_sync(
 async fn serve(
     mut socket: WebSocket,
     mgr: Arc<Manager>,
+    mut who: Identity,
     mut events: tokio::sync::broadcast::Receiver<crate::replica::FederatedEvent>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut regs = Registrations::default();
     let mut ping = tokio::time::interval(PING_EVERY);
+    let mut refresh = tokio::time::interval(RESOLVE_EVERY);
     let mut sync = mgr.replica.watch_sync();
     let mut told = Told::new();
     loop {
@@ -141,19 +165,21 @@ async fn serve(
                 if !reply(&mut socket, outcome).await {
                     return;
                 }
-                if !tell_sync(&mut socket, &mgr, &mut sync, &regs, &mut told).await {
+                if !tell_sync(&mut socket, &mgr, &who, &mut sync, &regs, &mut told).await {
                     return;
                 }
             }
             Ok(()) = sync.changed() => {
-                if !tell_sync(&mut socket, &mgr, &mut sync, &regs, &mut told).await {
+                if !tell_sync(&mut socket, &mgr, &who, &mut sync, &regs, &mut told).await {
                     return;
                 }
             }
             event = events.recv() => match event {
                 Ok(e) => {
                     let text = |f: &str| e.event.get(f).and_then(Value::as_str).unwrap_or_default();
-                    if regs.matches(text("Type"), text("Action"), text("Key"))
+                    let (kind, key) = (text("Type"), text("Key"));
+                    if regs.matches(kind, text("Action"), key)
+                        && who.may_get_on(kind, key, &e.endpoint)
                         && !reply(&mut socket, e.event).await
                     {
                         return;
@@ -167,6 +193,16 @@ async fn serve(
                 }
                 Err(RecvError::Closed) => return,
             },
+            _ = refresh.tick() => {
+                // A role change may show (or hide) endpoints' sync state too.
+                let now = resolve(&mgr, &who);
+                if now != who {
+                    who = now;
+                    if !tell_sync(&mut socket, &mgr, &who, &mut sync, &regs, &mut told).await {
+                        return;
+                    }
+                }
+            }
             _ = ping.tick() => {
                 if !send(&mut socket, Message::Ping(Vec::new().into())).await {
                     return;

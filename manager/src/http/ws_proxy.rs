@@ -2,24 +2,34 @@
 //! socket. The member's socket is opened first (the leader, then the others), so a cluster
 //! that cannot be reached is a 502 naming why rather than an upgrade that closes at once.
 //! As for the gateway's requests, the manager's admin goes through with the stored
-//! credentials and a cluster credential is forwarded as it came.
+//! credentials and a cluster credential is forwarded as it came. Another manager user needs
+//! some claim on `<id>` (a 403 before the upgrade, [`super::authz`]) and, since the socket
+//! upstream is the stored credentials', is passed only the events whose object it could
+//! `get` on `<id>` ([`Identity::may_get_on`], claims re-read every
+//! [`super::ws::RESOLVE_EVERY`]) besides the socket's own replies.
 //!
 //! Messages are passed through both ways (text and binary; each side answers its own pings),
 //! a send that is not taken within [`super::ws::SEND_TIMEOUT`] ends the pair, and so does
 //! the manager's shutdown. A leaf of a manager registered here is proxied through that
 //! manager's own `/<leaf>/api/v3/ws` ([`super::gateway::route`]).
 
+use std::sync::Arc;
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message as Upstream;
 
 use super::auth::Caller;
-use super::ws::{MAX_FRAME_BYTES, SEND_TIMEOUT};
+use super::authz::Identity;
+use super::ws::{MAX_FRAME_BYTES, RESOLVE_EVERY, SEND_TIMEOUT};
 use super::{ApiError, AppState};
+use crate::replica::nested::SYNC_TYPE;
 use crate::replica::socket::{self, Socket};
+use crate::state::Manager;
 
 /// Connect, TLS and upgrade towards the member, each.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -29,6 +39,7 @@ pub async fn proxy(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     caller: Option<Extension<Caller>>,
+    who: Option<Extension<Identity>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -70,19 +81,59 @@ pub async fn proxy(
         return ApiError::new(StatusCode::BAD_GATEWAY, "websocket", &id, problems).into_response();
     };
     let shutdown = st.mgr.shutdown_signal();
+    // A cluster credential is the cluster's to judge; the admin and superusers see all.
+    let filter = who
+        .map(|w| w.0)
+        .filter(|w| !w.sees_all())
+        .map(|who| Filter {
+            mgr: st.mgr.clone(),
+            endpoint: id,
+            who,
+        });
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |client| pipe(client, upstream, shutdown))
+        .on_upgrade(move |client| pipe(client, upstream, filter, shutdown))
+}
+
+/// Which upstream messages a manager user with limited claims is passed.
+struct Filter {
+    mgr: Arc<Manager>,
+    endpoint: String,
+    who: Identity,
+}
+
+impl Filter {
+    /// The socket's own replies, events whose object the user could `get`, and (from a
+    /// lower manager) `sync` events where it may list; nothing unparsable (the upstream
+    /// speaks JSON text).
+    fn passes(&self, text: &str) -> bool {
+        let Ok(message) = serde_json::from_str::<Value>(text) else {
+            return false;
+        };
+        let field = |f: &str| message.get(f).and_then(Value::as_str).unwrap_or_default();
+        match field("Type") {
+            "websocket" => true,
+            SYNC_TYPE => self.who.may_list_any_on(&self.endpoint),
+            kind => self.who.may_get_on(kind, field("Key"), &self.endpoint),
+        }
+    }
 }
 
 async fn pipe(
     mut client: WebSocket,
     mut upstream: Socket,
+    mut filter: Option<Filter>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut refresh = tokio::time::interval(RESOLVE_EVERY);
     loop {
         tokio::select! {
             _ = async { shutdown.wait_for(|s| *s).await.is_ok() } => break,
+            _ = refresh.tick() => {
+                if let Some(f) = filter.as_mut() {
+                    f.who = super::ws::resolve(&f.mgr, &f.who);
+                }
+            }
             from_client = client.recv() => {
                 let m = match from_client {
                     Some(Ok(Message::Text(t))) => Upstream::Text(t.as_str().into()),
@@ -96,7 +147,13 @@ async fn pipe(
             }
             from_upstream = upstream.next() => {
                 let m = match from_upstream {
-                    Some(Ok(Upstream::Text(t))) => Message::Text(t.as_str().into()),
+                    Some(Ok(Upstream::Text(t))) => {
+                        if filter.as_ref().is_some_and(|f| !f.passes(t.as_str())) {
+                            continue;
+                        }
+                        Message::Text(t.as_str().into())
+                    }
+                    Some(Ok(Upstream::Binary(_))) if filter.is_some() => continue,
                     Some(Ok(Upstream::Binary(b))) => Message::Binary(b),
                     Some(Ok(Upstream::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(_)) => continue,
