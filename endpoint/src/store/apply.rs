@@ -68,7 +68,7 @@ pub fn apply_with_event(
         Some(m) => load(&tx.open_table(OBJECTS)?, "machines", m)?,
         None => None,
     };
-    let (response, replayed) = apply_once(tx, req, index)?;
+    let (response, replayed) = apply_once(tx, req, index, original.as_ref())?;
     if replayed {
         // A retry answered from its idempotency record changed nothing: no event. (Its op
         // may even name another key, e.g. a create whose generated Uuid differs from the
@@ -121,15 +121,21 @@ fn job_machine(op: &Op, original_job: Option<&Value>) -> Option<String> {
 /// Applies one command inside the batch's write transaction and returns its outcome.
 /// Errors are store failures only; a rejected command is an `Ok` 4xx response.
 pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Response, StoreError> {
-    apply_once(tx, req, index).map(|(response, _)| response)
+    let original = match target(&req.op) {
+        Some((c, k)) => load(&tx.open_table(OBJECTS)?, c, k)?,
+        None => None,
+    };
+    apply_once(tx, req, index, original.as_ref()).map(|(response, _)| response)
 }
 
 /// [`apply`], and whether the outcome is a replay of an idempotency key's recorded one (then
-/// nothing changed).
+/// nothing changed). `original` is the op's [`target`] as stored before it, decoded once by
+/// the caller and handed down: a `SetParam` used to parse the same bytes four times.
 fn apply_once(
     tx: &WriteTransaction,
     req: &Request,
     index: u64,
+    original: Option<&Value>,
 ) -> Result<(Response, bool), StoreError> {
     let mut idem = tx.open_table(IDEMPOTENCY)?;
     let mut expiry = tx.open_table(IDEMPOTENCY_EXPIRY)?;
@@ -164,7 +170,7 @@ fn apply_once(
                 at_ms: req.at_ms,
                 by: req.principal.as_deref().unwrap_or_default(),
             };
-            apply_object_op(tx, op, req.if_match.as_deref(), stamp)?
+            apply_object_op(tx, op, req.if_match.as_deref(), stamp, original)?
         }
     };
 
@@ -261,29 +267,23 @@ pub(super) fn maintained(
 }
 
 /// Objects from a content pack change only with their pack.
-fn read_only(
-    objects: &Table<(&str, &str), &[u8]>,
-    op: &Op,
-) -> Result<Option<Response>, StoreError> {
-    let Some((collection, key)) = target(op) else {
-        return Ok(None);
-    };
-    let Some(existing) = load(objects, collection, key)? else {
-        return Ok(None);
+fn read_only(op: &Op, original: Option<&Value>) -> Option<Response> {
+    let (Some((collection, key)), Some(existing)) = (target(op), original) else {
+        return None;
     };
     if existing.get("ReadOnly").and_then(Value::as_bool) != Some(true) {
-        return Ok(None);
+        return None;
     }
     let bundle = existing
         .get("Bundle")
         .and_then(Value::as_str)
         .unwrap_or("a content pack");
-    Ok(Some(Response::error(
+    Some(Response::error(
         403,
         collection,
         key,
         format!("{collection}/{key} is read-only: it belongs to {bundle}; change the pack instead"),
-    )))
+    ))
 }
 
 /// The object an op targets, for `If-Match` checks.
@@ -307,22 +307,22 @@ fn target(op: &Op) -> Option<(&str, &str)> {
 }
 
 fn precondition_failed(
-    objects: &Table<(&str, &str), &[u8]>,
     op: &Op,
     if_match: Option<&str>,
-) -> Result<Option<Response>, StoreError> {
+    original: Option<&Value>,
+) -> Option<Response> {
     let (Some(expected), Some((collection, key))) = (if_match, target(op)) else {
-        return Ok(None);
+        return None;
     };
-    let current = load(objects, collection, key)?.map(|o| super::etag(&o));
+    let current = original.map(super::etag);
     if expected == "*" && current.is_some() || current.as_deref() == Some(expected) {
-        return Ok(None);
+        return None;
     }
     let message = match current {
         Some(tag) => format!("{collection}/{key} changed: its ETag is {tag}, not {expected}"),
         None => format!("{collection}/{key} does not exist"),
     };
-    Ok(Some(Response::error(412, collection, key, message)))
+    Some(Response::error(412, collection, key, message))
 }
 
 /// `apply_op`, keeping unique fields unique: a write that would give a second object the
@@ -332,22 +332,30 @@ fn apply_object_op(
     op: &Op,
     if_match: Option<&str>,
     stamp: fill::Stamp,
+    original: Option<&Value>,
 ) -> Result<Response, StoreError> {
     let mut objects = tx.open_table(OBJECTS)?;
     let Some((collection, key)) = unique::indexed_target(op) else {
-        return apply_op(&mut objects, op, if_match, stamp);
+        return apply_op(&mut objects, op, if_match, stamp, original);
     };
-    let before = load(&objects, collection, key)?;
-    let response = apply_op(&mut objects, op, if_match, stamp)?;
+    // A create has no `target`, so its object is read here; the other ops' is `original`.
+    let loaded;
+    let before = if target(op) == Some((collection, key)) {
+        original
+    } else {
+        loaded = load(&objects, collection, key)?;
+        loaded.as_ref()
+    };
+    let response = apply_op(&mut objects, op, if_match, stamp, original)?;
     if !(200..300).contains(&response.status) {
         return Ok(response);
     }
     let after = load(&objects, collection, key)?;
     let mut names = tx.open_table(unique::NAMES)?;
-    match unique::reindex(&mut names, collection, key, before.as_ref(), after.as_ref())? {
+    match unique::reindex(&mut names, collection, key, before, after.as_ref())? {
         None => Ok(response),
         Some(conflict) => {
-            match &before {
+            match before {
                 Some(object) => put(&mut objects, collection, key, object)?,
                 None => {
                     objects.remove((collection, key))?;
@@ -363,11 +371,12 @@ fn apply_op(
     op: &Op,
     if_match: Option<&str>,
     stamp: fill::Stamp,
+    original: Option<&Value>,
 ) -> Result<Response, StoreError> {
-    if let Some(refused) = read_only(objects, op)? {
+    if let Some(refused) = read_only(op, original) {
         return Ok(refused);
     }
-    if let Some(refused) = precondition_failed(objects, op, if_match)? {
+    if let Some(refused) = precondition_failed(op, if_match, original) {
         return Ok(refused);
     }
     Ok(match op {
@@ -390,7 +399,7 @@ fn apply_op(
             collection,
             key,
             patch,
-        } => super::patch::apply_patch(objects, collection, key, patch, stamp)?,
+        } => super::patch::apply_patch(objects, (collection, key), original, patch, stamp)?,
         Op::CreateJob {
             machine,
             job,
@@ -414,19 +423,19 @@ fn apply_op(
             collection,
             key,
             object,
-        } => object_ops::replace(objects, (collection, key), object, stamp)?,
+        } => object_ops::replace(objects, (collection, key), original, object, stamp)?,
         Op::Delete { collection, key } => object_ops::delete(objects, collection, key)?,
         Op::SetParam {
             collection,
             key,
             param,
             value,
-        } => object_ops::set_param(objects, (collection, key), param, value, stamp)?,
+        } => object_ops::set_param(objects, (collection, key), original, param, value, stamp)?,
         Op::DeleteParam {
             collection,
             key,
             param,
-        } => object_ops::delete_param(objects, (collection, key), param, stamp)?,
+        } => object_ops::delete_param(objects, (collection, key), original, param, stamp)?,
     })
 }
 

@@ -63,20 +63,14 @@ pub(super) fn create(
 pub(super) fn replace(
     objects: &mut Objects,
     (collection, key): (&str, &str),
+    before: Option<&Value>,
     object: &Value,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
-    let Some(before) = load(objects, collection, key)? else {
+    let Some(before) = before else {
         return Ok(not_found(collection, key));
     };
-    store_whole(
-        objects,
-        (collection, key),
-        object,
-        Some(&before),
-        stamp,
-        200,
-    )
+    store_whole(objects, (collection, key), object, Some(before), stamp, 200)
 }
 
 /// A whole object written over `before` (none for a create): stamped, its maintained fields
@@ -119,28 +113,31 @@ pub(super) fn delete(
     })
 }
 
-/// Sets one param of `(collection, key)` and answers its value.
+/// Sets one param of `(collection, key)`, stored as `before`, and answers its value.
 pub(super) fn set_param(
     objects: &mut Objects,
     (collection, key): (&str, &str),
+    before: Option<&Value>,
     param: &str,
     value: &Value,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
-    change_params(objects, (collection, key), stamp, |params| {
+    change_params(objects, (collection, key), before, stamp, |params| {
         params.insert(param.to_string(), value.clone());
         Ok(value.clone())
     })
 }
 
-/// Removes one param of `(collection, key)` and answers its old value (404 when unset).
+/// Removes one param of `(collection, key)`, stored as `before`, and answers its old value
+/// (404 when unset).
 pub(super) fn delete_param(
     objects: &mut Objects,
     (collection, key): (&str, &str),
+    before: Option<&Value>,
     param: &str,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
-    change_params(objects, (collection, key), stamp, |params| {
+    change_params(objects, (collection, key), before, stamp, |params| {
         params.remove(param).ok_or_else(|| {
             Response::error(
                 404,
@@ -159,10 +156,11 @@ pub(super) fn delete_param(
 fn change_params(
     objects: &mut Objects,
     (collection, key): (&str, &str),
+    before: Option<&Value>,
     stamp: fill::Stamp,
     change: impl FnOnce(&mut Map<String, Value>) -> Result<Value, Response>,
 ) -> Result<Response, StoreError> {
-    let Some(mut object) = load(objects, collection, key)? else {
+    let Some(mut object) = before.cloned() else {
         return Ok(not_found(collection, key));
     };
     let Some(params) = params_mut(&mut object) else {

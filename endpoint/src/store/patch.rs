@@ -4,7 +4,7 @@
 use redb::Table;
 use serde_json::Value;
 
-use super::apply::{load, maintained, not_found, put};
+use super::apply::{maintained, not_found, put};
 use super::StoreError;
 use crate::command::Response;
 use crate::{fill, model};
@@ -90,12 +90,12 @@ fn patch_bounded(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), (u16, S
 
 pub(super) fn apply_patch(
     objects: &mut Table<(&str, &str), &[u8]>,
-    collection: &str,
-    key: &str,
+    (collection, key): (&str, &str),
+    original: Option<&Value>,
     patch: &Value,
     stamp: fill::Stamp,
 ) -> Result<Response, StoreError> {
-    let Some(original) = load(objects, collection, key)? else {
+    let Some(original) = original else {
         return Ok(not_found(collection, key));
     };
     let ops: json_patch::Patch = match serde_json::from_value(patch.clone()) {
@@ -131,8 +131,8 @@ pub(super) fn apply_patch(
             ));
         }
     }
-    let stamped = fill::stored(collection, patched, Some(&original), stamp);
-    let patched = match maintained(objects, collection, Some(&original), stamped, stamp.at_ms)? {
+    let stamped = fill::stored(collection, patched, Some(original), stamp);
+    let patched = match maintained(objects, collection, Some(original), stamped, stamp.at_ms)? {
         Ok(object) => object,
         Err(refused) => return Ok(refused),
     };
