@@ -142,7 +142,7 @@ pub struct WsParams {
 
 /// What a resuming socket owes its client after the first registration.
 enum Resume {
-    Replay(u64, Vec<Event>),
+    Replay(u64, Vec<Arc<Event>>),
     Gap(NotCovered),
 }
 
@@ -371,7 +371,7 @@ async fn on_message(
 async fn on_event(
     client: &Client,
     socket: &mut WebSocket,
-    event: Result<Event, RecvError>,
+    event: Result<Arc<Event>, RecvError>,
 ) -> bool {
     match event {
         Ok(e) => client.deliver(socket, &e).await,
@@ -385,7 +385,7 @@ async fn on_event(
 async fn on_progress(
     client: &Client,
     socket: &mut WebSocket,
-    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
     told: &mut u64,
 ) -> bool {
     let applied = client.node.applied_index();

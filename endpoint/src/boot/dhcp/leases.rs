@@ -166,7 +166,7 @@ impl Leases {
     pub async fn follow(
         self: Arc<Self>,
         store: ObjectStore,
-        events: broadcast::Receiver<Event>,
+        events: broadcast::Receiver<Arc<Event>>,
         stop: watch::Receiver<bool>,
     ) {
         events::follow(events, stop, |seen| {

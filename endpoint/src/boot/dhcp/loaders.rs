@@ -212,7 +212,7 @@ impl LoaderTable {
     /// Marks the table stale on every change that can move a loader, until `stop`.
     pub async fn follow(
         self: Arc<Self>,
-        events: broadcast::Receiver<Event>,
+        events: broadcast::Receiver<Arc<Event>>,
         stop: watch::Receiver<bool>,
     ) {
         events::follow(events, stop, |seen| {
