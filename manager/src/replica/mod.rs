@@ -9,11 +9,12 @@
 
 mod apply;
 pub mod follow;
+mod held;
 pub mod nested;
 pub mod socket;
 mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,7 +62,7 @@ pub struct SyncCounts {
 
 /// Objects are shared (`Arc`): a list takes the lock only to collect pointers, and filters,
 /// sorts and copies its page outside it, so followers applying events are not held up.
-type Objects = BTreeMap<(String, String), BTreeMap<String, Arc<Value>>>;
+type Objects = held::Held;
 
 /// The replicated objects of every endpoint: `(collection, key) → endpoint → object`.
 pub struct Replica {
@@ -75,7 +76,7 @@ pub struct Replica {
     /// What each followed manager last said of its leaves' sync ([`nested::SYNC_TYPE`]).
     reports: Mutex<BTreeMap<String, nested::LeafReport>>,
     /// Managers to re-list: one of their leaves was re-listed down there ([`nested`]).
-    relists: Mutex<std::collections::BTreeSet<String>>,
+    relists: Mutex<BTreeSet<String>>,
     /// Where changes are persisted (none: in memory only).
     disk: Option<store::Writer>,
 }
@@ -83,13 +84,13 @@ pub struct Replica {
 impl Default for Replica {
     fn default() -> Self {
         Self {
-            objects: Mutex::new(BTreeMap::new()),
+            objects: Mutex::new(Objects::default()),
             sync: watch::channel(BTreeMap::new()).0,
             events: broadcast::channel(EVENT_CAPACITY).0,
             counts: Mutex::new(BTreeMap::new()),
             origins: Mutex::new(BTreeMap::new()),
             reports: Mutex::new(BTreeMap::new()),
-            relists: Mutex::new(std::collections::BTreeSet::new()),
+            relists: Mutex::new(BTreeSet::new()),
             disk: None,
         }
     }
@@ -103,7 +104,7 @@ impl Replica {
     /// endpoint stale until its follower is current again.
     pub fn open(data_dir: &Path) -> Result<Replica, StoreError> {
         let (db, loaded) = store::open(&data_dir.join(FILE))?;
-        let mut objects = Objects::new();
+        let mut objects = Objects::default();
         let mut origins = BTreeMap::new();
         for (endpoint, collection, key, object) in loaded.objects {
             // Stored under a followed manager, owned by the leaf it names.
@@ -114,10 +115,7 @@ impl Replica {
                 }
                 _ => endpoint,
             };
-            objects
-                .entry((collection, key))
-                .or_default()
-                .insert(owner, Arc::new(object));
+            objects.insert(collection, key, &owner, Arc::new(object));
         }
         let sync = loaded
             .indexes
@@ -161,15 +159,11 @@ impl Replica {
         let Ok(objects) = self.objects.lock() else {
             return Vec::new();
         };
-        let range = objects
-            .range((collection.to_string(), String::new())..)
-            .take_while(|((c, _), _)| c == collection);
+        let range = objects.collection(collection);
         match endpoints {
-            None => range
-                .flat_map(|(_, owners)| owners.values().cloned())
-                .collect(),
+            None => range.flat_map(|owners| owners.values().cloned()).collect(),
             Some(wanted) => range
-                .flat_map(|(_, owners)| {
+                .flat_map(|owners| {
                     owners
                         .iter()
                         .filter(|(e, _)| wanted.contains(&e.as_str()))
@@ -181,13 +175,49 @@ impl Replica {
 
     /// How many objects of `collection` the replica holds, over every endpoint.
     pub fn collection_len(&self, collection: &str) -> usize {
+        self.objects
+            .lock()
+            .map_or(0, |objects| objects.collection_len(collection))
+    }
+
+    /// How many objects of `collection` the `endpoints` hold (each counted once).
+    pub fn count_of(&self, collection: &str, endpoints: &BTreeSet<&str>) -> usize {
         self.objects.lock().map_or(0, |objects| {
-            objects
-                .range((collection.to_string(), String::new())..)
-                .take_while(|((c, _), _)| c == collection)
-                .map(|(_, owners)| owners.len())
+            endpoints
+                .iter()
+                .map(|e| objects.count_in(collection, e))
                 .sum()
         })
+    }
+
+    /// One page of `collection` in stored order (by key, then endpoint; reversed when
+    /// `reverse`), of the `endpoints` given (None: all): `offset` skipped, then at most
+    /// `limit`. Walks only up to the page, so a list that filters by nothing but the owner
+    /// costs its page, not the fleet.
+    pub fn page_shared(
+        &self,
+        collection: &str,
+        endpoints: Option<&BTreeSet<&str>>,
+        reverse: bool,
+        (offset, limit): (usize, usize),
+    ) -> Vec<Arc<Value>> {
+        let Ok(objects) = self.objects.lock() else {
+            return Vec::new();
+        };
+        let wanted =
+            |(e, _): &(&String, &Arc<Value>)| endpoints.is_none_or(|w| w.contains(e.as_str()));
+        let keys = objects.collection(collection);
+        let copies: Box<dyn Iterator<Item = (&String, &Arc<Value>)>> = if reverse {
+            Box::new(keys.rev().flat_map(|owners| owners.iter().rev()))
+        } else {
+            Box::new(keys.flat_map(|owners| owners.iter()))
+        };
+        copies
+            .filter(wanted)
+            .skip(offset)
+            .take(limit)
+            .map(|(_, o)| o.clone())
+            .collect()
     }
 
     /// The copies of `collection/key`, one per endpoint holding it (normally one).
@@ -196,7 +226,7 @@ impl Replica {
             .lock()
             .ok()
             .and_then(|o| {
-                o.get(&(collection.to_string(), key.to_string()))
+                o.get(collection, key)
                     .map(|owners| owners.values().map(|v| (**v).clone()).collect())
             })
             .unwrap_or_default()
@@ -208,7 +238,7 @@ impl Replica {
             .lock()
             .ok()
             .and_then(|o| {
-                o.get(&(collection.to_string(), key.to_string()))
+                o.get(collection, key)
                     .map(|owners| owners.keys().cloned().collect())
             })
             .unwrap_or_default()
@@ -222,16 +252,14 @@ impl Replica {
         let stored_as = self.stored_as(endpoint);
         if let Ok(mut objects) = self.objects.lock() {
             // Queued under the lock: the disk sees changes in the order memory does.
+            let object = Arc::new(object);
             self.persist(store::Change::Put {
                 endpoint: stored_as,
                 collection: collection.into(),
                 key: key.into(),
                 object: object.clone(),
             });
-            objects
-                .entry((collection.to_string(), key.to_string()))
-                .or_default()
-                .insert(endpoint.to_string(), Arc::new(object));
+            objects.insert(collection.into(), key.into(), endpoint, object);
         }
     }
 
@@ -239,18 +267,12 @@ impl Replica {
     pub fn remove(&self, endpoint: &str, collection: &str, key: &str) {
         let stored_as = self.stored_as(endpoint);
         if let Ok(mut objects) = self.objects.lock() {
-            let k = (collection.to_string(), key.to_string());
-            if let Some(owners) = objects.get_mut(&k) {
-                if owners.remove(endpoint).is_some() {
-                    self.persist(store::Change::Remove {
-                        endpoint: stored_as,
-                        collection: collection.into(),
-                        key: key.into(),
-                    });
-                }
-                if owners.is_empty() {
-                    objects.remove(&k);
-                }
+            if objects.remove(collection, key, endpoint) {
+                self.persist(store::Change::Remove {
+                    endpoint: stored_as,
+                    collection: collection.into(),
+                    key: key.into(),
+                });
             }
         }
     }
@@ -266,16 +288,14 @@ impl Replica {
         let Ok(mut objects) = self.objects.lock() else {
             return;
         };
-        remove_endpoint(&mut objects, endpoint);
+        objects.remove_owner(endpoint);
         let mut stored = Vec::with_capacity(listed.len());
         for (collection, key, mut object) in listed {
             if let Some(o) = object.as_object_mut() {
                 o.insert(ENDPOINT_FIELD.into(), Value::String(endpoint.into()));
             }
-            objects
-                .entry((collection.clone(), key.clone()))
-                .or_default()
-                .insert(endpoint.to_string(), Arc::new(object.clone()));
+            let object = Arc::new(object);
+            objects.insert(collection.clone(), key.clone(), endpoint, object.clone());
             stored.push((collection, key, object));
         }
         self.persist(store::Change::Replace {
@@ -315,9 +335,9 @@ impl Replica {
         let leaves = self.forget_leaves(endpoint);
         self.forget_reports(&leaves);
         if let Ok(mut objects) = self.objects.lock() {
-            remove_endpoint(&mut objects, endpoint);
+            objects.remove_owner(endpoint);
             for leaf in &leaves {
-                remove_endpoint(&mut objects, leaf);
+                objects.remove_owner(leaf);
             }
             self.persist(store::Change::Drop {
                 endpoint: endpoint.into(),
@@ -336,26 +356,16 @@ impl Replica {
 
     /// Every endpoint the replica holds objects or a sync state of.
     pub fn endpoints(&self) -> Vec<String> {
-        let mut out: std::collections::BTreeSet<String> =
-            self.sync.borrow().keys().cloned().collect();
+        let mut out: BTreeSet<String> = self.sync.borrow().keys().cloned().collect();
         if let Ok(objects) = self.objects.lock() {
-            for owners in objects.values() {
-                out.extend(owners.keys().cloned());
-            }
+            out.extend(objects.owners().cloned());
         }
         out.into_iter().collect()
     }
 
     /// How many objects the replica holds of `endpoint`.
     pub fn object_count(&self, endpoint: &str) -> usize {
-        self.objects
-            .lock()
-            .map(|o| {
-                o.values()
-                    .filter(|owners| owners.contains_key(endpoint))
-                    .count()
-            })
-            .unwrap_or(0)
+        self.objects.lock().map(|o| o.count(endpoint)).unwrap_or(0)
     }
 
     /// How `endpoint`'s replica was brought current since the manager started.
@@ -440,12 +450,4 @@ impl Replica {
     pub fn publish(&self, event: FederatedEvent) {
         let _ = self.events.send(event);
     }
-}
-
-/// Takes `endpoint`'s copies out of `objects`.
-fn remove_endpoint(objects: &mut Objects, endpoint: &str) {
-    objects.retain(|_, owners| {
-        owners.remove(endpoint);
-        !owners.is_empty()
-    });
 }

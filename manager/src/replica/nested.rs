@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::apply::{self, apply_event, index_of};
-use super::{remove_endpoint, store, EndpointSync, Replica, ENDPOINT_FIELD};
+use super::{store, EndpointSync, Replica, ENDPOINT_FIELD};
 
 /// The `Type` of the event a manager's federated socket sends about one of its endpoints'
 /// replica (`Action` `current` or `stale`, `Key` the endpoint). DRP clients ignore types they
@@ -134,19 +134,17 @@ impl Replica {
             let Ok(mut objects) = self.objects.lock() else {
                 return;
             };
-            remove_endpoint(&mut objects, manager);
+            objects.remove_owner(manager);
             for leaf in &before {
-                remove_endpoint(&mut objects, leaf);
+                objects.remove_owner(leaf);
             }
             let mut stored = Vec::with_capacity(listed.len());
             for (collection, key, object) in listed {
                 let Some(leaf) = leaf_of(&object).map(str::to_owned) else {
                     continue;
                 };
-                objects
-                    .entry((collection.clone(), key.clone()))
-                    .or_default()
-                    .insert(leaf.clone(), Arc::new(object.clone()));
+                let object = Arc::new(object);
+                objects.insert(collection.clone(), key.clone(), &leaf, object.clone());
                 leaves.insert(leaf);
                 stored.push((collection, key, object));
             }

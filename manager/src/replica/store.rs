@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -57,7 +57,8 @@ pub(super) enum Change {
         endpoint: String,
         collection: String,
         key: String,
-        object: Value,
+        /// The same object memory holds: queued for disk without a copy.
+        object: Arc<Value>,
     },
     Remove {
         endpoint: String,
@@ -67,7 +68,7 @@ pub(super) enum Change {
     /// The endpoint's objects are exactly these now (a resync).
     Replace {
         endpoint: String,
-        objects: Vec<(String, String, Value)>,
+        objects: Vec<(String, String, Arc<Value>)>,
         index: u64,
     },
     Index {
@@ -204,7 +205,7 @@ pub(super) fn write_batch(db: &Database, changes: Vec<Change>) -> Result<(), Sto
                     key,
                     object,
                 } => {
-                    let raw = serde_json::to_vec(&object).unwrap_or_default();
+                    let raw = serde_json::to_vec(object.as_ref()).unwrap_or_default();
                     objects.insert(
                         object_key(&endpoint, &collection, &key).as_str(),
                         raw.as_slice(),
@@ -224,7 +225,7 @@ pub(super) fn write_batch(db: &Database, changes: Vec<Change>) -> Result<(), Sto
                 } => {
                     drop_objects(&mut objects, &endpoint)?;
                     for (collection, key, object) in all {
-                        let raw = serde_json::to_vec(&object).unwrap_or_default();
+                        let raw = serde_json::to_vec(object.as_ref()).unwrap_or_default();
                         objects.insert(
                             object_key(&endpoint, &collection, &key).as_str(),
                             raw.as_slice(),
@@ -263,7 +264,7 @@ mod tests {
             endpoint: e.into(),
             collection: c.into(),
             key: k.into(),
-            object: v,
+            object: Arc::new(v),
         }
     }
 
@@ -304,7 +305,11 @@ mod tests {
                 vec![
                     Change::Replace {
                         endpoint: "a".into(),
-                        objects: vec![("machines".into(), "m3".into(), json!({"Name": "m3"}))],
+                        objects: vec![(
+                            "machines".into(),
+                            "m3".into(),
+                            Arc::new(json!({"Name": "m3"})),
+                        )],
                         index: 42,
                     },
                     Change::Drop {

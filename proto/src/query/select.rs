@@ -107,6 +107,29 @@ impl ListQuery {
             })
     }
 
+    /// Whether the query asks nothing but, at most, that `field` equal one of some values (one
+    /// `Eq` or `In` filter on it, no sort key): a caller that keeps its objects in key order
+    /// and indexed by `field` can then count and page without evaluating any filter. A value
+    /// that reads as a number is excluded: filters compare numbers numerically.
+    pub fn only_pins(&self, field: &str) -> bool {
+        let text = |v: &String| v.parse::<f64>().is_err();
+        self.sort.is_empty()
+            && self.filters.len() <= 1
+            && self.filters.iter().all(|f| {
+                f.field == field
+                    && match &f.test {
+                        Test::Eq(v) => text(v),
+                        Test::In(set) => set.iter().all(text),
+                        _ => false,
+                    }
+            })
+    }
+
+    /// Whether the list is served in reverse order.
+    pub fn reversed(&self) -> bool {
+        self.reverse
+    }
+
     /// Whether `object` passes every filter.
     pub fn matches(&self, object: &Value) -> bool {
         self.filters.iter().all(|f| passes(object, f))

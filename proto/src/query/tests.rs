@@ -183,6 +183,30 @@ fn pinned_values_come_from_eq_and_in_filters() {
     }
 }
 
+#[test]
+fn only_pins_means_one_text_pin_and_no_sort() {
+    for only in [
+        "",
+        "Endpoint=a",
+        "Endpoint=In(a,b)",
+        "Endpoint=Eq(a)&reverse=true&limit=5",
+    ] {
+        assert!(query(only).expect("parse").only_pins("Endpoint"), "{only}");
+    }
+    for more in [
+        "Endpoint=a&Name=x",
+        "Name=x",
+        "Endpoint=Ne(a)",
+        "Endpoint=a&sort=Name",
+        "Endpoint=a&Endpoint=b",
+        "Endpoint=1",
+        "Endpoint=In(a,2)",
+    ] {
+        assert!(!query(more).expect("parse").only_pins("Endpoint"), "{more}");
+    }
+    assert!(query("reverse=true").expect("parse").reversed());
+}
+
 /// DRP's `Re`: Go's RE2 syntax, matched anywhere in the value (numbers as their text).
 #[test]
 fn re_matches_anywhere_and_bad_patterns_are_refused() {

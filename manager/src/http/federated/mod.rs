@@ -18,6 +18,7 @@
 //!   owner, as the object is.
 
 mod extract;
+mod listing;
 mod params;
 mod read;
 mod settle;

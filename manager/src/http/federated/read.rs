@@ -7,9 +7,9 @@ use axum::{Extension, Json};
 use proto::headers;
 use proto::query::ListQuery;
 
-use super::collection;
 use super::stale::{mark, stale_endpoints};
 use super::target::{asked_endpoint, copies, holders, pick_copy, Unrouted};
+use super::{collection, listing};
 use crate::http::authz::{identity_or_none, Identity};
 use crate::http::{accounts, ApiError, ApiResult, AppState};
 use crate::registry::Accounts;
@@ -40,7 +40,6 @@ async fn select(
     let (mgr, name) = (st.mgr.clone(), c.name);
     // The endpoints whose objects the caller's `list` claims show (None: all of them), and
     // the manager's own users or roles when it is one of them.
-    // Only a limited caller needs the endpoints named: collecting them walks every object.
     let visible = if who.sees_all() {
         None
     } else {
@@ -50,41 +49,17 @@ async fn select(
     };
     let own = accounts::listed(&mgr, name, visible.as_deref());
     tokio::task::spawn_blocking(move || {
-        // Shared pointers: only the page's objects are copied.
-        // `Endpoint=<id>` / `In(..)` visits only those endpoints' objects.
-        let (total, mut all) = match (visible, q.pinned(ENDPOINT_FIELD)) {
-            (None, None) => {
-                let all = mgr.replica.list_shared(name, None);
-                (all.len(), all)
-            }
-            (None, Some(endpoints)) => (
-                mgr.replica.collection_len(name),
-                mgr.replica.list_shared(name, Some(&endpoints)),
-            ),
-            // A limited caller's total counts only what it may see.
-            (Some(visible), _) => {
-                let visible: Vec<&str> = visible.iter().map(String::as_str).collect();
-                let all = mgr.replica.list_shared(name, Some(&visible));
-                (all.len(), all)
-            }
-        };
-        let total = total + own.len();
-        if !own.is_empty() {
-            // In the replica's order: by key, then endpoint.
-            all.extend(own);
-            let key = |o: &serde_json::Value, f: &str| {
-                o.get(f).and_then(|v| v.as_str()).map(str::to_owned)
-            };
-            all.sort_by_cached_key(|o| (key(o, c.key_field), key(o, ENDPOINT_FIELD)));
-        }
-        let selected = q.select(all);
-        let matched = selected.len();
-        let items = if page {
-            q.page(selected).into_iter().map(|o| (*o).clone()).collect()
+        let replica = &mgr.replica;
+        let (items, total, matched) = if own.is_empty() && q.only_pins(ENDPOINT_FIELD) {
+            listing::by_owner(replica, name, &q, visible.as_deref(), page)
         } else {
-            Vec::new()
+            listing::by_filter(replica, c, &q, visible.as_deref(), own, page)
         };
-        (items, total, matched)
+        (
+            items.iter().map(|o| (**o).clone()).collect(),
+            total,
+            matched,
+        )
     })
     .await
     .map_err(ApiError::internal)
