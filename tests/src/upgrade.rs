@@ -12,10 +12,11 @@ use crate::http::Http;
 /// The hidden flag that makes a member the "old build" (`--fault-cap-command-version 1`).
 pub const CAP_FLAG: &str = "--fault-cap-command-version";
 /// The nodes' `--election-timeout-ms` (the serve default); elections last up to twice it.
-pub const ELECTION_MS: u64 = 150;
+pub const ELECTION_MS: u64 = 100;
 /// The longest a write may keep failing: generous (a loaded 2-core machine running debug
-/// builds), but tied to the election window: 40 windows of 2 x 150 ms.
-pub const MAX_FAILURE_GAP: Duration = Duration::from_millis(40 * 2 * ELECTION_MS);
+/// builds), but tied to the election window: 40 windows of the lease plus the longest
+/// timeout (2 x 100 + 2 x 100 ms).
+pub const MAX_FAILURE_GAP: Duration = Duration::from_millis(40 * 4 * ELECTION_MS);
 
 /// What the writers saw.
 #[derive(Default)]

@@ -19,11 +19,13 @@ pub fn watch(
 ) -> (watch::Receiver<bool>, JoinHandle<()>) {
     let (tx, rx) = watch::channel(false);
     let node = node.clone();
-    // A leader that has not heard from a quorum for the longest election timeout lets go: by
-    // then every follower has started an election, so a new leader may hold the address. A
-    // shorter bound made a busy leader (heartbeats delayed behind a large upload) drop and
-    // retake the address while nobody else could have been elected.
-    let within = node.settings.election_max;
+    // A leader that has not heard from a quorum for the leader lease (openraft's: the longest
+    // election timeout, during which followers refuse to vote) plus the shortest election
+    // timeout lets go: that is the earliest a follower may start an election, so a new leader
+    // may hold the address only after this one dropped it (but for one election's round
+    // trip). A shorter bound made a busy leader (heartbeats delayed behind a large upload)
+    // drop and retake the address while nobody else could have been elected.
+    let within = node.settings.election_max + node.settings.election_min;
     let task = tokio::spawn(async move {
         // One subscription for the task's life: a change while leadership is judged wakes
         // the next wait at once.

@@ -38,6 +38,7 @@ pub struct NodeSettings {
     pub write_timeout: Duration,
     pub read_timeout: Duration,
     pub election_max: Duration,
+    pub election_min: Duration,
     /// The boot services this member runs, as `/api/v3/info` and rendered templates see them.
     pub boot: advertised::Advertised,
     /// `--admin-password`: only used to authenticate callers while this node has not

@@ -49,8 +49,10 @@ pub struct ServeArgs {
     /// (and sent when it joins one). Without it a random one is written to the data dir.
     #[arg(long, env = "RS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
-    /// Election timeout range lower bound; the upper bound is twice this.
-    #[arg(long, default_value_t = 150)]
+    /// Election timeout range lower bound; the upper bound is twice this. A follower that
+    /// stops hearing the leader starts an election after the leader lease (the upper bound)
+    /// plus a random timeout in the range: 300-400 ms at the default.
+    #[arg(long, default_value_t = 100)]
     pub election_timeout_ms: u64,
     /// The API's TLS certificate chain (PEM). Without it the API presents the certificate the
     /// cluster CA issued at bootstrap, the same on every member.

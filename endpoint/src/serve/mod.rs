@@ -140,6 +140,7 @@ fn new_node(
         write_timeout: Duration::from_millis(args.write_timeout_ms),
         read_timeout: Duration::from_millis(args.write_timeout_ms),
         election_max: consensus.timing.election_max,
+        election_min: consensus.timing.election_min,
         boot: args.boot.advertised(&bound.api_url),
         admin_password: args.admin_password.clone(),
         max_file_bytes: args.max_file_bytes,
