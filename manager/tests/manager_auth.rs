@@ -385,6 +385,43 @@ fn a_user_with_claims_on_one_endpoint_only_is_refused_on_another() {
     let (st, _) = as_user(&wrong, "GET", &url("/auth-a/api/v3/machines"), None);
     assert_eq!(st, 401);
 
+    // A user changes its own password with no claim for it (also by DRP's literal `{name}`);
+    // another's needs one; the admin's is the flag's; a missing Password is a 422.
+    let pw = |p: &str| Some(json!({ "Password": p }));
+    let (st, body) = as_user(
+        &ops,
+        "PUT",
+        &url("/api/v3/users/ops/password"),
+        pw("ops-pw2"),
+    );
+    assert_eq!(st, 200, "{body}");
+    assert!(body.get("PasswordHash").is_none(), "{body}");
+    let (st, _) = as_user(&ops, "GET", &url("/api/v3/machines"), None);
+    assert_eq!(st, 401, "the old password no longer works");
+    let ops = Auth::Basic("ops", "ops-pw2");
+    let (st, _) = as_user(&ops, "GET", &url("/api/v3/machines"), None);
+    assert_eq!(st, 200);
+    let literal = url("/api/v3/users/%7Bname%7D/password");
+    let (st, body) = as_user(&ops, "PUT", &literal, pw("ops-pw"));
+    assert_eq!(st, 200, "{body}");
+    let ops = Auth::Basic("ops", "ops-pw");
+    let (st, body) = as_user(&ops, "PUT", &literal, Some(json!({})));
+    assert_eq!(st, 422, "{body}");
+    let (st, _) = as_user(
+        &ops,
+        "PUT",
+        &url("/api/v3/users/rocketskates/password"),
+        pw("x"),
+    );
+    assert_eq!(st, 403);
+    let (st, body) = m.call("PUT", "/api/v3/users/rocketskates/password", pw("x"));
+    assert_eq!(st, 409, "{body}");
+    let (st, body) = m.call("PUT", "/api/v3/users/nobody/password", pw("x"));
+    assert_eq!(st, 404, "{body}");
+    assert!(body.to_string().contains("on its cluster"), "{body}");
+    let (st, _) = as_user(&bearer, "GET", &url("/api/v3/machines"), None);
+    assert_eq!(st, 200, "a token stays valid after a password change");
+
     // The user survives a manager restart, and a deleted user's token dies with it.
     let mut m = m;
     m.restart();

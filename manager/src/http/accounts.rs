@@ -308,6 +308,58 @@ fn refuse_role_in_use(mgr: &Manager, role: &str) -> Result<(), ApiError> {
     Err(ApiError::conflict("roles", role, why))
 }
 
+/// DRP's literal `{name}` in `PUT /users/{name}/password` (its swagger names no parameter, so
+/// generated clients send it as is): the caller's own password.
+pub const LITERAL_NAME: &str = "{name}";
+
+/// Whether a raw (still percent-encoded) path segment is [`LITERAL_NAME`].
+pub fn is_literal_name(segment: &str) -> bool {
+    segment == LITERAL_NAME || segment.eq_ignore_ascii_case("%7Bname%7D")
+}
+
+/// `PUT /api/v3/users/<name>/password` with DRP's `UserPassword` `{"Password": "..."}`: a
+/// manager user's new password, hashed here. One's own needs no claim; anyone else's needs a
+/// `password` claim on the user (see `authz`). The admin's comes from `--admin-password`; a
+/// cluster's user is changed on its cluster (`/<endpoint>/api/v3/users/<name>/password`).
+pub(super) async fn set_password(
+    State(st): State<AppState>,
+    who: Option<axum::Extension<Identity>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let mgr = &st.mgr;
+    let name = match who {
+        Some(axum::Extension(who)) if name == LITERAL_NAME => who.user,
+        _ => name,
+    };
+    if name == ADMIN_USER {
+        let why = format!("{name}'s password is the manager's --admin-password");
+        return Err(ApiError::conflict("users", &name, why));
+    }
+    let Some(mut object) = mgr.registry.account(Accounts::Users, &name) else {
+        let why = format!(
+            "users/{name} is not one of the manager's users; a cluster's user's password is \
+             changed on its cluster: /<endpoint>/api/v3/users/{name}/password"
+        );
+        return Err(ApiError::one(StatusCode::NOT_FOUND, "users", &name, why));
+    };
+    let sent = parse_object(Accounts::Users, &name, &body)?;
+    let Some(password) = sent.get("Password").filter(|p| !p.is_null()).cloned() else {
+        return Err(invalid(
+            Accounts::Users,
+            &name,
+            "Password is required".into(),
+        ));
+    };
+    if let Some(map) = object.as_object_mut() {
+        map.insert("Password".into(), password);
+    }
+    hash_password(&mut object, None).await?;
+    let (m, k, o) = (mgr.clone(), name.clone(), object.clone());
+    blocking(move || m.registry.put_account(Accounts::Users, &k, o)).await?;
+    Ok(Json(shown(mgr, object)).into_response())
+}
+
 /// `?ttl=<seconds>` of a token request.
 #[derive(Deserialize)]
 pub(super) struct TokenQuery {

@@ -30,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::http::accounts;
 use crate::http::auth::ManagerUser;
 use crate::http::{ApiError, AppState};
 use crate::registry::{Accounts, Registry};
@@ -207,6 +208,10 @@ fn rule(manager: &str, user: &str, method: &Method, path: &str) -> Rule {
         ["ws"] => Rule::PerObject,
         ["users", name, "token"] if *name == user => Rule::Anyone,
         ["users", name, "token"] => own(Need::new("users", "token", name)),
+        ["users", name, "password"] if *name == user || accounts::is_literal_name(name) => {
+            Rule::Anyone
+        }
+        ["users", name, "password"] => own(Need::new("users", "password", name)),
         // DRP's registration action creates an endpoint.
         ["plugins", "manager", ..] => own(Need::new("endpoints", "create", "")),
         [scope, ..] if proto::collections::FEDERATED.contains(scope) => Rule::PerObject,
@@ -263,6 +268,19 @@ mod tests {
         assert_eq!(
             r(Method::GET, "/api/v3/users/bob/token"),
             claim(Need::new("users", "token", "bob"), "mgr")
+        );
+        assert_eq!(r(Method::PUT, "/api/v3/users/ops/password"), Rule::Anyone);
+        assert_eq!(
+            r(Method::PUT, "/api/v3/users/{name}/password"),
+            Rule::Anyone
+        );
+        assert_eq!(
+            r(Method::PUT, "/api/v3/users/%7bname%7D/password"),
+            Rule::Anyone
+        );
+        assert_eq!(
+            r(Method::PUT, "/api/v3/users/bob/password"),
+            claim(Need::new("users", "password", "bob"), "mgr")
         );
         assert_eq!(
             r(Method::GET, "/api/v3/endpoints"),

@@ -26,7 +26,7 @@ mod ws_proxy;
 use std::sync::Arc;
 
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use proto::paths;
 
@@ -104,6 +104,7 @@ pub fn router(mgr: Arc<Manager>) -> Router {
         .route("/api/v3/rollout/pause", post(rollout::pause))
         .route("/api/v3/rollout/resume", post(rollout::resume))
         .route("/api/v3/users/{name}/token", get(accounts::token))
+        .route("/api/v3/users/{name}/password", put(accounts::set_password))
         .route(
             "/api/v3/{collection}",
             get(federated::list_for)

@@ -93,6 +93,35 @@ pub struct Node {
     pub url: String,
 }
 
+/// Spawns `cmd` with the admin password set and no stdin, its output appended to `log`.
+fn spawn_logged(cmd: &mut Command, log: &Path) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = cmd
+        .env("RS_ADMIN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// `drp-endpoint serve` of cluster `ha_id` on `data`'s `d` directory and these ports.
+fn serve(data: &Path, api_port: u16, cons_port: u16, ha_id: &str) -> Command {
+    let mut cmd = Command::new(endpoint_bin());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data.join("d"))
+        .args(["--api-listen", &format!("127.0.0.1:{api_port}")])
+        .args(["--consensus-listen", &format!("127.0.0.1:{cons_port}")])
+        .args(["--ha-id", ha_id]);
+    cmd
+}
+
 impl Node {
     fn start(ha_id: &str, join: Option<&str>) -> Self {
         Self::start_on(ha_id, join, free_port(), &[])
@@ -102,24 +131,13 @@ impl Node {
     pub fn start_on(ha_id: &str, join: Option<&str>, api_port: u16, extra: &[&str]) -> Self {
         let cons_port = free_port();
         let data = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(data.path().join("log")).unwrap();
-        let mut cmd = Command::new(endpoint_bin());
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data.path().join("d"))
-            .args(["--api-listen", &format!("127.0.0.1:{api_port}")])
-            .args(["--consensus-listen", &format!("127.0.0.1:{cons_port}")])
-            .args(["--ha-id", ha_id])
-            .args(extra)
-            .env("RS_ADMIN_PASSWORD", PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+        let mut cmd = serve(data.path(), api_port, cons_port, ha_id);
+        cmd.args(extra);
         match join {
             None => cmd.arg("--bootstrap"),
             Some(u) => cmd.args(["--join", u]),
         };
-        let proc = Proc(cmd.spawn().unwrap());
+        let proc = spawn_logged(&mut cmd, &data.path().join("log"));
         let url = wait(Duration::from_secs(30), || {
             ["http", "https"].iter().find_map(|s| {
                 let url = format!("{s}://127.0.0.1:{api_port}");
@@ -162,27 +180,9 @@ impl Node {
     /// Starts this stopped node of a single-node cluster `ha_id` again, on its data dir and
     /// ports, and waits until it answers.
     pub fn restart_alone(&mut self, ha_id: &str) {
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.data.path().join("log"))
-            .unwrap();
-        let child = Command::new(endpoint_bin())
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(self.data.path().join("d"))
-            .args(["--api-listen", &format!("127.0.0.1:{}", self.api_port)])
-            .args([
-                "--consensus-listen",
-                &format!("127.0.0.1:{}", self.cons_port),
-            ])
-            .args(["--ha-id", ha_id, "--bootstrap"])
-            .env("RS_ADMIN_PASSWORD", PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.proc = Some(Proc(child));
+        let mut cmd = serve(self.data.path(), self.api_port, self.cons_port, ha_id);
+        cmd.arg("--bootstrap");
+        self.proc = Some(spawn_logged(&mut cmd, &self.data.path().join("log")));
         wait(Duration::from_secs(60), || {
             (self.get("/api/v3/info").0 == 200).then_some(())
         })
@@ -280,26 +280,15 @@ impl Manager {
 
     pub fn restart(&mut self) {
         self.proc = None;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.data.with_extension("log"))
-            .unwrap();
-        let child = Command::new(manager_bin())
-            .arg("serve")
+        let mut cmd = Command::new(manager_bin());
+        cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data)
             .args(["--api-listen", &format!("127.0.0.1:{}", self.port)])
             .args(["--reconcile-ms", "500"])
             .args(&self.args)
-            .env("RS_ADMIN_PASSWORD", PASSWORD)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.proc = Some(Proc(child));
+            .env("RUST_LOG", "info");
+        self.proc = Some(spawn_logged(&mut cmd, &self.data.with_extension("log")));
         let url = self.url.clone();
         wait(Duration::from_secs(60), || {
             (call("GET", &format!("{url}/api/v3/endpoints"), None).0 == 200).then_some(())
