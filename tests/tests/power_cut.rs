@@ -132,6 +132,8 @@ async fn power_cut(stop: Stop) -> Result<()> {
         Duration::from_secs(60),
     )
     .await?;
+    // Acknowledged means committed on a quorum; a follower applies it a heartbeat later.
+    c.wait_caught_up(Duration::from_secs(60)).await?;
     every_member_has(&c, &more).await?;
     c.success();
     Ok(())
