@@ -60,11 +60,12 @@ pub struct SyncCounts {
     pub events: u64,
 }
 
-/// Objects are shared (`Arc`): a list takes the lock only to collect pointers, and filters,
-/// sorts and copies its page outside it, so followers applying events are not held up.
+/// Objects are shared (`Arc`): a list holds the lock only to collect pointers (or, filtered by
+/// owner only, to walk up to its page), and filters, sorts and copies outside it, so followers
+/// applying events are not held up.
 type Objects = held::Held;
 
-/// The replicated objects of every endpoint: `(collection, key) → endpoint → object`.
+/// The replicated objects of every endpoint: `collection → key → endpoint → object`.
 pub struct Replica {
     objects: Mutex<Objects>,
     sync: watch::Sender<BTreeMap<String, EndpointSync>>,
