@@ -18,3 +18,12 @@ pub use error::AuthError;
 
 /// The built-in admin user, always a superuser.
 pub const ADMIN_USER: &str = proto::paths::ADMIN_USER;
+
+/// The path segment DRP's generated clients send instead of the user's name in
+/// `/users/{name}/token` and `/users/{name}/password` (its swagger names no parameter).
+pub const LITERAL_NAME: &str = "{name}";
+
+/// Whether a raw (maybe still percent-encoded) path segment is [`LITERAL_NAME`].
+pub fn is_literal_name(segment: &str) -> bool {
+    segment == LITERAL_NAME || segment.eq_ignore_ascii_case("%7Bname%7D")
+}

@@ -1,5 +1,6 @@
 //! Users: passwords in, argon2 hashes stored, hashes never out; bearer tokens.
 
+use access::LITERAL_NAME;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -16,9 +17,6 @@ pub struct TokenQuery {
     /// The user, when the path holds DRP's literal `{name}` (as drppy-client sends it).
     name: Option<String>,
 }
-
-/// The path segment DRP's generated clients send instead of the user's name.
-const LITERAL_NAME: &str = "{name}";
 
 /// `GET /api/v3/users/<name>/token?ttl=<seconds>`: a signed, expiring token for `name`
 /// (a user may get their own; the admin may get anyone's).

@@ -308,15 +308,6 @@ fn refuse_role_in_use(mgr: &Manager, role: &str) -> Result<(), ApiError> {
     Err(ApiError::conflict("roles", role, why))
 }
 
-/// DRP's literal `{name}` in `PUT /users/{name}/password` (its swagger names no parameter, so
-/// generated clients send it as is): the caller's own password.
-pub const LITERAL_NAME: &str = "{name}";
-
-/// Whether a raw (still percent-encoded) path segment is [`LITERAL_NAME`].
-pub fn is_literal_name(segment: &str) -> bool {
-    segment == LITERAL_NAME || segment.eq_ignore_ascii_case("%7Bname%7D")
-}
-
 /// `PUT /api/v3/users/<name>/password` with DRP's `UserPassword` `{"Password": "..."}`: a
 /// manager user's new password, hashed here. One's own needs no claim; anyone else's needs a
 /// `password` claim on the user (see `authz`). The admin's comes from `--admin-password`; a
@@ -329,7 +320,8 @@ pub(super) async fn set_password(
 ) -> ApiResult {
     let mgr = &st.mgr;
     let name = match who {
-        Some(axum::Extension(who)) if name == LITERAL_NAME => who.user,
+        // DRP's literal `{name}`: the caller's own password.
+        Some(axum::Extension(who)) if name == access::LITERAL_NAME => who.user,
         _ => name,
     };
     if name == ADMIN_USER {

@@ -30,7 +30,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::http::accounts;
 use crate::http::auth::ManagerUser;
 use crate::http::{ApiError, AppState};
 use crate::registry::{Accounts, Registry};
@@ -208,7 +207,7 @@ fn rule(manager: &str, user: &str, method: &Method, path: &str) -> Rule {
         ["ws"] => Rule::PerObject,
         ["users", name, "token"] if *name == user => Rule::Anyone,
         ["users", name, "token"] => own(Need::new("users", "token", name)),
-        ["users", name, "password"] if *name == user || accounts::is_literal_name(name) => {
+        ["users", name, "password"] if *name == user || access::is_literal_name(name) => {
             Rule::Anyone
         }
         ["users", name, "password"] => own(Need::new("users", "password", name)),
