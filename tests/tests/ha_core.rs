@@ -176,6 +176,8 @@ async fn t2_write_via_follower_readable_everywhere() -> Result<()> {
     let l = c.leader().await?;
     let fs = followers(&c, l);
     let f = fs[0];
+    // Nothing else writes: the profile's log entry comes after this.
+    let before = c.node(l).state().await?.commit_index;
 
     let resp = c
         .node(f)
@@ -189,6 +191,12 @@ async fn t2_write_via_follower_readable_everywhere() -> Result<()> {
         .ok_or_else(|| anyhow!("write response without {HDR_COMMIT}"))?
         .parse()
         .context("commit index header")?;
+    // The follower answers as soon as the leader applied the write, maybe before it learns
+    // that index committed: the answer still names the write's own index.
+    ensure!(
+        write_index > before,
+        "write via follower answered at commit index {write_index}, not past {before} before it"
+    );
     ensure!(
         resp.header(HDR_LEADER).as_deref() == Some(c.node(l).consensus_id()),
         "write via follower: X-DRP-Leader {:?}",

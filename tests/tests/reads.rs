@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use tests::cluster::{serial, Cluster, Opts};
 use tests::fault::proxy::{slot_of_name, FaultNet, Rule};
-use tests::http::Http;
+use tests::http::{Http, HDR_COMMIT};
 
 /// Reads fired at once at the leader.
 const READERS: usize = 64;
@@ -118,6 +118,28 @@ async fn concurrent_reads_share_rounds_and_see_acknowledged_writes() -> Result<(
     for r in readers {
         r.await??;
     }
+
+    // A write through a follower that learns of commits late (the delay above): its answer
+    // still names an index at or past the write's own, which is past the leader's commit
+    // index before it (nothing else writes now).
+    let f = (0..3).find(|&i| i != l).context("a follower")?;
+    let committed = c.nodes[l].state().await?.commit_index;
+    let resp = c
+        .http
+        .post(format!("{}/profiles", urls[f]))
+        .json(&json!({"Name": "late-follower"}))
+        .send()
+        .await?
+        .ok()?;
+    let answered: u64 = resp
+        .header(HDR_COMMIT)
+        .context("write answer without X-DRP-Commit-Index")?
+        .parse()?;
+    assert!(
+        answered > committed,
+        "a write through a lagging follower answered at commit index {answered}, \
+         not past the {committed} committed before it"
+    );
     net.heal();
     let after = read_counters(&c.http, &leader).await?;
     let rounds = after.0 - before.0;

@@ -69,8 +69,8 @@ pub fn router(node: Node, limits: RateLimits) -> Router {
         .with_state(node)
 }
 
-/// Every response names the leader and the commit index this member knows, and the index it
-/// had applied when the request came in.
+/// Every response names the leader, the commit index this member knows (or the write's own,
+/// when larger), and the index it had applied when the request came in.
 async fn cluster_headers(State(node): State<Node>, req: Request, next: Next) -> Response {
     // Before the handler: what a read reflects at least (the manager's replica resyncs with it).
     let applied = node.applied_index();
@@ -82,7 +82,12 @@ async fn cluster_headers(State(node): State<Node>, req: Request, next: Next) -> 
             headers.insert(proto::headers::LEADER, v);
         }
     }
-    if let Some(committed) = node.commit_index() {
+    // A write's answer already names its own index, which a member that forwarded it may not
+    // know committed yet: the header is the larger of the two.
+    let written = headers
+        .get(proto::headers::COMMIT_INDEX)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(committed) = node.commit_index().max(written) {
         headers.insert(proto::headers::COMMIT_INDEX, HeaderValue::from(committed));
     }
     resp

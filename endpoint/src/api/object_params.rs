@@ -29,7 +29,10 @@ async fn commit_params_patch(w: ObjectWrite, patch: Value) -> Result<Response, A
         return Ok(respond(outcome));
     }
     let params = outcome.body.get("Params").cloned().unwrap_or(json!({}));
-    Ok(Json(params).into_response())
+    Ok(respond(crate::command::Response {
+        body: params,
+        ..outcome
+    }))
 }
 
 /// `POST /<collection>/<key>/params`: the object's params become exactly the body's map.

@@ -304,5 +304,13 @@ pub fn respond(outcome: crate::command::Response) -> axum::response::Response {
     use axum::response::IntoResponse;
     let status = axum::http::StatusCode::from_u16(outcome.status)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(outcome.body)).into_response()
+    let mut resp = (status, axum::Json(outcome.body)).into_response();
+    if let Some(index) = outcome.index {
+        // `api::cluster_headers` keeps the larger of this and the member's commit index.
+        resp.headers_mut().insert(
+            proto::headers::COMMIT_INDEX,
+            axum::http::HeaderValue::from(index),
+        );
+    }
+    resp
 }

@@ -340,11 +340,21 @@ impl Op {
 pub struct Response {
     pub status: u16,
     pub body: Value,
+    /// The log index the command was applied at (recorded with it, so a replay carries the
+    /// original's). A member that forwarded the write may not know that index committed
+    /// yet; its answer still names it in `X-DRP-Commit-Index`. Absent in records written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
 }
 
 impl Response {
     pub fn ok(status: u16, body: Value) -> Self {
-        Response { status, body }
+        Response {
+            status,
+            body,
+            index: None,
+        }
     }
 
     /// DRP's error shape: `{"Model","Key","Type","Messages","Code"}`.
@@ -352,6 +362,7 @@ impl Response {
         Response {
             status,
             body: error_body(status, model, key, vec![message.into()]),
+            index: None,
         }
     }
 }

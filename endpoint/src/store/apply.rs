@@ -149,7 +149,7 @@ fn apply_once(
         }
     }
 
-    let response = match &req.op {
+    let mut response = match &req.op {
         Op::ApplyVersionSet(vs) => super::versionset::apply_version_set(tx, vs, index, req.at_ms)?,
         Op::UploadChunk {
             upload,
@@ -174,6 +174,7 @@ fn apply_once(
         }
     };
 
+    response.index = Some(index);
     if let Some(key) = &req.idempotency {
         let expires_at_ms = req.at_ms.saturating_add(key.ttl_ms);
         let record = IdemRecord {
