@@ -104,6 +104,11 @@ async fn f11_random_faults() -> Result<()> {
     run(Scenario::Random, 111).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f14_power_cuts_under_load() -> Result<()> {
+    run(Scenario::PowerCut, 114).await
+}
+
 /// Regression test for a stale "linearizable" read on a lagging follower (found by
 /// `f01_leader_kill`, seed 101: a restarted member answered a read with a value from before
 /// its kill). Replication leader → follower is delayed by the proxy so the follower lags;

@@ -19,14 +19,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 use tests::cluster::{serial, Cluster, Opts, Start};
+use tests::fault::power_cut::{last_revert, reapplied, FLAG, REVERTED};
 use tests::workload::create_profiles;
-
-/// The hidden fault flag under test.
-const FLAG: &str = "--fault-power-cut-state";
-/// What a member logs when the fault reverts its store (with `applied_after=<index>`).
-const REVERTED: &str = "power-cut fault: state machine reverted";
-/// openraft's line when it applies committed entries from the local log at start.
-const REAPPLYING: &str = "Re-applying committed logs";
 
 const WRITES: usize = 300;
 
@@ -91,19 +85,19 @@ async fn power_cut(stop: Stop) -> Result<()> {
     let mut fault_reverted = false;
     let mut replayed_from_own_log = false;
     for (i, n) in c.nodes.iter().enumerate() {
-        let log = since_last_spawn(&n.log());
-        let field = |name: &str| {
-            fault_field(&log, name)
-                .with_context(|| format!("{} logged no '{REVERTED}' line at start", n.name))
-        };
-        let (opened_at, reverted_to) = (field("applied_before")?, field("applied_after")?);
-        let reapplied = log.lines().find(|l| l.contains(REAPPLYING));
+        let log = n.log();
+        let revert = last_revert(&log)
+            .with_context(|| format!("{} logged no '{REVERTED}' line at start", n.name))?;
+        let (opened_at, reverted_to) = (revert.opened_at, revert.reverted_to);
+        let reapplied = reapplied(&log);
         eprintln!(
             "{}: applied {} before the stop; at start the store held {opened_at} (what redb \
              recovered), {reverted_to} after the fault; {}",
             n.name,
             applied_before[i],
-            reapplied.map_or("no re-apply from its own log at start".into(), plain)
+            reapplied
+                .as_deref()
+                .unwrap_or("no re-apply from its own log at start")
         );
         lost_somewhere |= reverted_to < applied_before[i];
         fault_reverted |= reverted_to < opened_at;
@@ -173,37 +167,4 @@ async fn every_member_has(c: &Cluster, acked: &BTreeSet<String>) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The number in `<name>=<number>` on the fault's line.
-fn fault_field(log: &str, name: &str) -> Option<u64> {
-    let line = plain(log.lines().find(|l| l.contains(REVERTED))?);
-    let key = format!("{name}=");
-    let rest = &line[line.find(&key)? + key.len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// A log line without its terminal colour codes (`ESC [ ... m`).
-fn plain(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-/// The part of a node's log written since the harness last spawned it.
-fn since_last_spawn(log: &str) -> String {
-    let at = log.rfind("==== harness: spawning").unwrap_or(0);
-    log[at..].to_string()
 }
