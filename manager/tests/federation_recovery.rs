@@ -255,7 +255,13 @@ fn create_profile(node: &Node, name: &str) {
 #[test]
 fn a_member_installing_a_snapshot_closes_its_event_sockets() {
     let _g = serial();
-    let flags = ["--no-tls", "--snapshot-every", "10"];
+    let flags = [
+        "--no-tls",
+        "--snapshot-every",
+        "10",
+        "--snapshot-stretch",
+        "0",
+    ];
     let c = Cluster::start_with("rec-snap", 3, &flags);
     let l = wait(LONG, || c.leader()).expect("a leader");
     let f = (0..3).find(|i| *i != l).unwrap();

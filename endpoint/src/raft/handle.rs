@@ -316,6 +316,16 @@ impl RaftHandle {
             .map_err(|e| RaftFailure::with_causes(&e))
     }
 
+    /// Asks Raft to build a snapshot of everything applied (at once; ignored while one is
+    /// being built). Fails only once Raft has stopped.
+    pub async fn trigger_snapshot(&self) -> Result<(), RaftFailure> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| RaftFailure::of("snapshot trigger", e))
+    }
+
     /// Stops Raft (the caller bounds the wait).
     pub async fn shutdown(&self) -> Result<(), RaftFailure> {
         self.raft

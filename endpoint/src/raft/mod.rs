@@ -9,6 +9,7 @@ pub mod network;
 pub mod observe;
 pub mod runtime;
 pub mod server;
+pub mod snapshot_schedule;
 pub mod state_machine;
 mod status;
 pub mod transfer;
@@ -91,7 +92,8 @@ fn raft_config(
         election_timeout_max: timing.election_max.as_millis() as u64,
         enable_pre_vote: Some(true),
         install_snapshot_timeout: 10_000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
+        // Snapshots are asked for by `snapshot_schedule`, which sizes the interval by the store.
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: keep,
         purge_batch_size: 256,
         // No "leader restore": a member that led before a restart must win a new election,

@@ -245,6 +245,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             if !due || keep_savepoint {
                 // No fsync: the Raft log already holds these entries durably (module docs).
                 tx.set_durability(redb::Durability::None).map_err(io_err)?;
+            } else {
+                durability::quick_repair(&mut tx);
             }
             let mut responses = Vec::with_capacity(batch.len());
             let mut events = Vec::new();
@@ -317,7 +319,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let installed = meta.last_log_id.as_ref().map(|l| l.index);
         let meta = meta.clone();
         blocking(move || {
-            let tx = store.db().begin_write().map_err(io_err)?;
+            let mut tx = store.db().begin_write().map_err(io_err)?;
+            durability::quick_repair(&mut tx);
             store::restore(&tx, &snapshot).map_err(io_err)?;
             {
                 let mut table = tx.open_table(store::META_TABLE).map_err(io_err)?;

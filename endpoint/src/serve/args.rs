@@ -33,9 +33,14 @@ pub struct ServeArgs {
     /// OS). Lets a host with several addresses, or a fault-injection proxy, tell members apart.
     #[arg(long)]
     pub consensus_source_ip: Option<std::net::IpAddr>,
-    /// Log entries between snapshots (the log is purged behind each snapshot).
+    /// Log entries between snapshots, at least (the log is purged behind each snapshot).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// Log entries between snapshots per object in the store, at least: each snapshot is a
+    /// dump of the whole store, so a large store snapshots less often (0: every
+    /// `--snapshot-every` entries whatever the store holds).
+    #[arg(long, default_value_t = 1.0)]
+    pub snapshot_stretch: f64,
     /// How long a write waits for a quorum before the client gets 503.
     #[arg(long, default_value_t = 5_000)]
     pub write_timeout_ms: u64,

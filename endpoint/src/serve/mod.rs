@@ -78,7 +78,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let joiner = (!plan.initialized && !args.join.is_empty())
         .then(|| bootstrap::join(&node, &args, &shutdown_rx));
     let cert_watcher = tls::rotation::spawn_watcher(node.clone(), shutdown_rx.clone());
-    let services = spawn_services(&node, &args, &shutdown_rx).await?;
+    let services = spawn_services(&node, &args, &consensus.timing, &shutdown_rx).await?;
     let publisher = crate::upgrade::on_serving(&node, &args.data_dir, &shutdown_rx).await;
     shutdown::requested().await;
     let running = shutdown::Running {
@@ -96,13 +96,24 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The metrics and boot services (each stops on shutdown).
+/// The metrics, the snapshot schedule and the boot services (each stops on shutdown).
 async fn spawn_services(
     node: &Node,
     args: &ServeArgs,
+    timing: &crate::raft::Timing,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, ServeError> {
     let mut services = crate::node::spawn_metrics(node, args.metrics_listen, shutdown).await?;
+    let schedule = crate::raft::snapshot_schedule::Schedule {
+        every: timing.snapshot_every,
+        stretch: args.snapshot_stretch.max(0.0),
+    };
+    services.push(crate::raft::snapshot_schedule::spawn(
+        node.raft.clone(),
+        node.store.clone(),
+        schedule,
+        shutdown.clone(),
+    ));
     let limits = args.conn.limits();
     services.extend(crate::boot::spawn(node, &args.boot, &args.data_dir, limits, shutdown).await);
     Ok(services)

@@ -93,7 +93,9 @@ impl ObjectStore {
                 )
             })
             .create(path)?;
-        let tx = db.begin_write()?;
+        let mut tx = db.begin_write()?;
+        // Durable, like every checkpoint after it: a crash before the first one reopens fast.
+        durability::quick_repair(&mut tx);
         {
             tx.open_table(OBJECTS)?;
             tx.open_table(IDEMPOTENCY)?;
