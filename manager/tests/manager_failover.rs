@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::writer::Writer;
 use common::*;
 use serde_json::json;
+use tests::cluster::plain;
 
 /// What the manager logs once per term a member's stream names a leader in.
 const PUSHED: &str = "a member's stream named the leader";
@@ -55,25 +56,6 @@ fn consensus_id(n: &Node) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// A log without ANSI colour codes (the endpoint colours its log when it thinks it may).
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\x1b' {
-            // CSI: ESC '[' parameters, ended by a letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// The `key=value` field of a tracing line.

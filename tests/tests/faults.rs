@@ -299,10 +299,7 @@ async fn f13_leader_with_a_purged_log_catches_up_a_new_member() -> Result<()> {
     c.node_mut(0).spawn(Start::Restart)?;
     c.node_mut(0).wait_ready(Duration::from_secs(30)).await?;
     let log = std::fs::read_to_string(c.nodes[0].log_path())?;
-    let restarted = log
-        .rsplit("==== harness: spawning")
-        .next()
-        .unwrap_or_default();
+    let restarted = tests::cluster::since_last_spawn(&log);
     anyhow::ensure!(
         restarted.contains("Clean the hole"),
         "n1 restarted with its log as far as its state machine: the test did not set up its case"

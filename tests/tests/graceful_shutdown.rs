@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use tests::cluster::{serial, wait_for, Cluster, Start};
+use tests::cluster::{serial, since_last_spawn, wait_for, Cluster, Start};
 use tests::workload::{missing, profile_names, Attempt, BackgroundWriter, Outcome, WriterReport};
 
 /// How long a SIGTERMed member may take to exit (each shutdown step has a 5 s grace).
@@ -79,12 +79,13 @@ async fn sigterm_under_load(c: &mut Cluster, v: usize, prefix: &str) -> Result<(
     let report = writer.stop().await?;
 
     check_in_flight(&report, t_term, &urls[v])?;
-    let restart_log = since_last_spawn(&c.node(v).log());
+    let log = c.node(v).log();
+    let restart_log = since_last_spawn(&log);
     ensure!(
         !restart_log.contains(UNCLEAN),
         "{} logged an unclean-store repair after a graceful stop:\n{}",
         c.node(v).name,
-        lines_with(&restart_log, UNCLEAN)
+        lines_with(restart_log, UNCLEAN)
     );
     c.wait_converged(3, Duration::from_secs(30)).await?;
     c.wait_caught_up(Duration::from_secs(60)).await?;
@@ -103,7 +104,8 @@ async fn sigkill_leaves_unclean_store(c: &mut Cluster, v: usize) -> Result<()> {
         .await
         .context("restarting after SIGKILL")?;
     let report = writer.stop().await?;
-    let restart_log = since_last_spawn(&c.node(v).log());
+    let log = c.node(v).log();
+    let restart_log = since_last_spawn(&log);
     ensure!(
         restart_log.contains(UNCLEAN),
         "{} logged no repair after a SIGKILL under load: the clean-store check cannot fail",
@@ -115,7 +117,7 @@ async fn sigkill_leaves_unclean_store(c: &mut Cluster, v: usize) -> Result<()> {
         !restart_log.contains(STORE_UNCLEAN),
         "{} repaired its object store after a SIGKILL:\n{}",
         c.node(v).name,
-        lines_with(&restart_log, STORE_UNCLEAN)
+        lines_with(restart_log, STORE_UNCLEAN)
     );
     c.wait_caught_up(Duration::from_secs(60)).await?;
     every_member_has(c, &report.acked).await
@@ -180,12 +182,6 @@ async fn wait_acked(writer: &BackgroundWriter, n: usize, what: &str) -> Result<(
         Ok((writer.acked_count() >= n).then_some(()))
     })
     .await
-}
-
-/// The part of a node's log written since the harness last spawned it.
-fn since_last_spawn(log: &str) -> String {
-    let at = log.rfind("==== harness: spawning").unwrap_or(0);
-    log[at..].to_string()
 }
 
 fn lines_with(text: &str, needle: &str) -> String {

@@ -8,6 +8,34 @@ use std::path::Path;
 use super::{Cluster, Node};
 use crate::http::ADMIN_PASSWORD;
 
+/// The line the harness writes into a node's log before each spawn.
+pub const SPAWN_MARK: &str = "==== harness: spawning";
+
+/// The part of a node's log written since the harness last spawned it.
+pub fn since_last_spawn(log: &str) -> &str {
+    let at = log.rfind(SPAWN_MARK).unwrap_or(0);
+    &log[at..]
+}
+
+/// A log without ANSI colour codes (the endpoint colours its log when it thinks it may).
+pub fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC '[' parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 /// The last `lines` lines of a file (lossy UTF-8).
 pub fn tail(path: &Path, lines: usize) -> String {
     let Ok(mut f) = File::open(path) else {

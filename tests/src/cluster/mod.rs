@@ -34,7 +34,7 @@ mod spawn;
 mod wait;
 
 pub use bins::{agent_bin, die_with_parent, endpoint_bin, manager_bin};
-pub use logs::tail;
+pub use logs::{plain, since_last_spawn, tail, SPAWN_MARK};
 pub use node::Node;
 pub use opts::{
     NodeArgs, NodeArgsFn, Opts, Placement, Start, PLACED_API_PORT, PLACED_CONSENSUS_PORT,

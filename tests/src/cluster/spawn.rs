@@ -38,7 +38,7 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log.try_clone()?);
-        let _ = writeln!(log, "==== harness: spawning {:?}", cmd);
+        let _ = writeln!(log, "{} {:?}", super::logs::SPAWN_MARK, cmd);
         die_with_parent(&mut cmd);
         let child = cmd
             .spawn()

@@ -5,6 +5,8 @@
 //! member logs the applied index redb recovered and the one it reverted to; openraft then logs
 //! when it re-applies committed entries from the member's own Raft log.
 
+use crate::cluster::{plain, since_last_spawn};
+
 /// The hidden fault flag.
 pub const FLAG: &str = "--fault-power-cut-state";
 /// What a member logs when the fault reverts its store.
@@ -48,30 +50,6 @@ fn field(line: &str, name: &str) -> Option<u64> {
     let rest = &line[line.find(&key)? + key.len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
-}
-
-/// A log line without its terminal colour codes (`ESC [ ... m`).
-fn plain(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-/// The part of a member's log written since the harness last spawned it.
-fn since_last_spawn(log: &str) -> &str {
-    let at = log.rfind("==== harness: spawning").unwrap_or(0);
-    &log[at..]
 }
 
 #[cfg(test)]
