@@ -110,17 +110,23 @@ pub struct LogReader {
     shared: Arc<Shared>,
 }
 
+/// The page cache of a log opened without a size (tests): `--cache-mib`'s default share. Only
+/// the recent tail is read back (replication, replay), so a small cache holds what matters.
+pub const DEFAULT_CACHE_BYTES: usize = 12 << 20;
+
 impl LogStore {
     pub fn open(path: &Path) -> io::Result<Self> {
-        Self::open_with(path, Duration::ZERO)
+        Self::open_with(path, DEFAULT_CACHE_BYTES, Duration::ZERO)
     }
 
+    /// `cache_bytes` bounds redb's page cache (read cache and write buffer together).
     /// `write_delay` > 0 is fault injection for the test suite: each append is written no
     /// sooner than that after it was made, like a slow disk, so this member's log lags what it
     /// has sent.
-    pub fn open_with(path: &Path, write_delay: Duration) -> io::Result<Self> {
+    pub fn open_with(path: &Path, cache_bytes: usize, write_delay: Duration) -> io::Result<Self> {
         // redb repairs a file the last process did not close; say so (tests grep for this).
         let db = Database::builder()
+            .set_cache_size(cache_bytes)
             .set_repair_callback(|r| {
                 tracing::warn!(
                     progress = r.progress(),

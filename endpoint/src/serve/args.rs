@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// `--snapshot-every` entries whatever the store holds).
     #[arg(long, default_value_t = 1.0)]
     pub snapshot_stretch: f64,
+    /// Memory for the stores' own page caches, in MiB: the object store gets three quarters,
+    /// the Raft log the rest. Pages past it are read from (and written back to) the OS page
+    /// cache, so a large store costs file space and kernel cache, not process memory.
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u64).range(4..=65_536))]
+    pub cache_mib: u64,
     /// How long a write waits for a quorum before the client gets 503.
     #[arg(long, default_value_t = 5_000)]
     pub write_timeout_ms: u64,

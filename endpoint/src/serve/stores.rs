@@ -39,17 +39,18 @@ pub(super) fn open(args: &ServeArgs) -> Result<Stores, ServeError> {
     let ha_id = settle_ha_id(&args.data_dir, args.ha_id.as_deref())?;
     let node_id = node_id_of(&consensus_id)
         .ok_or_else(|| ServeError::Config(format!("malformed ConsensusID {consensus_id:?}")))?;
+    let cache = usize::try_from(args.cache_mib << 20).unwrap_or(usize::MAX);
     let log_store = LogStore::open_with(
         &args.data_dir.join("raft-log.redb"),
+        cache / 4,
         Duration::from_millis(args.fault_log_write_delay_ms),
     )
     .map_err(ServeError::io("opening the raft log"))?;
-    let store = ObjectStore::open(&args.data_dir.join("state.redb")).map_err(|source| {
-        ServeError::Store {
+    let store = ObjectStore::open_with_cache(&args.data_dir.join("state.redb"), cache - cache / 4)
+        .map_err(|source| ServeError::Store {
             what: "opening the object store",
             source,
-        }
-    })?;
+        })?;
     let state_machine = StateMachineStore::new(store.clone(), &args.data_dir)
         .with_power_cut_fault(args.fault_power_cut_state);
     // Events after the store's applied index all pass through this process's bus.
