@@ -59,6 +59,35 @@ fn applies_from_git_and_follows_the_leader_after_it_dies() {
     assert!(leader.is_some(), "manager still names the dead leader: {e}");
 }
 
+/// A new commit goes out as soon as the manager takes it. The rollout driver must look at a
+/// commit before any reconciler may push it; its look wakes them. With a ten-minute round
+/// there is no other way for the commit to go out within the wait.
+#[test]
+fn a_new_commit_goes_out_at_once_not_at_the_next_round() {
+    let _g = serial();
+    let c = Cluster::start("w-site", 1);
+    let repo = Repo::new();
+    let sha1 = repo.commit(&[("version_sets/base.yaml", &base_set("one"))]);
+    let mdir = tempfile::tempdir().unwrap();
+    let m = Manager::start(
+        &mdir.path().join("m"),
+        &[
+            "--git-repo",
+            repo.path(),
+            "--git-branch",
+            "main",
+            "--reconcile-ms",
+            "600000",
+        ],
+    );
+    m.register(&c, &["base"], true);
+    m.wait_applied("w-site", &sha1, Duration::from_secs(60));
+    let sha2 = repo.commit(&[("version_sets/base.yaml", &base_set("two"))]);
+    m.call("POST", "/api/v3/git/refresh", Some(json!({})));
+    m.wait_applied("w-site", &sha2, Duration::from_secs(60));
+    assert_eq!(pref_of(&c.nodes[0]).as_deref(), Some("two"));
+}
+
 #[test]
 fn one_cluster_down_does_not_block_the_other() {
     let _g = serial();

@@ -554,6 +554,7 @@ async fn poll(mgr: &Arc<Manager>, repo: &Path) {
         return;
     }
     mgr.sync_clusters();
+    mgr.rollout.poke();
     mgr.wake_all();
 }
 

@@ -80,10 +80,13 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
     let mut errors = desired_errors(mgr, &desired);
     record_connection(mgr, id, &view, desired.as_ref().ok());
     if view.status != cluster::CONNECTED {
+        tracing::debug!(endpoint = %id, status = %view.status, "reconcile: not connected");
         errors.extend(view.error.clone());
         return record_errors(mgr, id, errors);
     }
+    let started = Instant::now();
     let reading = read_cluster(cluster).await;
+    tracing::debug!(endpoint = %id, ms = started.elapsed().as_millis() as u64, problems = reading.problems.len(), "reconcile: read the cluster");
     errors.extend(reading.problems.iter().cloned());
     let actions = plan_actions(desired.as_ref().ok(), &reading, &mut errors);
     let stored = mgr.registry.observed(id).applied;
@@ -93,14 +96,19 @@ async fn once(mgr: &Manager, id: &str, cluster: &Cluster, memory: &mut Memory) {
     };
     let push = match next_push(memory, id, &d, stored.as_ref(), &reading, &actions) {
         Ok(Some(push)) => push,
-        Ok(None) => return record_errors(mgr, id, errors),
+        Ok(None) => {
+            tracing::debug!(endpoint = %id, "reconcile: nothing to push");
+            return record_errors(mgr, id, errors);
+        }
         Err(why) => {
+            tracing::debug!(endpoint = %id, "reconcile: push waits: {why}");
             errors.push(why.to_string());
             return record_errors(mgr, id, errors);
         }
     };
     // A progressive rollout decides when this endpoint's wave may take the commit.
     if let Err(why) = mgr.rollout.admits(id, d.commit.as_deref()) {
+        tracing::debug!(endpoint = %id, "reconcile: push waits: {why}");
         errors.push(why.to_string());
         return record_errors(mgr, id, errors);
     }

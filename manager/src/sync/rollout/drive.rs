@@ -22,9 +22,16 @@ const TICK: Duration = Duration::from_millis(500);
 pub async fn run(mgr: Arc<Manager>) {
     let mut shutdown = mgr.shutdown_signal();
     loop {
+        // What the reconcilers' admission hangs on: the driver's first look, and the commit
+        // it follows. A change wakes them, so a commit goes out now, not at their next round.
+        let before = mgr.rollout.with(|s| (s.state.is_empty(), s.commit.clone()));
         tick(&mgr).await;
+        if mgr.rollout.with(|s| (s.state.is_empty(), s.commit.clone())) != before {
+            mgr.wake_all();
+        }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
+            _ = mgr.rollout.poke.notified() => {}
             _ = shutdown.changed() => {}
         }
         if *shutdown.borrow() {

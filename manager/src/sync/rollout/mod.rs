@@ -25,6 +25,8 @@ pub struct Rollouts {
     status: Mutex<Status>,
     /// Set by `resume` while halted: the driver starts over with the newest commit.
     restart: Mutex<bool>,
+    /// Asks the driver to look now (a new commit), rather than at its next tick.
+    poke: tokio::sync::Notify,
 }
 
 /// Why `pause`/`resume` changed nothing.
@@ -61,6 +63,12 @@ impl Rollouts {
     fn with<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut s)
+    }
+
+    /// Has the driver look at the repository now: a new commit waits for its look before
+    /// any reconciler may push it ([`AdmitError::CommitPending`]).
+    pub fn poke(&self) {
+        self.poke.notify_one();
     }
 
     /// A copy of the status.
