@@ -10,11 +10,19 @@ use crate::fill;
 use crate::model;
 
 /// What a replayed idempotency key returns.
-#[derive(Serialize, Deserialize)]
+/// (Written with `expires_at_ms` too, which only the expiry table needs.)
+#[derive(Deserialize)]
 struct IdemRecord {
     fingerprint: String,
-    expires_at_ms: u64,
     response: Response,
+}
+
+/// [`IdemRecord`] as written: borrowed, so recording a reply does not copy it.
+#[derive(Serialize)]
+struct IdemRecordRef<'a> {
+    fingerprint: &'a str,
+    expires_at_ms: u64,
+    response: &'a Response,
 }
 
 /// The outcome already recorded for this idempotency key, if any: a replay, or a 422 when
@@ -177,10 +185,10 @@ fn apply_once(
     response.index = Some(index);
     if let Some(key) = &req.idempotency {
         let expires_at_ms = req.at_ms.saturating_add(key.ttl_ms);
-        let record = IdemRecord {
-            fingerprint: key.fingerprint.clone(),
+        let record = IdemRecordRef {
+            fingerprint: &key.fingerprint,
             expires_at_ms,
-            response: response.clone(),
+            response: &response,
         };
         let raw = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         idem.insert(key.key.as_str(), raw.as_slice())?;
@@ -218,7 +226,8 @@ fn mark_references(
 ) -> Result<Value, StoreError> {
     let mut errors = Vec::new();
     for (target, key, field) in model::references(collection, &object) {
-        if load(objects, target, &key)?.is_none() {
+        // Existence only: no need to decode the object named.
+        if objects.get((target, key.as_str()))?.is_none() {
             errors.push(Value::String(format!(
                 "{field}: {target}/{key} does not exist"
             )));
@@ -351,9 +360,17 @@ fn apply_object_op(
     if !(200..300).contains(&response.status) {
         return Ok(response);
     }
-    let after = load(&objects, collection, key)?;
+    // A create or replace answers the object as stored: no need to read it back.
+    let reread;
+    let after = match op {
+        Op::Create { .. } | Op::Replace { .. } => Some(&response.body),
+        _ => {
+            reread = load(&objects, collection, key)?;
+            reread.as_ref()
+        }
+    };
     let mut names = tx.open_table(unique::NAMES)?;
-    match unique::reindex(&mut names, collection, key, before, after.as_ref())? {
+    match unique::reindex(&mut names, collection, key, before, after)? {
         None => Ok(response),
         Some(conflict) => {
             match before {

@@ -28,7 +28,7 @@ pub(super) fn maintain_machine(
     let Value::Object(mut map) = object else {
         return Ok(Ok((object, Vec::new())));
     };
-    let key = workflow::str_field(&Value::Object(map.clone()), "Uuid").to_string();
+    let key = map_str(&map, "Uuid").to_string();
     // Without a workflow the client picks the stage (DRP); it is applied below.
     let asked_stage = map
         .get("Stage")
@@ -36,7 +36,7 @@ pub(super) fn maintain_machine(
         .unwrap_or("")
         .to_string();
     keep_server_fields(&mut map, before);
-    if before.is_none() && workflow::str_field(&Value::Object(map.clone()), "Workflow").is_empty() {
+    if before.is_none() && map_str(&map, "Workflow").is_empty() {
         // DRP's `defaultWorkflow` pref: new machines start in it.
         if let Some(Value::String(default)) = load(objects, "prefs", "defaultWorkflow")? {
             map.insert("Workflow".into(), json!(default));
@@ -60,7 +60,7 @@ pub(super) fn maintain_machine(
             &wanted,
         )?);
     }
-    let has = workflow::str_field(&Value::Object(map.clone()), "Stage").to_string();
+    let has = map_str(&map, "Stage").to_string();
     if wanted.is_empty() && !asked_stage.is_empty() && asked_stage != has {
         if let Some(refused) = busy(objects, before, &key, "stage")? {
             return Ok(Err(refused));
@@ -76,6 +76,12 @@ pub(super) fn maintain_machine(
         workflow::enter_stage(&mut map, &asked_stage, &stage);
     }
     Ok(Ok((Value::Object(map), problems)))
+}
+
+/// A string field of an object's map ("" when absent): read in place, where wrapping the map
+/// in a `Value` to use [`workflow::str_field`] would copy the whole machine.
+fn map_str<'a>(map: &'a Map<String, Value>, field: &str) -> &'a str {
+    map.get(field).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The server's fields are the server's: whatever the client sent for them is replaced by
@@ -269,11 +275,13 @@ pub(super) fn create_job(
             format!("machines/{machine_key} needs task {task}, which does not exist; the machine is stopped"),
         ));
     }
-    let m = Value::Object(map.clone());
+    let mut m = Value::Object(map);
     let new = job::new_job(job_key, &m, index, &task, context, &rfc3339(at_ms));
-    map.insert("CurrentTask".into(), json!(index));
-    map.insert("CurrentJob".into(), json!(job_key));
-    put(objects, "machines", machine_key, &Value::Object(map))?;
+    if let Value::Object(map) = &mut m {
+        map.insert("CurrentTask".into(), json!(index));
+        map.insert("CurrentJob".into(), json!(job_key));
+    }
+    put(objects, "machines", machine_key, &m)?;
     let new = crate::fill::stored("jobs", new, None, stamp);
     put(objects, "jobs", job_key, &new)?;
     Ok(Response::ok(201, new))
