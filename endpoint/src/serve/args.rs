@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// `--cache-mib`'s default.
+pub const DEFAULT_CACHE_MIB: u64 = 48;
+
 #[derive(Clone, clap::Args)] // no Debug: it holds the admin password
 pub struct ServeArgs {
     /// Where this node keeps its identity, Raft log, objects and snapshots.
@@ -44,7 +47,7 @@ pub struct ServeArgs {
     /// Memory for the stores' own page caches, in MiB: the object store gets three quarters,
     /// the Raft log the rest. Pages past it are read from (and written back to) the OS page
     /// cache, so a large store costs file space and kernel cache, not process memory.
-    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u64).range(4..=65_536))]
+    #[arg(long, default_value_t = DEFAULT_CACHE_MIB, value_parser = clap::value_parser!(u64).range(4..=65_536))]
     pub cache_mib: u64,
     /// How long a write waits for a quorum before the client gets 503.
     #[arg(long, default_value_t = 5_000)]

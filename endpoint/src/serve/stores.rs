@@ -39,14 +39,15 @@ pub(super) fn open(args: &ServeArgs) -> Result<Stores, ServeError> {
     let ha_id = settle_ha_id(&args.data_dir, args.ha_id.as_deref())?;
     let node_id = node_id_of(&consensus_id)
         .ok_or_else(|| ServeError::Config(format!("malformed ConsensusID {consensus_id:?}")))?;
-    let cache = usize::try_from(args.cache_mib << 20).unwrap_or(usize::MAX);
+    let (log_cache, store_cache) =
+        cache_split(usize::try_from(args.cache_mib << 20).unwrap_or(usize::MAX));
     let log_store = LogStore::open_with(
         &args.data_dir.join("raft-log.redb"),
-        cache / 4,
+        log_cache,
         Duration::from_millis(args.fault_log_write_delay_ms),
     )
     .map_err(ServeError::io("opening the raft log"))?;
-    let store = ObjectStore::open_with_cache(&args.data_dir.join("state.redb"), cache - cache / 4)
+    let store = ObjectStore::open_with_cache(&args.data_dir.join("state.redb"), store_cache)
         .map_err(|source| ServeError::Store {
             what: "opening the object store",
             source,
@@ -74,6 +75,19 @@ pub(super) fn open(args: &ServeArgs) -> Result<Stores, ServeError> {
         state_machine,
     })
 }
+
+/// `--cache-mib` in bytes, split (Raft log, object store): a quarter to the log, whose reads
+/// are its recent tail, the rest to the object store.
+const fn cache_split(total: usize) -> (usize, usize) {
+    (total / 4, total - total / 4)
+}
+
+// The stores' own defaults (for tools and tests) are the flag default's split.
+const _: () = {
+    let (log, store) = cache_split((super::args::DEFAULT_CACHE_MIB as usize) << 20);
+    assert!(log == crate::raft::log_store::DEFAULT_CACHE_BYTES);
+    assert!(store == crate::store::DEFAULT_CACHE_BYTES);
+};
 
 /// The HA id stored in the data dir wins; a different `--ha-id` is a configuration error.
 fn settle_ha_id(data_dir: &Path, flag: Option<&str>) -> Result<String, ServeError> {

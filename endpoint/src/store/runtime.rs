@@ -30,11 +30,7 @@ pub(super) fn maintain_machine(
     };
     let key = map_str(&map, "Uuid").to_string();
     // Without a workflow the client picks the stage (DRP); it is applied below.
-    let asked_stage = map
-        .get("Stage")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let asked_stage = map_str(&map, "Stage").to_string();
     keep_server_fields(&mut map, before);
     if before.is_none() && map_str(&map, "Workflow").is_empty() {
         // DRP's `defaultWorkflow` pref: new machines start in it.

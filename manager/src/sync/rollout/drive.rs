@@ -22,11 +22,11 @@ const TICK: Duration = Duration::from_millis(500);
 pub async fn run(mgr: Arc<Manager>) {
     let mut shutdown = mgr.shutdown_signal();
     loop {
-        // What the reconcilers' admission hangs on: the driver's first look, and the commit
-        // it follows. A change wakes them, so a commit goes out now, not at their next round.
-        let before = mgr.rollout.with(|s| (s.state.is_empty(), s.commit.clone()));
+        // A change of what admission hangs on wakes the reconcilers, so a commit goes out
+        // now, not at their next round.
+        let before = admission(&mgr);
         tick(&mgr).await;
-        if mgr.rollout.with(|s| (s.state.is_empty(), s.commit.clone())) != before {
+        if admission(&mgr) != before {
             mgr.wake_all();
         }
         tokio::select! {
@@ -38,6 +38,12 @@ pub async fn run(mgr: Arc<Manager>) {
             return;
         }
     }
+}
+
+/// What the reconcilers' admission hangs on: whether the driver has looked yet, and the
+/// commit it follows.
+fn admission(mgr: &Manager) -> (bool, Option<String>) {
+    mgr.rollout.with(|s| (s.state.is_empty(), s.commit.clone()))
 }
 
 /// What the driver saw of one endpoint this tick.
