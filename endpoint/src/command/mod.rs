@@ -218,6 +218,36 @@ pub enum Op {
     Unknown(Value),
 }
 
+impl Op {
+    /// Whether applying it touches one object (plus its indexes and event), so its cost is
+    /// bounded and small; packs, uploads, seeds and VersionSets are not.
+    pub fn is_light(&self) -> bool {
+        match self {
+            Op::Create { .. }
+            | Op::Replace { .. }
+            | Op::Delete { .. }
+            | Op::SetParam { .. }
+            | Op::DeleteParam { .. }
+            | Op::Patch { .. }
+            | Op::PutSystem { .. }
+            | Op::SetPrefs { .. }
+            | Op::CreateJob { .. }
+            | Op::MemberAttributes { .. }
+            | Op::SetUpgradeTarget { .. } => true,
+            Op::InstallContent { .. }
+            | Op::RemoveContent { .. }
+            | Op::UploadChunk { .. }
+            | Op::FinishUpload { .. }
+            | Op::AbortUpload { .. }
+            | Op::DeleteFile { .. }
+            | Op::Seed { .. }
+            | Op::ApplyVersionSet(_)
+            | Op::AppendJobLog { .. }
+            | Op::Unknown(_) => false,
+        }
+    }
+}
+
 /// The newest command version this build understands (the log entries it can apply).
 /// 1: every command before `SetUpgradeTarget`; 2: `SetUpgradeTarget`.
 pub const COMMAND_VERSION: u32 = 2;

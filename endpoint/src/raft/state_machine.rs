@@ -7,6 +7,10 @@
 //! commit. The batch that reaches `CHECKPOINT_ENTRIES` entries or `CHECKPOINT_INTERVAL` since
 //! the last durable checkpoint commits durably (one fsync), and a checkpoint precedes every
 //! snapshot handed to openraft, so the log is never purged past what the store holds durably.
+//!
+//! A small batch of single-object commands with no checkpoint due applies inline, on the
+//! consensus worker: it is a short redb transaction with no fsync, and the round trip through
+//! the blocking pool (two thread wake-ups) cost more than the work on every acknowledged write.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,13 +22,18 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 
 use super::{io_err, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
-use crate::command::Response;
+use crate::command::{Request, Response};
 use crate::store::durability::{self, CheckpointPolicy};
 use crate::store::{self, ObjectStore};
 
 const LAST_APPLIED: &str = "last_applied";
 const MEMBERSHIP: &str = "membership";
 const SNAPSHOT_FILE: &str = "snapshot.bin";
+/// Largest batch applied inline on the consensus worker; a larger one (a loaded leader's
+/// batch) goes to the blocking pool, where it runs beside replication instead of before it.
+const INLINE_MAX_ENTRIES: usize = 4;
+
+type Applying = Vec<EntryResponder<TypeConfig>>;
 
 #[derive(Clone)]
 pub struct StateMachineStore {
@@ -36,6 +45,9 @@ pub struct StateMachineStore {
     policy: Arc<Mutex<CheckpointPolicy>>,
     /// The power-cut fault's discard, done once before openraft first reads the store.
     discard_pending: Arc<AtomicBool>,
+    /// Held by every write transaction this adapter opens. An inline apply only tries it, so
+    /// the consensus worker never waits behind a snapshot's checkpoint (an fsync).
+    writing: Arc<Mutex<()>>,
 }
 
 impl StateMachineStore {
@@ -46,6 +58,7 @@ impl StateMachineStore {
             events: None,
             policy: Arc::new(Mutex::new(CheckpointPolicy::new(false))),
             discard_pending: Arc::new(AtomicBool::new(false)),
+            writing: Arc::new(Mutex::new(())),
         }
     }
 
@@ -73,8 +86,12 @@ impl StateMachineStore {
     async fn checkpoint(&self) -> io::Result<()> {
         let store = self.store.clone();
         let keep_savepoint = self.lock_policy().keep_savepoint;
-        blocking(move || durability::checkpoint(store.db(), keep_savepoint).map_err(io_err))
-            .await?;
+        let writing = self.writing.clone();
+        blocking(move || {
+            let _writing = lock(&writing);
+            durability::checkpoint(store.db(), keep_savepoint).map_err(io_err)
+        })
+        .await?;
         self.lock_policy().done();
         Ok(())
     }
@@ -86,9 +103,12 @@ impl StateMachineStore {
         }
         let before = self.applied_index()?;
         let store = self.store.clone();
-        let found =
-            blocking(move || durability::discard_since_checkpoint(store.db()).map_err(io_err))
-                .await?;
+        let writing = self.writing.clone();
+        let found = blocking(move || {
+            let _writing = lock(&writing);
+            durability::discard_since_checkpoint(store.db()).map_err(io_err)
+        })
+        .await?;
         let after = self.applied_index()?;
         tracing::warn!(
             applied_before = before,
@@ -166,10 +186,86 @@ pub fn applied_in(meta: &[(String, Vec<u8>)]) -> io::Result<Option<(u64, u64)>> 
     Ok(applied.map(|l| (l.leader_id.term, l.index)))
 }
 
+/// The write gate; it guards no data, so a panic while held leaves nothing to distrust.
+fn lock(writing: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    writing.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a batch may apply inline (module docs): few entries, each touching one object.
+fn light(batch: &Applying) -> bool {
+    batch.len() <= INLINE_MAX_ENTRIES
+        && batch.iter().all(|(entry, _)| match &entry.payload {
+            EntryPayload::Normal(req) => req.op.is_light(),
+            EntryPayload::Membership(_) | EntryPayload::Blank => true,
+        })
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(io_err)?
+}
+
+/// One batch in one write transaction: each entry's response and change events. Commits
+/// durably only when a checkpoint is `due` (module docs).
+fn apply_batch(
+    store: &ObjectStore,
+    batch: &Applying,
+    due: bool,
+    keep_savepoint: bool,
+) -> io::Result<(Vec<Response>, Vec<crate::events::Event>)> {
+    let mut tx = store.db().begin_write().map_err(io_err)?;
+    if !due || keep_savepoint {
+        // No fsync: the Raft log already holds these entries durably (module docs).
+        tx.set_durability(redb::Durability::None).map_err(io_err)?;
+    } else {
+        durability::quick_repair(&mut tx);
+    }
+    let mut responses = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    {
+        let mut last = None;
+        let mut membership = None;
+        for (entry, _) in batch {
+            let response = match &entry.payload {
+                EntryPayload::Normal(req) => {
+                    apply_request(&tx, req, entry.log_id.index, &mut events)?
+                }
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                    Response::default()
+                }
+                EntryPayload::Blank => Response::default(),
+            };
+            responses.push(response);
+            last = Some(entry.log_id);
+        }
+        let mut meta = tx.open_table(store::META_TABLE).map_err(io_err)?;
+        let raw = serde_json::to_vec(&last).map_err(io_err)?;
+        meta.insert(LAST_APPLIED, raw.as_slice()).map_err(io_err)?;
+        if let Some(m) = membership {
+            let raw = serde_json::to_vec(&m).map_err(io_err)?;
+            meta.insert(MEMBERSHIP, raw.as_slice()).map_err(io_err)?;
+        }
+    }
+    tx.commit().map_err(io_err)?;
+    if due && keep_savepoint {
+        // The savepoint needs a transaction of its own (no table opened yet).
+        durability::checkpoint(store.db(), true).map_err(io_err)?;
+    }
+    Ok((responses, events))
+}
+
+fn apply_request(
+    tx: &redb::WriteTransaction,
+    req: &Request,
+    index: u64,
+    events: &mut Vec<crate::events::Event>,
+) -> io::Result<Response> {
+    crate::store::member_attributes::check_entry(req, index).map_err(io_err)?;
+    let (response, changes) = store::apply_with_event(tx, req, index).map_err(io_err)?;
+    events.extend(changes);
+    Ok(response)
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
@@ -180,11 +276,15 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let dir = self.dir.clone();
         let started = std::time::Instant::now();
         let keep_savepoint = self.lock_policy().keep_savepoint;
+        let writing = self.writing.clone();
         let snapshot = blocking(move || {
             let body = store.dump().map_err(io_err)?;
             // The dump may include non-durable batches; make them durable before openraft
             // gets a snapshot it may purge the log behind.
-            durability::checkpoint(store.db(), keep_savepoint).map_err(io_err)?;
+            {
+                let _writing = lock(&writing);
+                durability::checkpoint(store.db(), keep_savepoint).map_err(io_err)?;
+            }
             let mut last_log_id: Option<LogId> = None;
             let mut last_membership = StoredMembership::default();
             for (name, raw) in &body.meta {
@@ -229,66 +329,37 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             + Unpin
             + OptionalSend,
     {
-        let mut batch = Vec::new();
+        let mut batch: Applying = Vec::new();
         while let Some(item) = entries.next().await {
             batch.push(item?);
         }
-        let store = self.store.clone();
         // A due checkpoint is this batch's commit made durable, before its responses: an
         // acknowledged write is then never behind a checkpoint still to come.
         let (due, keep_savepoint) = {
             let mut policy = self.lock_policy();
             (policy.applied(batch.len() as u64), policy.keep_savepoint)
         };
-        let (batch, responses, events) = blocking(move || {
-            let mut tx = store.db().begin_write().map_err(io_err)?;
-            if !due || keep_savepoint {
-                // No fsync: the Raft log already holds these entries durably (module docs).
-                tx.set_durability(redb::Durability::None).map_err(io_err)?;
-            } else {
-                durability::quick_repair(&mut tx);
+        let inline = if !due && light(&batch) {
+            match self.writing.try_lock() {
+                Ok(_writing) => Some(apply_batch(&self.store, &batch, due, keep_savepoint)?),
+                Err(_) => None,
             }
-            let mut responses = Vec::with_capacity(batch.len());
-            let mut events = Vec::new();
-            {
-                let mut last = None;
-                let mut membership = None;
-                for (entry, _) in &batch {
-                    let response = match &entry.payload {
-                        EntryPayload::Normal(req) => {
-                            crate::store::member_attributes::check_entry(req, entry.log_id.index)
-                                .map_err(io_err)?;
-                            let (response, changes) =
-                                store::apply_with_event(&tx, req, entry.log_id.index)
-                                    .map_err(io_err)?;
-                            events.extend(changes);
-                            response
-                        }
-                        EntryPayload::Membership(m) => {
-                            membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                            Response::default()
-                        }
-                        EntryPayload::Blank => Response::default(),
-                    };
-                    responses.push(response);
-                    last = Some(entry.log_id);
-                }
-                let mut meta = tx.open_table(store::META_TABLE).map_err(io_err)?;
-                let raw = serde_json::to_vec(&last).map_err(io_err)?;
-                meta.insert(LAST_APPLIED, raw.as_slice()).map_err(io_err)?;
-                if let Some(m) = membership {
-                    let raw = serde_json::to_vec(&m).map_err(io_err)?;
-                    meta.insert(MEMBERSHIP, raw.as_slice()).map_err(io_err)?;
-                }
+        } else {
+            None
+        };
+        let (batch, (responses, events)) = match inline {
+            Some(applied) => (batch, applied),
+            None => {
+                let store = self.store.clone();
+                let writing = self.writing.clone();
+                blocking(move || {
+                    let _writing = lock(&writing);
+                    let applied = apply_batch(&store, &batch, due, keep_savepoint)?;
+                    Ok((batch, applied))
+                })
+                .await?
             }
-            tx.commit().map_err(io_err)?;
-            if due && keep_savepoint {
-                // The savepoint needs a transaction of its own (no table opened yet).
-                durability::checkpoint(store.db(), true).map_err(io_err)?;
-            }
-            Ok((batch, responses, events))
-        })
-        .await?;
+        };
         if due {
             self.lock_policy().done();
         }
@@ -318,7 +389,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let dir = self.dir.clone();
         let installed = meta.last_log_id.as_ref().map(|l| l.index);
         let meta = meta.clone();
+        let writing = self.writing.clone();
         blocking(move || {
+            let _writing = lock(&writing);
             let mut tx = store.db().begin_write().map_err(io_err)?;
             durability::quick_repair(&mut tx);
             store::restore(&tx, &snapshot).map_err(io_err)?;

@@ -116,3 +116,33 @@ async fn the_power_cut_fault_loses_the_same_after_a_clean_close_and_the_log_give
     assert_eq!(applied(&mut sm).await, Some(5));
     assert_eq!(store.dump().unwrap().bytes, at_five);
 }
+
+#[tokio::test]
+async fn a_small_batch_waits_for_a_running_checkpoint_instead_of_applying_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut sm) = open(dir.path(), "state.redb", false);
+    apply(&mut sm, 1..=1).await; // inline: nothing holds the gate
+    assert!(has(&store, 1));
+
+    // A checkpoint in progress holds the write gate; the next small batch must not take the
+    // inline path (it would block the consensus worker or bypass the gate), but wait on the
+    // blocking pool and apply once the gate is free.
+    let gate = sm.writing.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _held = gate.lock().unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    held_rx.recv().unwrap();
+    let mut applying = Box::pin(apply(&mut sm, 2..=2));
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(200), &mut applying).await;
+    assert!(waited.is_err(), "applied while the gate was held");
+    assert!(!has(&store, 2));
+    release_tx.send(()).unwrap();
+    applying.await;
+    holder.join().unwrap();
+    assert!(has(&store, 2));
+    assert_eq!(applied(&mut sm).await, Some(2));
+}
