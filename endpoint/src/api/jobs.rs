@@ -73,7 +73,8 @@ pub async fn create(
     };
     let op = Op::CreateJob {
         machine,
-        job: uuid::Uuid::new_v4().to_string(),
+        // Time-ordered, like generated object keys (`objects::create`).
+        job: uuid::Uuid::now_v7().to_string(),
         context,
     };
     commit(&node, &head, &body, op).await
