@@ -8,15 +8,23 @@ pub use access::token::{machine_principal, MAX_TTL_SECS};
 pub const SECRET_COLLECTION: &str = "_system";
 pub const SECRET_KEY: &str = "token-secret";
 
+/// The token secret's record, only the field used (no `Value` tree per request).
+#[derive(serde::Deserialize)]
+struct SecretRecord {
+    #[serde(rename = "Secret")]
+    secret: Option<serde_json::Value>,
+}
+
 fn secret(node: &impl Directory) -> Result<Vec<u8>, AuthError> {
-    let record = node
+    let record: SecretRecord = node
         .store()
-        .get(SECRET_COLLECTION, SECRET_KEY)
+        .get_as(SECRET_COLLECTION, SECRET_KEY)
         .ok()
         .flatten()
         .ok_or(AuthError::NotSetUp)?;
     let hex_secret = record
-        .get("Secret")
+        .secret
+        .as_ref()
         .and_then(|s| s.as_str())
         .ok_or(AuthError::NotSetUp)?;
     access::token::decode_secret(hex_secret)
@@ -48,6 +56,6 @@ pub fn verify(node: &impl Directory, token: &str) -> Result<Principal, AuthError
             Some(machine) => ("machines", machine.as_str()),
             None => ("users", p.user.as_str()),
         };
-        node.store().get(collection, key).ok().flatten().is_some()
+        node.store().contains(collection, key).unwrap_or(false)
     })
 }

@@ -167,10 +167,16 @@ pub fn is_sealed(value: &Value) -> bool {
 
 /// Whether `params/<name>` declares the param secure.
 pub fn is_secure(node: &Node, name: &str) -> Result<bool, SecureError> {
-    Ok(node
-        .store
-        .get("params", name)?
-        .and_then(|p| p.get("Secure").and_then(Value::as_bool))
+    /// Only the field asked about: every param a write sets is looked up here.
+    #[derive(serde::Deserialize)]
+    struct ParamSecure {
+        #[serde(rename = "Secure")]
+        secure: Option<Value>,
+    }
+    let param: Option<ParamSecure> = node.store.get_as("params", name)?;
+    Ok(param
+        .and_then(|p| p.secure)
+        .and_then(|s| s.as_bool())
         .unwrap_or(false))
 }
 

@@ -146,6 +146,31 @@ impl ObjectStore {
         }
     }
 
+    /// Whether `(collection, key)` is stored, without decoding it.
+    pub fn contains(&self, collection: &str, key: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(OBJECTS)?;
+        Ok(table.get((collection, key))?.is_some())
+    }
+
+    /// One object decoded straight into `T`: a caller after a field or two (declare them
+    /// as `Option<Value>`, so an odd type reads as absent) skips the whole `Value` tree;
+    /// the fields `T` does not name are skipped without being built.
+    pub fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(OBJECTS)?;
+        match table.get((collection, key))? {
+            Some(raw) => serde_json::from_slice(raw.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
     pub fn list(
         &self,
         collection: &str,

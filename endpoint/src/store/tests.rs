@@ -642,3 +642,25 @@ fn a_replayed_write_makes_no_event() {
     assert!(events.is_empty(), "no event for a replay: {events:?}");
     tx.commit().expect("commit");
 }
+
+#[test]
+fn contains_and_get_as_read_what_get_reads_without_the_whole_tree() {
+    #[derive(serde::Deserialize)]
+    struct Fields {
+        #[serde(rename = "Name")]
+        name: Option<Value>,
+        #[serde(rename = "Secure")]
+        secure: Option<Value>,
+    }
+    let (_dir, s) = store();
+    run(&s, &req(create("p1"), None, ""), 1);
+    assert!(s.contains("profiles", "p1").unwrap());
+    assert!(!s.contains("profiles", "p2").unwrap());
+    assert!(!s.contains("params", "p1").unwrap(), "another collection");
+
+    let got: Fields = s.get_as("profiles", "p1").unwrap().expect("stored");
+    assert_eq!(got.name, Some(json!("p1")));
+    assert_eq!(got.secure, None, "a field the object lacks reads as absent");
+    let missing: Option<Fields> = s.get_as("profiles", "p2").unwrap();
+    assert!(missing.is_none());
+}
