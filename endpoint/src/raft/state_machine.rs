@@ -79,7 +79,7 @@ impl StateMachineStore {
 
     fn lock_policy(&self) -> std::sync::MutexGuard<'_, CheckpointPolicy> {
         // The policy is two counters: a panic elsewhere leaves them usable.
-        self.policy.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.policy)
     }
 
     /// A durable checkpoint now, on the blocking pool.
@@ -186,9 +186,10 @@ pub fn applied_in(meta: &[(String, Vec<u8>)]) -> io::Result<Option<(u64, u64)>> 
     Ok(applied.map(|l| (l.leader_id.term, l.index)))
 }
 
-/// The write gate; it guards no data, so a panic while held leaves nothing to distrust.
-fn lock(writing: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
-    writing.lock().unwrap_or_else(|p| p.into_inner())
+/// Locks one of this adapter's mutexes, poisoned or not: the write gate guards no data, and
+/// the checkpoint policy's counters stay usable after a panic elsewhere.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Whether a batch may apply inline (module docs): few entries, each touching one object.

@@ -138,12 +138,7 @@ impl ObjectStore {
     }
 
     pub fn get(&self, collection: &str, key: &str) -> Result<Option<Value>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(OBJECTS)?;
-        match table.get((collection, key))? {
-            Some(raw) => Ok(Some(decode(raw.value())?)),
-            None => Ok(None),
-        }
+        self.get_as(collection, key)
     }
 
     /// Whether `(collection, key)` is stored, without decoding it.
