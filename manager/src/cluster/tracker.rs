@@ -20,7 +20,7 @@ use versionsets::LeaderRef;
 
 use super::connection::{Connection, PinError, PinSink};
 use super::trust::{self, Anchor, ClientError, Pin};
-use super::view::{View, POLL_EVERY, POLL_WHILE_PUSHED, UNAVAILABLE};
+use super::view::{Source, View, POLL_EVERY, POLL_ROUND_LIMIT, POLL_WHILE_PUSHED, UNAVAILABLE};
 
 pub struct Cluster {
     pub id: String,
@@ -178,7 +178,22 @@ impl Cluster {
 
     async fn poll_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
-            self.poll_once().await;
+            // Every call in a round has its own timeout; this bounds the round as a whole, so
+            // nothing unforeseen can leave the view unpolled.
+            if tokio::time::timeout(POLL_ROUND_LIMIT, self.poll_once())
+                .await
+                .is_err()
+            {
+                tracing::warn!(endpoint = %self.id, "a poll of the members took over {POLL_ROUND_LIMIT:?}; abandoned");
+                self.update(Source::Poll, |view| {
+                    view.polled = true;
+                    view.leader_answered = false;
+                    view.status = UNAVAILABLE.into();
+                    view.error = Some(format!(
+                        "no poll of the members finished within {POLL_ROUND_LIMIT:?}"
+                    ));
+                });
+            }
             let every = if self.pushing() {
                 POLL_WHILE_PUSHED
             } else {

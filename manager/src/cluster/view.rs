@@ -10,6 +10,8 @@ pub const POLL_EVERY: Duration = Duration::from_millis(250);
 /// liveness and the rest of the view current.
 pub const POLL_WHILE_PUSHED: Duration = Duration::from_secs(2);
 pub const POLL_TIMEOUT: Duration = Duration::from_millis(600);
+/// The longest a whole poll may take (a first use makes two calls of [`POLL_TIMEOUT`] each).
+pub const POLL_ROUND_LIMIT: Duration = Duration::from_secs(5);
 
 /// What changed the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,12 @@ pub struct ApplyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// `tracker`, `reconciler` or `replica`.
+    pub task: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     pub status: u16,
 }
@@ -55,6 +61,7 @@ pub struct ManagerMetrics {
     pub git_good_commit_age: Gauge,
     pub git_rejected: Gauge,
     pub gateway_seconds: Family<StatusLabels, Histogram, fn() -> Histogram>,
+    pub task_panics: Family<TaskLabels, Counter>,
     /// When this manager first saw each commit (commit ages are measured from it).
     first_seen: Mutex<HashMap<String, SystemTime>>,
 }
@@ -81,6 +88,7 @@ impl ManagerMetrics {
             git_good_commit_age: Gauge::default(),
             git_rejected: Gauge::default(),
             gateway_seconds: Family::new_with_constructor(latency),
+            task_panics: Family::default(),
             first_seen: Mutex::new(HashMap::new()),
         };
         r.register(
@@ -107,6 +115,11 @@ impl ManagerMetrics {
             "endpoint_actions_pending",
             "Plan actions not yet applied",
             m.actions_pending.clone(),
+        );
+        r.register(
+            "task_panics",
+            "Per-endpoint tasks that panicked and were started again",
+            m.task_panics.clone(),
         );
         r.register(
             "endpoint_leader_changes",
@@ -244,6 +257,14 @@ pub fn leader_seen(endpoint: &str, leader: Option<&str>) {
             .get_or_create(&labels(endpoint))
             .inc();
     }
+}
+
+/// Hook for the task supervisor: a per-endpoint task panicked and starts again.
+pub fn task_restarted(task: &'static str) {
+    global()
+        .task_panics
+        .get_or_create(&TaskLabels { task })
+        .inc();
 }
 
 /// Hook for the reconciler: drift found and about to be re-asserted.

@@ -1,5 +1,5 @@
-//! One tracker, one reconciler and one replica follower per effective endpoint, started, updated and stopped as the
-//! endpoints change.
+//! One tracker, one reconciler and one replica follower per effective endpoint, started, updated
+//! and stopped as the endpoints change; each is started again if it panics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::supervise::spawn_supervised;
 use super::Manager;
 use crate::cluster::{Cluster, PinError, PinSink};
 
@@ -99,20 +100,42 @@ impl Manager {
             };
             let wake = Arc::new(Notify::new());
             let (stop, stop_rx) = watch::channel(false);
-            let tracker = tokio::spawn(cluster.clone().run(stop_rx.clone()));
-            let reconciler = tokio::spawn(crate::sync::reconcile::run(
-                self.clone(),
-                id.clone(),
-                cluster.clone(),
-                wake.clone(),
-                stop_rx.clone(),
-            ));
-            let follower = tokio::spawn(crate::replica::follow::run(
-                self.clone(),
-                id.clone(),
-                cluster.clone(),
-                stop_rx,
-            ));
+            let tracker = {
+                let cluster = cluster.clone();
+                let stop_rx = stop_rx.clone();
+                spawn_supervised("tracker", id.clone(), stop_rx.clone(), move || {
+                    cluster.clone().run(stop_rx.clone())
+                })
+            };
+            let reconciler = {
+                let (mgr, id, cluster, wake, stop_rx) = (
+                    self.clone(),
+                    id.clone(),
+                    cluster.clone(),
+                    wake.clone(),
+                    stop_rx.clone(),
+                );
+                spawn_supervised("reconciler", id.clone(), stop_rx.clone(), move || {
+                    crate::sync::reconcile::run(
+                        mgr.clone(),
+                        id.clone(),
+                        cluster.clone(),
+                        wake.clone(),
+                        stop_rx.clone(),
+                    )
+                })
+            };
+            let follower = {
+                let (mgr, id, cluster) = (self.clone(), id.clone(), cluster.clone());
+                spawn_supervised("replica", id.clone(), stop_rx.clone(), move || {
+                    crate::replica::follow::run(
+                        mgr.clone(),
+                        id.clone(),
+                        cluster.clone(),
+                        stop_rx.clone(),
+                    )
+                })
+            };
             tracing::info!(endpoint = %id, "tracking");
             clusters.insert(
                 id,

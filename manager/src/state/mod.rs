@@ -5,6 +5,7 @@ mod clusters;
 mod config;
 mod connection;
 mod effective;
+mod supervise;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

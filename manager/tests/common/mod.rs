@@ -326,7 +326,13 @@ impl Manager {
             let e = self.endpoint(id);
             (e["ConnectionStatus"] == status).then_some(e)
         })
-        .unwrap_or_else(|| panic!("{id} never {status}: {}", self.endpoint(id)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{id} never {status}: {}\nmanager log ends:\n{}",
+                self.endpoint(id),
+                self.log_tail(80)
+            )
+        })
     }
 
     /// Waits until the endpoint's applied state came from `commit`.
@@ -335,11 +341,24 @@ impl Manager {
             let e = self.endpoint(id);
             (e["AppliedVersionSet"]["GitCommit"] == commit).then_some(e)
         })
-        .unwrap_or_else(|| panic!("{commit} not applied to {id}: {}", self.endpoint(id)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{commit} not applied to {id}: {}\nmanager log ends:\n{}",
+                self.endpoint(id),
+                self.log_tail(80)
+            )
+        })
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the log: what a failed wait shows of why.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }
 
