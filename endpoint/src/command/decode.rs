@@ -31,8 +31,9 @@ impl<'de> Deserialize<'de> for Op {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Op, D::Error> {
         let raw = Value::deserialize(deserializer)?;
         if names_known_kind(&raw) {
-            // The derived (remote = "Self") deserializer, which knows no `Unknown`.
-            Op::deserialize(&raw).map_err(de::Error::custom)
+            // The derived (remote = "Self") deserializer, which knows no `Unknown`; from the
+            // owned value, so its strings and objects move into the op instead of being copied.
+            Op::deserialize(raw).map_err(de::Error::custom)
         } else {
             Ok(Op::Unknown(raw))
         }
