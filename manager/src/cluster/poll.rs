@@ -236,9 +236,7 @@ impl Cluster {
     /// change of leader or status is logged with what learnt it, counted and announced.
     pub(super) fn update(&self, source: Source, change: impl FnOnce(&mut View)) {
         let (before, after) = {
-            let Ok(mut view) = self.view.write() else {
-                return;
-            };
+            let mut view = super::tracker::write(&self.view);
             let before = (view.leader.clone(), view.status.clone(), view.term);
             change(&mut view);
             (

@@ -11,7 +11,7 @@
 //! connection verified against it, and pins the one of a member that answered as this cluster.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use proto::{headers, paths};
 use reqwest::{RequestBuilder, Response};
@@ -70,34 +70,31 @@ impl Cluster {
     }
 
     pub fn view(&self) -> View {
-        self.view.read().map(|v| v.clone()).unwrap_or_default()
+        read(&self.view).clone()
     }
 
     pub fn connection(&self) -> Connection {
-        self.conn.read().map(|c| c.clone()).unwrap_or_default()
+        read(&self.conn).clone()
     }
 
     pub fn set_connection(&self, conn: Connection) {
         self.use_anchor(&conn.anchor);
-        if let Ok(mut c) = self.conn.write() {
-            if *c != conn {
-                *c = conn;
-                self.poke.notify_one();
-            }
+        let mut c = write(&self.conn);
+        if *c != conn {
+            *c = conn;
+            self.poke.notify_one();
         }
     }
 
     /// Rebuilds the client when the anchor changed (a fresh client: no connection verified
     /// under the old anchor is reused).
     fn use_anchor(&self, anchor: &Anchor) {
-        if self.client.read().is_ok_and(|c| c.0 == *anchor) {
+        if read(&self.client).0 == *anchor {
             return;
         }
         match trust::cluster_client(anchor) {
             Ok(client) => {
-                if let Ok(mut c) = self.client.write() {
-                    *c = (anchor.clone(), client);
-                }
+                *write(&self.client) = (anchor.clone(), client);
             }
             Err(e) => {
                 tracing::error!(endpoint = %self.id, "building the cluster's HTTP client: {e:#}")
@@ -111,9 +108,7 @@ impl Cluster {
         let anchor = pin.anchor();
         tracing::info!(endpoint = %self.id, sha256 = %pin.sha256, subject = %pin.subject, url = %pin.url, "pinned the cluster's certificate");
         self.use_anchor(&anchor);
-        if let Ok(mut c) = self.conn.write() {
-            c.anchor = anchor;
-        }
+        write(&self.conn).anchor = anchor;
         Ok(())
     }
 
@@ -237,7 +232,8 @@ impl Cluster {
             return;
         };
         let mut poke = false;
-        if let Ok(mut v) = self.view.write() {
+        {
+            let mut v = write(&self.view);
             if v.leader.as_ref().map(|l| l.consensus_id.as_str()) != Some(hint) {
                 if let Some(m) = v.members.iter().find(|m| m.consensus_id == hint) {
                     v.leader = Some(LeaderRef {
@@ -254,7 +250,8 @@ impl Cluster {
     }
 
     pub(super) fn note_down(&self, url: &str) {
-        if let Ok(mut v) = self.view.write() {
+        {
+            let mut v = write(&self.view);
             v.reachable.retain(|u| u != url);
             if v.leader.as_ref().is_some_and(|l| l.api_url == url) {
                 v.leader_answered = false;
@@ -265,9 +262,50 @@ impl Cluster {
     /// The client verifying this cluster's certificates (cheap to clone; rebuilt when the
     /// anchor changes).
     pub fn client(&self) -> reqwest::Client {
-        self.client
-            .read()
-            .map(|c| c.1.clone())
-            .unwrap_or_else(|p| p.into_inner().1.clone())
+        read(&self.client).1.clone()
+    }
+}
+
+/// The cluster's locks hold plain values, each replaced whole or field by field, so one that a
+/// panicking task poisoned is still sound: it is used, not given up on (a tracker started
+/// again after a panic would otherwise find its view and connection gone for good).
+pub(super) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(super) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::view::CONNECTED;
+
+    #[test]
+    fn a_view_and_connection_poisoned_by_a_panic_are_still_used() {
+        let conn = Connection {
+            seeds: vec!["https://127.0.0.1:1".into()],
+            ..Connection::default()
+        };
+        let sink: PinSink = Arc::new(|_, pin| Ok(pin));
+        let cluster = Cluster::new("c", conn, sink).unwrap();
+        let c = cluster.clone();
+        let panicked = std::thread::spawn(move || {
+            let _view = c.view.write().unwrap();
+            let _conn = c.conn.write().unwrap();
+            panic!("a task dies holding both locks");
+        })
+        .join();
+        assert!(panicked.is_err() && cluster.view.is_poisoned() && cluster.conn.is_poisoned());
+
+        assert_eq!(cluster.connection().seeds, ["https://127.0.0.1:1"]);
+        cluster.update(Source::Poll, |v| {
+            v.polled = true;
+            v.status = CONNECTED.into();
+        });
+        let view = cluster.view();
+        assert!(view.polled);
+        assert_eq!(view.status, CONNECTED);
     }
 }
