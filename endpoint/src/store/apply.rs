@@ -4,6 +4,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::object_ops::Changed;
 use super::{decode, object_ops, unique, StoreError, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, OBJECTS};
 use crate::command::{Idempotency, Op, Request, Response};
 use crate::fill;
@@ -76,14 +77,22 @@ pub fn apply_with_event(
         Some(m) => load(&tx.open_table(OBJECTS)?, "machines", m)?,
         None => None,
     };
-    let (response, replayed) = apply_once(tx, req, index, original.as_ref())?;
+    let (Changed { response, stored }, replayed) = apply_once(tx, req, index, original.as_ref())?;
     if replayed {
         // A retry answered from its idempotency record changed nothing: no event. (Its op
         // may even name another key, e.g. a create whose generated Uuid differs from the
         // first attempt's, and the recorded reply's object is the first one's.)
         return Ok((response, Vec::new()));
     }
-    let current = load_target(tx)?;
+    // The target as stored: handed back by the op when it had it at hand (a param change, a
+    // replace answers it), else read back.
+    let current = match (stored, &req.op) {
+        (Some(stored), _) => Some(stored),
+        (None, Op::Replace { .. }) if (200..300).contains(&response.status) => {
+            Some(response.body.clone())
+        }
+        (None, _) => load_target(tx)?,
+    };
     let mut events: Vec<_> = crate::events::for_change(req, &response, original, current)
         .into_iter()
         .collect();
@@ -133,18 +142,18 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
         Some((c, k)) => load(&tx.open_table(OBJECTS)?, c, k)?,
         None => None,
     };
-    apply_once(tx, req, index, original.as_ref()).map(|(response, _)| response)
+    apply_once(tx, req, index, original.as_ref()).map(|(changed, _)| changed.response)
 }
 
-/// [`apply`], and whether the outcome is a replay of an idempotency key's recorded one (then
-/// nothing changed). `original` is the op's [`target`] as stored before it, decoded once by
+/// [`apply`] (with the target as stored, when at hand), and whether the outcome is a replay of
+/// an idempotency key's recorded one (then nothing changed). `original` is the op's [`target`] as stored before it, decoded once by
 /// the caller and handed down: a `SetParam` used to parse the same bytes four times.
 fn apply_once(
     tx: &WriteTransaction,
     req: &Request,
     index: u64,
     original: Option<&Value>,
-) -> Result<(Response, bool), StoreError> {
+) -> Result<(Changed, bool), StoreError> {
     let mut idem = tx.open_table(IDEMPOTENCY)?;
     let mut expiry = tx.open_table(IDEMPOTENCY_EXPIRY)?;
     expire_keys(&mut idem, &mut expiry, req.at_ms)?;
@@ -153,26 +162,28 @@ fn apply_once(
         if let Some(raw) = idem.get(key.key.as_str())? {
             let record: IdemRecord = serde_json::from_slice(raw.value())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            return Ok((replay(&record, key, req.op.collection()), true));
+            return Ok((replay(&record, key, req.op.collection()).into(), true));
         }
     }
 
-    let mut response = match &req.op {
-        Op::ApplyVersionSet(vs) => super::versionset::apply_version_set(tx, vs, index, req.at_ms)?,
+    let mut changed: Changed = match &req.op {
+        Op::ApplyVersionSet(vs) => {
+            super::versionset::apply_version_set(tx, vs, index, req.at_ms)?.into()
+        }
         Op::UploadChunk {
             upload,
             index,
             data,
-        } => super::files::stage_chunk(tx, upload, *index, data)?,
+        } => super::files::stage_chunk(tx, upload, *index, data)?.into(),
         Op::FinishUpload {
             upload,
             path,
             chunks,
             sha256,
             explode,
-        } => super::files::finish(tx, upload, path, *chunks, sha256, *explode)?,
-        Op::AbortUpload { upload } => super::files::abort(tx, upload)?,
-        Op::DeleteFile { path } => super::files::delete(tx, path)?,
+        } => super::files::finish(tx, upload, path, *chunks, sha256, *explode)?.into(),
+        Op::AbortUpload { upload } => super::files::abort(tx, upload)?.into(),
+        Op::DeleteFile { path } => super::files::delete(tx, path)?.into(),
         op => {
             let stamp = fill::Stamp {
                 at_ms: req.at_ms,
@@ -182,19 +193,20 @@ fn apply_once(
         }
     };
 
+    let response = &mut changed.response;
     response.index = Some(index);
     if let Some(key) = &req.idempotency {
         let expires_at_ms = req.at_ms.saturating_add(key.ttl_ms);
         let record = IdemRecordRef {
             fingerprint: &key.fingerprint,
             expires_at_ms,
-            response: &response,
+            response,
         };
         let raw = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         idem.insert(key.key.as_str(), raw.as_slice())?;
         expiry.insert((expires_at_ms, key.key.as_str()), ())?;
     }
-    Ok((response, false))
+    Ok((changed, false))
 }
 
 /// Drops idempotency records whose window ended before `now_ms` (the command's own stamp,
@@ -343,7 +355,7 @@ fn apply_object_op(
     if_match: Option<&str>,
     stamp: fill::Stamp,
     original: Option<&Value>,
-) -> Result<Response, StoreError> {
+) -> Result<Changed, StoreError> {
     let mut objects = tx.open_table(OBJECTS)?;
     let Some((collection, key)) = unique::indexed_target(op) else {
         return apply_op(&mut objects, op, if_match, stamp, original);
@@ -356,14 +368,16 @@ fn apply_object_op(
         loaded = load(&objects, collection, key)?;
         loaded.as_ref()
     };
-    let response = apply_op(&mut objects, op, if_match, stamp, original)?;
-    if !(200..300).contains(&response.status) {
-        return Ok(response);
+    let changed = apply_op(&mut objects, op, if_match, stamp, original)?;
+    if !(200..300).contains(&changed.response.status) {
+        return Ok(changed);
     }
-    // A create or replace answers the object as stored: no need to read it back.
+    // A create or replace answers the object as stored, a param change hands it back: no
+    // need to read it back.
     let reread;
-    let after = match op {
-        Op::Create { .. } | Op::Replace { .. } => Some(&response.body),
+    let after = match (op, &changed.stored) {
+        (Op::Create { .. } | Op::Replace { .. }, _) => Some(&changed.response.body),
+        (_, Some(stored)) => Some(stored),
         _ => {
             reread = load(&objects, collection, key)?;
             reread.as_ref()
@@ -371,7 +385,7 @@ fn apply_object_op(
     };
     let mut names = tx.open_table(unique::NAMES)?;
     match unique::reindex(&mut names, collection, key, before, after)? {
-        None => Ok(response),
+        None => Ok(changed),
         Some(conflict) => {
             match before {
                 Some(object) => put(&mut objects, collection, key, object)?,
@@ -379,7 +393,7 @@ fn apply_object_op(
                     objects.remove((collection, key))?;
                 }
             }
-            Ok(conflict)
+            Ok(conflict.into())
         }
     }
 }
@@ -390,12 +404,12 @@ fn apply_op(
     if_match: Option<&str>,
     stamp: fill::Stamp,
     original: Option<&Value>,
-) -> Result<Response, StoreError> {
+) -> Result<Changed, StoreError> {
     if let Some(refused) = read_only(op, original) {
-        return Ok(refused);
+        return Ok(refused.into());
     }
     if let Some(refused) = precondition_failed(op, if_match, original) {
-        return Ok(refused);
+        return Ok(refused.into());
     }
     Ok(match op {
         Op::SetPrefs { prefs } => object_ops::set_prefs(objects, prefs)?,
@@ -448,13 +462,16 @@ fn apply_op(
             key,
             param,
             value,
-        } => object_ops::set_param(objects, (collection, key), original, param, value, stamp)?,
+        } => {
+            return object_ops::set_param(objects, (collection, key), original, param, value, stamp)
+        }
         Op::DeleteParam {
             collection,
             key,
             param,
-        } => object_ops::delete_param(objects, (collection, key), original, param, stamp)?,
-    })
+        } => return object_ops::delete_param(objects, (collection, key), original, param, stamp),
+    }
+    .into())
 }
 
 pub(super) fn not_found(collection: &str, key: &str) -> Response {

@@ -42,6 +42,23 @@ pub(super) fn seed(
     Ok(Response::ok(200, Value::Array(created)))
 }
 
+/// An op's answer, and the target object exactly as the op stored it when the op has it at
+/// hand (so the change event need not read and decode it back). `None`: not at hand, or
+/// nothing stored.
+pub(super) struct Changed {
+    pub response: Response,
+    pub stored: Option<Value>,
+}
+
+impl From<Response> for Changed {
+    fn from(response: Response) -> Self {
+        Self {
+            response,
+            stored: None,
+        }
+    }
+}
+
 pub(super) fn create(
     objects: &mut Objects,
     collection: &str,
@@ -113,7 +130,8 @@ pub(super) fn delete(
     })
 }
 
-/// Sets one param of `(collection, key)`, stored as `before`, and answers its value.
+/// Sets one param of `(collection, key)`, stored as `before`, and answers its value (with
+/// the object as stored, see [`Changed`]).
 pub(super) fn set_param(
     objects: &mut Objects,
     (collection, key): (&str, &str),
@@ -121,7 +139,7 @@ pub(super) fn set_param(
     param: &str,
     value: &Value,
     stamp: fill::Stamp,
-) -> Result<Response, StoreError> {
+) -> Result<Changed, StoreError> {
     change_params(objects, (collection, key), before, stamp, |params| {
         params.insert(param.to_string(), value.clone());
         Ok(value.clone())
@@ -136,7 +154,7 @@ pub(super) fn delete_param(
     before: Option<&Value>,
     param: &str,
     stamp: fill::Stamp,
-) -> Result<Response, StoreError> {
+) -> Result<Changed, StoreError> {
     change_params(objects, (collection, key), before, stamp, |params| {
         params.remove(param).ok_or_else(|| {
             Response::error(
@@ -159,18 +177,21 @@ fn change_params(
     before: Option<&Value>,
     stamp: fill::Stamp,
     change: impl FnOnce(&mut Map<String, Value>) -> Result<Value, Response>,
-) -> Result<Response, StoreError> {
+) -> Result<Changed, StoreError> {
     let Some(mut object) = before.cloned() else {
-        return Ok(not_found(collection, key));
+        return Ok(not_found(collection, key).into());
     };
     let Some(params) = params_mut(&mut object) else {
-        return Ok(bad_params(collection, key));
+        return Ok(bad_params(collection, key).into());
     };
     let answer = match change(params) {
         Ok(answer) => answer,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(refused.into()),
     };
     fill::touch(&mut object, stamp);
     put(objects, collection, key, &object)?;
-    Ok(Response::ok(200, answer))
+    Ok(Changed {
+        response: Response::ok(200, answer),
+        stored: Some(object),
+    })
 }

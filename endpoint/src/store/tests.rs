@@ -664,3 +664,54 @@ fn contains_and_get_as_read_what_get_reads_without_the_whole_tree() {
     let missing: Option<Fields> = s.get_as("profiles", "p2").unwrap();
     assert!(missing.is_none());
 }
+
+#[test]
+fn a_change_event_carries_the_object_exactly_as_stored() {
+    let (_dir, s) = store();
+    run(&s, &req(create("p1"), None, ""), 1);
+    let param = |param: &str, value: Value| Op::SetParam {
+        collection: "profiles".into(),
+        key: "p1".into(),
+        param: param.into(),
+        value,
+    };
+    let ops = [
+        param("a/b", json!({"n": 1.5, "list": [1, -2, "x"]})),
+        param("c", json!("v")),
+        Op::DeleteParam {
+            collection: "profiles".into(),
+            key: "p1".into(),
+            param: "c".into(),
+        },
+        Op::Replace {
+            collection: "profiles".into(),
+            key: "p1".into(),
+            object: json!({"Name": "p1", "Description": "replaced", "Params": {"k": 7}}),
+        },
+        // A refused op changes nothing and tells nothing.
+        param("x", json!(1)),
+    ];
+    for (i, op) in ops.into_iter().enumerate() {
+        let index = 2 + i as u64;
+        let refused = index == 6;
+        let mut r = req(op, None, "");
+        if refused {
+            r.if_match = Some("not-the-etag".into());
+        }
+        let tx = s.db().begin_write().expect("write");
+        let (resp, events) = super::apply_with_event(&tx, &r, index).expect("apply");
+        tx.commit().expect("commit");
+        if refused {
+            assert_eq!(resp.status, 412, "{resp:?}");
+            assert!(events.is_empty(), "{events:?}");
+            continue;
+        }
+        assert!(resp.status < 300, "{resp:?}");
+        let stored = s.get("profiles", "p1").unwrap().expect("stored");
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].object, stored,
+            "op {index}: the event's object is the stored one"
+        );
+    }
+}
