@@ -102,38 +102,22 @@ impl Manager {
             let (stop, stop_rx) = watch::channel(false);
             let tracker = {
                 let cluster = cluster.clone();
-                let stop_rx = stop_rx.clone();
-                spawn_supervised("tracker", id.clone(), stop_rx.clone(), move || {
-                    cluster.clone().run(stop_rx.clone())
+                spawn_supervised("tracker", &id, stop_rx.clone(), move |stop| {
+                    cluster.clone().run(stop)
                 })
             };
             let reconciler = {
-                let (mgr, id, cluster, wake, stop_rx) = (
-                    self.clone(),
-                    id.clone(),
-                    cluster.clone(),
-                    wake.clone(),
-                    stop_rx.clone(),
-                );
-                spawn_supervised("reconciler", id.clone(), stop_rx.clone(), move || {
-                    crate::sync::reconcile::run(
-                        mgr.clone(),
-                        id.clone(),
-                        cluster.clone(),
-                        wake.clone(),
-                        stop_rx.clone(),
-                    )
+                let (mgr, key, cluster, wake) =
+                    (self.clone(), id.clone(), cluster.clone(), wake.clone());
+                spawn_supervised("reconciler", &id, stop_rx.clone(), move |stop| {
+                    let (m, k, c, w) = (mgr.clone(), key.clone(), cluster.clone(), wake.clone());
+                    crate::sync::reconcile::run(m, k, c, w, stop)
                 })
             };
             let follower = {
-                let (mgr, id, cluster) = (self.clone(), id.clone(), cluster.clone());
-                spawn_supervised("replica", id.clone(), stop_rx.clone(), move || {
-                    crate::replica::follow::run(
-                        mgr.clone(),
-                        id.clone(),
-                        cluster.clone(),
-                        stop_rx.clone(),
-                    )
+                let (mgr, key, cluster) = (self.clone(), id.clone(), cluster.clone());
+                spawn_supervised("replica", &id, stop_rx, move |stop| {
+                    crate::replica::follow::run(mgr.clone(), key.clone(), cluster.clone(), stop)
                 })
             };
             tracing::info!(endpoint = %id, "tracking");

@@ -14,21 +14,25 @@ use tokio::task::JoinHandle;
 /// The pause before a panicked task starts again (a panic that repeats at once must not spin).
 const RESTART_AFTER: Duration = Duration::from_secs(1);
 
-/// Spawns `make()`'s task for endpoint `id`, started again whenever it panics, until
+/// Spawns `make(shutdown)`'s task for endpoint `id`, started again whenever it panics, until
 /// `shutdown` turns true or the task returns.
 pub(super) fn spawn_supervised<F, Fut>(
     task: &'static str,
-    id: String,
+    id: &str,
     mut shutdown: watch::Receiver<bool>,
     make: F,
 ) -> JoinHandle<()>
 where
-    F: Fn() -> Fut + Send + 'static,
+    F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let id = id.to_owned();
     tokio::spawn(async move {
         loop {
-            let Err(panic) = AssertUnwindSafe(make()).catch_unwind().await else {
+            let Err(panic) = AssertUnwindSafe(make(shutdown.clone()))
+                .catch_unwind()
+                .await
+            else {
                 return;
             };
             tracing::error!(endpoint = %id, task, panic = %message(panic.as_ref()), "task panicked; starting it again");
@@ -66,7 +70,7 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let (_stop, stop_rx) = watch::channel(false);
         let counted = runs.clone();
-        let handle = spawn_supervised("test", "e".into(), stop_rx, move || {
+        let handle = spawn_supervised("test", "e", stop_rx, move |_| {
             let n = counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 if n < 2 {
@@ -85,7 +89,7 @@ mod tests {
     #[tokio::test]
     async fn shutdown_ends_the_restarts() {
         let (stop, stop_rx) = watch::channel(false);
-        let handle = spawn_supervised("test", "e".into(), stop_rx, || async { panic!("always") });
+        let handle = spawn_supervised("test", "e", stop_rx, |_| async { panic!("always") });
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(5), handle)
             .await
