@@ -77,22 +77,18 @@ pub fn apply_with_event(
         Some(m) => load(&tx.open_table(OBJECTS)?, "machines", m)?,
         None => None,
     };
-    let (Changed { response, stored }, replayed) = apply_once(tx, req, index, original.as_ref())?;
+    let (changed, replayed) = apply_once(tx, req, index, original.as_ref())?;
     if replayed {
         // A retry answered from its idempotency record changed nothing: no event. (Its op
         // may even name another key, e.g. a create whose generated Uuid differs from the
         // first attempt's, and the recorded reply's object is the first one's.)
-        return Ok((response, Vec::new()));
+        return Ok((changed.response, Vec::new()));
     }
-    // The target as stored: handed back by the op when it had it at hand (a param change, a
-    // replace answers it), else read back.
-    let current = match (stored, &req.op) {
-        (Some(stored), _) => Some(stored),
-        (None, Op::Replace { .. }) if (200..300).contains(&response.status) => {
-            Some(response.body.clone())
-        }
-        (None, _) => load_target(tx)?,
+    let current = match changed.stored_object(&req.op) {
+        Some(stored) => Some(stored.clone()),
+        None => load_target(tx)?,
     };
+    let response = changed.response;
     let mut events: Vec<_> = crate::events::for_change(req, &response, original, current)
         .into_iter()
         .collect();
@@ -145,9 +141,10 @@ pub fn apply(tx: &WriteTransaction, req: &Request, index: u64) -> Result<Respons
     apply_once(tx, req, index, original.as_ref()).map(|(changed, _)| changed.response)
 }
 
-/// [`apply`] (with the target as stored, when at hand), and whether the outcome is a replay of
-/// an idempotency key's recorded one (then nothing changed). `original` is the op's [`target`] as stored before it, decoded once by
-/// the caller and handed down: a `SetParam` used to parse the same bytes four times.
+/// [`apply`] (with the target as stored, when at hand), and whether the outcome is a replay
+/// of an idempotency key's recorded one (then nothing changed). `original` is the op's
+/// [`target`] as stored before it, decoded once by the caller and handed down: a `SetParam`
+/// used to parse the same bytes four times.
 fn apply_once(
     tx: &WriteTransaction,
     req: &Request,
@@ -372,13 +369,10 @@ fn apply_object_op(
     if !(200..300).contains(&changed.response.status) {
         return Ok(changed);
     }
-    // A create or replace answers the object as stored, a param change hands it back: no
-    // need to read it back.
     let reread;
-    let after = match (op, &changed.stored) {
-        (Op::Create { .. } | Op::Replace { .. }, _) => Some(&changed.response.body),
-        (_, Some(stored)) => Some(stored),
-        _ => {
+    let after = match changed.stored_object(op) {
+        Some(stored) => Some(stored),
+        None => {
             reread = load(&objects, collection, key)?;
             reread.as_ref()
         }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::apply::{bad_params, load, maintained, not_found, params_mut, put};
 use super::{decode, Objects, StoreError};
-use crate::command::Response;
+use crate::command::{Op, Response};
 use crate::{fill, model};
 
 pub(super) fn set_prefs(
@@ -48,6 +48,18 @@ pub(super) fn seed(
 pub(super) struct Changed {
     pub response: Response,
     pub stored: Option<Value>,
+}
+
+impl Changed {
+    /// The target as `op` left it stored, when known without reading it back: handed back by
+    /// the op, or answered by a successful create or replace (which answer the stored object).
+    pub fn stored_object(&self, op: &Op) -> Option<&Value> {
+        let answered = matches!(op, Op::Create { .. } | Op::Replace { .. })
+            && (200..300).contains(&self.response.status);
+        self.stored
+            .as_ref()
+            .or(answered.then_some(&self.response.body))
+    }
 }
 
 impl From<Response> for Changed {
